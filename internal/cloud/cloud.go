@@ -1,0 +1,150 @@
+// Package cloud is the engine's vocabulary for the AWS resources it reasons
+// about: images, their EBS block devices, organisation accounts and OUs, and
+// classified API errors. The SDK adapters and the simulator translate to and
+// from these types, so no AWS SDK type ever reaches the engine.
+package cloud
+
+import (
+	"regexp"
+	"time"
+)
+
+// ImageState is the lifecycle state of an AMI as EC2 reports it.
+type ImageState string
+
+// Image states used by the engine. EC2 has a few more (transient,
+// deregistered, disabled, error); the engine treats any other value as
+// "not usable".
+const (
+	ImagePending      ImageState = "pending"
+	ImageAvailable    ImageState = "available"
+	ImageFailed       ImageState = "failed"
+	ImageDeregistered ImageState = "deregistered"
+)
+
+// Image is an AMI as seen by its owner in one Region.
+type Image struct {
+	ID          string
+	Name        string
+	Description string
+	OwnerID     string
+	Region      string
+	State       ImageState
+	// StateReason carries EC2's explanation of a failed image
+	// (for example a KMS key it could not use).
+	StateReason  string
+	CreationDate time.Time
+	Tags         map[string]string
+	// BlockDevices lists only EBS-backed mappings; instance-store
+	// mappings carry no snapshot and need no permission or encryption.
+	BlockDevices []BlockDevice
+}
+
+// BlockDevice is one EBS mapping of an image.
+type BlockDevice struct {
+	DeviceName string
+	SnapshotID string
+	Encrypted  bool
+	// KMSKeyID is the key the snapshot is encrypted with, as EC2 reports it
+	// (usually a key ARN); empty when not encrypted or not reported.
+	KMSKeyID   string
+	VolumeSize int32
+}
+
+// SnapshotIDs returns the ids of the image's EBS snapshots in mapping order.
+func (im *Image) SnapshotIDs() []string {
+	ids := make([]string, 0, len(im.BlockDevices))
+	for _, bd := range im.BlockDevices {
+		if bd.SnapshotID != "" {
+			ids = append(ids, bd.SnapshotID)
+		}
+	}
+	return ids
+}
+
+// ImageQuery selects images owned by the caller in one Region. Every
+// non-empty field narrows the result; the describe is always filtered or
+// paginated so it draws on the regular Describe* token bucket.
+type ImageQuery struct {
+	// ImageIDs restricts the result to these ids.
+	ImageIDs []string
+	// TagKeys keeps images carrying every one of these tag keys
+	// (EC2 filter "tag-key").
+	TagKeys []string
+	// Tags keeps images whose tag K has one of the listed values
+	// (EC2 filter "tag:K").
+	Tags map[string][]string
+	// States keeps images in one of these states.
+	States []ImageState
+}
+
+// CopyImageInput is a CopyImage call made in the destination account and
+// Region.
+type CopyImageInput struct {
+	SourceImageID string
+	SourceRegion  string
+	Name          string
+	Description   string
+	Encrypted     bool
+	// KMSKeyID may be a key id, alias name, key ARN or alias ARN; empty
+	// means the destination account's default EBS key.
+	KMSKeyID string
+	// ClientToken makes the call idempotent (at most 64 ASCII characters).
+	ClientToken string
+	// Tags are applied to the new image and to its snapshots.
+	Tags map[string]string
+}
+
+// AccountState is an AWS Organizations account state.
+type AccountState string
+
+// Account states reported by Organizations ListAccounts.
+const (
+	AccountActive            AccountState = "ACTIVE"
+	AccountSuspended         AccountState = "SUSPENDED"
+	AccountPendingActivation AccountState = "PENDING_ACTIVATION"
+	AccountPendingClosure    AccountState = "PENDING_CLOSURE"
+	AccountClosed            AccountState = "CLOSED"
+)
+
+// Account is a member account of the organisation.
+type Account struct {
+	ID    string
+	Name  string
+	State AccountState
+}
+
+// OU is an organisational unit.
+type OU struct {
+	ID   string
+	Name string
+}
+
+// OrgChildren is what sits directly under a root or OU.
+type OrgChildren struct {
+	OUs      []OU
+	Accounts []string
+}
+
+var (
+	accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	ouIDPattern      = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$`)
+	rootIDPattern    = regexp.MustCompile(`^r-[0-9a-z]{4,32}$`)
+	imageIDPattern   = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
+	regionPattern    = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]{1,2}$`)
+)
+
+// IsAccountID reports whether s is a 12-digit AWS account id.
+func IsAccountID(s string) bool { return accountIDPattern.MatchString(s) }
+
+// IsOUID reports whether s has the shape of an organisational unit id.
+func IsOUID(s string) bool { return ouIDPattern.MatchString(s) }
+
+// IsRootID reports whether s has the shape of an organisation root id.
+func IsRootID(s string) bool { return rootIDPattern.MatchString(s) }
+
+// IsImageID reports whether s has the shape of an AMI id.
+func IsImageID(s string) bool { return imageIDPattern.MatchString(s) }
+
+// IsRegion reports whether s has the shape of an AWS Region name.
+func IsRegion(s string) bool { return regionPattern.MatchString(s) }

@@ -1,0 +1,185 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrorClass says what the engine should do about a failed AWS call.
+type ErrorClass int
+
+// Error classes, from most to least hopeful.
+const (
+	// ClassUnknown is an error that did not come from AWS (a bug, a
+	// cancelled context, a network failure the SDK gave up on).
+	ClassUnknown ErrorClass = iota
+	// ClassThrottled means a token bucket was empty: retry after a pause.
+	ClassThrottled
+	// ClassRetryable is a transient server-side failure: retry with backoff.
+	ClassRetryable
+	// ClassLimit means a service quota is full (for example concurrent
+	// copies per Region): retry only after in-flight work finishes, which
+	// in practice means a later run.
+	ClassLimit
+	// ClassAccessDenied means the role cannot be assumed or is not allowed
+	// to make the call: the account is unreachable for this run.
+	ClassAccessDenied
+	// ClassNotFound means the resource does not exist (or is not visible
+	// to the caller, which EC2 reports the same way).
+	ClassNotFound
+	// ClassPermanent means retrying the same request cannot succeed.
+	ClassPermanent
+)
+
+var classNames = map[ErrorClass]string{
+	ClassUnknown:      "unknown",
+	ClassThrottled:    "throttled",
+	ClassRetryable:    "retryable",
+	ClassLimit:        "limit",
+	ClassAccessDenied: "access_denied",
+	ClassNotFound:     "not_found",
+	ClassPermanent:    "permanent",
+}
+
+func (c ErrorClass) String() string {
+	if s, ok := classNames[c]; ok {
+		return s
+	}
+	return fmt.Sprintf("ErrorClass(%d)", int(c))
+}
+
+// codeClasses is the one place AWS error codes are classified. Codes not
+// listed are permanent: retrying an unknown failure blindly is how a job
+// hammers an API it does not understand.
+var codeClasses = map[string]ErrorClass{
+	// Throttling, EC2 and the JSON protocols.
+	"RequestLimitExceeded":                   ClassThrottled,
+	"Throttling":                             ClassThrottled,
+	"ThrottlingException":                    ClassThrottled,
+	"ThrottledException":                     ClassThrottled,
+	"TooManyRequestsException":               ClassThrottled,
+	"RequestThrottled":                       ClassThrottled,
+	"RequestThrottledException":              ClassThrottled,
+	"SlowDown":                               ClassThrottled,
+	"ProvisionedThroughputExceededException": ClassThrottled,
+	"LimitExceededException":                 ClassThrottled,
+	// Transient server-side failures.
+	"InternalError":                       ClassRetryable,
+	"InternalFailure":                     ClassRetryable,
+	"ServiceUnavailable":                  ClassRetryable,
+	"ServiceUnavailableException":         ClassRetryable,
+	"Unavailable":                         ClassRetryable,
+	"RequestTimeout":                      ClassRetryable,
+	"RequestTimeoutException":             ClassRetryable,
+	"ServiceException":                    ClassRetryable,
+	"InternalServerError":                 ClassRetryable,
+	"ConcurrentModificationException":     ClassRetryable,
+	"IncorrectState":                      ClassRetryable,
+	"TransactionInProgressException":      ClassRetryable,
+	"IDPCommunicationError":               ClassRetryable,
+	"InvalidAMIID.Unavailable":            ClassRetryable,
+	"PendingVerification":                 ClassRetryable,
+	"DependencyViolation":                 ClassRetryable,
+	"KMS.KMSInvalidStateException":        ClassRetryable,
+	"KMSInvalidStateException":            ClassRetryable,
+	"KMSInternalException":                ClassRetryable,
+	"InsufficientInstanceCapacity":        ClassRetryable,
+	"ServiceQuotaExceededException":       ClassLimit,
+	"ResourceLimitExceeded":               ClassLimit,
+	"AMIQuotaExceeded":                    ClassLimit,
+	"SnapshotCopyLimitExceeded":           ClassLimit,
+	"MaxSnapshotCopiesExceeded":           ClassLimit,
+	"ResourceCountExceeded":               ClassLimit,
+	"AccessDenied":                        ClassAccessDenied,
+	"AccessDeniedException":               ClassAccessDenied,
+	"UnauthorizedOperation":               ClassAccessDenied,
+	"AuthFailure":                         ClassAccessDenied,
+	"InvalidClientTokenId":                ClassAccessDenied,
+	"UnrecognizedClientException":         ClassAccessDenied,
+	"ExpiredToken":                        ClassAccessDenied,
+	"ExpiredTokenException":               ClassAccessDenied,
+	"OptInRequired":                       ClassAccessDenied,
+	"RegionDisabledException":             ClassAccessDenied,
+	"AWSOrganizationsNotInUseException":   ClassAccessDenied,
+	"SignatureDoesNotMatch":               ClassAccessDenied,
+	"InvalidAMIID.NotFound":               ClassNotFound,
+	"InvalidSnapshot.NotFound":            ClassNotFound,
+	"InvalidAMIID.Malformed":              ClassPermanent,
+	"NoSuchEntity":                        ClassNotFound,
+	"ResourceNotFoundException":           ClassNotFound,
+	"AccountNotFoundException":            ClassNotFound,
+	"ParentNotFoundException":             ClassNotFound,
+	"OrganizationalUnitNotFoundException": ClassNotFound,
+	"KMS.NotFoundException":               ClassPermanent,
+	"InvalidAMIName.Duplicate":            ClassPermanent,
+	"InvalidAMIName.Malformed":            ClassPermanent,
+	"IdempotentParameterMismatch":         ClassPermanent,
+	"InvalidParameterValue":               ClassPermanent,
+	"InvalidParameterCombination":         ClassPermanent,
+	"InvalidParameter":                    ClassPermanent,
+	"OperationNotPermitted":               ClassPermanent,
+	"InvalidSnapshot.InUse":               ClassPermanent,
+}
+
+// ClassifyCode returns the class of an AWS error code.
+func ClassifyCode(code string) ErrorClass {
+	if c, ok := codeClasses[code]; ok {
+		return c
+	}
+	return ClassPermanent
+}
+
+// APIError is a failed AWS call, translated by an adapter or raised by the
+// simulator. It never carries credentials or request payloads.
+type APIError struct {
+	Op      string
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("%s: %s", e.Op, e.Code)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Op, e.Code, e.Message)
+}
+
+// Class classifies the error by its code.
+func (e *APIError) Class() ErrorClass { return ClassifyCode(e.Code) }
+
+// Errorf builds an APIError for op with an AWS error code.
+func Errorf(op, code, format string, args ...any) *APIError {
+	return &APIError{Op: op, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ClassOf classifies any error: APIErrors by their code, context errors
+// and everything else as ClassUnknown.
+func ClassOf(err error) ErrorClass {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Class()
+	}
+	return ClassUnknown
+}
+
+// CodeOf returns the AWS error code inside err, or "" when there is none.
+func CodeOf(err error) string {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code
+	}
+	return ""
+}
+
+// IsTransient reports whether retrying the same call soon may succeed.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	switch ClassOf(err) {
+	case ClassThrottled, ClassRetryable:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,205 @@
+// Package config holds amicopier's configuration: the schema of
+// config.yaml, its defaults, loading with line-accurate errors, validation
+// and the environment overrides.
+package config
+
+import "time"
+
+// Config is the whole of config.yaml. Every field has a default (see
+// Default), so an almost empty file is a valid configuration.
+type Config struct {
+	Source       Source       `yaml:"source"`
+	Targets      Targets      `yaml:"targets"`
+	Organization Organization `yaml:"organization"`
+	Encryption   Encryption   `yaml:"encryption"`
+	Copy         Copy         `yaml:"copy"`
+	State        State        `yaml:"state"`
+	Limits       Limits       `yaml:"limits"`
+	Prune        Prune        `yaml:"prune"`
+	Report       Report       `yaml:"report"`
+	AWS          AWS          `yaml:"aws"`
+}
+
+// Source is the account where golden AMIs are baked.
+type Source struct {
+	// AccountID is the 12-digit source account id (required).
+	AccountID string `yaml:"account_id"`
+	// RoleARN is assumed to describe and share source images; empty means
+	// the job's own credentials are already in the source account.
+	RoleARN string `yaml:"role_arn"`
+	// Regions where source AMIs are discovered (at least one).
+	Regions []string `yaml:"regions"`
+	// Filters keeps only source images whose tag K matches one of the
+	// values (exact values, as the EC2 "tag:K" filter).
+	Filters map[string][]string `yaml:"filters"`
+}
+
+// Targets says which accounts and Regions should hold copies, and how to
+// reach them.
+type Targets struct {
+	// TagKey is the AMI tag listing targets: account ids, OU ids or "*",
+	// separated by commas or spaces. Empty disables the tag source.
+	TagKey string `yaml:"tag_key"`
+	// Rules map AMI tags to targets.
+	Rules []Rule `yaml:"rules"`
+	// AmigoRecipesTable is the AMIgo recipes DynamoDB table
+	// (amigo-<STAGE>-recipes); empty disables that source.
+	AmigoRecipesTable string `yaml:"amigo_recipes_table"`
+	// Regions are added to every AMI's target Regions (the source AMI's
+	// own Region always is one).
+	Regions []string `yaml:"regions"`
+	// ExcludeAccounts never receive copies, whatever the metadata says.
+	ExcludeAccounts []string `yaml:"exclude_accounts"`
+	// RoleName is the copier role in each target account.
+	RoleName string `yaml:"role_name"`
+	// RoleARNTemplate overrides RoleName; "{account}" is replaced by the
+	// account id.
+	RoleARNTemplate string `yaml:"role_arn_template"`
+	// ExternalID is passed to AssumeRole when set.
+	ExternalID string `yaml:"external_id"`
+}
+
+// Rule maps AMIs whose tags match to target accounts, OUs and Regions.
+type Rule struct {
+	// Name identifies the rule in reports and errors.
+	Name string `yaml:"name"`
+	// Match: every key must be present with a value matching the glob
+	// (path.Match syntax, e.g. "ubuntu-*").
+	Match map[string]string `yaml:"match"`
+	// Accounts are 12-digit account ids; "*" means every ACTIVE account.
+	Accounts []string `yaml:"accounts"`
+	// OUs are OU ids (or root ids), expanded recursively.
+	OUs []string `yaml:"ous"`
+	// Regions are extra target Regions for the matched AMIs.
+	Regions []string `yaml:"regions"`
+}
+
+// Organization says how to read the AWS Organization.
+type Organization struct {
+	// RoleARN is assumed to call Organizations (the management account or
+	// a delegated administrator); empty uses the job's own credentials.
+	RoleARN string `yaml:"role_arn"`
+}
+
+// Encryption chooses the KMS key of each copy.
+type Encryption struct {
+	// KMSKey is the default key (key id, alias, key ARN or alias ARN);
+	// empty means each account's default EBS encryption key. An alias
+	// name like "alias/amicopier" resolves in every account and Region.
+	KMSKey string `yaml:"kms_key"`
+	// Overrides pick another key for an account, a Region or both; the
+	// most specific match wins (account+region, then account, then region).
+	Overrides []KeyOverride `yaml:"overrides"`
+}
+
+// KeyOverride is the key for copies in an account and/or Region.
+type KeyOverride struct {
+	Account string `yaml:"account"`
+	Region  string `yaml:"region"`
+	KMSKey  string `yaml:"kms_key"`
+}
+
+// Copy shapes the copies: name and tags.
+type Copy struct {
+	// NameTemplate is a Go text/template for the copy's AMI name over
+	// CopyNameData (.Name, .ID, .Region, .Account, .TargetRegion, .Tags).
+	// It must use .ID so names stay unique per account and Region.
+	NameTemplate string `yaml:"name_template"`
+	// DescriptionTemplate is the same for the description (at most 255
+	// characters once rendered).
+	DescriptionTemplate string `yaml:"description_template"`
+	// IncludeTags are glob patterns of source tag keys to copy; empty
+	// means all.
+	IncludeTags []string `yaml:"include_tags"`
+	// ExcludeTags are glob patterns of source tag keys never copied
+	// (keys starting with "aws:" never are).
+	ExcludeTags []string `yaml:"exclude_tags"`
+	// EncryptedTagValue is the value of the "Encrypted" tag (AMIgo: "true").
+	EncryptedTagValue string `yaml:"encrypted_tag_value"`
+}
+
+// State chooses where progress is recorded.
+type State struct {
+	// Backend is "file" (default), "memory" or "dynamodb".
+	Backend string `yaml:"backend"`
+	// Path of the embedded file store.
+	Path string `yaml:"path"`
+	// Table, Region and Endpoint of the DynamoDB store.
+	Table    string `yaml:"table"`
+	Region   string `yaml:"region"`
+	Endpoint string `yaml:"endpoint"`
+	// RunRetention is how long run records are kept.
+	RunRetention Duration `yaml:"run_retention"`
+	// LeaseTTL is how long a run lease lives without renewal.
+	LeaseTTL Duration `yaml:"lease_ttl"`
+}
+
+// Limits bound what a run does and how fast.
+type Limits struct {
+	// Concurrency is the number of accounts worked on at once.
+	Concurrency int `yaml:"concurrency"`
+	// InFlightCopies caps pending copies per account and Region, counting
+	// copies already pending.
+	InFlightCopies int `yaml:"in_flight_copies"`
+	// MaxAttempts is how many copies of a pair may fail before it is stuck.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryBackoff is the wait after the first failed attempt; it doubles
+	// with each further attempt.
+	RetryBackoff Duration `yaml:"retry_backoff"`
+	// TimeBudget stops starting new work after this long; 0 means no
+	// budget (the Lambda deadline applies on its own).
+	TimeBudget Duration `yaml:"time_budget"`
+	// DeadlineMargin is kept free before a deadline for recording results.
+	DeadlineMargin Duration `yaml:"deadline_margin"`
+	// CallRetries is how many times a throttled or transient call is
+	// retried within a run before the pair is recorded as failed.
+	CallRetries int `yaml:"call_retries"`
+}
+
+// Prune controls removal of orphaned copies.
+type Prune struct {
+	// Enabled turns pruning on; off by default.
+	Enabled bool `yaml:"enabled"`
+	// GracePeriod after the source disappeared before a copy is pruned.
+	GracePeriod Duration `yaml:"grace_period"`
+}
+
+// Report chooses the default output.
+type Report struct {
+	// Format is "table", "json" or "markdown".
+	Format string `yaml:"format"`
+}
+
+// AWS holds endpoint overrides, for local emulators only.
+type AWS struct {
+	// Region is the home Region for Organizations and STS calls.
+	Region    string    `yaml:"region"`
+	Endpoints Endpoints `yaml:"endpoints"`
+}
+
+// Endpoints override the service endpoints (URLs).
+type Endpoints struct {
+	EC2           string `yaml:"ec2"`
+	Organizations string `yaml:"organizations"`
+	STS           string `yaml:"sts"`
+	DynamoDB      string `yaml:"dynamodb"`
+}
+
+// Duration is a time.Duration written as "90s", "15m", "24h" or "7d".
+type Duration time.Duration
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// CopyNameData is what the copy name and description templates see.
+type CopyNameData struct {
+	// Name, ID and Region of the source image.
+	Name   string
+	ID     string
+	Region string
+	// Account and TargetRegion the copy is made in.
+	Account      string
+	TargetRegion string
+	// Tags of the source image.
+	Tags map[string]string
+}

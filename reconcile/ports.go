@@ -1,0 +1,96 @@
+package reconcile
+
+import (
+	"context"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+// The interfaces below are the engine's only view of AWS. The SDK adapters
+// and the simulator both implement them, so every test and benchmark runs
+// the real engine. They are deliberately narrow: one method per EC2 action
+// the engine needs, engine types in and out.
+
+// ImageDescriber lists images owned by the caller in one account and Region.
+// Implementations paginate; the engine never sees page tokens.
+type ImageDescriber interface {
+	DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.Image, error)
+}
+
+// ImageSharer reads and extends the launch permission of an image and the
+// create-volume permission of its snapshots. Only the owner (the source
+// account) calls these.
+type ImageSharer interface {
+	ImageLaunchPermissions(ctx context.Context, imageID string) ([]string, error)
+	// AddImageLaunchPermissions grants accountIDs launch permission; at most
+	// MaxShareBatch ids per call.
+	AddImageLaunchPermissions(ctx context.Context, imageID string, accountIDs []string) error
+	SnapshotVolumePermissions(ctx context.Context, snapshotID string) ([]string, error)
+	// AddSnapshotVolumePermissions grants accountIDs create-volume
+	// permission; at most MaxShareBatch ids per call.
+	AddSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error
+}
+
+// ImageCopier starts an encrypted copy in the caller's account and Region.
+type ImageCopier interface {
+	CopyImage(ctx context.Context, in cloud.CopyImageInput) (imageID string, err error)
+}
+
+// ImageRemover removes images and snapshots the engine made, and tells
+// whether instances still use an image (prune must never remove those).
+type ImageRemover interface {
+	DeregisterImage(ctx context.Context, imageID string) error
+	DeleteSnapshot(ctx context.Context, snapshotID string) error
+	// InstancesUsingImages counts the instances (in any state but
+	// terminated) launched from each of imageIDs.
+	InstancesUsingImages(ctx context.Context, imageIDs []string) (map[string]int, error)
+}
+
+// EC2 is everything the engine does in one account and Region.
+type EC2 interface {
+	ImageDescriber
+	ImageSharer
+	ImageCopier
+	ImageRemover
+}
+
+// MaxShareBatch is the largest number of account ids the engine puts in one
+// ModifyImageAttribute or ModifySnapshotAttribute call: EC2 accepts up to
+// 500 modifications of a snapshot per call.
+const MaxShareBatch = 500
+
+// Organization reads the AWS Organization. Implementations paginate.
+type Organization interface {
+	ListAccounts(ctx context.Context) ([]cloud.Account, error)
+	ListRoots(ctx context.Context) ([]string, error)
+	// ListChildren returns the OUs and accounts directly under a root or OU.
+	ListChildren(ctx context.Context, parentID string) (cloud.OrgChildren, error)
+}
+
+// Connector hands out clients. Target assumes the copier role in an
+// account at most once per run and reuses the session across Regions; a
+// ClassAccessDenied error from it makes the account unreachable.
+type Connector interface {
+	Source(ctx context.Context, region string) (EC2, error)
+	Target(ctx context.Context, accountID, region string) (EC2, error)
+	Organization(ctx context.Context) (Organization, error)
+}
+
+// CallCounter is implemented by connectors that count the API calls they
+// make, by operation name (for example "CopyImage", "AssumeRole").
+type CallCounter interface {
+	CallCounts() map[string]int64
+}
+
+// Clock tells the time. The simulator's clock is manual, so tests and the
+// demo can move copies from pending to available.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }

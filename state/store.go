@@ -1,0 +1,169 @@
+// Package state records the progress and memory of reconciliation runs.
+//
+// EC2 is the truth; the store only remembers what EC2 cannot tell: how many
+// times a pair was attempted and why it failed, which copy belongs to which
+// source (the audit trail), what each run did, and who holds the run lease.
+// Three backends implement Store with the same behaviour (memory for
+// tests, an embedded bbolt file for local runs, DynamoDB in production),
+// proved by one contract suite.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PairKey names a pair: one source AMI, one target account, one target
+// Region.
+type PairKey struct {
+	SourceImage string `json:"source_image"`
+	Account     string `json:"account"`
+	Region      string `json:"region"`
+}
+
+func (k PairKey) String() string { return k.SourceImage + "/" + k.Account + "/" + k.Region }
+
+// PairStatus is where a pair stands in the store's memory.
+type PairStatus string
+
+// Pair statuses. Every status but PairSettled is unsettled: the store keeps
+// such pairs in a sparse index that a normal run reads in full.
+const (
+	// PairCopying: CopyImage was (or is about to be) called with the
+	// recorded attempt's ClientToken; the copy is not yet seen available.
+	PairCopying PairStatus = "copying"
+	// PairFailed: the last attempt failed; the next is due at NextRetry.
+	PairFailed PairStatus = "failed"
+	// PairStuck: attempts are exhausted; nothing happens until the source
+	// or the pair's configuration (its fingerprint) changes.
+	PairStuck PairStatus = "stuck"
+	// PairRejected: the target may not receive the image.
+	PairRejected PairStatus = "rejected"
+	// PairSettled: a good copy exists; the record is the audit trail.
+	PairSettled PairStatus = "settled"
+)
+
+// Settled reports whether the status leaves the unsettled index.
+func (s PairStatus) Settled() bool { return s == PairSettled }
+
+// Valid reports whether s is a known status.
+func (s PairStatus) Valid() bool {
+	switch s {
+	case PairCopying, PairFailed, PairStuck, PairRejected, PairSettled:
+		return true
+	}
+	return false
+}
+
+// Pair is the stored memory of one pair.
+type Pair struct {
+	Key PairKey `json:"key"`
+	// Source is the source account id; the unsettled index is partitioned
+	// by it.
+	Source string     `json:"source"`
+	Status PairStatus `json:"status"`
+	// Attempts counts CopyImage attempts under the current Fingerprint.
+	Attempts int `json:"attempts"`
+	// Fingerprint identifies what the attempts were made with (the copy
+	// settings of the pair); a different fingerprint resets the count.
+	Fingerprint   string    `json:"fingerprint,omitempty"`
+	CopyImageID   string    `json:"copy_image_id,omitempty"`
+	ClientToken   string    `json:"client_token,omitempty"`
+	LastErrorCode string    `json:"last_error_code,omitempty"`
+	LastError     string    `json:"last_error,omitempty"`
+	NextRetry     time.Time `json:"next_retry,omitzero"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	RunID         string    `json:"run_id,omitempty"`
+	// Version is the store's optimistic-concurrency counter: 0 for a pair
+	// that is not stored yet. PutPair succeeds only if the stored version
+	// still equals it.
+	Version int64 `json:"version"`
+}
+
+// SameContent reports whether p and q would store the same record, ignoring
+// bookkeeping (version, update time, run id). The engine writes only when
+// this is false.
+func (p Pair) SameContent(q Pair) bool {
+	return p.Key == q.Key && p.Source == q.Source && p.Status == q.Status &&
+		p.Attempts == q.Attempts && p.Fingerprint == q.Fingerprint &&
+		p.CopyImageID == q.CopyImageID && p.ClientToken == q.ClientToken &&
+		p.LastErrorCode == q.LastErrorCode && p.LastError == q.LastError &&
+		p.NextRetry.Equal(q.NextRetry)
+}
+
+// Run is the record of one reconciliation run.
+type Run struct {
+	ID      string `json:"id"`
+	Scope   string `json:"scope"`
+	Trigger string `json:"trigger"`
+	Mode    string `json:"mode"`
+	// Status is "running", "succeeded", "partial" or "failed".
+	Status   string    `json:"status"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished,omitzero"`
+	// Counts holds pairs per drift category.
+	Counts map[string]int `json:"counts,omitempty"`
+	// Actions holds actions taken per kind.
+	Actions map[string]int `json:"actions,omitempty"`
+	Errors  []string       `json:"errors,omitempty"`
+	// ExpiresAt is when the backend may forget the run (DynamoDB TTL).
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Lease is the right to run in a scope until Expires.
+type Lease struct {
+	Scope   string    `json:"scope"`
+	Holder  string    `json:"holder"`
+	Expires time.Time `json:"expires"`
+}
+
+// Store is the progress store. Every method is safe for concurrent use.
+type Store interface {
+	// UnsettledPairs returns every unsettled pair of a source account,
+	// without reading settled ones.
+	UnsettledPairs(ctx context.Context, source string) ([]Pair, error)
+	// GetPair returns a stored pair (settled or not); ok is false when the
+	// pair was never stored.
+	GetPair(ctx context.Context, key PairKey) (p Pair, ok bool, err error)
+	// PutPair writes p if the stored version equals p.Version (0: the pair
+	// must not exist) and returns the record as stored, with its new
+	// version. A lost condition returns an error wrapping ErrConflict.
+	PutPair(ctx context.Context, p Pair) (Pair, error)
+
+	// PutRun creates or replaces a run record.
+	PutRun(ctx context.Context, r Run) error
+	// RecentRuns returns up to limit runs of a scope, newest first.
+	RecentRuns(ctx context.Context, scope string, limit int) ([]Run, error)
+
+	// AcquireLease takes the scope's lease for holder until now+ttl if it
+	// is free, expired, or already held by holder. Otherwise it returns a
+	// *LeaseHeldError.
+	AcquireLease(ctx context.Context, scope, holder string, ttl time.Duration) (Lease, error)
+	// RenewLease extends a lease the caller holds; ErrLeaseLost if another
+	// holder took it over.
+	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
+	// ReleaseLease gives the lease up if the caller still holds it.
+	ReleaseLease(ctx context.Context, l Lease) error
+
+	Close() error
+}
+
+// ErrConflict is returned when a conditional write lost to another writer.
+var ErrConflict = errors.New("conditional write conflict: the record changed since it was read")
+
+// ErrLeaseLost is returned when renewing a lease someone else now holds.
+var ErrLeaseLost = errors.New("run lease lost to another holder")
+
+// LeaseHeldError says who holds a lease and until when.
+type LeaseHeldError struct {
+	Scope   string
+	Holder  string
+	Expires time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("another run holds the lease for scope %q: holder %s, expires %s",
+		e.Scope, e.Holder, e.Expires.UTC().Format(time.RFC3339))
+}
