@@ -94,3 +94,14 @@ type SystemClock struct{}
 
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
+
+// IsMutating reports whether an AWS operation changes something. A dry run
+// makes none of them; the simulator and the adapters count them apart.
+func IsMutating(op string) bool {
+	switch op {
+	case "CopyImage", "ModifyImageAttribute", "ModifySnapshotAttribute",
+		"CreateTags", "DeregisterImage", "DeleteSnapshot":
+		return true
+	}
+	return false
+}

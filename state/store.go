@@ -64,8 +64,12 @@ type Pair struct {
 	// by it.
 	Source string     `json:"source"`
 	Status PairStatus `json:"status"`
-	// Attempts counts CopyImage attempts under the current Fingerprint.
+	// Attempts counts copy attempts started under the current Fingerprint,
+	// each with its own ClientToken.
 	Attempts int `json:"attempts"`
+	// Failures counts the attempts that failed (the copy turned failed or
+	// CopyImage refused the request); at the limit the pair is stuck.
+	Failures int `json:"failures"`
 	// Fingerprint identifies what the attempts were made with (the copy
 	// settings of the pair); a different fingerprint resets the count.
 	Fingerprint   string    `json:"fingerprint,omitempty"`
@@ -87,7 +91,7 @@ type Pair struct {
 // this is false.
 func (p Pair) SameContent(q Pair) bool {
 	return p.Key == q.Key && p.Source == q.Source && p.Status == q.Status &&
-		p.Attempts == q.Attempts && p.Fingerprint == q.Fingerprint &&
+		p.Attempts == q.Attempts && p.Failures == q.Failures && p.Fingerprint == q.Fingerprint &&
 		p.CopyImageID == q.CopyImageID && p.ClientToken == q.ClientToken &&
 		p.LastErrorCode == q.LastErrorCode && p.LastError == q.LastError &&
 		p.NextRetry.Equal(q.NextRetry)

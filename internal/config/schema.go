@@ -1,6 +1,35 @@
 // Package config holds amicopier's configuration: the schema of
 // config.yaml, its defaults, loading with line-accurate errors, validation
 // and the environment overrides.
+//
+// A configuration is resolved in three steps, and callers should keep the
+// order so that errors point at the right place:
+//
+//	cfg, err := config.Load("config.yaml") // defaults, then the file
+//	err = config.ApplyEnv(cfg, os.Getenv)  // then the environment
+//	err = cfg.Validate()                   // then every check at once
+//
+// LoadWithEnv does the three. Errors from Load and Validate are
+// *ValidationError values listing every problem as
+// "path (file:line): message".
+//
+// # Environment overrides
+//
+// A few values differ per deployment (the same file is shipped to a test
+// and a production account); these environment variables override them
+// when set to a non-empty value:
+//
+//	AMICOPIER_SOURCE_ACCOUNT_ID  source.account_id
+//	AMICOPIER_STATE_BACKEND      state.backend
+//	AMICOPIER_STATE_PATH         state.path
+//	AMICOPIER_STATE_TABLE        state.table
+//	AMICOPIER_STATE_REGION       state.region
+//	AMICOPIER_STATE_ENDPOINT     state.endpoint
+//	AMICOPIER_EXTERNAL_ID        targets.external_id
+//	AMICOPIER_KMS_KEY            encryption.kms_key
+//	AMICOPIER_TARGET_ROLE_NAME   targets.role_name
+//
+// EnvOverrides holds the same list for --help.
 package config
 
 import "time"
@@ -18,6 +47,12 @@ type Config struct {
 	Prune        Prune        `yaml:"prune"`
 	Report       Report       `yaml:"report"`
 	AWS          AWS          `yaml:"aws"`
+
+	// origin remembers where values came from (file lines, environment
+	// variables) so that Validate can point at them. It is not part of the
+	// YAML schema (yaml.v3 ignores unexported fields). Nil for a Config
+	// built in code until ApplyEnv sets something; shallow copies share it.
+	origin *origin
 }
 
 // Source is the account where golden AMIs are baked.

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/amicopier/amicopier/internal/demo"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+func runDemo(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("demo", "[--output table|json|markdown] [--state FILE]",
+		"Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n"+
+			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n"+
+			"reconcile it, let simulated time pass until the copies finish, and print the clean report.\n"+
+			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.", env)
+	output := fs.String("output", report.FormatTable, "output format: "+strings.Join(report.Formats, ", ")+
+		" (json prints one object {\"before\", \"run\", \"after\"})")
+	statePath := fs.String("state", "", "embedded state file to use (default: a temporary file, removed afterwards)")
+	printConfig := fs.Bool("print-config", false, "print the demo's config.yaml and exit")
+	var lf logFlags
+	lf.register(fs, "warn")
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
+	}
+	if *printConfig {
+		_, _ = env.Stdout.Write(demo.ConfigYAML())
+		return ExitOK
+	}
+	if !validFormat(*output) {
+		fmt.Fprintf(env.Stderr, "amicopier demo: --output %q: want one of %s\n", *output, strings.Join(report.Formats, ", "))
+		return ExitUsage
+	}
+	log, err := lf.logger(env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "amicopier demo: %v\n", err)
+		return ExitUsage
+	}
+
+	path := *statePath
+	if path == "" {
+		dir, err := os.MkdirTemp("", "amicopier-demo-")
+		if err != nil {
+			return fail(env, "demo", err)
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, "state.db")
+	}
+	store, err := state.OpenFile(path)
+	if err != nil {
+		return fail(env, "demo", err)
+	}
+	defer store.Close()
+
+	scene, err := demo.NewScene()
+	if err != nil {
+		return fail(env, "demo", fmt.Errorf("build the simulated organisation: %w", err))
+	}
+	out, err := demo.Run(ctx, scene, store, demo.Options{Logger: log})
+	if err != nil {
+		return fail(env, "demo", err)
+	}
+	if err := writeDemo(env, out, *output); err != nil {
+		return fail(env, "demo", err)
+	}
+	return ExitOK
+}
+
+func validFormat(f string) bool {
+	for _, ok := range report.Formats {
+		if f == ok {
+			return true
+		}
+	}
+	return false
+}
+
+func writeDemo(env Env, out *demo.Outcome, format string) error {
+	w := env.Stdout
+	switch format {
+	case report.FormatJSON:
+		return report.WriteJSON(w, out)
+	case report.FormatMarkdown:
+		fmt.Fprintln(w, "# amicopier demo\n\n### Before: the dry run finds drift")
+		if err := report.WriteMarkdown(w, out.Before); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n### The reconcile\n\n```\n")
+		if err := report.WriteSummaryTable(w, out.Run); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "```\n\n### After: the copies finished\n\n")
+		return report.WriteMarkdown(w, out.After)
+	}
+	fmt.Fprintln(w, "== Before: a dry run of the simulated organisation")
+	if err := report.WriteTable(w, out.Before); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n== Reconcile: share the sources, start the missing copies, retry the failed one")
+	if err := report.WriteSummaryTable(w, out.Run); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n== After: simulated time passes until the copies finish; another dry run")
+	if err := report.WriteTable(w, out.After); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nWhat is left is what amicopier only reports: copies it did not make and targets it must not serve.")
+	return nil
+}

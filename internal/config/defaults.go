@@ -1,0 +1,75 @@
+package config
+
+import "time"
+
+// Default values that other packages and the documentation refer to.
+const (
+	// DefaultTagKey is the AMI tag naming an image's targets.
+	DefaultTagKey = "amicopier:targets"
+	// DefaultRoleName is the copier role deployed by the member StackSet.
+	DefaultRoleName = "amicopier-copier"
+	// DefaultNameTemplate names copies after the source, keeping the
+	// source id so names stay unique per account and Region.
+	DefaultNameTemplate = "{{.Name}}-encrypted-{{.ID}}"
+	// DefaultDescriptionTemplate says where a copy comes from.
+	DefaultDescriptionTemplate = "Encrypted copy of {{.ID}} ({{.Name}}) from {{.Region}}"
+	// DefaultStatePath is the embedded store's file, relative to the
+	// working directory.
+	DefaultStatePath = "amicopier-state.db"
+	// FallbackRegion is the home Region used when neither aws.region nor
+	// the environment names one; the wiring applies it, not this package.
+	FallbackRegion = "us-east-1"
+)
+
+// Default returns a configuration with every field at its default. Only
+// source.account_id has no usable default, so Default().Validate() fails
+// until it is set.
+func Default() *Config {
+	return &Config{
+		Targets: Targets{
+			TagKey:   DefaultTagKey,
+			RoleName: DefaultRoleName,
+		},
+		Copy: Copy{
+			NameTemplate:        DefaultNameTemplate,
+			DescriptionTemplate: DefaultDescriptionTemplate,
+			EncryptedTagValue:   "true",
+		},
+		State: State{
+			Backend:      BackendFile,
+			Path:         DefaultStatePath,
+			RunRetention: Duration(90 * 24 * time.Hour),
+			LeaseTTL:     Duration(10 * time.Minute),
+		},
+		Limits: Limits{
+			Concurrency:    16,
+			InFlightCopies: 20,
+			MaxAttempts:    3,
+			RetryBackoff:   Duration(time.Hour),
+			TimeBudget:     0,
+			DeadlineMargin: Duration(60 * time.Second),
+			CallRetries:    5,
+		},
+		Prune: Prune{
+			Enabled:     false,
+			GracePeriod: Duration(7 * 24 * time.Hour),
+		},
+		Report: Report{Format: FormatTable},
+		// AWS.Region stays empty: the wiring takes it from the
+		// environment (AWS_REGION), else FallbackRegion.
+	}
+}
+
+// State backends.
+const (
+	BackendFile     = "file"
+	BackendMemory   = "memory"
+	BackendDynamoDB = "dynamodb"
+)
+
+// Report formats.
+const (
+	FormatTable    = "table"
+	FormatJSON     = "json"
+	FormatMarkdown = "markdown"
+)

@@ -1,0 +1,469 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// maxAliases bounds how many aliases one document may expand, so that a
+// hostile or broken file ("billion laughs") cannot make loading explode.
+const maxAliases = 1000
+
+// Load reads the configuration file at path (see Parse).
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// LoadWithEnv is the usual way to get a configuration: Load, then
+// ApplyEnv with getenv (os.Getenv when nil), then Validate.
+func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
+	cfg, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := ApplyEnv(cfg, getenv); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes a YAML document over Default(). filename is only used in
+// messages. Unknown keys, duplicate keys and values of the wrong type are
+// all reported at once in a *ValidationError, each with its key path and
+// line; a document that is not YAML at all gives a *ValidationError with
+// the parser's message. Parse does not check values: call Validate (after
+// ApplyEnv), whose messages carry the lines recorded here.
+func Parse(data []byte, filename string) (*Config, error) {
+	cfg := Default()
+	o := cfg.ensureOrigin()
+	o.file = filename
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return cfg, nil // empty or comments only: all defaults
+		}
+		return nil, syntaxError(filename, data, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, &ValidationError{File: filename, Errors: []FieldError{{
+			Line:    extra.Line,
+			Message: "a second YAML document (after ---): a configuration file holds exactly one",
+		}}}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(filename, data, err)
+	}
+
+	d := &decoder{origin: o}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	d.value("", root, reflect.ValueOf(cfg).Elem())
+	if len(d.errs) > 0 {
+		return nil, &ValidationError{File: filename, Errors: d.errs}
+	}
+	return cfg, nil
+}
+
+var yamlLinePrefix = regexp.MustCompile(`^yaml: line ([0-9]+): `)
+
+// syntaxError turns the parser's "yaml: line N: msg" into a positioned
+// FieldError, with a hint for the commonest cause, tab indentation.
+func syntaxError(filename string, data []byte, err error) error {
+	msg := err.Error()
+	line := 0
+	if m := yamlLinePrefix.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if lines := bytes.Split(data, []byte("\n")); line > 0 && line <= len(lines) && bytes.ContainsRune(lines[line-1], '\t') {
+		msg += " (YAML does not allow tabs for indentation: use spaces)"
+	}
+	return &ValidationError{File: filename, Errors: []FieldError{{Line: line, Message: "invalid YAML: " + msg}}}
+}
+
+// decoder walks a yaml.Node tree against the Config struct by reflection,
+// so that every unknown key and type error is found in one pass with its
+// full path, and every key's line is kept for Validate.
+type decoder struct {
+	origin  *origin
+	errs    []FieldError
+	aliases int
+}
+
+// fail records a problem with a key (unknown, repeated...) at its line.
+func (d *decoder) fail(path string, node *yaml.Node, format string, args ...any) {
+	d.errs = append(d.errs, FieldError{Path: path, Line: node.Line, Message: fmt.Sprintf(format, args...)})
+}
+
+// failValue records a problem with a value at the line of its key, where
+// a reader looks for it (a block value starts on the next line).
+func (d *decoder) failValue(path string, node *yaml.Node, format string, args ...any) {
+	line, ok := d.origin.lines[path]
+	if !ok {
+		line = node.Line
+	}
+	d.errs = append(d.errs, FieldError{Path: path, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// resolve follows aliases, counting them against maxAliases.
+func (d *decoder) resolve(path string, node *yaml.Node) (*yaml.Node, bool) {
+	for node.Kind == yaml.AliasNode {
+		d.aliases++
+		switch {
+		case d.aliases == maxAliases+1:
+			d.fail(path, node, "too many YAML aliases (more than %d): write the values out", maxAliases)
+			return nil, false
+		case d.aliases > maxAliases:
+			return nil, false // reported once
+		case node.Alias == nil:
+			d.fail(path, node, "broken YAML alias *%s", node.Value)
+			return nil, false
+		}
+		node = node.Alias
+	}
+	return node, true
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// value decodes node into v, which already holds the default. A null
+// node (a key with nothing after it) keeps the default.
+func (d *decoder) value(path string, node *yaml.Node, v reflect.Value) {
+	node, ok := d.resolve(path, node)
+	if !ok || isNull(node) {
+		return
+	}
+	t := v.Type()
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		fresh := reflect.New(t)
+		if err := fresh.Interface().(yaml.Unmarshaler).UnmarshalYAML(node); err != nil {
+			d.failValue(path, node, "%s", err.Error())
+			return
+		}
+		v.Set(fresh.Elem())
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		d.structure(path, node, v)
+	case reflect.Slice:
+		d.list(path, node, v)
+	case reflect.Map:
+		d.mapping(path, node, v)
+	default:
+		d.scalar(path, node, v)
+	}
+}
+
+func isNull(node *yaml.Node) bool {
+	return node.Kind == yaml.ScalarNode && node.ShortTag() == "!!null"
+}
+
+// structure decodes a mapping into a struct field by field, reporting
+// keys the struct does not have.
+func (d *decoder) structure(path string, node *yaml.Node, v reflect.Value) {
+	if node.Kind != yaml.MappingNode {
+		d.failValue(path, node, "expected a mapping of %s, got %s", keyList(v.Type()), describeNode(node))
+		return
+	}
+	fields := yamlFields(v.Type())
+	seen := map[string]int{}
+	// Merge keys ("<<: *defaults") come first whatever their position,
+	// so that the mapping's own keys override them, as YAML specifies.
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if k := node.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
+			d.merge(path, node.Content[i+1], v)
+		}
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, val := node.Content[i], node.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.fail(path, k, "keys must be plain strings, got %s", describeNode(k))
+			continue
+		}
+		kp := childPath(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.fail(kp, k, "key given twice (first at line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		idx, known := fields[k.Value]
+		if !known {
+			d.fail(kp, k, "unknown key; %s", suggest(k.Value, v.Type()))
+			continue
+		}
+		d.origin.lines[kp] = k.Line
+		d.value(kp, val, v.Field(idx))
+	}
+}
+
+// merge applies a "<<" value: a mapping, or a list of mappings where the
+// earlier ones win.
+func (d *decoder) merge(path string, node *yaml.Node, v reflect.Value) {
+	node, ok := d.resolve(path, node)
+	if !ok {
+		return
+	}
+	switch node.Kind {
+	case yaml.MappingNode:
+		d.structure(path, node, v)
+	case yaml.SequenceNode:
+		for i := len(node.Content) - 1; i >= 0; i-- {
+			item, ok := d.resolve(path, node.Content[i])
+			if !ok {
+				continue
+			}
+			if item.Kind != yaml.MappingNode {
+				d.fail(path, item, "merge (<<) needs mappings, got %s", describeNode(item))
+				continue
+			}
+			d.structure(path, item, v)
+		}
+	default:
+		d.fail(path, node, "merge (<<) needs a mapping, got %s", describeNode(node))
+	}
+}
+
+// list decodes a sequence; the file's list replaces the default one.
+func (d *decoder) list(path string, node *yaml.Node, v reflect.Value) {
+	if node.Kind != yaml.SequenceNode {
+		d.failValue(path, node, "expected %s, got %s", describeType(v.Type()), describeNode(node))
+		return
+	}
+	out := reflect.MakeSlice(v.Type(), len(node.Content), len(node.Content))
+	for i, item := range node.Content {
+		ip := indexPath(path, i)
+		d.origin.lines[ip] = item.Line
+		d.value(ip, item, out.Index(i))
+	}
+	v.Set(out)
+}
+
+// mapping decodes a mapping with string keys into a Go map.
+func (d *decoder) mapping(path string, node *yaml.Node, v reflect.Value) {
+	if node.Kind != yaml.MappingNode {
+		d.failValue(path, node, "expected %s, got %s", describeType(v.Type()), describeNode(node))
+		return
+	}
+	t := v.Type()
+	out := reflect.MakeMapWithSize(t, len(node.Content)/2)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, val := node.Content[i], node.Content[i+1]
+		k, ok := d.resolve(path, k)
+		if !ok {
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.fail(path, k, "keys must be plain strings, got %s", describeNode(k))
+			continue
+		}
+		if k.ShortTag() == "!!merge" {
+			d.fail(path, k, "merge keys (<<) are not supported inside %s; write the entries out", path)
+			continue
+		}
+		kp := childPath(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.fail(kp, k, "key given twice (first at line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		d.origin.lines[kp] = k.Line
+		elem := reflect.New(t.Elem()).Elem()
+		d.value(kp, val, elem)
+		out.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), elem)
+	}
+	v.Set(out)
+}
+
+// scalar decodes strings, numbers and booleans.
+func (d *decoder) scalar(path string, node *yaml.Node, v reflect.Value) {
+	if node.Kind != yaml.ScalarNode {
+		d.failValue(path, node, "expected %s, got %s", describeType(v.Type()), describeNode(node))
+		return
+	}
+	// yaml.v3 truncates 2.5 into an int: refuse floats for whole numbers.
+	isFloat := node.ShortTag() == "!!float"
+	fresh := reflect.New(v.Type())
+	if isFloat && describeType(v.Type()) == "a whole number" {
+		d.failValue(path, node, "expected %s, got %s", describeType(v.Type()), describeNode(node))
+		return
+	}
+	if err := node.Decode(fresh.Interface()); err != nil {
+		d.failValue(path, node, "expected %s, got %s", describeType(v.Type()), describeNode(node))
+		return
+	}
+	v.Set(fresh.Elem())
+}
+
+// yamlFields maps the yaml keys of a struct to field indexes.
+func yamlFields(t reflect.Type) map[string]int {
+	fields := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		if name, ok := yamlName(t.Field(i)); ok {
+			fields[name] = i
+		}
+	}
+	return fields
+}
+
+// yamlName is the key of an exported field: its yaml tag, else its
+// lowercased name as yaml.v3 would use.
+func yamlName(f reflect.StructField) (string, bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	switch name {
+	case "-":
+		return "", false
+	case "":
+		return strings.ToLower(f.Name), true
+	}
+	return name, true
+}
+
+// sortedKeys lists a struct's yaml keys in declaration order.
+func sortedKeys(t reflect.Type) []string {
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if name, ok := yamlName(t.Field(i)); ok {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+func keyList(t reflect.Type) string {
+	return strings.Join(sortedKeys(t), ", ")
+}
+
+// suggest proposes the closest known key, or lists them all.
+func suggest(key string, t reflect.Type) string {
+	keys := sortedKeys(t)
+	best, bestDist := "", -1
+	for _, k := range keys {
+		dist := editDistance(strings.ToLower(key), k)
+		if bestDist < 0 || dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	if best != "" && (bestDist <= 1 || (bestDist == 2 && len(key) >= 5) || (bestDist <= 3 && len(key) >= 10)) {
+		return fmt.Sprintf("did you mean %q?", best)
+	}
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	return "expected one of: " + strings.Join(sorted, ", ")
+}
+
+// editDistance is the Levenshtein distance between a and b, counted in
+// bytes (keys are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// describeType says in words what a field expects.
+func describeType(t reflect.Type) string {
+	if t == reflect.TypeFor[Duration]() {
+		return "a duration such as 90s, 15m, 1h30m or 7d"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Struct {
+			return "a list of mappings"
+		}
+		return "a list of " + plural(describeType(t.Elem()))
+	case reflect.Map:
+		return "a mapping of keys to " + plural(describeType(t.Elem()))
+	case reflect.Struct:
+		return "a mapping"
+	}
+	return t.String()
+}
+
+func plural(s string) string {
+	switch {
+	case strings.HasPrefix(s, "a list of "):
+		return "lists of " + strings.TrimPrefix(s, "a list of ")
+	case strings.HasPrefix(s, "a mapping"):
+		return "mappings" + strings.TrimPrefix(s, "a mapping")
+	case s == "true or false":
+		return "booleans"
+	case strings.HasPrefix(s, "a duration"):
+		return "durations"
+	case strings.HasPrefix(s, "a "):
+		return strings.TrimPrefix(s, "a ") + "s"
+	}
+	return s
+}
+
+// describeNode says in words what the file holds, quoting short scalars.
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.DocumentNode:
+		return "a document"
+	}
+	v := n.Value
+	if len(v) > 40 {
+		v = v[:40] + "..."
+	}
+	return strconv.Quote(v)
+}

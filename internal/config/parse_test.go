@@ -1,0 +1,340 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sameSettings compares two configurations, ignoring where values came
+// from.
+func sameSettings(a, b *Config) bool {
+	x, y := *a, *b
+	x.origin, y.origin = nil, nil
+	return reflect.DeepEqual(x, y)
+}
+
+func TestParseEmptyIsDefault(t *testing.T) {
+	for _, doc := range []string{"", "\n", "# only a comment\n", "---\n", "~\n", "null\n", "{}\n", "source:\n", "source: {}\nlimits:\n"} {
+		c, err := Parse([]byte(doc), "config.yaml")
+		if err != nil {
+			t.Errorf("%q: %v", doc, err)
+			continue
+		}
+		if !sameSettings(c, Default()) {
+			t.Errorf("%q: got %+v, want the defaults", doc, *c)
+		}
+	}
+}
+
+func TestParseOverDefaults(t *testing.T) {
+	doc := `source:
+  account_id: 111111111111
+  regions: [eu-west-1]
+  filters:
+    Recipe: [a, b]
+limits:
+  concurrency: 4
+  retry_backoff: 2h
+targets:
+  tag_key:
+  rules:
+    - name: r
+      match: {Recipe: "ubuntu-*"}
+      accounts: ["222222222222"]
+prune:
+  enabled: true
+`
+	c := mustParse(t, doc)
+	want := Default()
+	want.Source.AccountID = "111111111111"
+	want.Source.Regions = []string{"eu-west-1"}
+	want.Source.Filters = map[string][]string{"Recipe": {"a", "b"}}
+	want.Limits.Concurrency = 4
+	want.Limits.RetryBackoff = Duration(2 * time.Hour)
+	want.Targets.Rules = []Rule{{Name: "r", Match: map[string]string{"Recipe": "ubuntu-*"}, Accounts: []string{"222222222222"}}}
+	want.Prune.Enabled = true
+	if !sameSettings(c, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", *c, *want)
+	}
+}
+
+func TestParseUnknownKeys(t *testing.T) {
+	doc := `source:
+  account_id: "111111111111"
+  regionz: [eu-west-1]
+  Filters: {}
+targets:
+  rules:
+    - name: a
+      match: {Recipe: x}
+      accounts: ["222222222222"]
+    - name: b
+      acounts: ["333333333333"]
+      zzz: 1
+  kms_key: alias/x
+statee:
+  backend: file
+aws:
+  endpoints:
+    ec3: http://localhost
+"rules": []
+`
+	_, err := Parse([]byte(doc), "config.yaml")
+	errs := validationErrors(t, err)
+	want := []string{
+		`source.regionz (config.yaml:3): unknown key; did you mean "regions"?`,
+		`source.Filters (config.yaml:4): unknown key; did you mean "filters"?`,
+		`targets.rules[1].acounts (config.yaml:11): unknown key; did you mean "accounts"?`,
+		`targets.rules[1].zzz (config.yaml:12): unknown key; expected one of: accounts, match, name, ous, regions`,
+		`targets.kms_key (config.yaml:13): unknown key; expected one of:`,
+		`statee (config.yaml:14): unknown key; did you mean "state"?`,
+		`aws.endpoints.ec3 (config.yaml:18): unknown key; did you mean "ec2"?`,
+		`rules (config.yaml:19): unknown key; expected one of: aws, copy,`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if got := errs[i].format("config.yaml"); !strings.HasPrefix(got, w) {
+			t.Errorf("error %d:\n got %s\nwant %s", i, got, w)
+		}
+	}
+}
+
+func TestParseTypeErrors(t *testing.T) {
+	cases := []struct {
+		name, doc, path, message string
+	}{
+		{"string for list", "source:\n  regions: eu-west-1 # <-\n", "source.regions", `expected a list of strings, got "eu-west-1"`},
+		{"mapping for list", "source:\n  regions: {a: b} # <-\n", "source.regions", "expected a list of strings, got a mapping"},
+		{"list for string", "source:\n  account_id: [1] # <-\n", "source.account_id", "expected a string, got a list"},
+		{"list in list", "source:\n  regions:\n    - [eu-west-1] # <-\n", "source.regions[0]", "expected a string, got a list"},
+		{"scalar for section", "limits: 5 # <-\n", "limits", "expected a mapping of concurrency, in_flight_copies"},
+		{"list for section", "source: # <-\n  - a\n", "source", "got a list"},
+		{"string for int", "limits:\n  concurrency: many # <-\n", "limits.concurrency", `expected a whole number, got "many"`},
+		{"float for int", "limits:\n  max_attempts: 2.5 # <-\n", "limits.max_attempts", `got "2.5"`},
+		{"int overflow", "limits:\n  max_attempts: 99999999999999999999999 # <-\n", "limits.max_attempts", "expected a whole number"},
+		{"string for bool", "prune:\n  enabled: sometimes # <-\n", "prune.enabled", `expected true or false, got "sometimes"`},
+		{"duration without unit", "limits:\n  retry_backoff: 3600 # <-\n", "limits.retry_backoff", `invalid duration "3600"`},
+		{"negative duration", "state:\n  lease_ttl: -1m # <-\n", "state.lease_ttl", "must not be negative"},
+		{"list for duration", "prune:\n  grace_period: [7d] # <-\n", "prune.grace_period", "expected a duration"},
+		{"string for map", "source:\n  filters: Recipe # <-\n", "source.filters", "expected a mapping of keys to lists of strings"},
+		{"scalar for filter values", "source:\n  filters:\n    Recipe: ubuntu # <-\n", "source.filters.Recipe", "expected a list of strings"},
+		{"list for match", "targets:\n  rules:\n    - match: [Recipe] # <-\n", "targets.rules[0].match", "expected a mapping of keys to strings"},
+		{"scalar rule", "targets:\n  rules:\n    - ubuntu # <-\n", "targets.rules[0]", "expected a mapping of name, match, accounts, ous, regions"},
+		{"mapping for rules", "targets:\n  rules: # <-\n    name: a\n", "targets.rules", "expected a list of mappings, got a mapping"},
+		{"non-string key", "source:\n  [a]: b # <-\n", "source", "keys must be plain strings"},
+		{"non-string map key", "source:\n  filters:\n    {a: b}: [c] # <-\n", "source.filters", "keys must be plain strings"},
+		{"duplicate key", "report:\n  format: json\n  format: table # <-\n", "report.format", "key given twice (first at line 2)"},
+		{"duplicate map key", "source:\n  filters:\n    Recipe: [a]\n    Recipe: [b] # <-\n", "source.filters.Recipe", "key given twice (first at line 3)"},
+		{"merge in map", "source:\n  filters:\n    <<: {a: [b]} # <-\n", "source.filters", "merge keys (<<) are not supported inside source.filters"},
+		{"merge of scalar", "report:\n  <<: x # <-\n", "report", "merge (<<) needs a mapping"},
+		{"root scalar", "hello # <-\n", "", `expected a mapping of source, targets`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), "config.yaml")
+			errs := validationErrors(t, err)
+			if len(errs) != 1 {
+				t.Fatalf("want exactly one error, got %d:\n%v", len(errs), err)
+			}
+			got := errs[0]
+			if got.Path != tc.path {
+				t.Errorf("path = %q, want %q (%s)", got.Path, tc.path, got.Message)
+			}
+			if want := markerLine(tc.doc); want != 0 && got.Line != want {
+				t.Errorf("line = %d, want %d (%s)", got.Line, want, got.Message)
+			}
+			if !strings.Contains(got.Message, tc.message) {
+				t.Errorf("message = %q, want it to contain %q", got.Message, tc.message)
+			}
+		})
+	}
+}
+
+func TestParseSyntaxErrors(t *testing.T) {
+	cases := []struct {
+		name, doc, want string
+	}{
+		{"unclosed flow", "source:\n  regions: [eu-west-1\n", "invalid YAML: did not find expected ',' or ']'"},
+		{"tab indent", "source:\n\taccount_id: x\n", "config.yaml:2: invalid YAML: found character that cannot start any token (YAML does not allow tabs for indentation: use spaces)"},
+		{"two documents", "report: {format: json}\n---\nreport: {format: table}\n", "config.yaml:2: a second YAML document"},
+		{"bad second document", "report: {format: json}\n---\n[\n", "invalid YAML"},
+		{"unknown anchor", "source: *nope\n", "invalid YAML"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), "config.yaml")
+			validationErrors(t, err)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseAnchorsAndMerges(t *testing.T) {
+	doc := `source:
+  account_id: "111111111111"
+  regions: &regions [eu-west-1, us-east-1]
+targets:
+  regions: *regions
+  rules:
+    - &ubuntu
+      name: ubuntu
+      match: {Recipe: "ubuntu-*"}
+      accounts: &apps ["222222222222", "333333333333"]
+    - <<: *ubuntu
+      name: debian
+      match: {Recipe: "debian-*"}
+    - name: windows
+      <<: [{ous: [ou-ab12-34cd56ef]}, {ous: [r-ab12], accounts: *apps}]
+      match: {Recipe: "windows-*"}
+`
+	c := mustParse(t, doc)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if got := c.Targets.Regions; !reflect.DeepEqual(got, []string{"eu-west-1", "us-east-1"}) {
+		t.Errorf("targets.regions = %v", got)
+	}
+	rules := c.Targets.Rules
+	if len(rules) != 3 {
+		t.Fatalf("got %d rules", len(rules))
+	}
+	if rules[1].Name != "debian" || rules[1].Match["Recipe"] != "debian-*" || len(rules[1].Accounts) != 2 {
+		t.Errorf("merged rule = %+v", rules[1])
+	}
+	if !reflect.DeepEqual(rules[2].OUs, []string{"ou-ab12-34cd56ef"}) || len(rules[2].Accounts) != 2 {
+		t.Errorf("earlier merge must win: %+v", rules[2])
+	}
+}
+
+func TestParseAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("targets:\n  rules: [&a {name: x, match: {k: v}, accounts: [\"*\"]}")
+	for range maxAliases + 5 {
+		b.WriteString(", *a")
+	}
+	b.WriteString("]\n")
+	_, err := Parse([]byte(b.String()), "bomb.yaml")
+	errs := validationErrors(t, err)
+	if len(errs) != 1 || !strings.Contains(errs[0].Message, "too many YAML aliases") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestParseRecordsLines(t *testing.T) {
+	doc := "source:\n  account_id: \"111111111111\"\n  regions:\n    - eu-west-1\n    - us-east-1\ntargets:\n  rules:\n    - name: a\n      match:\n        Recipe: x\n"
+	c := mustParse(t, doc)
+	for path, want := range map[string]int{
+		"source":                        1,
+		"source.account_id":             2,
+		"source.regions":                3,
+		"source.regions[1]":             5,
+		"targets.rules[0]":              8,
+		"targets.rules[0].name":         8,
+		"targets.rules[0].match.Recipe": 10,
+		// Absent values borrow their closest ancestor's line.
+		"targets.rules[0].accounts": 8,
+		"limits.concurrency":        0,
+	} {
+		if _, got := c.origin.locate(path); got != want {
+			t.Errorf("%s: line %d, want %d", path, got, want)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("source:\n  acount_id: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(bad)
+	if err == nil || !strings.HasPrefix(err.Error(), "source.acount_id ("+bad+":2): unknown key") {
+		t.Errorf("got %v", err)
+	}
+
+	_, err = Load(filepath.Join(dir, "missing.yaml"))
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestLoadWithEnv(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte("source:\n  regions: [eu-west-1]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"AMICOPIER_SOURCE_ACCOUNT_ID": "111111111111"}
+	c, err := LoadWithEnv(file, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source.AccountID != "111111111111" {
+		t.Errorf("account id = %q", c.Source.AccountID)
+	}
+	env["AMICOPIER_SOURCE_ACCOUNT_ID"] = "nope"
+	_, err = LoadWithEnv(file, func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "source.account_id (from AMICOPIER_SOURCE_ACCOUNT_ID)") {
+		t.Errorf("got %v", err)
+	}
+	if _, err := LoadWithEnv(filepath.Join(dir, "none.yaml"), nil); err == nil {
+		t.Error("missing file accepted")
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	rule := reflect.TypeFor[Rule]()
+	cases := map[string]string{
+		"acounts":  `did you mean "accounts"?`,
+		"Name":     `did you mean "name"?`,
+		"region":   `did you mean "regions"?`,
+		"matches":  `did you mean "match"?`,
+		"ou":       `did you mean "ous"?`,
+		"targets":  "expected one of: accounts, match, name, ous, regions",
+		"x":        "expected one of:",
+		"accnts":   `did you mean "accounts"?`,
+		"regiosn":  `did you mean "regions"?`,
+		"tag_keys": "expected one of:",
+	}
+	for key, want := range cases {
+		if got := suggest(key, rule); !strings.HasPrefix(got, want) {
+			t.Errorf("suggest(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestParentPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"a":                   "",
+		"a.b":                 "a",
+		"a.b[2]":              "a.b",
+		"a.b[2].c":            "a.b[2]",
+		`a.filters["x.y"]`:    "a.filters",
+		`a.filters["x.y"][0]`: `a.filters["x.y"]`,
+	} {
+		if got := parentPath(in); got != want {
+			t.Errorf("parentPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// Outcome is the demo's result: the drift found, what the run did, and
+// the drift left once the copies finished.
+type Outcome struct {
+	Before *report.Report  `json:"before"`
+	Run    *report.Summary `json:"run"`
+	After  *report.Report  `json:"after"`
+}
+
+// Options tune the demo loop.
+type Options struct {
+	Logger *slog.Logger
+	// IncludeOK lists ok pairs in the reports too (the drift matrix).
+	IncludeOK bool
+	// Progress is told how far the reconcile is.
+	Progress reconcile.Progress
+}
+
+// Run plays the demo on a scene with a state store: a dry run (the drift
+// report), a reconcile, simulated time passing until the copies are
+// done, and a second dry run (the clean report).
+func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome, error) {
+	eng, err := reconcile.New(reconcile.Options{
+		Config: s.Config,
+		Connect: func(context.Context, string) (reconcile.Connector, error) {
+			return s.Cloud.Connector(SourceAccount), nil
+		},
+		Store:    store,
+		Clock:    s.Cloud,
+		Logger:   o.Logger,
+		Progress: o.Progress,
+		// The simulator answers at once; no need to wait between retries.
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	before, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModePlan, Trigger: "demo", IncludeOK: o.IncludeOK})
+	if err != nil {
+		return nil, fmt.Errorf("dry run before reconciling: %w", err)
+	}
+	applied, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeApply, Trigger: "demo", IncludeOK: o.IncludeOK})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	// Copies take minutes in AWS; in the simulator, time is ours to move.
+	s.Cloud.Advance(s.Cloud.CopyDuration() + time.Minute)
+	after, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModePlan, Trigger: "demo", IncludeOK: o.IncludeOK})
+	if err != nil {
+		return nil, fmt.Errorf("dry run after reconciling: %w", err)
+	}
+	return &Outcome{Before: before.Report, Run: applied.Summary, After: after.Report}, nil
+}

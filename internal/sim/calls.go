@@ -1,0 +1,257 @@
+package sim
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/amicopier/amicopier/reconcile"
+)
+
+// Operation names, exactly as AWS spells them. Call.Op carries one of these.
+const (
+	OpDescribeImages                   = "DescribeImages"
+	OpDescribeImageAttribute           = "DescribeImageAttribute"
+	OpModifyImageAttribute             = "ModifyImageAttribute"
+	OpDescribeSnapshotAttribute        = "DescribeSnapshotAttribute"
+	OpModifySnapshotAttribute          = "ModifySnapshotAttribute"
+	OpCopyImage                        = "CopyImage"
+	OpCreateTags                       = "CreateTags"
+	OpDeregisterImage                  = "DeregisterImage"
+	OpDeleteSnapshot                   = "DeleteSnapshot"
+	OpDescribeInstances                = "DescribeInstances"
+	OpAssumeRole                       = "AssumeRole"
+	OpListAccounts                     = "ListAccounts"
+	OpListRoots                        = "ListRoots"
+	OpListOrganizationalUnitsForParent = "ListOrganizationalUnitsForParent"
+	OpListAccountsForParent            = "ListAccountsForParent"
+)
+
+// opCode indexes the fixed table of operations, so counting a call is one
+// atomic add into an array instead of a map update.
+type opCode uint8
+
+const (
+	opDescribeImages opCode = iota
+	opDescribeImageAttribute
+	opModifyImageAttribute
+	opDescribeSnapshotAttribute
+	opModifySnapshotAttribute
+	opCopyImage
+	opCreateTags
+	opDeregisterImage
+	opDeleteSnapshot
+	opDescribeInstances
+	opAssumeRole
+	opListAccounts
+	opListRoots
+	opListOrganizationalUnitsForParent
+	opListAccountsForParent
+	numOps
+)
+
+var opNames = [numOps]string{
+	opDescribeImages:                   OpDescribeImages,
+	opDescribeImageAttribute:           OpDescribeImageAttribute,
+	opModifyImageAttribute:             OpModifyImageAttribute,
+	opDescribeSnapshotAttribute:        OpDescribeSnapshotAttribute,
+	opModifySnapshotAttribute:          OpModifySnapshotAttribute,
+	opCopyImage:                        OpCopyImage,
+	opCreateTags:                       OpCreateTags,
+	opDeregisterImage:                  OpDeregisterImage,
+	opDeleteSnapshot:                   OpDeleteSnapshot,
+	opDescribeInstances:                OpDescribeInstances,
+	opAssumeRole:                       OpAssumeRole,
+	opListAccounts:                     OpListAccounts,
+	opListRoots:                        OpListRoots,
+	opListOrganizationalUnitsForParent: OpListOrganizationalUnitsForParent,
+	opListAccountsForParent:            OpListAccountsForParent,
+}
+
+// isMutating reports whether op is metered in EC2's (much smaller)
+// mutating token bucket; the engine's list is the one list.
+func isMutating(op opCode) bool { return reconcile.IsMutating(opNames[op]) }
+
+// Call describes one simulated API call as it passes the gate; the fault
+// hook receives it.
+type Call struct {
+	// Op is the AWS operation name (one of the Op constants).
+	Op string
+	// Account is the caller's account: the account whose client made an
+	// EC2 call, the account a role is assumed in for AssumeRole, the
+	// connector's source account for Organizations calls.
+	Account string
+	// Region is the caller's Region; empty for the global services (STS,
+	// Organizations).
+	Region string
+	// Mutating is true for the calls EC2 meters as mutating.
+	Mutating bool
+	// Resource names what the call is about when there is one thing: an
+	// image or snapshot id, CopyImage's source image id, an Organizations
+	// parent id, the account of AssumeRole. Fault hooks use it to fail one
+	// resource only.
+	Resource string
+}
+
+// FaultFunc is the fault hook. It sees every call after it is counted and
+// before it takes effect; a non-nil error fails the call with that error and
+// the call has no effect. Return *cloud.APIError values with real AWS codes
+// (for example RequestLimitExceeded) to exercise the engine's
+// classification. It runs concurrently and must be safe for that.
+type FaultFunc func(ctx context.Context, c Call) error
+
+// cell counts the calls of one (account, Region) by operation. Zones keep a
+// pointer to their cell so that counting never looks anything up.
+type cell struct {
+	n [numOps]atomic.Int64
+}
+
+type cellKey struct{ account, region string }
+
+// callCounters holds the cells of a Cloud. The map is only touched when a
+// zone is created or when counts are read, never on the hot path of an EC2
+// call.
+type callCounters struct {
+	mu    sync.RWMutex
+	cells map[cellKey]*cell
+}
+
+func (cc *callCounters) cell(account, region string) *cell {
+	k := cellKey{account, region}
+	cc.mu.RLock()
+	c := cc.cells[k]
+	cc.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if c = cc.cells[k]; c == nil {
+		if cc.cells == nil {
+			cc.cells = make(map[cellKey]*cell)
+		}
+		c = &cell{}
+		cc.cells[k] = c
+	}
+	return c
+}
+
+func (cc *callCounters) byOp() map[string]int64 {
+	out := make(map[string]int64)
+	cc.mu.RLock()
+	defer cc.mu.RUnlock()
+	for _, c := range cc.cells {
+		for op := range numOps {
+			if n := c.n[op].Load(); n != 0 {
+				out[opNames[op]] += n
+			}
+		}
+	}
+	return out
+}
+
+func (cc *callCounters) mutating() int64 {
+	var total int64
+	cc.mu.RLock()
+	defer cc.mu.RUnlock()
+	for _, c := range cc.cells {
+		for op := range numOps {
+			if isMutating(op) {
+				total += c.n[op].Load()
+			}
+		}
+	}
+	return total
+}
+
+func (cc *callCounters) count(op, account, region string) int64 {
+	var total int64
+	cc.mu.RLock()
+	defer cc.mu.RUnlock()
+	for k, c := range cc.cells {
+		if (account != "" && k.account != account) || (region != "" && k.region != region) {
+			continue
+		}
+		for code := range numOps {
+			if op == "" || opNames[code] == op {
+				total += c.n[code].Load()
+			}
+		}
+	}
+	return total
+}
+
+func (cc *callCounters) reset() {
+	cc.mu.RLock()
+	defer cc.mu.RUnlock()
+	for _, c := range cc.cells {
+		for op := range numOps {
+			c.n[op].Store(0)
+		}
+	}
+}
+
+// opCounts counts calls by operation only; a Connector has one.
+type opCounts [numOps]atomic.Int64
+
+func (o *opCounts) byOp() map[string]int64 {
+	out := make(map[string]int64)
+	for op := range numOps {
+		if n := o[op].Load(); n != 0 {
+			out[opNames[op]] = n
+		}
+	}
+	return out
+}
+
+func (o *opCounts) mutating() int64 {
+	var total int64
+	for op := range numOps {
+		if isMutating(op) {
+			total += o[op].Load()
+		}
+	}
+	return total
+}
+
+func (o *opCounts) reset() {
+	for op := range numOps {
+		o[op].Store(0)
+	}
+}
+
+// do is the gate every simulated API call passes, in this order:
+//
+//  1. A cancelled context fails the call before anything else: the SDK
+//     would not send the request.
+//  2. The call is counted in the Cloud's cell for (account, Region) and,
+//     when the call came through a Connector, in the connector's counts.
+//  3. Hook point for issue "Scale": per-call latency and the EC2 token
+//     buckets (per account and Region; Describe* vs mutating, see
+//     reconcile.IsMutating) belong here, after counting (a throttled call is still a
+//     call) and before the fault hook. Sleep here without holding any lock.
+//  4. The fault hook (SetFault) may fail the call; it then has no effect.
+//     Issue "Reliability" extends fault injection here.
+//  5. fn performs the operation (nil for a page that only needs counting).
+//
+// Keep every API call on this path: counts, latency, throttling and faults
+// are only trustworthy if nothing bypasses it.
+func (c *Cloud) do(ctx context.Context, conn *Connector, counts *cell, op opCode, account, region, resource string, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	counts.n[op].Add(1)
+	if conn != nil {
+		conn.counts[op].Add(1)
+	}
+	if hook := c.fault.Load(); hook != nil {
+		call := Call{Op: opNames[op], Account: account, Region: region, Mutating: isMutating(op), Resource: resource}
+		if err := (*hook)(ctx, call); err != nil {
+			return err
+		}
+	}
+	if fn == nil {
+		return nil
+	}
+	return fn()
+}

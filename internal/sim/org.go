@@ -1,0 +1,114 @@
+package sim
+
+import (
+	"context"
+	"slices"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+// Organization is the Organizations client of a Connector; it implements
+// the engine's Organization port. Calls are attributed to the connector's
+// source account with an empty Region (Organizations is global).
+type Organization struct {
+	cloud  *Cloud
+	conn   *Connector
+	caller string
+	counts *cell
+}
+
+func (o *Organization) do(ctx context.Context, op opCode, resource string, fn func() error) error {
+	return o.cloud.do(ctx, o.conn, o.counts, op, o.caller, "", resource, fn)
+}
+
+// pages returns how many pages n items take (at least one: an empty list
+// is still one call).
+func pages(n, size int) int {
+	if n <= size {
+		return 1
+	}
+	return (n + size - 1) / size
+}
+
+// paged makes the first call of a listing with fn (which reads the whole
+// list under the lock and returns its length), then one more counted call
+// per further page.
+func (o *Organization) paged(ctx context.Context, op opCode, resource string, fn func() (int, error)) error {
+	var n int
+	err := o.do(ctx, op, resource, func() error {
+		var err error
+		n, err = fn()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for p := 1; p < pages(n, o.cloud.cfg.orgPageSize); p++ {
+		if err := o.do(ctx, op, resource, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListAccounts lists every account of the organisation, whatever its state,
+// in the order they were added; one ListAccounts call per page.
+func (o *Organization) ListAccounts(ctx context.Context) ([]cloud.Account, error) {
+	var out []cloud.Account
+	err := o.paged(ctx, opListAccounts, "", func() (int, error) {
+		o.cloud.mu.RLock()
+		defer o.cloud.mu.RUnlock()
+		out = make([]cloud.Account, len(o.cloud.accountOrder))
+		for i, a := range o.cloud.accountOrder {
+			out[i] = cloud.Account{ID: a.id, Name: a.name, State: a.state}
+		}
+		return len(out), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListRoots returns the organisation's root id; one ListRoots call.
+func (o *Organization) ListRoots(ctx context.Context) ([]string, error) {
+	err := o.do(ctx, opListRoots, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	return []string{RootID}, nil
+}
+
+// ListChildren returns the OUs and accounts directly under a root or OU:
+// ListOrganizationalUnitsForParent pages, then ListAccountsForParent pages.
+// An unknown parent fails with ParentNotFoundException.
+func (o *Organization) ListChildren(ctx context.Context, parentID string) (cloud.OrgChildren, error) {
+	var out cloud.OrgChildren
+	var accounts []string
+	err := o.paged(ctx, opListOrganizationalUnitsForParent, parentID, func() (int, error) {
+		o.cloud.mu.RLock()
+		defer o.cloud.mu.RUnlock()
+		node := o.cloud.nodes[parentID]
+		if node == nil {
+			return 0, cloud.Errorf(OpListOrganizationalUnitsForParent, "ParentNotFoundException",
+				"parent %q does not exist in the organisation", parentID)
+		}
+		for _, id := range node.ous {
+			out.OUs = append(out.OUs, cloud.OU{ID: id, Name: o.cloud.nodes[id].name})
+		}
+		// Read the accounts now too, so the two listings agree.
+		accounts = slices.Clone(node.accounts)
+		return len(node.ous), nil
+	})
+	if err != nil {
+		return cloud.OrgChildren{}, err
+	}
+	err = o.paged(ctx, opListAccountsForParent, parentID, func() (int, error) {
+		out.Accounts = accounts
+		return len(accounts), nil
+	})
+	if err != nil {
+		return cloud.OrgChildren{}, err
+	}
+	return out, nil
+}

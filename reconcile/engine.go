@@ -1,0 +1,180 @@
+// Package reconcile is amicopier's engine: it discovers source AMIs,
+// resolves their targets against the organisation, observes the copies
+// every target account holds, plans with a pure planner, and (unless it
+// is a dry run) shares and copies what is missing, recording progress in
+// the state store.
+//
+// It is level-triggered: every run recomputes the truth from AWS, so a
+// missed event is repaired by the next run and a second run changes
+// nothing.
+package reconcile
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/state"
+)
+
+// Mode is what a run may do.
+type Mode string
+
+// Run modes.
+const (
+	// ModePlan observes and reports; it makes no mutating AWS call and
+	// writes nothing to the state store.
+	ModePlan Mode = "plan"
+	// ModeApply reconciles.
+	ModeApply Mode = "run"
+)
+
+// ConnectFunc opens the AWS clients of one run; runID names the sessions.
+type ConnectFunc func(ctx context.Context, runID string) (Connector, error)
+
+// Progress is told how far a run is; the CLI draws a bar with it.
+type Progress interface {
+	// Phase starts a phase of total steps ("observe", "copy").
+	Phase(name string, total int)
+	// Step records n finished steps of the current phase.
+	Step(n int)
+}
+
+// Options build an Engine.
+type Options struct {
+	Config  *config.Config
+	Connect ConnectFunc
+	Store   state.Store
+	// Clock dates records and backoffs; the simulator's clock in tests
+	// and the demo. Default: the system clock.
+	Clock Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// TargetSources are metadata sources beyond the configured tag and
+	// rules (the AMIgo recipes table).
+	TargetSources []TargetSource
+	// Sleep waits between retries of throttled calls; default a real,
+	// context-aware sleep.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Progress is optional.
+	Progress Progress
+}
+
+// Engine runs reconciliations. It holds no per-run state: several runs
+// may use one engine (the state lease keeps them from overlapping).
+type Engine struct {
+	cfg      *config.Config
+	connect  ConnectFunc
+	store    state.Store
+	clock    Clock
+	log      *slog.Logger
+	sources  []TargetSource
+	sleep    func(ctx context.Context, d time.Duration) error
+	progress Progress
+	shaper   *copyShaper
+}
+
+// New checks the options and builds an engine.
+func New(o Options) (*Engine, error) {
+	if o.Config == nil {
+		return nil, errors.New("reconcile: no configuration")
+	}
+	if o.Connect == nil {
+		return nil, errors.New("reconcile: no AWS connector")
+	}
+	if o.Store == nil {
+		return nil, errors.New("reconcile: no state store")
+	}
+	shaper, err := newCopyShaper(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg: o.Config, connect: o.Connect, store: o.Store, clock: o.Clock,
+		log: o.Logger, sleep: o.Sleep, progress: o.Progress, shaper: shaper,
+	}
+	if e.clock == nil {
+		e.clock = SystemClock{}
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.sleep == nil {
+		e.sleep = sleepContext
+	}
+	if e.progress == nil {
+		e.progress = noProgress{}
+	}
+	if o.Config.Targets.TagKey != "" {
+		e.sources = append(e.sources, TagTargets{Key: o.Config.Targets.TagKey})
+	}
+	if len(o.Config.Targets.Rules) > 0 {
+		e.sources = append(e.sources, RuleTargets{Rules: o.Config.Targets.Rules})
+	}
+	e.sources = append(e.sources, o.TargetSources...)
+	return e, nil
+}
+
+type noProgress struct{}
+
+func (noProgress) Phase(string, int) {}
+func (noProgress) Step(int)          {}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Request says what one run covers.
+type Request struct {
+	Mode Mode
+	// Trigger names what started the run: "cli", "schedule", "sns",
+	// "ami-state-change", "demo".
+	Trigger string
+	// OnlyImages and OnlyAccounts narrow the run's scope.
+	OnlyImages   []string
+	OnlyAccounts []string
+	// ExtraTargets are added to every image's targets (event payloads);
+	// they are checked against the organisation like any other.
+	ExtraTargets []TargetRef
+	// Deadline is when the run must have finished (the Lambda deadline);
+	// zero means none beyond the configured time budget.
+	Deadline time.Time
+	// RunID is generated when empty.
+	RunID string
+	// IncludeOK keeps ok pairs in the report (for the drift matrix).
+	IncludeOK bool
+}
+
+// NewRunID returns a sortable, unique run id.
+func NewRunID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Scope names the lease a run takes: one run at a time per source account.
+func (e *Engine) Scope() string { return e.cfg.Source.AccountID }
+
+// LeaseHeld reports whether err says another run holds the lease.
+func LeaseHeld(err error) (*state.LeaseHeldError, bool) {
+	var held *state.LeaseHeldError
+	ok := errors.As(err, &held)
+	return held, ok
+}
+
+// errorf wraps an error with the resource it concerns.
+func errorf(err error, format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+}

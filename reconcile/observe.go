@@ -1,0 +1,413 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// discover lists the source AMIs of every configured Region, reads the
+// organisation, and resolves each image's targets.
+func (r *run) discover(ctx context.Context) error {
+	cfg := r.e.cfg
+	regions := cfg.Source.Regions
+	found := make([][]cloud.Image, len(regions))
+	errs := make([]error, len(regions)+1)
+	var orgView *orgView
+	var wg sync.WaitGroup
+	for i, region := range regions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := r.sourceClient(ctx, region)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			q := cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}, Tags: cfg.Source.Filters, ImageIDs: r.req.OnlyImages}
+			err = r.call(ctx, func() error {
+				var err error
+				found[i], err = c.DescribeImages(ctx, q)
+				return err
+			})
+			if err != nil {
+				errs[i] = errorf(err, "discover source images of account %s in %s", cfg.Source.AccountID, region)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		org, err := r.conn.Organization(ctx)
+		if err == nil {
+			err = r.call(ctx, func() error {
+				var err error
+				orgView, err = loadOrg(ctx, org)
+				return err
+			})
+		}
+		if err != nil {
+			errs[len(regions)] = errorf(err, "read the organisation")
+		}
+	}()
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	r.org = orgView
+
+	opt := resolveOptions{exclude: map[string]bool{}}
+	for _, a := range cfg.Targets.ExcludeAccounts {
+		opt.exclude[a] = true
+	}
+	if len(r.req.OnlyAccounts) > 0 {
+		opt.onlyAccounts = map[string]bool{}
+		for _, a := range r.req.OnlyAccounts {
+			opt.onlyAccounts[a] = true
+		}
+	}
+	r.byID = map[string]*sourceImage{}
+	for _, imgs := range found {
+		for _, img := range imgs {
+			if _, dup := r.byID[img.ID]; dup {
+				continue
+			}
+			src := &sourceImage{img: img}
+			specs, err := r.targetSpecs(ctx, &src.img)
+			if err != nil {
+				r.errorf("read target metadata of %s: %v", img.ID, err)
+			}
+			src.targets = r.org.resolve(ctx, specs, img.Region, opt)
+			r.byID[img.ID] = src
+			r.sources = append(r.sources, src)
+		}
+	}
+	slices.SortFunc(r.sources, func(a, b *sourceImage) int {
+		if a.img.Region != b.img.Region {
+			return compareStr(a.img.Region, b.img.Region)
+		}
+		return compareStr(a.img.ID, b.img.ID)
+	})
+	r.describeInventory()
+	for _, src := range r.sources {
+		for _, rej := range src.targets.Rejected {
+			r.addItem(report.Item{
+				SourceImage: src.img.ID, SourceName: src.img.Name, SourceRegion: src.img.Region,
+				Account: rej.Target, AccountName: r.accountName(rej.Target), Region: src.img.Region,
+				Category: report.RejectedTarget, Reason: rej.Reason, Action: "none",
+			})
+		}
+	}
+	return nil
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (r *run) targetSpecs(ctx context.Context, img *cloud.Image) ([]TargetSpec, error) {
+	specs := make([]TargetSpec, 0, len(r.e.sources)+1)
+	var firstErr error
+	for _, s := range r.e.sources {
+		spec, err := s.Targets(ctx, img)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		specs = append(specs, spec)
+	}
+	if len(r.req.ExtraTargets) > 0 {
+		specs = append(specs, TargetSpec{Refs: r.req.ExtraTargets})
+	}
+	return specs, firstErr
+}
+
+func (r *run) accountName(id string) string {
+	if a, ok := r.org.accounts[id]; ok {
+		return a.Name
+	}
+	return ""
+}
+
+// describeInventory lists the sources and accounts in the report.
+func (r *run) describeInventory() {
+	seen := map[string]bool{}
+	for _, src := range r.sources {
+		r.rep.Sources = append(r.rep.Sources, report.Source{
+			ID: src.img.ID, Name: src.img.Name, Region: src.img.Region, Recipe: src.img.Tags["Recipe"],
+			Created: src.img.CreationDate, Targets: len(src.targets.Accounts) * len(src.targets.Regions),
+		})
+		ids := slices.Clone(src.targets.Accounts)
+		for _, rej := range src.targets.Rejected {
+			if _, member := r.org.accounts[rej.Target]; member {
+				ids = append(ids, rej.Target)
+			}
+		}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			a := r.org.accounts[id]
+			r.rep.Accounts = append(r.rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.org.accountOU[id]})
+		}
+	}
+}
+
+// observeAll observes every target account, a bounded number at a time,
+// and plans each of its pairs.
+func (r *run) observeAll(ctx context.Context) {
+	// Invert image -> accounts into account -> images once.
+	byAccount := map[string][]int32{}
+	for i, src := range r.sources {
+		for _, a := range src.targets.Accounts {
+			byAccount[a] = append(byAccount[a], int32(i))
+		}
+	}
+	accounts := sortedKeys(byAccount)
+	r.e.progress.Phase("observe", len(accounts))
+	parallel(ctx, len(accounts), r.e.cfg.Limits.Concurrency, func(ctx context.Context, i int) {
+		r.observeAccount(ctx, accounts[i], byAccount[accounts[i]])
+		r.e.progress.Step(1)
+	})
+	if ctx.Err() != nil {
+		r.errorf("observation interrupted: %v", context.Cause(ctx))
+		return
+	}
+	if !r.scoped {
+		r.settleUntargeted()
+	}
+}
+
+// settleUntargeted retires unsettled records of accounts and Regions no
+// source targets any more (nothing else would ever visit them).
+func (r *run) settleUntargeted() {
+	for k, records := range r.records {
+		if r.observed[k] {
+			continue
+		}
+		rw := &regionWork{account: k[0], region: k[1]}
+		r.noteStale(k[0], k[1], records, nil, rw)
+		r.work = append(r.work, rw)
+	}
+}
+
+func (r *run) observeAccount(ctx context.Context, account string, images []int32) {
+	regionSet := map[string][]*sourceImage{}
+	for _, i := range images {
+		src := r.sources[i]
+		for _, region := range src.targets.Regions {
+			regionSet[region] = append(regionSet[region], src)
+		}
+	}
+	for _, region := range sortedKeys(regionSet) {
+		r.observeRegion(ctx, account, region, regionSet[region])
+	}
+}
+
+func (r *run) observeRegion(ctx context.Context, account, region string, srcs []*sourceImage) {
+	r.mu.Lock()
+	r.observed[[2]string{account, region}] = true
+	r.mu.Unlock()
+	unreachable := func(err error) {
+		r.mu.Lock()
+		r.partial = true
+		r.mu.Unlock()
+		reason := fmt.Sprintf("account %s in %s cannot be observed: %v", account, region, err)
+		if cloud.ClassOf(err) == cloud.ClassAccessDenied {
+			reason = fmt.Sprintf("cannot work in account %s (%s): %v; check the copier role and its trust policy", account, region, err)
+		}
+		for _, src := range srcs {
+			r.addItem(r.item(src, account, region, report.Unreachable, reason, nil))
+		}
+		r.e.log.Warn("account unreachable", "run_id", r.id, "account", account, "region", region, "error", err)
+	}
+	client, err := r.conn.Target(ctx, account, region)
+	if err != nil {
+		unreachable(err)
+		return
+	}
+	var copies []cloud.Image
+	err = r.call(ctx, func() error {
+		var err error
+		copies, err = client.DescribeImages(ctx, cloud.ImageQuery{TagKeys: []string{TagCopiedFrom}})
+		return err
+	})
+	if err != nil {
+		unreachable(err)
+		return
+	}
+	bySource := map[string][]cloud.Image{}
+	inFlight := 0
+	for _, c := range copies {
+		from := c.Tags[TagCopiedFrom]
+		bySource[from] = append(bySource[from], c)
+		if c.State == cloud.ImagePending {
+			inFlight++
+		}
+	}
+	records := r.records[[2]string{account, region}]
+	wanted := make(map[string]bool, len(srcs))
+	rw := &regionWork{account: account, region: region, client: client, inFlight: inFlight}
+	for _, src := range srcs {
+		wanted[src.img.ID] = true
+		key := state.PairKey{SourceImage: src.img.ID, Account: account, Region: region}
+		var rec *state.Pair
+		if p, ok := records[key]; ok {
+			rec = &p
+		}
+		pw := r.planPair(src, key, bySource[src.img.ID], rec)
+		if pw != nil {
+			rw.pairs = append(rw.pairs, pw)
+		}
+	}
+	if !r.scoped {
+		r.noteOrphans(account, region, bySource, wanted)
+		r.noteStale(account, region, records, wanted, rw)
+	}
+	if len(rw.pairs) > 0 {
+		r.mu.Lock()
+		r.work = append(r.work, rw)
+		r.mu.Unlock()
+	}
+}
+
+// planPair plans one pair and reports it; it returns the work to do, or
+// nil when there is none.
+func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image, rec *state.Pair) *pairWork {
+	wantKey := r.e.cfg.KMSKeyFor(key.Account, key.Region)
+	// The common case, one good copy and nothing remembered, needs no
+	// copy request: skip rendering it (a no-op run plans every pair).
+	if rec == nil && len(copies) == 1 {
+		if cls, _ := classifyCopy(&copies[0], wantKey); cls == copyGood {
+			r.addItem(r.item(src, key.Account, key.Region, report.OK, "encrypted copy "+copies[0].ID+" is available", copies))
+			return nil
+		}
+	}
+	plan, err := r.e.shaper.shape(&src.img, key.Account, key.Region)
+	if err != nil {
+		r.errorf("pair %s: %v", key, err)
+		r.addItem(r.item(src, key.Account, key.Region, report.Missing, "cannot shape the copy: "+err.Error(), copies))
+		return nil
+	}
+	dec := PlanPair(PairFacts{
+		Key: key, Copies: copies, Record: rec, WantKey: wantKey,
+		Fingerprint: plan.Fingerprint, Source: r.e.cfg.Source.AccountID,
+	}, r.policy)
+	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, copies)
+	it.Action, it.Attempts, it.LastError = dec.Action(), dec.Attempts, dec.LastError
+	idx := r.addItem(it)
+	if !dec.Copy && len(dec.Deregister) == 0 && dec.Record == nil {
+		return nil
+	}
+	return &pairWork{src: src, key: key, dec: dec, plan: plan, stored: rec, item: idx}
+}
+
+func (r *run) item(src *sourceImage, account, region string, cat report.Category, reason string, copies []cloud.Image) report.Item {
+	return report.Item{
+		SourceImage: src.img.ID, SourceName: src.img.Name, SourceRegion: src.img.Region,
+		Account: account, AccountName: r.accountName(account), Region: region,
+		Category: cat, Reason: reason, CopyImages: imageIDs(copies), Action: "none",
+	}
+}
+
+// noteOrphans keeps copies made by amicopier for this source account
+// whose source the run did not discover.
+func (r *run) noteOrphans(account, region string, bySource map[string][]cloud.Image, wanted map[string]bool) {
+	for from, copies := range bySource {
+		if wanted[from] || r.byID[from] != nil {
+			continue
+		}
+		for _, c := range copies {
+			if !Managed(&c) || c.Tags[TagSourceAccount] != r.e.cfg.Source.AccountID {
+				continue
+			}
+			r.mu.Lock()
+			r.orphans = append(r.orphans, orphanCandidate{
+				account: account, region: region, copyID: c.ID, sourceID: from, sourceRegion: c.Tags[TagSourceRegion],
+			})
+			r.mu.Unlock()
+		}
+	}
+}
+
+// noteStale settles unsettled records of pairs no longer wanted (the
+// source is gone or no longer targets the account), so they leave the
+// unsettled index instead of being read by every run forever.
+func (r *run) noteStale(account, region string, records map[state.PairKey]state.Pair, wanted map[string]bool, rw *regionWork) {
+	for key, rec := range records {
+		if wanted[key.SourceImage] {
+			continue
+		}
+		next := rec
+		next.Status = state.PairSettled
+		next.LastErrorCode = "NoLongerTargeted"
+		next.LastError = "the pair is no longer wanted: its source is gone or no longer targets this account and Region"
+		stored := rec
+		rw.pairs = append(rw.pairs, &pairWork{key: key, dec: PairDecision{Record: &next}, stored: &stored, item: -1})
+	}
+}
+
+// findOrphans checks, one describe per source Region, which candidate
+// sources really no longer exist.
+func (r *run) findOrphans(ctx context.Context) {
+	if len(r.orphans) == 0 {
+		return
+	}
+	byRegion := map[string][]string{}
+	for _, o := range r.orphans {
+		byRegion[o.sourceRegion] = append(byRegion[o.sourceRegion], o.sourceID)
+	}
+	exists := map[string]bool{}
+	for _, region := range sortedKeys(byRegion) {
+		if !cloud.IsRegion(region) || !slices.Contains(r.e.cfg.Source.Regions, region) {
+			continue
+		}
+		ids := byRegion[region]
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		c, err := r.sourceClient(ctx, region)
+		if err != nil {
+			r.errorf("check orphan sources in %s: %v", region, err)
+			return
+		}
+		for chunk := range slices.Chunk(ids, 200) {
+			var imgs []cloud.Image
+			err := r.call(ctx, func() error {
+				var err error
+				imgs, err = c.DescribeImages(ctx, cloud.ImageQuery{ImageIDs: chunk})
+				return err
+			})
+			if err != nil {
+				r.errorf("check orphan sources in %s: %v", region, err)
+				return
+			}
+			for _, im := range imgs {
+				exists[im.ID] = true
+			}
+		}
+	}
+	for _, o := range r.orphans {
+		if exists[o.sourceID] || !slices.Contains(r.e.cfg.Source.Regions, o.sourceRegion) {
+			continue
+		}
+		r.addItem(report.Item{
+			SourceImage: o.sourceID, SourceRegion: o.sourceRegion, Account: o.account,
+			AccountName: r.accountName(o.account), Region: o.region, Category: report.Orphaned,
+			Reason:     fmt.Sprintf("copy %s was made by amicopier from %s, which no longer exists", o.copyID, o.sourceID),
+			CopyImages: []string{o.copyID}, Action: "none",
+		})
+	}
+}

@@ -1,0 +1,243 @@
+package reconcile
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+const (
+	testKeyARN   = "arn:aws:kms:eu-west-1:222222222222:key/11111111-2222-3333-4444-555555555555"
+	otherKeyARN  = "arn:aws:kms:eu-west-1:222222222222:key/99999999-2222-3333-4444-555555555555"
+	testFP       = "fp-current"
+	testSourceID = "ami-0123456789abcdef0"
+)
+
+var (
+	testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	testKey = state.PairKey{SourceImage: testSourceID, Account: "222222222222", Region: "eu-west-1"}
+)
+
+// copyOf builds an observed copy; opts tweak it.
+func copyOf(id string, st cloud.ImageState, opts ...func(*cloud.Image)) cloud.Image {
+	img := cloud.Image{
+		ID: id, State: st, OwnerID: testKey.Account, Region: testKey.Region,
+		CreationDate: testNow.Add(-48 * time.Hour),
+		Tags:         map[string]string{TagCopiedFrom: testSourceID, TagManaged: "true", TagKMSKey: testKeyARN},
+		BlockDevices: []cloud.BlockDevice{{DeviceName: "/dev/xvda", SnapshotID: "snap-" + id[4:], Encrypted: true, KMSKeyID: testKeyARN}},
+	}
+	for _, o := range opts {
+		o(&img)
+	}
+	return img
+}
+
+func foreign(img *cloud.Image) { delete(img.Tags, TagManaged) }
+func unencrypted(img *cloud.Image) {
+	img.BlockDevices[0].Encrypted = false
+	img.BlockDevices[0].KMSKeyID = ""
+}
+func otherKey(img *cloud.Image)    { img.BlockDevices[0].KMSKeyID = otherKeyARN }
+func attemptTag(n string) func(*cloud.Image) {
+	return func(img *cloud.Image) { img.Tags[TagAttempt] = n }
+}
+func createdAgo(d time.Duration) func(*cloud.Image) {
+	return func(img *cloud.Image) { img.CreationDate = testNow.Add(-d) }
+}
+
+func record(status state.PairStatus, attempts, failures int, mod ...func(*state.Pair)) *state.Pair {
+	p := &state.Pair{Key: testKey, Source: "111111111111", Status: status, Attempts: attempts, Failures: failures,
+		Fingerprint: testFP, ClientToken: ClientToken(testKey, testFP, attempts), Version: 3}
+	for _, m := range mod {
+		m(p)
+	}
+	return p
+}
+
+func TestPlanPair(t *testing.T) {
+	policy := PairPolicy{MaxAttempts: 3, RetryBackoff: time.Hour, Now: testNow}
+	tests := []struct {
+		name       string
+		copies     []cloud.Image
+		rec        *state.Pair
+		wantKey    string
+		category   report.Category
+		copy       bool
+		attempt    int // attempt of the write-ahead record when copying
+		deregister []string
+		record     state.PairStatus // "" = no write
+		reason     string           // substring
+	}{
+		{name: "missing, nothing remembered", category: report.Missing, copy: true, attempt: 1, record: state.PairCopying, reason: "no encrypted copy"},
+		{name: "one good copy", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable)}, wantKey: testKeyARN, category: report.OK},
+		{name: "good copy settles an unsettled record", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable)}, rec: record(state.PairCopying, 1, 0), category: report.OK, record: state.PairSettled},
+		{name: "adopted AMIgo copy is ok and never re-copied", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign)}, wantKey: testKeyARN, category: report.OK},
+		{name: "pending copy", copies: []cloud.Image{copyOf("ami-1", cloud.ImagePending)}, category: report.InProgress, reason: "pending"},
+		{name: "pending after a throttled call", copies: []cloud.Image{copyOf("ami-1", cloud.ImagePending)}, rec: record(state.PairFailed, 1, 1), category: report.InProgress, record: state.PairCopying},
+		{name: "two good copies", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable), copyOf("ami-2", cloud.ImageAvailable, foreign)}, category: report.Duplicate, reason: "ami-1, ami-2"},
+		{name: "unencrypted copy is reported, not replaced", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, unencrypted)}, category: report.Unencrypted, reason: "not encrypted"},
+		{name: "wrong key by ARN", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, otherKey)}, wantKey: testKeyARN, category: report.WrongKey, reason: otherKeyARN},
+		{name: "wrong key by key id", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, otherKey)}, wantKey: "11111111-2222-3333-4444-555555555555", category: report.WrongKey},
+		{name: "right key by key id", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable)}, wantKey: "11111111-2222-3333-4444-555555555555", category: report.OK},
+		{name: "alias compared through the copy's tag", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/old" })}, wantKey: "alias/new", category: report.WrongKey},
+		{name: "alias matching the tag", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/new" })}, wantKey: "alias/new", category: report.OK},
+		{name: "good copy wins over a failed one, which is cleaned up", copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed), copyOf("ami-2", cloud.ImageAvailable)}, category: report.OK, deregister: []string{"ami-1"}},
+		{
+			name:   "old failed copy without record is retried at once",
+			copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed, attemptTag("1"))}, category: report.Failed,
+			copy: true, attempt: 2, deregister: []string{"ami-1"}, record: state.PairCopying, reason: "attempt 2 of 3 is due",
+		},
+		{
+			name:   "fresh failure backs off",
+			copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed, createdAgo(10*time.Minute))}, rec: record(state.PairCopying, 1, 0, func(p *state.Pair) { p.CopyImageID = "ami-1" }),
+			category: report.Failed, deregister: []string{"ami-1"}, record: state.PairFailed, reason: "next attempt after",
+		},
+		{
+			name:   "failure after backoff retries",
+			copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed, createdAgo(3*time.Hour))}, rec: record(state.PairCopying, 1, 0, func(p *state.Pair) { p.CopyImageID = "ami-1" }),
+			category: report.Failed, copy: true, attempt: 2, deregister: []string{"ami-1"}, record: state.PairCopying,
+		},
+		{
+			name: "failed record waiting", rec: record(state.PairFailed, 1, 1, func(p *state.Pair) { p.NextRetry = testNow.Add(time.Hour); p.LastError = "boom" }),
+			category: report.Failed, reason: "boom",
+		},
+		{
+			name: "failed record due", rec: record(state.PairFailed, 1, 1, func(p *state.Pair) { p.NextRetry = testNow.Add(-time.Minute) }),
+			category: report.Failed, copy: true, attempt: 2, record: state.PairCopying,
+		},
+		{
+			name:   "last failure makes it stuck",
+			copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed)}, rec: record(state.PairCopying, 3, 2, func(p *state.Pair) { p.CopyImageID = "ami-1" }),
+			category: report.Stuck, deregister: []string{"ami-1"}, record: state.PairStuck, reason: "gave up after 3",
+		},
+		{name: "stuck stays stuck without writes", rec: record(state.PairStuck, 3, 3), category: report.Stuck},
+		{name: "stuck retries when the configuration changed", rec: record(state.PairStuck, 3, 3, func(p *state.Pair) { p.Fingerprint = "old" }), category: report.Missing, copy: true, attempt: 1, record: state.PairCopying},
+		{name: "foreign failed copy is never deregistered", copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed, foreign)}, category: report.Failed, copy: true, attempt: 1, record: state.PairCopying},
+		{
+			name: "crash before the call returned repeats the same attempt", rec: record(state.PairCopying, 2, 1),
+			category: report.Missing, copy: true, attempt: 2,
+		},
+		{
+			name: "copy deleted after it was made gets a new attempt", rec: record(state.PairCopying, 1, 0, func(p *state.Pair) { p.CopyImageID = "ami-gone" }),
+			category: report.Missing, copy: true, attempt: 2, record: state.PairCopying, reason: "ami-gone",
+		},
+		{name: "rejected share stays rejected", rec: record(state.PairRejected, 0, 0, func(p *state.Pair) { p.LastError = "aws managed key" }), category: report.RejectedTarget, reason: "aws managed key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := PlanPair(PairFacts{Key: testKey, Copies: tt.copies, Record: tt.rec, WantKey: tt.wantKey, Fingerprint: testFP, Source: "111111111111"}, policy)
+			if d.Category != tt.category {
+				t.Fatalf("category = %s (%s), want %s", d.Category, d.Reason, tt.category)
+			}
+			if d.Copy != tt.copy {
+				t.Errorf("copy = %v, want %v", d.Copy, tt.copy)
+			}
+			if !equalStrings(d.Deregister, tt.deregister) {
+				t.Errorf("deregister = %v, want %v", d.Deregister, tt.deregister)
+			}
+			if tt.reason != "" && !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("reason %q does not mention %q", d.Reason, tt.reason)
+			}
+			switch {
+			case tt.record == "" && d.Record != nil && !tt.copy:
+				t.Errorf("unexpected record write %+v", *d.Record)
+			case tt.record != "" && d.Record == nil:
+				t.Errorf("no record written, want status %s", tt.record)
+			case tt.record != "" && d.Record.Status != tt.record:
+				t.Errorf("record status %s, want %s", d.Record.Status, tt.record)
+			}
+			if tt.copy {
+				if d.Record == nil {
+					if tt.rec == nil || tt.rec.Attempts != tt.attempt {
+						t.Fatalf("copy without a write-ahead record")
+					}
+					return // repeating the recorded attempt needs no write
+				}
+				if d.Record.Attempts != tt.attempt {
+					t.Errorf("attempt = %d, want %d", d.Record.Attempts, tt.attempt)
+				}
+				if want := ClientToken(testKey, testFP, tt.attempt); d.Record.ClientToken != want {
+					t.Errorf("token = %s, want %s", d.Record.ClientToken, want)
+				}
+			}
+		})
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPlanPairIsDeterministic(t *testing.T) {
+	policy := PairPolicy{MaxAttempts: 3, RetryBackoff: time.Hour, Now: testNow}
+	f := PairFacts{Key: testKey, Copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed, attemptTag("1"))}, Fingerprint: testFP}
+	a, b := PlanPair(f, policy), PlanPair(f, policy)
+	if a.Reason != b.Reason || *a.Record != *b.Record {
+		t.Fatalf("two plans of the same facts differ:\n%+v\n%+v", a, b)
+	}
+}
+
+func TestAfterCopy(t *testing.T) {
+	policy := PairPolicy{MaxAttempts: 3, RetryBackoff: time.Hour, Now: testNow}
+	base := *record(state.PairCopying, 2, 1)
+	tests := []struct {
+		name     string
+		err      error
+		status   state.PairStatus
+		failures int
+	}{
+		{name: "success", status: state.PairCopying, failures: 1},
+		{name: "throttled keeps the attempt open", err: cloud.Errorf("CopyImage", "RequestLimitExceeded", "slow down"), status: state.PairCopying, failures: 1},
+		{name: "quota keeps the attempt open", err: cloud.Errorf("CopyImage", "ResourceLimitExceeded", "too many"), status: state.PairCopying, failures: 1},
+		{name: "unknown outcome keeps the attempt open", err: errors.New("connection reset"), status: state.PairCopying, failures: 1},
+		{name: "refused counts as a failure", err: cloud.Errorf("CopyImage", "InvalidAMIName.Duplicate", "name taken"), status: state.PairStuck, failures: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := AfterCopy(base, "ami-new", tt.err, PairPolicy{MaxAttempts: 2, RetryBackoff: time.Hour, Now: testNow})
+			if got.Status != tt.status || got.Failures != tt.failures {
+				t.Fatalf("got %s/%d failures, want %s/%d", got.Status, got.Failures, tt.status, tt.failures)
+			}
+			if tt.err == nil && got.CopyImageID != "ami-new" {
+				t.Errorf("copy id not recorded: %+v", got)
+			}
+			if tt.err != nil && got.LastError == "" {
+				t.Errorf("error not recorded")
+			}
+		})
+	}
+	got := AfterCopy(*record(state.PairCopying, 1, 0), "", cloud.Errorf("CopyImage", "InvalidParameterValue", "bad"), policy)
+	if got.Status != state.PairFailed || !got.NextRetry.Equal(testNow.Add(time.Hour)) {
+		t.Fatalf("first refusal: %+v", got)
+	}
+}
+
+func TestClientToken(t *testing.T) {
+	a := ClientToken(testKey, testFP, 1)
+	if len(a) > 64 {
+		t.Fatalf("token longer than 64: %d", len(a))
+	}
+	if a != ClientToken(testKey, testFP, 1) {
+		t.Fatal("token not deterministic")
+	}
+	other := testKey
+	other.Region = "us-east-1"
+	for _, b := range []string{ClientToken(testKey, testFP, 2), ClientToken(testKey, "fp2", 1), ClientToken(other, testFP, 1)} {
+		if a == b {
+			t.Fatalf("tokens collide: %s", a)
+		}
+	}
+}

@@ -1,0 +1,193 @@
+// Package report holds the drift report and run summary models and renders
+// them as a terminal table, JSON (a stable, versioned schema) and Markdown.
+// Every renderer works from the same model, so the formats never disagree.
+package report
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Schema identifies the JSON report format; it changes only with a
+// breaking change of the fields below.
+const Schema = "amicopier.report/v1"
+
+// Category is a drift category. The names are part of the JSON schema.
+type Category string
+
+// Drift categories (SPEC section 3).
+const (
+	Missing        Category = "missing"
+	InProgress     Category = "in_progress"
+	Failed         Category = "failed"
+	Stuck          Category = "stuck"
+	Unencrypted    Category = "unencrypted"
+	WrongKey       Category = "wrong_key"
+	Duplicate      Category = "duplicate"
+	Orphaned       Category = "orphaned"
+	RejectedTarget Category = "rejected_target"
+	Unreachable    Category = "unreachable"
+	OK             Category = "ok"
+)
+
+// Categories lists every category in report order: what needs a human
+// first, healthy last.
+var Categories = []Category{
+	Missing, InProgress, Failed, Stuck, Unencrypted, WrongKey, Duplicate,
+	Orphaned, RejectedTarget, Unreachable, OK,
+}
+
+// IsDrift reports whether a category is drift (anything but ok).
+func (c Category) IsDrift() bool { return c != OK }
+
+// Item is one pair (source AMI, target account, target Region) and what
+// the engine found and does about it.
+type Item struct {
+	SourceImage  string   `json:"source_image"`
+	SourceName   string   `json:"source_name,omitempty"`
+	SourceRegion string   `json:"source_region,omitempty"`
+	Account      string   `json:"account"`
+	AccountName  string   `json:"account_name,omitempty"`
+	Region       string   `json:"region"`
+	Category     Category `json:"category"`
+	// Reason says, in words a person can act on, why the pair is in its
+	// category.
+	Reason string `json:"reason"`
+	// Action is what run does (plan) or did (run): "copy",
+	// "deregister_failed+copy", "deferred", "none", ...
+	Action string `json:"action,omitempty"`
+	// CopyImages are the copies found for the pair.
+	CopyImages []string `json:"copy_images,omitempty"`
+	Attempts   int      `json:"attempts,omitempty"`
+	LastError  string   `json:"last_error,omitempty"`
+}
+
+// Source describes a source AMI of the report.
+type Source struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Region  string    `json:"region"`
+	Recipe  string    `json:"recipe,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+	Targets int       `json:"targets"`
+}
+
+// Account describes a target account of the report.
+type Account struct {
+	ID    string `json:"id"`
+	Name  string `json:"name,omitempty"`
+	State string `json:"state,omitempty"`
+	// OU is the name of the organisational unit the account sits in,
+	// when the run had to read it.
+	OU string `json:"ou,omitempty"`
+}
+
+// Scope is what a run was limited to.
+type Scope struct {
+	Images   []string `json:"images,omitempty"`
+	Accounts []string `json:"accounts,omitempty"`
+	Shard    string   `json:"shard,omitempty"`
+}
+
+// Report is the drift report of one observation.
+type Report struct {
+	Schema        string    `json:"schema"`
+	GeneratedAt   time.Time `json:"generated_at"`
+	Mode          string    `json:"mode"`
+	SourceAccount string    `json:"source_account"`
+	Regions       []string  `json:"regions"`
+	Scope         Scope     `json:"scope"`
+	// Pairs is the number of pairs observed, ok ones included.
+	Pairs  int              `json:"pairs"`
+	Counts map[Category]int `json:"counts"`
+	// Items holds one entry per pair that is not ok (and ok ones too when
+	// the report was built for the drift matrix).
+	Items    []Item    `json:"items"`
+	Sources  []Source  `json:"sources"`
+	Accounts []Account `json:"accounts"`
+}
+
+// New returns an empty report with every category counted as zero.
+func New(mode, sourceAccount string, regions []string, at time.Time) *Report {
+	r := &Report{
+		Schema:        Schema,
+		GeneratedAt:   at.UTC(),
+		Mode:          mode,
+		SourceAccount: sourceAccount,
+		Regions:       slices.Clone(regions),
+		Counts:        make(map[Category]int, len(Categories)),
+		Items:         []Item{},
+		Sources:       []Source{},
+		Accounts:      []Account{},
+	}
+	for _, c := range Categories {
+		r.Counts[c] = 0
+	}
+	return r
+}
+
+// Drift is the number of pairs in a drift category.
+func (r *Report) Drift() int {
+	n := 0
+	for c, k := range r.Counts {
+		if c.IsDrift() {
+			n += k
+		}
+	}
+	return n
+}
+
+// Sort puts items, sources and accounts in their canonical order, so
+// two observations of the same world render identically.
+func (r *Report) Sort() {
+	slices.SortFunc(r.Items, func(a, b Item) int {
+		return cmp.Or(
+			cmp.Compare(a.SourceRegion, b.SourceRegion),
+			cmp.Compare(a.SourceImage, b.SourceImage),
+			cmp.Compare(a.Account, b.Account),
+			cmp.Compare(a.Region, b.Region),
+			cmp.Compare(a.Category, b.Category),
+		)
+	})
+	slices.SortFunc(r.Sources, func(a, b Source) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.ID, b.ID))
+	})
+	slices.SortFunc(r.Accounts, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// Summary is what a run did.
+type Summary struct {
+	RunID    string    `json:"run_id"`
+	Trigger  string    `json:"trigger"`
+	Mode     string    `json:"mode"`
+	Status   string    `json:"status"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// DurationSeconds is wall time (real time, not simulated).
+	DurationSeconds float64 `json:"duration_seconds"`
+	// Actions counts actions by kind ("copy", "share_launch_permission",
+	// "share_snapshot", "deregister_failed", "deferred", ...).
+	Actions map[string]int `json:"actions"`
+	// APICalls counts AWS calls by operation name.
+	APICalls map[string]int64 `json:"api_calls"`
+	// MutatingCalls is the number of calls that changed anything in AWS.
+	MutatingCalls int64 `json:"mutating_calls"`
+	// ThrottledCalls counts calls AWS throttled (and the run retried).
+	ThrottledCalls int64 `json:"throttled_calls"`
+	// StateWrites counts writes to the state store.
+	StateWrites int              `json:"state_writes"`
+	Counts      map[Category]int `json:"counts"`
+	Errors      []string         `json:"errors,omitempty"`
+}
+
+// Run statuses.
+const (
+	StatusSucceeded = "succeeded"
+	// StatusPartial: some accounts were unreachable or some actions failed;
+	// the others were reconciled.
+	StatusPartial = "partial"
+	StatusFailed  = "failed"
+	// StatusSkipped: another run held the lease.
+	StatusSkipped = "skipped"
+)

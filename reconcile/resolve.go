@@ -1,0 +1,181 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+// orgView is the organisation as read once per run: every account with
+// its state, and the OUs the run had to expand (lazily, cached), so the
+// cost is one ListAccounts walk plus the OUs metadata actually names.
+type orgView struct {
+	org      Organization
+	accounts map[string]cloud.Account
+	// active lists ACTIVE account ids, sorted.
+	active []string
+	// ouAccounts caches the recursive expansion of each OU or root.
+	ouAccounts map[string][]string
+	// accountOU is the name of the OU an account sits in, for reports;
+	// known for accounts under an expanded OU.
+	accountOU map[string]string
+}
+
+func loadOrg(ctx context.Context, org Organization) (*orgView, error) {
+	accts, err := org.ListAccounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list organisation accounts: %w", err)
+	}
+	v := &orgView{
+		org:        org,
+		accounts:   make(map[string]cloud.Account, len(accts)),
+		ouAccounts: map[string][]string{},
+		accountOU:  map[string]string{},
+	}
+	for _, a := range accts {
+		v.accounts[a.ID] = a
+		if a.State == cloud.AccountActive {
+			v.active = append(v.active, a.ID)
+		}
+	}
+	slices.Sort(v.active)
+	return v, nil
+}
+
+// expand returns every account under an OU or root, recursively.
+func (v *orgView) expand(ctx context.Context, id, name string) ([]string, error) {
+	if got, ok := v.ouAccounts[id]; ok {
+		return got, nil
+	}
+	children, err := v.org.ListChildren(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("list children of %s: %w", id, err)
+	}
+	out := slices.Clone(children.Accounts)
+	if name != "" {
+		for _, a := range children.Accounts {
+			v.accountOU[a] = name
+		}
+	}
+	for _, ou := range children.OUs {
+		sub, err := v.expand(ctx, ou.ID, ou.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub...)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	v.ouAccounts[id] = out
+	return out, nil
+}
+
+// rejection is a target that metadata named but that may not receive the
+// image.
+type rejection struct {
+	// Target is the account id, or the offending token or OU id.
+	Target string
+	Reason string
+}
+
+// targetSet is the resolved targets of one image.
+type targetSet struct {
+	Accounts []string
+	Regions  []string
+	Rejected []rejection
+}
+
+// resolveOptions narrow resolution to a run's scope.
+type resolveOptions struct {
+	exclude      map[string]bool
+	onlyAccounts map[string]bool
+}
+
+// resolve checks an image's target references against the organisation:
+// only ACTIVE member accounts that are not excluded survive; everything
+// else becomes a rejection with a reason naming the value and its origin.
+func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion string, opt resolveOptions) targetSet {
+	var ts targetSet
+	picked := map[string]bool{}
+	add := func(id string) {
+		if opt.onlyAccounts != nil && !opt.onlyAccounts[id] {
+			return
+		}
+		picked[id] = true
+	}
+	rejected := map[string]bool{}
+	reject := func(target, reason string) {
+		if opt.onlyAccounts != nil && cloud.IsAccountID(target) && !opt.onlyAccounts[target] {
+			return
+		}
+		if rejected[target] {
+			return
+		}
+		rejected[target] = true
+		ts.Rejected = append(ts.Rejected, rejection{Target: target, Reason: reason})
+	}
+	checkAccount := func(id, origin string) {
+		a, ok := v.accounts[id]
+		switch {
+		case !ok:
+			reject(id, fmt.Sprintf("account %s (from %s) is not a member of the organisation; never shared with", id, origin))
+		case a.State != cloud.AccountActive:
+			reject(id, fmt.Sprintf("account %s (from %s) is %s, not ACTIVE", id, origin, a.State))
+		case opt.exclude[id]:
+			reject(id, fmt.Sprintf("account %s (from %s) is excluded by targets.exclude_accounts", id, origin))
+		default:
+			add(id)
+		}
+	}
+	regions := map[string]bool{sourceRegion: true}
+	for _, spec := range specs {
+		for _, r := range spec.Regions {
+			regions[r] = true
+		}
+		for _, bad := range spec.Invalid {
+			reject(bad.Token, fmt.Sprintf("target %s (from %s): %s", bad.Token, bad.Origin, bad.Reason))
+		}
+		for _, ref := range spec.Refs {
+			switch ref.Kind {
+			case TargetOrganization:
+				for _, id := range v.active {
+					if !opt.exclude[id] {
+						add(id)
+					}
+				}
+			case TargetAccount:
+				checkAccount(ref.ID, ref.Origin)
+			case TargetOU:
+				ids, err := v.expand(ctx, ref.ID, "")
+				if err != nil {
+					if cloud.ClassOf(err) == cloud.ClassNotFound {
+						reject(ref.ID, fmt.Sprintf("%s (from %s) is not an OU or root of the organisation", ref.ID, ref.Origin))
+					} else {
+						reject(ref.ID, fmt.Sprintf("%s (from %s) could not be expanded this run: %v", ref.ID, ref.Origin, err))
+					}
+					continue
+				}
+				for _, id := range ids {
+					checkAccount(id, ref.Origin+" via "+ref.ID)
+				}
+			}
+		}
+	}
+	// An account both picked and rejected (say, excluded but also under a
+	// named OU) stays rejected: exclusion and state checks always win.
+	for id := range picked {
+		if !rejected[id] {
+			ts.Accounts = append(ts.Accounts, id)
+		}
+	}
+	slices.Sort(ts.Accounts)
+	for r := range regions {
+		ts.Regions = append(ts.Regions, r)
+	}
+	slices.Sort(ts.Regions)
+	slices.SortFunc(ts.Rejected, func(a, b rejection) int { return strings.Compare(a.Target, b.Target) })
+	return ts
+}

@@ -1,0 +1,408 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// Result is what a run produced.
+type Result struct {
+	Report  *report.Report
+	Summary *report.Summary
+}
+
+// sourceImage is a discovered source AMI and its resolved targets.
+type sourceImage struct {
+	img     cloud.Image
+	targets targetSet
+}
+
+// pairWork is a pair the run has to act on (or record).
+type pairWork struct {
+	src    *sourceImage
+	key    state.PairKey
+	dec    PairDecision
+	plan   copyPlan
+	stored *state.Pair // the record as loaded (its version guards the write)
+	item   int         // index in the report's items, -1 when not listed
+}
+
+// regionWork is the work of one account and Region.
+type regionWork struct {
+	account, region string
+	client          EC2
+	inFlight        int // copies pending in EC2 when observed
+	pairs           []*pairWork
+}
+
+// orphanCandidate is a copy amicopier made whose source the run did not
+// discover; it is orphaned only if the source no longer exists at all.
+type orphanCandidate struct {
+	account, region string
+	copyID          string
+	sourceID        string
+	sourceRegion    string
+}
+
+type run struct {
+	e        *Engine
+	req      Request
+	id       string
+	started  time.Time // wall clock
+	deadline time.Time // wall clock; zero: none
+	policy   PairPolicy
+	conn     Connector
+	scoped   bool
+
+	sources []*sourceImage
+	byID    map[string]*sourceImage
+	org     *orgView
+	// records holds unsettled records by account and Region.
+	records map[[2]string]map[state.PairKey]state.Pair
+
+	mu       sync.Mutex // guards everything below
+	rep      *report.Report
+	actions  map[string]int
+	errs     []string
+	partial  bool
+	work     []*regionWork
+	orphans  []orphanCandidate
+	observed map[[2]string]bool
+	shareErr map[string]error
+	sourceEC map[string]EC2
+
+	writes    atomic.Int64
+	throttled atomic.Int64
+}
+
+// Run performs one reconciliation (or, in ModePlan, one observation).
+// It returns an error only when the run could not do its job at all (no
+// lease, no state, no source listing); per-account failures are reported
+// in the result with status "partial".
+func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
+	if req.Mode != ModePlan && req.Mode != ModeApply {
+		return nil, fmt.Errorf("unknown run mode %q (want %q or %q)", req.Mode, ModePlan, ModeApply)
+	}
+	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, shareErr: map[string]error{}, sourceEC: map[string]EC2{}, observed: map[[2]string]bool{}}
+	r.id = req.RunID
+	if r.id == "" {
+		r.id = NewRunID(e.clock.Now())
+	}
+	r.scoped = len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0
+	r.deadline = req.Deadline
+	if b := e.cfg.Limits.TimeBudget.D(); b > 0 {
+		if end := r.started.Add(b); r.deadline.IsZero() || end.Before(r.deadline) {
+			r.deadline = end
+		}
+	}
+	if !r.deadline.IsZero() {
+		r.deadline = r.deadline.Add(-e.cfg.Limits.DeadlineMargin.D())
+	}
+	r.policy = PairPolicy{MaxAttempts: e.cfg.Limits.MaxAttempts, RetryBackoff: e.cfg.Limits.RetryBackoff.D(), Now: e.clock.Now()}
+	r.rep = report.New(string(req.Mode), e.cfg.Source.AccountID, e.cfg.Source.Regions, r.policy.Now)
+	r.rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts)}
+	log := e.log.With("run_id", r.id, "mode", string(req.Mode))
+
+	release := func() {}
+	if req.Mode == ModeApply {
+		// The lease comes first: it also proves the state store works
+		// before anything in AWS is touched.
+		lease, err := e.store.AcquireLease(ctx, e.Scope(), r.id, e.cfg.State.LeaseTTL.D())
+		if err != nil {
+			if _, held := LeaseHeld(err); held {
+				return nil, err
+			}
+			return nil, errorf(err, "state store: take the run lease for scope %s", e.Scope())
+		}
+		r.writes.Add(1)
+		var stop func()
+		ctx, stop = r.keepLease(ctx, lease, log)
+		var once sync.Once
+		release = func() {
+			once.Do(func() {
+				stop()
+				// Release even if the run's context is done.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				if err := e.store.ReleaseLease(rctx, lease); err != nil {
+					log.Warn("release run lease", "error", err)
+				}
+				r.writes.Add(1)
+			})
+		}
+		defer release()
+	}
+
+	if err := r.loadRecords(ctx); err != nil {
+		return nil, err
+	}
+	conn, err := e.connect(ctx, r.id)
+	if err != nil {
+		return nil, errorf(err, "connect to AWS")
+	}
+	r.conn = conn
+	log.Info("run started", "trigger", req.Trigger)
+
+	if err := r.discover(ctx); err != nil {
+		return nil, err
+	}
+	r.observeAll(ctx)
+	r.findOrphans(ctx)
+	if req.Mode == ModeApply {
+		r.share(ctx)
+		r.apply(ctx)
+	}
+	res := r.finish(ctx)
+	release()
+	if req.Mode == ModeApply {
+		res.Summary.StateWrites = int(r.writes.Load())
+	}
+	log.Info("run finished", "status", res.Summary.Status, "drift", res.Report.Drift(),
+		"copies", r.actions["copy"], "duration", time.Since(r.started).Round(time.Millisecond))
+	return res, nil
+}
+
+// keepLease renews the lease every third of its lifetime; if the lease is
+// lost the run's context is cancelled so it stops starting work.
+func (r *run) keepLease(ctx context.Context, lease state.Lease, log interface{ Warn(string, ...any) }) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	ttl := r.e.cfg.State.LeaseTTL.D()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(max(ttl/3, time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				l, err := r.e.store.RenewLease(ctx, lease, ttl)
+				r.writes.Add(1)
+				if err != nil {
+					if errors.Is(err, state.ErrLeaseLost) {
+						cancel(err)
+						return
+					}
+					log.Warn("renew run lease", "error", err)
+					continue
+				}
+				lease = l
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
+}
+
+func (r *run) loadRecords(ctx context.Context) error {
+	recs, err := r.e.store.UnsettledPairs(ctx, r.e.cfg.Source.AccountID)
+	if err != nil {
+		return errorf(err, "state store: read unsettled pairs of source %s", r.e.cfg.Source.AccountID)
+	}
+	r.records = map[[2]string]map[state.PairKey]state.Pair{}
+	for _, p := range recs {
+		k := [2]string{p.Key.Account, p.Key.Region}
+		if r.records[k] == nil {
+			r.records[k] = map[state.PairKey]state.Pair{}
+		}
+		r.records[k][p.Key] = p
+	}
+	return nil
+}
+
+// call makes one AWS call, retrying throttled and transient failures with
+// jittered exponential backoff, at most Limits.CallRetries times.
+func (r *run) call(ctx context.Context, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if cloud.ClassOf(err) == cloud.ClassThrottled {
+			r.throttled.Add(1)
+		}
+		if !cloud.IsTransient(err) || attempt >= r.e.cfg.Limits.CallRetries || ctx.Err() != nil {
+			return err
+		}
+		base := 100 * time.Millisecond << min(attempt, 6)
+		delay := base/2 + rand.N(base/2+1)
+		if serr := r.e.sleep(ctx, delay); serr != nil {
+			return err
+		}
+	}
+}
+
+func (r *run) errorf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	r.errs = append(r.errs, msg)
+	r.partial = true
+	r.mu.Unlock()
+	r.e.log.Warn(msg, "run_id", r.id)
+}
+
+func (r *run) count(action string, n int) {
+	r.mu.Lock()
+	r.actions[action] += n
+	r.mu.Unlock()
+}
+
+func (r *run) outOfTime() bool {
+	return !r.deadline.IsZero() && time.Now().After(r.deadline)
+}
+
+// addItem records a pair in the report; ok pairs are only counted unless
+// the request wants them listed. It returns the item's index or -1.
+func (r *run) addItem(it report.Item) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rep.Counts[it.Category]++
+	r.rep.Pairs++
+	if it.Category == report.OK && !r.req.IncludeOK {
+		return -1
+	}
+	r.rep.Items = append(r.rep.Items, it)
+	return len(r.rep.Items) - 1
+}
+
+// updateItem changes a listed item after an action.
+func (r *run) updateItem(idx int, f func(*report.Item)) {
+	if idx < 0 {
+		return
+	}
+	r.mu.Lock()
+	f(&r.rep.Items[idx])
+	r.mu.Unlock()
+}
+
+// recategorize moves a listed or counted pair to another category.
+func (r *run) recategorize(idx int, from, to report.Category, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rep.Counts[from]--
+	r.rep.Counts[to]++
+	if idx >= 0 {
+		r.rep.Items[idx].Category = to
+		r.rep.Items[idx].Reason = reason
+	}
+}
+
+func (r *run) sourceClient(ctx context.Context, region string) (EC2, error) {
+	r.mu.Lock()
+	c, ok := r.sourceEC[region]
+	r.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := r.conn.Source(ctx, region)
+	if err != nil {
+		return nil, errorf(err, "source account %s in %s", r.e.cfg.Source.AccountID, region)
+	}
+	r.mu.Lock()
+	r.sourceEC[region] = c
+	r.mu.Unlock()
+	return c, nil
+}
+
+// parallel runs fn for each index in [0,n) on at most limit goroutines
+// and waits for all of them.
+func parallel(ctx context.Context, n, limit int, fn func(ctx context.Context, i int)) {
+	if n == 0 {
+		return
+	}
+	limit = max(1, min(limit, n))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				fn(ctx, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *run) finish(ctx context.Context) *Result {
+	r.rep.Sort()
+	calls := map[string]int64{}
+	if cc, ok := r.conn.(CallCounter); ok {
+		calls = cc.CallCounts()
+	}
+	var mutating int64
+	for op, n := range calls {
+		if IsMutating(op) {
+			mutating += n
+		}
+	}
+	status := report.StatusSucceeded
+	if r.partial {
+		status = report.StatusPartial
+	}
+	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, state.ErrLeaseLost) {
+		status = report.StatusFailed
+		r.errs = append(r.errs, "run stopped: "+cause.Error())
+	}
+	sum := &report.Summary{
+		RunID: r.id, Trigger: r.req.Trigger, Mode: string(r.req.Mode), Status: status,
+		Started: r.started.UTC(), Finished: time.Now().UTC(),
+		Actions: maps.Clone(r.actions), APICalls: calls, MutatingCalls: mutating,
+		Counts: maps.Clone(r.rep.Counts), Errors: slices.Clone(r.errs),
+		ThrottledCalls: r.throttled.Load(),
+	}
+	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
+	if r.req.Mode == ModeApply {
+		rec := state.Run{
+			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Mode: string(r.req.Mode), Status: status,
+			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: sum.Errors,
+			Counts: make(map[string]int, len(sum.Counts)),
+		}
+		for c, n := range sum.Counts {
+			rec.Counts[string(c)] = n
+		}
+		if ret := r.e.cfg.State.RunRetention.D(); ret > 0 {
+			rec.ExpiresAt = rec.Finished.Add(ret)
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := r.e.store.PutRun(wctx, rec); err != nil {
+			sum.Errors = append(sum.Errors, fmt.Sprintf("record run %s: %v", r.id, err))
+			sum.Status = report.StatusPartial
+		} else {
+			r.writes.Add(1)
+		}
+	}
+	return &Result{Report: r.rep, Summary: sum}
+}
+
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	keys := slices.Collect(maps.Keys(m))
+	slices.Sort(keys)
+	return keys
+}
