@@ -1,0 +1,24 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/state"
+)
+
+// openStore opens the state backend the configuration names.
+func openStore(_ context.Context, cfg *config.Config) (state.Store, error) {
+	switch cfg.State.Backend {
+	case config.BackendFile:
+		s, err := state.OpenFile(cfg.State.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open the state file: %w", err)
+		}
+		return s, nil
+	case config.BackendMemory:
+		return state.NewMemory(), nil
+	}
+	return nil, fmt.Errorf("state.backend %q is not supported by this build", cfg.State.Backend)
+}
