@@ -190,7 +190,11 @@ func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capac
 
 	// Write ahead: the attempt and its ClientToken are recorded before
 	// the call, so a crash after the call repeats the same token.
-	rec, err := r.putPair(ctx, pw, *pw.dec.Record)
+	want := pw.dec.Record
+	if want == nil {
+		want = pw.stored // the same attempt again: its record is already written
+	}
+	rec, err := r.putPair(ctx, pw, *want)
 	if err != nil {
 		r.errorf("pair %s: not copied: %v", pw.key, err)
 		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none"; it.LastError = err.Error() })
@@ -239,7 +243,12 @@ func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
 	case cloud.ClassPermanent:
 		reason := fmt.Sprintf("the source cannot be shared with account %s: %v", pw.key.Account, err)
 		r.recategorize(pw.item, pw.dec.Category, report.RejectedTarget, reason)
-		rec := *pw.dec.Record
+		rec := state.Pair{Key: pw.key, Source: r.e.cfg.Source.AccountID, Fingerprint: pw.plan.Fingerprint}
+		if pw.dec.Record != nil {
+			rec = *pw.dec.Record
+		} else if pw.stored != nil {
+			rec = *pw.stored
+		}
 		rec.Status = state.PairRejected
 		rec.Attempts = 0
 		if pw.stored != nil {

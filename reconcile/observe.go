@@ -63,7 +63,7 @@ func (r *run) discover(ctx context.Context) error {
 	}
 	r.org = orgView
 
-	opt := resolveOptions{exclude: map[string]bool{}}
+	opt := resolveOptions{source: cfg.Source.AccountID, regions: cfg.Targets.Regions, exclude: map[string]bool{}}
 	for _, a := range cfg.Targets.ExcludeAccounts {
 		opt.exclude[a] = true
 	}

@@ -42,7 +42,7 @@ func unencrypted(img *cloud.Image) {
 	img.BlockDevices[0].Encrypted = false
 	img.BlockDevices[0].KMSKeyID = ""
 }
-func otherKey(img *cloud.Image)    { img.BlockDevices[0].KMSKeyID = otherKeyARN }
+func otherKey(img *cloud.Image) { img.BlockDevices[0].KMSKeyID = otherKeyARN }
 func attemptTag(n string) func(*cloud.Image) {
 	return func(img *cloud.Image) { img.Tags[TagAttempt] = n }
 }

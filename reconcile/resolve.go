@@ -90,6 +90,11 @@ type targetSet struct {
 
 // resolveOptions narrow resolution to a run's scope.
 type resolveOptions struct {
+	// source is the source account: "*" does not include it (it owns the
+	// originals; name it explicitly to get encrypted copies there too).
+	source string
+	// regions are added to every image's target Regions.
+	regions      []string
 	exclude      map[string]bool
 	onlyAccounts map[string]bool
 }
@@ -131,6 +136,9 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 		}
 	}
 	regions := map[string]bool{sourceRegion: true}
+	for _, r := range opt.regions {
+		regions[r] = true
+	}
 	for _, spec := range specs {
 		for _, r := range spec.Regions {
 			regions[r] = true
@@ -142,7 +150,7 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 			switch ref.Kind {
 			case TargetOrganization:
 				for _, id := range v.active {
-					if !opt.exclude[id] {
+					if !opt.exclude[id] && id != opt.source {
 						add(id)
 					}
 				}

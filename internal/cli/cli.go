@@ -11,9 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
-	"time"
 )
 
 // Exit codes. They are part of the interface: schedulers and CI pipelines
@@ -184,26 +182,4 @@ func runVersion(_ context.Context, args []string, env Env) int {
 	}
 	fmt.Fprintf(env.Stdout, "amicopier %s\n", env.Version)
 	return ExitOK
-}
-
-// sortedCounts renders a count map in a stable order for messages.
-func sortedCounts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
-	}
-	return strings.Join(parts, " ")
-}
-
-// timeout derives a context bounded by d (no bound when d <= 0).
-func timeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, d)
 }

@@ -1,0 +1,121 @@
+package demo_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/amicopier/amicopier/internal/demo"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+func runDemo(t *testing.T) (*demo.Scene, *demo.Outcome) {
+	t.Helper()
+	scene, err := demo.NewScene()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.OpenFile(t.TempDir() + "/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	out, err := demo.Run(context.Background(), scene, store, demo.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scene, out
+}
+
+// TestDemoShowsTheWholeLoop checks what the demo promises: drift found,
+// exactly the needed copies made, repaired drift gone, reported drift left.
+func TestDemoShowsTheWholeLoop(t *testing.T) {
+	scene, out := runDemo(t)
+	if out.Before.Counts[report.Missing] == 0 {
+		t.Fatal("the demo starts without missing copies")
+	}
+	needCopy := 0
+	for _, it := range out.Before.Items {
+		if strings.Contains(it.Action, "copy") {
+			needCopy++
+		}
+	}
+	if got := out.Run.APICalls["CopyImage"]; got != int64(needCopy) {
+		t.Fatalf("CopyImage calls = %d, want %d (the pairs that needed a copy)", got, needCopy)
+	}
+	for _, c := range []report.Category{report.Missing, report.InProgress, report.Failed, report.Stuck} {
+		if n := out.After.Counts[c]; n != 0 {
+			t.Errorf("after: %s = %d, want 0", c, n)
+		}
+	}
+	for _, c := range []report.Category{report.Unencrypted, report.RejectedTarget} {
+		if out.Before.Counts[c] == 0 || out.After.Counts[c] != out.Before.Counts[c] {
+			t.Errorf("%s: before %d, after %d; the demo must show it reported, untouched", c, out.Before.Counts[c], out.After.Counts[c])
+		}
+	}
+	// The foreign account named by a tag is never shared with.
+	for _, img := range scene.Images {
+		for _, a := range scene.Cloud.LaunchPermissions(demo.SourceAccount, img.Region, img.ID) {
+			if a == demo.Foreign || a == demo.LegacyBatch || a == demo.CIRunners {
+				t.Errorf("%s shared with %s", img.ID, a)
+			}
+		}
+	}
+	if out.Run.Status != report.StatusSucceeded {
+		t.Errorf("run status %s: %v", out.Run.Status, out.Run.Errors)
+	}
+}
+
+func TestDemoJSONShape(t *testing.T) {
+	_, out := runDemo(t)
+	raw, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Before struct {
+			Schema string         `json:"schema"`
+			Counts map[string]int `json:"counts"`
+			Items  []struct {
+				Account, Region, SourceImage, Category, Reason string
+			} `json:"items"`
+		} `json:"before"`
+		Run struct {
+			APICalls map[string]int64 `json:"api_calls"`
+			Actions  map[string]int   `json:"actions"`
+		} `json:"run"`
+		After json.RawMessage `json:"after"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Before.Schema != report.Schema {
+		t.Errorf("schema = %q", doc.Before.Schema)
+	}
+	for _, c := range report.Categories {
+		if _, ok := doc.Before.Counts[string(c)]; !ok {
+			t.Errorf("counts lack %q", c)
+		}
+	}
+	if doc.Run.APICalls["CopyImage"] == 0 || doc.Run.Actions["copy"] == 0 || len(doc.After) == 0 {
+		t.Errorf("run summary incomplete: %+v", doc.Run)
+	}
+}
+
+func TestDemoIsDeterministic(t *testing.T) {
+	_, a := runDemo(t)
+	_, b := runDemo(t)
+	strip := func(r *report.Report) string {
+		c := *r
+		raw, _ := json.Marshal(c.Items)
+		counts, _ := json.Marshal(c.Counts)
+		return string(raw) + string(counts)
+	}
+	if strip(a.Before) != strip(b.Before) || strip(a.After) != strip(b.After) {
+		t.Fatal("two demo runs report differently")
+	}
+}

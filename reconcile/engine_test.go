@@ -1,0 +1,418 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/sim"
+	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+func TestReconcileThenNothingToDo(t *testing.T) {
+	w := newWorld(t, 3)
+	a := w.image(euWest, "web", 1, "*")
+	b := w.image(usEast, "api", 2, accountID(1)+" "+accountID(2))
+	w.cfg.Targets.Regions = []string{usEast} // every image also goes to us-east-1
+
+	first := w.run(reconcile.ModeApply)
+	// a: 3 accounts x {eu-west-1, us-east-1}; b: 2 accounts x us-east-1.
+	wantCounts(t, first.Report, map[report.Category]int{report.Missing: 8})
+	if got := first.Summary.APICalls["CopyImage"]; got != 8 {
+		t.Fatalf("CopyImage calls = %d, want 8", got)
+	}
+	if first.Summary.Status != report.StatusSucceeded {
+		t.Fatalf("status %s: %v", first.Summary.Status, first.Summary.Errors)
+	}
+	for pair, n := range w.copyCounts(accounts(3)) {
+		if n != 1 {
+			t.Errorf("pair %s has %d copies", pair, n)
+		}
+	}
+	// A copy carries the source's tags and amicopier's.
+	c := w.copies(accountID(1), usEast, b.ID)[0]
+	for k, v := range map[string]string{"Recipe": "api", reconcile.TagCopiedFrom: b.ID, reconcile.TagEncrypted: "true",
+		reconcile.TagManaged: "true", reconcile.TagSourceAccount: srcAccount, reconcile.TagSourceRegion: usEast} {
+		if c.Tags[k] != v {
+			t.Errorf("copy tag %s = %q, want %q", k, c.Tags[k], v)
+		}
+	}
+	if !strings.Contains(c.Name, b.ID) {
+		t.Errorf("copy name %q does not contain the source id", c.Name)
+	}
+
+	// While the copies run, a second run only watches.
+	second := w.run(reconcile.ModeApply)
+	wantCounts(t, second.Report, map[report.Category]int{report.InProgress: 8})
+	if n := w.last.MutatingCalls(); n != 0 {
+		t.Fatalf("run while copies are pending made %d mutating calls", n)
+	}
+
+	w.settle()
+	w.store.Reset()
+	third := w.run(reconcile.ModeApply)
+	wantCounts(t, third.Report, map[report.Category]int{report.OK: 8})
+	settled := w.store.Writes().PairWrites
+	if settled != 8 {
+		t.Fatalf("settling wrote %d pair records, want 8 (one audit record per pair)", settled)
+	}
+
+	// Now nothing at all changes: no mutating call, no pair write.
+	w.store.Reset()
+	fourth := w.run(reconcile.ModeApply)
+	wantCounts(t, fourth.Report, map[report.Category]int{report.OK: 8})
+	if n := w.last.MutatingCalls(); n != 0 {
+		t.Fatalf("steady-state run made %d mutating calls: %v", n, w.last.CallCounts())
+	}
+	writes := w.store.Writes()
+	if writes.PairWrites != 0 || writes.RunWrites != 1 {
+		t.Fatalf("steady-state run writes = %+v, want only its run record and the lease", writes)
+	}
+	if fourth.Summary.StateWrites != int(writes.Total()) {
+		t.Errorf("summary says %d state writes, the store saw %d", fourth.Summary.StateWrites, writes.Total())
+	}
+	_ = a
+}
+
+func TestPlanMakesNoMutatingCallAndNoWrite(t *testing.T) {
+	w := newWorld(t, 4)
+	w.image(euWest, "web", 2, "*")
+	w.image(usEast, "api", 1, accountID(1)+", 999999999999, ou-nope-12345678")
+	w.cloud.DenyAssumeRole(accountID(4))
+
+	res := w.run(reconcile.ModePlan)
+	if n := w.last.MutatingCalls(); n != 0 {
+		t.Fatalf("plan made %d mutating calls: %v", n, w.last.CallCounts())
+	}
+	if n := w.cloud.MutatingCalls(); n != 0 {
+		t.Fatalf("the simulator saw %d mutating calls", n)
+	}
+	if writes := w.store.Writes(); writes.Total() != 0 {
+		t.Fatalf("plan wrote to the state store: %+v", writes)
+	}
+	wantCounts(t, res.Report, map[report.Category]int{report.Missing: 4, report.Unreachable: 1, report.RejectedTarget: 2})
+	for _, it := range itemsOf(res.Report, report.Missing) {
+		if it.Action != "copy" {
+			t.Errorf("plan item %+v does not say what run would do", it)
+		}
+	}
+}
+
+func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
+	// 600 accounts: more than one ModifyImageAttribute batch of 500.
+	w := newWorld(t, 600, sim.WithInFlightQuota(1000))
+	w.cfg.Limits.Concurrency = 32
+	imgs := []cloud.Image{
+		w.image(euWest, "web", 1, "*"),
+		w.image(euWest, "api", 3, "*"),
+		w.image(usEast, "db", 2, "*"),
+	}
+	res := w.run(reconcile.ModeApply)
+	if got := res.Summary.APICalls["CopyImage"]; got != 1800 {
+		t.Fatalf("CopyImage = %d, want 1800", got)
+	}
+	// Per image: one launch-permission batch per 500 accounts, and the same
+	// per snapshot; never per pair.
+	batches := int64(2) // ceil(600/500)
+	snapshots := int64(1 + 3 + 2)
+	if got, want := w.last.CallCounts()["ModifyImageAttribute"], batches*int64(len(imgs)); got != want {
+		t.Errorf("ModifyImageAttribute = %d, want %d", got, want)
+	}
+	if got, want := w.last.CallCounts()["ModifySnapshotAttribute"], batches*snapshots; got != want {
+		t.Errorf("ModifySnapshotAttribute = %d, want %d", got, want)
+	}
+	if got, want := w.last.CallCounts()["DescribeImageAttribute"], int64(len(imgs)); got != want {
+		t.Errorf("DescribeImageAttribute = %d, want %d", got, want)
+	}
+	for _, img := range imgs {
+		if got := len(w.cloud.LaunchPermissions(srcAccount, img.Region, img.ID)); got != 600 {
+			t.Errorf("%s shared with %d accounts, want 600", img.ID, got)
+		}
+	}
+
+	// A new account joins: only it is granted, in one call per image and snapshot.
+	w.settle()
+	must(t, w.cloud.AddAccount(accountID(601), "late", "", cloud.AccountActive))
+	w.cloud.AddKey(accountID(601), euWest, "amicopier")
+	w.cloud.AddKey(accountID(601), usEast, "amicopier")
+	res = w.run(reconcile.ModeApply)
+	if got := res.Summary.APICalls["CopyImage"]; got != 3 {
+		t.Fatalf("CopyImage after a new account = %d, want 3", got)
+	}
+	if got := w.last.CallCounts()["ModifyImageAttribute"]; got != 3 {
+		t.Errorf("ModifyImageAttribute for one new account = %d, want 3", got)
+	}
+	if got := w.last.CallCounts()["ModifySnapshotAttribute"]; got != snapshots {
+		t.Errorf("ModifySnapshotAttribute for one new account = %d, want %d", got, snapshots)
+	}
+}
+
+func TestForeignAndSuspendedAccountsAreNeverShared(t *testing.T) {
+	w := newWorld(t, 2)
+	must(t, w.cloud.AddAccount("300000000001", "suspended", "", cloud.AccountSuspended))
+	w.cfg.Targets.ExcludeAccounts = []string{accountID(2)}
+	img := w.image(euWest, "web", 1, "999999999999 300000000001 200000000001 "+accountID(2)+" <script>")
+	res := w.run(reconcile.ModeApply)
+	perms := w.cloud.LaunchPermissions(srcAccount, euWest, img.ID)
+	if !slices.Equal(perms, []string{accountID(1)}) {
+		t.Fatalf("launch permission = %v, want only %s", perms, accountID(1))
+	}
+	snap := img.BlockDevices[0].SnapshotID
+	if perms := w.cloud.SnapshotPermissions(srcAccount, euWest, snap); !slices.Equal(perms, []string{accountID(1)}) {
+		t.Fatalf("snapshot permission = %v", perms)
+	}
+	for _, a := range []string{"999999999999", "300000000001", accountID(2)} {
+		if n := w.cloud.Calls("CopyImage", a, ""); n != 0 {
+			t.Errorf("CopyImage in %s: %d", a, n)
+		}
+	}
+	rejected := itemsOf(res.Report, report.RejectedTarget)
+	if len(rejected) != 4 {
+		t.Fatalf("rejected = %+v", rejected)
+	}
+	for _, it := range rejected {
+		if it.Reason == "" || !strings.Contains(it.Reason, strings.Trim(it.Account, `"`)) {
+			t.Errorf("rejection does not name its target: %+v", it)
+		}
+	}
+}
+
+func TestUnreachableAccountDoesNotStopTheOthers(t *testing.T) {
+	w := newWorld(t, 3)
+	w.image(euWest, "web", 1, "*")
+	w.cloud.DenyAssumeRole(accountID(2))
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.Status != report.StatusPartial {
+		t.Fatalf("status = %s, want partial", res.Summary.Status)
+	}
+	wantCounts(t, res.Report, map[report.Category]int{report.Missing: 2, report.Unreachable: 1})
+	un := itemsOf(res.Report, report.Unreachable)
+	if un[0].Account != accountID(2) || !strings.Contains(un[0].Reason, "AccessDenied") {
+		t.Fatalf("unreachable item %+v", un[0])
+	}
+	if res.Summary.APICalls["CopyImage"] != 2 {
+		t.Fatalf("the reachable accounts were not reconciled: %v", res.Summary.APICalls)
+	}
+}
+
+func TestAbortedRunNeverCopiesAPairTwice(t *testing.T) {
+	const pairs = 6
+	for k := 0; k <= pairs; k++ {
+		for _, where := range []string{"before", "during"} {
+			t.Run(fmt.Sprintf("abort %s copy %d", where, k+1), func(t *testing.T) {
+				w := newWorld(t, pairs)
+				w.cfg.Limits.Concurrency = 1
+				w.image(euWest, "web", 1, "*")
+				ctx, cancel := context.WithCancel(context.Background())
+				var copies atomic.Int64
+				w.cloud.SetFault(func(_ context.Context, c sim.Call) error {
+					if c.Op != "CopyImage" {
+						return nil
+					}
+					n := copies.Add(1)
+					if int(n) == k+1 {
+						// The process dies: before the call reaches AWS, or
+						// while it is in flight (the copy starts, but its
+						// result is never recorded).
+						cancel()
+						if where == "before" {
+							return context.Canceled
+						}
+					}
+					return nil
+				})
+				res, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeApply, Trigger: "test"})
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Fatal(err)
+				}
+				_ = res
+				w.cloud.SetFault(nil)
+				// Start again at once (the crashed run's lease is
+				// released or expired) and once more after the copies finish.
+				w.cloud.Advance(w.cfg.State.LeaseTTL.D())
+				w.run(reconcile.ModeApply)
+				w.settle()
+				final := w.run(reconcile.ModeApply)
+				wantCounts(t, final.Report, map[report.Category]int{report.OK: pairs})
+				for pair, n := range w.copyCounts(accounts(pairs)) {
+					if n != 1 {
+						t.Errorf("pair %s has %d copies", pair, n)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestFailedCopiesAreRetriedThenStuck(t *testing.T) {
+	w := newWorld(t, 1)
+	w.cfg.Encryption.KMSKey = "alias/does-not-exist"
+	w.cfg.Limits.RetryBackoff = 1 // config.Duration: 1ns, retry on every run
+	w.image(euWest, "web", 1, accountID(1))
+	var categories []report.Category
+	for range 8 {
+		res := w.run(reconcile.ModeApply)
+		for _, c := range report.Categories {
+			if res.Report.Counts[c] > 0 {
+				categories = append(categories, c)
+			}
+		}
+		w.settle()
+	}
+	if n := w.cloud.Calls("CopyImage", accountID(1), ""); n != 3 {
+		t.Fatalf("CopyImage calls = %d, want 3 (max_attempts)", n)
+	}
+	want := []report.Category{report.Missing, report.Failed, report.Failed, report.Stuck, report.Stuck, report.Stuck, report.Stuck, report.Stuck}
+	if !slices.Equal(categories, want) {
+		t.Fatalf("categories over runs = %v, want %v", categories, want)
+	}
+	// Failed copies made by amicopier are cleaned up; none is left.
+	for _, img := range w.cloud.Images(accountID(1), euWest) {
+		if img.State == cloud.ImageFailed {
+			t.Errorf("failed copy %s left behind", img.ID)
+		}
+	}
+	// Fixing the configuration unsticks the pair.
+	w.cfg.Encryption.KMSKey = "alias/amicopier"
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.APICalls["CopyImage"] != 1 {
+		t.Fatalf("a configuration change did not retry the stuck pair: %v", res.Report.Items)
+	}
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: 1})
+}
+
+func TestInFlightCapDefersCopies(t *testing.T) {
+	w := newWorld(t, 1)
+	w.cfg.Limits.InFlightCopies = 2
+	for i := range 5 {
+		w.image(euWest, fmt.Sprintf("img-%d", i), 1, accountID(1))
+	}
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.APICalls["CopyImage"] != 2 || res.Summary.Actions["deferred"] != 3 {
+		t.Fatalf("calls %v actions %v", res.Summary.APICalls, res.Summary.Actions)
+	}
+	// Pending copies count against the cap in the next run.
+	res = w.run(reconcile.ModeApply)
+	if res.Summary.APICalls["CopyImage"] != 0 || res.Summary.Actions["deferred"] != 3 {
+		t.Fatalf("second run: calls %v actions %v", res.Summary.APICalls, res.Summary.Actions)
+	}
+	w.settle()
+	w.run(reconcile.ModeApply)
+	w.settle()
+	w.run(reconcile.ModeApply)
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: 5})
+}
+
+func TestSourceUnderAWSManagedKeyIsRejected(t *testing.T) {
+	w := newWorld(t, 2)
+	img := w.cloud.AddImage(srcAccount, euWest, sim.ImageSpec{
+		Name: "managed", Tags: map[string]string{targetTag: "*"},
+		Devices: []sim.DeviceSpec{{Size: 8, AWSManagedKey: true}},
+	})
+	res := w.run(reconcile.ModeApply)
+	wantCounts(t, res.Report, map[report.Category]int{report.RejectedTarget: 2})
+	if res.Summary.APICalls["CopyImage"] != 0 {
+		t.Fatal("copied an image whose snapshot cannot be shared")
+	}
+	// The refusal is remembered: the next plan reports it without asking EC2.
+	plan := w.run(reconcile.ModePlan)
+	wantCounts(t, plan.Report, map[report.Category]int{report.RejectedTarget: 2})
+	it := itemsOf(plan.Report, report.RejectedTarget)[0]
+	if it.SourceImage != img.ID || !strings.Contains(it.Reason, "cannot be shared") {
+		t.Fatalf("item %+v", it)
+	}
+	res = w.run(reconcile.ModeApply)
+	if res.Summary.MutatingCalls != 0 {
+		t.Fatalf("retried the impossible share: %v", res.Summary.APICalls)
+	}
+}
+
+func TestOrphanedCopiesAreReported(t *testing.T) {
+	w := newWorld(t, 1)
+	img := w.image(euWest, "web", 1, accountID(1))
+	keep := w.image(euWest, "api", 1, accountID(1))
+	w.run(reconcile.ModeApply)
+	w.settle()
+	must(t, w.cloud.Client(srcAccount, euWest).DeregisterImage(context.Background(), img.ID))
+	res := w.run(reconcile.ModePlan)
+	wantCounts(t, res.Report, map[report.Category]int{report.OK: 1, report.Orphaned: 1})
+	o := itemsOf(res.Report, report.Orphaned)[0]
+	if o.SourceImage != img.ID || len(o.CopyImages) != 1 {
+		t.Fatalf("orphan item %+v", o)
+	}
+	_ = keep
+}
+
+func TestAdoptsCopiesMadeByOtherTools(t *testing.T) {
+	w := newWorld(t, 1)
+	img := w.image(euWest, "web", 1, accountID(1))
+	key := w.cloud.AddKey(accountID(1), euWest, "other")
+	w.cloud.AddImage(accountID(1), euWest, sim.ImageSpec{
+		Name: "amigo-copy", Tags: map[string]string{"CopiedFromAMI": img.ID, "Encrypted": "true"},
+		Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: key}},
+	})
+	res := w.run(reconcile.ModeApply)
+	wantCounts(t, res.Report, map[report.Category]int{report.OK: 1})
+	if res.Summary.MutatingCalls != 0 {
+		t.Fatalf("re-copied an adopted copy: %v", res.Summary.APICalls)
+	}
+}
+
+func TestLeaseKeepsRunsApart(t *testing.T) {
+	w := newWorld(t, 1)
+	w.image(euWest, "web", 1, accountID(1))
+	held, err := w.store.AcquireLease(context.Background(), srcAccount, "other-run", time.Hour)
+	must(t, err)
+	_, err = w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply})
+	h, ok := reconcile.LeaseHeld(err)
+	if !ok || h.Holder != "other-run" {
+		t.Fatalf("err = %v, want the lease held by other-run", err)
+	}
+	if w.cloud.MutatingCalls() != 0 {
+		t.Fatal("a run without the lease touched AWS")
+	}
+	// A crashed run's lease expires and is taken over.
+	w.cloud.Advance(time.Hour)
+	w.run(reconcile.ModeApply)
+	_ = held
+}
+
+func TestStateStoreUnreachableFailsBeforeAnyCall(t *testing.T) {
+	w := newWorld(t, 1)
+	w.image(euWest, "web", 1, accountID(1))
+	must(t, w.store.Close())
+	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply})
+	if err == nil || !strings.Contains(err.Error(), "state store") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := w.cloud.CallCounts(); len(n) != 0 {
+		t.Fatalf("AWS calls made without a state store: %v", n)
+	}
+}
+
+func TestScopeFlags(t *testing.T) {
+	w := newWorld(t, 3)
+	a := w.image(euWest, "web", 1, "*")
+	w.image(euWest, "api", 1, "*")
+	res, err := w.engine().Run(context.Background(), reconcile.Request{
+		Mode: reconcile.ModeApply, OnlyImages: []string{a.ID}, OnlyAccounts: []string{accountID(2)},
+	})
+	must(t, err)
+	if res.Summary.APICalls["CopyImage"] != 1 || len(w.copies(accountID(2), euWest, a.ID)) != 1 {
+		t.Fatalf("scoped run copied %v", res.Summary.APICalls)
+	}
+	if res.Report.Pairs != 1 {
+		t.Fatalf("scoped report has %d pairs", res.Report.Pairs)
+	}
+	_ = state.PairKey{}
+}
