@@ -284,6 +284,16 @@ func (r *run) putPair(ctx context.Context, pw *pairWork, want state.Pair) (state
 	want.RunID = r.id
 	want.UpdatedAt = r.e.clock.Now()
 	got, err := r.e.store.PutPair(ctx, want)
+	if err != nil && want.Version == 0 && errors.Is(err, state.ErrConflict) {
+		// Only unsettled records are read up front; the pair has a
+		// settled (audit) record from an earlier life, which it may
+		// reopen. An unsettled one means another writer: back off.
+		cur, ok, gerr := r.e.store.GetPair(ctx, want.Key)
+		if gerr == nil && ok && cur.Status.Settled() {
+			want.Version = cur.Version
+			got, err = r.e.store.PutPair(ctx, want)
+		}
+	}
 	if err != nil {
 		return state.Pair{}, errorf(err, "state store: write pair %s", want.Key)
 	}

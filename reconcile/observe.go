@@ -176,10 +176,21 @@ func (r *run) observeAll(ctx context.Context) {
 			byAccount[a] = append(byAccount[a], int32(i))
 		}
 	}
+	// With pruning on, copies may outlive every pair of an account: look
+	// at every ACTIVE account and Region, not just today's targets.
+	var sweep []string
+	if r.e.cfg.Prune.Enabled && !r.scoped {
+		sweep = r.sweepRegions()
+		for _, a := range r.org.active {
+			if _, ok := byAccount[a]; !ok {
+				byAccount[a] = nil
+			}
+		}
+	}
 	accounts := sortedKeys(byAccount)
 	r.e.progress.Phase("observe", len(accounts))
 	parallel(ctx, len(accounts), r.e.cfg.Limits.Concurrency, func(ctx context.Context, i int) {
-		r.observeAccount(ctx, accounts[i], byAccount[accounts[i]])
+		r.observeAccount(ctx, accounts[i], byAccount[accounts[i]], sweep)
 		r.e.progress.Step(1)
 	})
 	if ctx.Err() != nil {
@@ -204,8 +215,29 @@ func (r *run) settleUntargeted() {
 	}
 }
 
-func (r *run) observeAccount(ctx context.Context, account string, images []int32) {
+// sweepRegions is every Region a copy could be in: the source Regions,
+// the configured extra Regions and every image's target Regions.
+func (r *run) sweepRegions() []string {
+	set := map[string]bool{}
+	for _, reg := range r.e.cfg.Source.Regions {
+		set[reg] = true
+	}
+	for _, reg := range r.e.cfg.Targets.Regions {
+		set[reg] = true
+	}
+	for _, src := range r.sources {
+		for _, reg := range src.targets.Regions {
+			set[reg] = true
+		}
+	}
+	return sortedKeys(set)
+}
+
+func (r *run) observeAccount(ctx context.Context, account string, images []int32, sweep []string) {
 	regionSet := map[string][]*sourceImage{}
+	for _, reg := range sweep {
+		regionSet[reg] = nil
+	}
 	for _, i := range images {
 		src := r.sources[i]
 		for _, region := range src.targets.Regions {
@@ -274,7 +306,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		}
 	}
 	if !r.scoped {
-		r.noteOrphans(account, region, bySource, wanted)
+		r.noteOrphans(account, region, client, bySource, wanted)
 		r.noteStale(account, region, records, wanted, rw)
 	}
 	if len(rw.pairs) > 0 {
@@ -325,7 +357,7 @@ func (r *run) item(src *sourceImage, account, region string, cat report.Category
 
 // noteOrphans keeps copies made by amicopier for this source account
 // whose source the run did not discover.
-func (r *run) noteOrphans(account, region string, bySource map[string][]cloud.Image, wanted map[string]bool) {
+func (r *run) noteOrphans(account, region string, client EC2, bySource map[string][]cloud.Image, wanted map[string]bool) {
 	for from, copies := range bySource {
 		if wanted[from] || r.byID[from] != nil {
 			continue
@@ -336,7 +368,8 @@ func (r *run) noteOrphans(account, region string, bySource map[string][]cloud.Im
 			}
 			r.mu.Lock()
 			r.orphans = append(r.orphans, orphanCandidate{
-				account: account, region: region, copyID: c.ID, sourceID: from, sourceRegion: c.Tags[TagSourceRegion],
+				account: account, region: region, client: client, copy: c,
+				sourceID: from, sourceRegion: c.Tags[TagSourceRegion],
 			})
 			r.mu.Unlock()
 		}
@@ -348,8 +381,8 @@ func (r *run) noteOrphans(account, region string, bySource map[string][]cloud.Im
 // unsettled index instead of being read by every run forever.
 func (r *run) noteStale(account, region string, records map[state.PairKey]state.Pair, wanted map[string]bool, rw *regionWork) {
 	for key, rec := range records {
-		if wanted[key.SourceImage] {
-			continue
+		if wanted[key.SourceImage] || rec.Status == state.PairOrphaned || r.isOrphanCandidate(key) {
+			continue // pairs with a copy left are the prune step's (prune.go)
 		}
 		next := rec
 		next.Status = state.PairSettled
@@ -357,57 +390,5 @@ func (r *run) noteStale(account, region string, records map[state.PairKey]state.
 		next.LastError = "the pair is no longer wanted: its source is gone or no longer targets this account and Region"
 		stored := rec
 		rw.pairs = append(rw.pairs, &pairWork{key: key, dec: PairDecision{Record: &next}, stored: &stored, item: -1})
-	}
-}
-
-// findOrphans checks, one describe per source Region, which candidate
-// sources really no longer exist.
-func (r *run) findOrphans(ctx context.Context) {
-	if len(r.orphans) == 0 {
-		return
-	}
-	byRegion := map[string][]string{}
-	for _, o := range r.orphans {
-		byRegion[o.sourceRegion] = append(byRegion[o.sourceRegion], o.sourceID)
-	}
-	exists := map[string]bool{}
-	for _, region := range sortedKeys(byRegion) {
-		if !cloud.IsRegion(region) || !slices.Contains(r.e.cfg.Source.Regions, region) {
-			continue
-		}
-		ids := byRegion[region]
-		slices.Sort(ids)
-		ids = slices.Compact(ids)
-		c, err := r.sourceClient(ctx, region)
-		if err != nil {
-			r.errorf("check orphan sources in %s: %v", region, err)
-			return
-		}
-		for chunk := range slices.Chunk(ids, 200) {
-			var imgs []cloud.Image
-			err := r.call(ctx, func() error {
-				var err error
-				imgs, err = c.DescribeImages(ctx, cloud.ImageQuery{ImageIDs: chunk})
-				return err
-			})
-			if err != nil {
-				r.errorf("check orphan sources in %s: %v", region, err)
-				return
-			}
-			for _, im := range imgs {
-				exists[im.ID] = true
-			}
-		}
-	}
-	for _, o := range r.orphans {
-		if exists[o.sourceID] || !slices.Contains(r.e.cfg.Source.Regions, o.sourceRegion) {
-			continue
-		}
-		r.addItem(report.Item{
-			SourceImage: o.sourceID, SourceRegion: o.sourceRegion, Account: o.account,
-			AccountName: r.accountName(o.account), Region: o.region, Category: report.Orphaned,
-			Reason:     fmt.Sprintf("copy %s was made by amicopier from %s, which no longer exists", o.copyID, o.sourceID),
-			CopyImages: []string{o.copyID}, Action: "none",
-		})
 	}
 }

@@ -241,3 +241,41 @@ func TestClientToken(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanOrphan(t *testing.T) {
+	p := PrunePolicy{Enabled: true, Grace: 24 * time.Hour, Now: testNow}
+	orphaned := record(state.PairOrphaned, 0, 0, func(r *state.Pair) { r.NextRetry = testNow.Add(-time.Minute) })
+	waiting := record(state.PairOrphaned, 0, 0, func(r *state.Pair) { r.NextRetry = testNow.Add(time.Hour) })
+	tests := []struct {
+		name    string
+		policy  PrunePolicy
+		rec     *state.Pair
+		inUse   int
+		due     bool
+		prune   bool
+		record  bool
+		mention string
+	}{
+		{name: "disabled", policy: PrunePolicy{Now: testNow}, inUse: -1, mention: "pruning is off"},
+		{name: "first sighting starts the grace period", policy: p, inUse: -1, record: true, mention: "may be pruned after 2026-03-02T12:00:00Z"},
+		{name: "an old record of another status is replaced", policy: p, rec: record(state.PairSettled, 1, 0), inUse: -1, record: true},
+		{name: "within the grace period", policy: p, rec: waiting, inUse: -1, mention: "may be pruned after"},
+		{name: "due, instances not checked yet", policy: p, rec: orphaned, inUse: -1, due: true},
+		{name: "due but in use", policy: p, rec: orphaned, inUse: 2, due: true, mention: "2 instance(s)"},
+		{name: "due and unused", policy: p, rec: orphaned, inUse: 0, due: true, prune: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := PlanOrphan(OrphanFacts{Key: testKey, CopyID: "ami-copy", Record: tt.rec, Source: "111111111111", InUse: tt.inUse}, tt.policy)
+			if d.Due != tt.due || d.Prune != tt.prune || (d.Record != nil) != tt.record {
+				t.Fatalf("decision %+v", d)
+			}
+			if !strings.Contains(d.Reason, "ami-copy") || !strings.Contains(d.Reason, tt.mention) {
+				t.Errorf("reason %q lacks %q", d.Reason, tt.mention)
+			}
+			if tt.record && (d.Record.Status != state.PairOrphaned || !d.Record.NextRetry.Equal(testNow.Add(24*time.Hour))) {
+				t.Errorf("record %+v", d.Record)
+			}
+		})
+	}
+}

@@ -51,7 +51,8 @@ type regionWork struct {
 // discover; it is orphaned only if the source no longer exists at all.
 type orphanCandidate struct {
 	account, region string
-	copyID          string
+	client          EC2
+	copy            cloud.Image
 	sourceID        string
 	sourceRegion    string
 }
@@ -72,16 +73,18 @@ type run struct {
 	// records holds unsettled records by account and Region.
 	records map[[2]string]map[state.PairKey]state.Pair
 
-	mu       sync.Mutex // guards everything below
-	rep      *report.Report
-	actions  map[string]int
-	errs     []string
-	partial  bool
-	work     []*regionWork
-	orphans  []orphanCandidate
-	observed map[[2]string]bool
-	shareErr map[string]error
-	sourceEC map[string]EC2
+	mu      sync.Mutex // guards everything below
+	rep     *report.Report
+	actions map[string]int
+	errs    []string
+	partial bool
+	work    []*regionWork
+	orphans []orphanCandidate
+	// pruneWork holds the orphaned copies and their decisions.
+	pruneWork []*pruneWork
+	observed  map[[2]string]bool
+	shareErr  map[string]error
+	sourceEC  map[string]EC2
 
 	writes    atomic.Int64
 	throttled atomic.Int64
@@ -163,6 +166,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Mode == ModeApply {
 		r.share(ctx)
 		r.apply(ctx)
+		r.prune(ctx)
 	}
 	res := r.finish(ctx)
 	release()

@@ -41,6 +41,9 @@ const (
 	PairStuck PairStatus = "stuck"
 	// PairRejected: the target may not receive the image.
 	PairRejected PairStatus = "rejected"
+	// PairOrphaned: amicopier's copy outlived its source; NextRetry is when
+	// the grace period ends and the copy may be pruned.
+	PairOrphaned PairStatus = "orphaned"
 	// PairSettled: a good copy exists; the record is the audit trail.
 	PairSettled PairStatus = "settled"
 )
@@ -51,7 +54,7 @@ func (s PairStatus) Settled() bool { return s == PairSettled }
 // Valid reports whether s is a known status.
 func (s PairStatus) Valid() bool {
 	switch s {
-	case PairCopying, PairFailed, PairStuck, PairRejected, PairSettled:
+	case PairCopying, PairFailed, PairStuck, PairRejected, PairOrphaned, PairSettled:
 		return true
 	}
 	return false

@@ -1,0 +1,314 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// Pruning removes copies amicopier made whose source AMI no longer exists.
+// It is off by default, and even when on it only ever touches copies that
+// carry amicopier's marker and were made for this source account, only
+// after the grace period (counted from the first run that saw the source
+// gone, remembered in an "orphaned" state record), and never while an
+// instance in the account still uses the copy.
+
+// OrphanFacts is what is known about one orphaned copy.
+type OrphanFacts struct {
+	Key    state.PairKey
+	CopyID string
+	// Record is the pair's orphaned record, nil the first time.
+	Record *state.Pair
+	Source string
+	// InUse is the number of instances launched from the copy; -1 when
+	// not checked (the copy is not due for pruning).
+	InUse int
+}
+
+// PrunePolicy is the prune configuration and the time.
+type PrunePolicy struct {
+	Enabled bool
+	Grace   time.Duration
+	Now     time.Time
+}
+
+// OrphanDecision is what to do about an orphaned copy.
+type OrphanDecision struct {
+	Reason string
+	// Due: the grace period is over; the instance check decides.
+	Due bool
+	// Prune: deregister the copy and delete its snapshots.
+	Prune bool
+	// Record to write (nil: unchanged).
+	Record *state.Pair
+}
+
+// PlanOrphan decides about one orphaned copy. It is pure.
+func PlanOrphan(f OrphanFacts, p PrunePolicy) OrphanDecision {
+	base := fmt.Sprintf("copy %s was made by amicopier from %s, which no longer exists", f.CopyID, f.Key.SourceImage)
+	if !p.Enabled {
+		return OrphanDecision{Reason: base + "; pruning is off (prune.enabled)"}
+	}
+	if f.Record == nil || f.Record.Status != state.PairOrphaned {
+		r := state.Pair{Key: f.Key, Source: f.Source}
+		if f.Record != nil {
+			r = *f.Record
+		}
+		r.Status = state.PairOrphaned
+		r.CopyImageID = f.CopyID
+		r.NextRetry = p.Now.Add(p.Grace)
+		r.LastErrorCode, r.LastError = "SourceGone", base
+		return OrphanDecision{
+			Reason: fmt.Sprintf("%s; it may be pruned after %s (prune.grace_period)", base, r.NextRetry.UTC().Format(time.RFC3339)),
+			Record: &r,
+		}
+	}
+	if p.Now.Before(f.Record.NextRetry) {
+		return OrphanDecision{Reason: fmt.Sprintf("%s; it may be pruned after %s (prune.grace_period)", base, f.Record.NextRetry.UTC().Format(time.RFC3339))}
+	}
+	switch {
+	case f.InUse < 0:
+		return OrphanDecision{Reason: base + "; the grace period is over", Due: true}
+	case f.InUse > 0:
+		return OrphanDecision{Reason: fmt.Sprintf("%s; %d instance(s) in the account still use it, so it is kept", base, f.InUse), Due: true}
+	}
+	return OrphanDecision{Reason: base + "; the grace period is over and no instance uses it: prune (deregister, delete its snapshots)", Due: true, Prune: true}
+}
+
+// pruneWork is an orphaned copy and what the run decided about it.
+type pruneWork struct {
+	o      orphanCandidate
+	key    state.PairKey
+	dec    OrphanDecision
+	stored *state.Pair
+	item   int
+}
+
+// findOrphans checks, with one describe per source Region, which candidate
+// sources really no longer exist, reports those copies as orphaned and
+// plans their pruning.
+func (r *run) findOrphans(ctx context.Context) {
+	exists, ok := r.sourcesExist(ctx)
+	if !ok {
+		return
+	}
+	var orphans []orphanCandidate
+	for _, o := range r.orphans {
+		if !exists[o.sourceID] && slices.Contains(r.e.cfg.Source.Regions, o.sourceRegion) {
+			orphans = append(orphans, o)
+			continue
+		}
+		// The source exists but no longer targets the account: the copy
+		// stays, and its pair's record leaves the unsettled index.
+		key := state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}
+		if rec, ok := r.records[[2]string{o.account, o.region}][key]; ok {
+			next := rec
+			next.Status = state.PairSettled
+			next.LastErrorCode = "NoLongerTargeted"
+			next.LastError = "the source no longer targets this account and Region; its copy is kept"
+			stored := rec
+			r.pruneWork = append(r.pruneWork, &pruneWork{key: key, dec: OrphanDecision{Record: &next}, stored: &stored, item: -1})
+		}
+	}
+	slices.SortFunc(orphans, func(a, b orphanCandidate) int {
+		return compareStr(a.account+a.region+a.copy.ID, b.account+b.region+b.copy.ID)
+	})
+	policy := PrunePolicy{Enabled: r.e.cfg.Prune.Enabled, Grace: r.e.cfg.Prune.GracePeriod.D(), Now: r.policy.Now}
+
+	seen := map[state.PairKey]bool{}
+	var due []*pruneWork
+	for _, o := range orphans {
+		key := state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}
+		seen[key] = true
+		var rec *state.Pair
+		if p, ok := r.records[[2]string{o.account, o.region}][key]; ok {
+			rec = &p
+		}
+		pw := &pruneWork{o: o, key: key, stored: rec, item: -1}
+		pw.dec = PlanOrphan(OrphanFacts{Key: key, CopyID: o.copy.ID, Record: rec, Source: r.e.cfg.Source.AccountID, InUse: -1}, policy)
+		if pw.dec.Due {
+			due = append(due, pw)
+		}
+		r.pruneWork = append(r.pruneWork, pw)
+	}
+	r.checkInstances(ctx, due, policy)
+	for _, pw := range r.pruneWork {
+		action := "none"
+		if pw.dec.Prune {
+			action = "prune"
+		}
+		pw.item = r.addItem(report.Item{
+			SourceImage: pw.key.SourceImage, SourceRegion: pw.o.sourceRegion, Account: pw.key.Account,
+			AccountName: r.accountName(pw.key.Account), Region: pw.key.Region, Category: report.Orphaned,
+			Reason: pw.dec.Reason, CopyImages: []string{pw.o.copy.ID}, Action: action,
+		})
+	}
+	// An orphaned record whose copy is gone (pruned by hand, say) is done.
+	for k, records := range r.records {
+		if !r.observed[k] {
+			continue
+		}
+		for key, rec := range records {
+			if rec.Status != state.PairOrphaned || seen[key] {
+				continue
+			}
+			next := rec
+			next.Status = state.PairSettled
+			next.LastErrorCode, next.LastError = "CopyGone", "the orphaned copy no longer exists"
+			stored := rec
+			r.pruneWork = append(r.pruneWork, &pruneWork{key: key, dec: OrphanDecision{Record: &next}, stored: &stored, item: -1})
+		}
+	}
+}
+
+// isOrphanCandidate reports whether an amicopier copy of the pair was
+// seen whose source the run did not discover.
+func (r *run) isOrphanCandidate(key state.PairKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.orphans {
+		if o.sourceID == key.SourceImage && o.account == key.Account && o.region == key.Region {
+			return true
+		}
+	}
+	return false
+}
+
+// sourcesExist describes the candidates' sources by id, in batches, per
+// source Region. ok is false when the check could not be made.
+func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
+	exists := map[string]bool{}
+	if len(r.orphans) == 0 {
+		return exists, true
+	}
+	byRegion := map[string][]string{}
+	for _, o := range r.orphans {
+		byRegion[o.sourceRegion] = append(byRegion[o.sourceRegion], o.sourceID)
+	}
+	for _, region := range sortedKeys(byRegion) {
+		if !slices.Contains(r.e.cfg.Source.Regions, region) {
+			continue
+		}
+		ids := byRegion[region]
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		c, err := r.sourceClient(ctx, region)
+		if err != nil {
+			r.errorf("check orphan sources in %s: %v", region, err)
+			return nil, false
+		}
+		for chunk := range slices.Chunk(ids, 200) {
+			var imgs []cloud.Image
+			err := r.call(ctx, func() error {
+				var err error
+				imgs, err = c.DescribeImages(ctx, cloud.ImageQuery{ImageIDs: chunk})
+				return err
+			})
+			if err != nil {
+				r.errorf("check orphan sources in %s: %v", region, err)
+				return nil, false
+			}
+			for _, im := range imgs {
+				exists[im.ID] = true
+			}
+		}
+	}
+	return exists, true
+}
+
+// checkInstances asks, once per account and Region, which due copies
+// instances still use, and settles those decisions.
+func (r *run) checkInstances(ctx context.Context, due []*pruneWork, policy PrunePolicy) {
+	groups := map[[2]string][]*pruneWork{}
+	for _, pw := range due {
+		k := [2]string{pw.o.account, pw.o.region}
+		groups[k] = append(groups[k], pw)
+	}
+	for _, k := range sortedKeys2(groups) {
+		ws := groups[k]
+		ids := make([]string, len(ws))
+		for i, pw := range ws {
+			ids[i] = pw.o.copy.ID
+		}
+		var inUse map[string]int
+		err := r.call(ctx, func() error {
+			var err error
+			inUse, err = ws[0].o.client.InstancesUsingImages(ctx, ids)
+			return err
+		})
+		for _, pw := range ws {
+			if err != nil {
+				// Unknown use means keep: never prune what might be running.
+				pw.dec = OrphanDecision{Reason: pw.dec.Reason + "; could not check instances using it (" + err.Error() + "), so it is kept"}
+				continue
+			}
+			pw.dec = PlanOrphan(OrphanFacts{Key: pw.key, CopyID: pw.o.copy.ID, Record: pw.stored,
+				Source: r.e.cfg.Source.AccountID, InUse: inUse[pw.o.copy.ID]}, policy)
+		}
+		if err != nil {
+			r.errorf("check instances using orphaned copies in %s/%s: %v", k[0], k[1], err)
+		}
+	}
+}
+
+func sortedKeys2[V any](m map[[2]string]V) [][2]string {
+	keys := make([][2]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int { return compareStr(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
+	return keys
+}
+
+// prune deregisters due orphaned copies and deletes their snapshots, and
+// writes the orphan records.
+func (r *run) prune(ctx context.Context) {
+	for _, pw := range r.pruneWork {
+		if ctx.Err() != nil {
+			return
+		}
+		if pw.dec.Prune {
+			if r.outOfTime() {
+				r.updateItem(pw.item, func(it *report.Item) { it.Action = "deferred" })
+				continue
+			}
+			if !r.pruneCopy(ctx, pw) {
+				continue
+			}
+			next := state.Pair{Key: pw.key, Source: r.e.cfg.Source.AccountID}
+			if pw.stored != nil {
+				next = *pw.stored
+			}
+			next.Status = state.PairSettled
+			next.LastErrorCode, next.LastError = "Pruned", "pruned: "+pw.dec.Reason
+			pw.dec.Record = &next
+		}
+		if pw.dec.Record != nil {
+			if _, err := r.putPair(ctx, &pairWork{key: pw.key, stored: pw.stored}, *pw.dec.Record); err != nil {
+				r.errorf("orphaned copy %s: %v", pw.key, err)
+			}
+		}
+	}
+}
+
+func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) bool {
+	c := pw.o.client
+	if err := r.call(ctx, func() error { return c.DeregisterImage(ctx, pw.o.copy.ID) }); err != nil {
+		r.errorf("prune %s in %s/%s: deregister: %v", pw.o.copy.ID, pw.o.account, pw.o.region, err)
+		r.updateItem(pw.item, func(it *report.Item) { it.Action = "prune_failed"; it.LastError = err.Error() })
+		return false
+	}
+	for _, snap := range pw.o.copy.SnapshotIDs() {
+		if err := r.call(ctx, func() error { return c.DeleteSnapshot(ctx, snap) }); err != nil {
+			// The image is gone; a leftover snapshot only costs storage.
+			r.errorf("prune %s in %s/%s: delete snapshot %s: %v", pw.o.copy.ID, pw.o.account, pw.o.region, snap, err)
+		}
+	}
+	r.count("prune", 1)
+	return true
+}
