@@ -1,0 +1,309 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/sim"
+	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// The chaos suite: SPEC section 9, case by case, on the simulator.
+
+// assertNoDuplicates fails on any pair with more than one live copy.
+func assertNoDuplicates(t *testing.T, w *world, n int) {
+	t.Helper()
+	for pair, k := range w.copyCounts(accounts(n)) {
+		if k > 1 {
+			t.Errorf("pair %s has %d copies", pair, k)
+		}
+	}
+}
+
+// recover runs clean runs (no faults) until nothing drifts, at most max.
+func recoverClean(t *testing.T, w *world, max int) *report.Report {
+	t.Helper()
+	w.cloud.SetFault(nil)
+	var last *report.Report
+	for range max {
+		w.cloud.Advance(w.cfg.State.LeaseTTL.D()) // a crashed run's lease expires
+		w.run(reconcile.ModeApply)
+		w.settle()
+		last = w.run(reconcile.ModePlan).Report
+		if last.Drift() == 0 {
+			break
+		}
+	}
+	return last
+}
+
+func TestChaosThirtyPercentThrottling(t *testing.T) {
+	const n = 12
+	w := newWorld(t, n)
+	w.cfg.Targets.Regions = []string{usEast}
+	w.image(euWest, "web", 2, "*")
+	w.image(usEast, "api", 1, "*")
+	plan := sim.NewFaultPlan(7).Throttle(0.30)
+	w.cloud.SetFault(plan.Hook())
+
+	var throttled int64
+	for range 3 {
+		res := w.run(reconcile.ModeApply)
+		throttled += res.Summary.ThrottledCalls
+		assertNoDuplicates(t, w, n)
+		w.settle()
+	}
+	if plan.Injected() == 0 || throttled == 0 {
+		t.Fatalf("no throttling happened: injected %d, absorbed %d", plan.Injected(), throttled)
+	}
+	final := recoverClean(t, w, 2)
+	wantCounts(t, final, map[report.Category]int{report.OK: 3 * n})
+	assertNoDuplicates(t, w, n)
+}
+
+func TestChaosDeniedAccountsAreIsolated(t *testing.T) {
+	const n = 6
+	w := newWorld(t, n)
+	w.image(euWest, "web", 1, "*")
+	plan := sim.NewFaultPlan(1).
+		Add(sim.FaultRule{Op: "AssumeRole", Account: accountID(2), Code: "AccessDenied", Message: "not authorized to perform sts:AssumeRole"}).
+		Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(5), Code: "UnauthorizedOperation", Message: "You are not authorized"})
+	w.cloud.SetFault(plan.Hook())
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.Status != report.StatusPartial {
+		t.Fatalf("status %s", res.Summary.Status)
+	}
+	wantCounts(t, res.Report, map[report.Category]int{report.Missing: n - 2, report.Unreachable: 2})
+	for _, it := range itemsOf(res.Report, report.Unreachable) {
+		if it.Account != accountID(2) && it.Account != accountID(5) {
+			t.Errorf("unexpected unreachable %s", it.Account)
+		}
+	}
+	if got := res.Summary.APICalls["CopyImage"]; got != n-2 {
+		t.Fatalf("CopyImage = %d, want %d (every reachable account)", got, n-2)
+	}
+}
+
+func TestChaosCopyImageErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		rule  sim.FaultRule
+		class cloud.ErrorClass
+		// after the first run
+		copied   int64
+		category report.Category
+	}{
+		{name: "transient error retried within the run", rule: sim.FaultRule{Code: "InternalError", Times: 2}, class: cloud.ClassRetryable, copied: 1, category: report.Missing},
+		{name: "quota full defers to the next run", rule: sim.FaultRule{Code: "ResourceLimitExceeded"}, class: cloud.ClassLimit, category: report.Missing},
+		{name: "name taken is a failed attempt", rule: sim.FaultRule{Code: "InvalidAMIName.Duplicate", Times: 1}, class: cloud.ClassPermanent, category: report.Missing},
+		{name: "KMS refusal is a failed attempt", rule: sim.FaultRule{Code: "KMS.NotFoundException", Times: 1}, class: cloud.ClassPermanent, category: report.Missing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cloud.ClassifyCode(tt.rule.Code); got != tt.class {
+				t.Fatalf("%s classified %s, want %s", tt.rule.Code, got, tt.class)
+			}
+			w := newWorld(t, 1)
+			w.cfg.Limits.RetryBackoff = config.Duration(time.Hour)
+			w.image(euWest, "web", 1, accountID(1))
+			rule := tt.rule
+			rule.Op = "CopyImage"
+			w.cloud.SetFault(sim.NewFaultPlan(1).Add(rule).Hook())
+			res := w.run(reconcile.ModeApply)
+			if n := int64(len(w.copies(accountID(1), euWest, w.cloud.Images(srcAccount, euWest)[0].ID))); n != tt.copied {
+				t.Fatalf("copies after the faulty run = %d, want %d (%v)", n, tt.copied, res.Summary.Errors)
+			}
+			rec, ok, err := w.store.GetPair(context.Background(), state.PairKey{
+				SourceImage: w.cloud.Images(srcAccount, euWest)[0].ID, Account: accountID(1), Region: euWest})
+			must(t, err)
+			if !ok {
+				t.Fatal("no state record")
+			}
+			switch tt.class {
+			case cloud.ClassPermanent:
+				if rec.Status != state.PairFailed || rec.Failures != 1 || rec.LastErrorCode != tt.rule.Code {
+					t.Fatalf("record %+v", rec)
+				}
+				// Backing off: the next run waits.
+				if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 0 || res.Report.Counts[report.Failed] != 1 {
+					t.Fatalf("no backoff: %v", res.Summary.APICalls)
+				}
+				w.cloud.Advance(time.Hour)
+			case cloud.ClassLimit:
+				if rec.Status != state.PairCopying || rec.Failures != 0 || rec.LastErrorCode != tt.rule.Code {
+					t.Fatalf("a full quota counted as a failure: %+v", rec)
+				}
+				w.cloud.SetFault(nil)
+			}
+			final := recoverClean(t, w, 2)
+			wantCounts(t, final, map[report.Category]int{report.OK: 1})
+			assertNoDuplicates(t, w, 1)
+		})
+	}
+}
+
+func TestChaosSourceVanishesBeforeTheCopy(t *testing.T) {
+	w := newWorld(t, 1)
+	img := w.image(euWest, "web", 1, accountID(1))
+	src := w.cloud.Client(srcAccount, euWest)
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Times: 1, Before: func() {
+		if err := src.DeregisterImage(context.Background(), img.ID); err != nil {
+			t.Error(err)
+		}
+	}}).Hook())
+	res := w.run(reconcile.ModeApply)
+	if !strings.Contains(strings.Join(res.Summary.Errors, "\n"), "InvalidAMIID.NotFound") {
+		t.Fatalf("errors %v", res.Summary.Errors)
+	}
+	w.cloud.SetFault(nil)
+	// The next run no longer wants the pair: its record leaves the
+	// unsettled index, and nothing is copied or reported.
+	res = w.run(reconcile.ModeApply)
+	if res.Report.Pairs != 0 || res.Summary.MutatingCalls != 0 {
+		t.Fatalf("pairs %d, calls %v", res.Report.Pairs, res.Summary.APICalls)
+	}
+	left, err := w.store.UnsettledPairs(context.Background(), srcAccount)
+	must(t, err)
+	if len(left) != 0 {
+		t.Fatalf("unsettled records left: %+v", left)
+	}
+}
+
+func TestChaosCopiesThatFailLater(t *testing.T) {
+	w := newWorld(t, 2)
+	w.cfg.Limits.RetryBackoff = config.Duration(time.Hour)
+	w.image(euWest, "web", 1, "*")
+	key, _ := w.cloud.ResolveKey(accountID(1), euWest, "alias/amicopier")
+	w.cloud.SetKeyEnabled(key.ARN, false)
+	w.run(reconcile.ModeApply)
+	w.settle()
+	res := w.run(reconcile.ModeApply)
+	wantCounts(t, res.Report, map[report.Category]int{report.OK: 1, report.Failed: 1})
+	if res.Summary.Actions["deregister_failed"] != 1 {
+		t.Fatalf("failed copy not cleaned up: %v", res.Summary.Actions)
+	}
+	w.cloud.SetKeyEnabled(key.ARN, true)
+	w.cloud.Advance(time.Hour)
+	res = w.run(reconcile.ModeApply)
+	if res.Summary.APICalls["CopyImage"] != 1 {
+		t.Fatalf("failed copy not retried after the backoff: %v", res.Summary.APICalls)
+	}
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: 2})
+}
+
+// countCalls runs the scenario once, unharmed, and returns its calls.
+func countCalls(t *testing.T, build func(t *testing.T) *world) int64 {
+	w := build(t)
+	plan := sim.NewFaultPlan(1)
+	w.cloud.SetFault(plan.Hook())
+	w.run(reconcile.ModeApply)
+	return plan.Calls()
+}
+
+func TestChaosKillAtEveryStep(t *testing.T) {
+	const n = 3
+	build := func(t *testing.T) *world {
+		w := newWorld(t, n)
+		w.cfg.Limits.Concurrency = 2
+		w.cfg.Targets.Regions = []string{usEast}
+		w.image(euWest, "web", 2, "*")
+		w.image(usEast, "api", 1, accountID(1)+" "+accountID(3))
+		return w
+	}
+	total := countCalls(t, build)
+	if total < 20 {
+		t.Fatalf("scenario too small: %d calls", total)
+	}
+	for k := int64(1); k <= total+1; k++ {
+		t.Run(fmt.Sprintf("after %d calls", k), func(t *testing.T) {
+			w := build(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			plan := sim.NewFaultPlan(1).CrashAfter(k, cancel)
+			w.cloud.SetFault(plan.Hook())
+			_, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeApply})
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Logf("killed run: %v", err)
+			}
+			assertNoDuplicates(t, w, n)
+			// At most two clean runs reconcile everything, with no
+			// second copy of any pair.
+			final := recoverClean(t, w, 2)
+			wantCounts(t, final, map[report.Category]int{report.OK: 2*n + 2})
+			assertNoDuplicates(t, w, n)
+		})
+	}
+}
+
+func TestChaosTwoRunsAtOnce(t *testing.T) {
+	const n = 8
+	w := newWorld(t, n)
+	w.image(euWest, "web", 1, "*")
+	w.image(euWest, "api", 1, "*")
+	// Both runs are slowed inside CopyImage so they really overlap.
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Before: func() { time.Sleep(2 * time.Millisecond) }}).Hook())
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, RunID: fmt.Sprintf("run-%d", i)})
+		}()
+	}
+	wg.Wait()
+	held := 0
+	for _, err := range errs {
+		if h, ok := reconcile.LeaseHeld(err); ok {
+			held++
+			if !strings.HasPrefix(h.Holder, "run-") {
+				t.Errorf("holder %q", h.Holder)
+			}
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if held != 1 {
+		t.Fatalf("%d runs were refused the lease, want 1 (errors %v)", held, errs)
+	}
+	if got := w.cloud.Calls("CopyImage", "", ""); got != 2*n {
+		t.Fatalf("CopyImage = %d, want %d", got, 2*n)
+	}
+	assertNoDuplicates(t, w, n)
+}
+
+func TestChaosDeadlineStopsNewWork(t *testing.T) {
+	const n = 10
+	w := newWorld(t, n)
+	w.cfg.Limits.Concurrency = 1
+	w.cfg.Limits.DeadlineMargin = 0
+	w.image(euWest, "web", 1, "*")
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Before: func() { time.Sleep(20 * time.Millisecond) }}).Hook())
+	res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Deadline: time.Now().Add(70 * time.Millisecond)})
+	must(t, err)
+	copied, deferred := res.Summary.APICalls["CopyImage"], res.Summary.Actions["deferred"]
+	if copied == 0 || copied >= n || int(copied)+deferred != n {
+		t.Fatalf("copied %d, deferred %d of %d", copied, deferred, n)
+	}
+	if res.Summary.StateWrites == 0 {
+		t.Fatal("the run did not record what it did")
+	}
+	// The next run finishes the rest.
+	w.cloud.SetFault(nil)
+	res = w.run(reconcile.ModeApply)
+	if got := res.Summary.APICalls["CopyImage"]; int(got) != deferred {
+		t.Fatalf("next run copied %d, want %d", got, deferred)
+	}
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: n})
+}
