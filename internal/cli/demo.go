@@ -13,7 +13,7 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("demo", "[--output table|json|markdown] [--state FILE]",
+	fs := newFlags("demo", "[--output table|json|markdown|html] [--state FILE]",
 		"Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n"+
 			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n"+
 			"reconcile it, let simulated time pass until the copies finish, and print the clean report.\n"+
@@ -60,7 +60,7 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return fail(env, "demo", fmt.Errorf("build the simulated organisation: %w", err))
 	}
-	out, err := demo.Run(ctx, scene, store, demo.Options{Logger: log})
+	out, err := demo.Run(ctx, scene, store, demo.Options{Logger: log, IncludeOK: *output == report.FormatHTML})
 	if err != nil {
 		return fail(env, "demo", err)
 	}
@@ -84,6 +84,17 @@ func writeDemo(env Env, out *demo.Outcome, format string) error {
 	switch format {
 	case report.FormatJSON:
 		return report.WriteJSON(w, out)
+	case report.FormatHTML:
+		// The matrix draws a cell per listed pair: runDemo lists ok pairs
+		// for this format.
+		return report.WriteHTMLPage(w, "amicopier demo: drift before and after a reconcile", []report.Section{
+			{ID: "before", Title: "Before: a dry run finds drift", Report: out.Before,
+				Note: "The simulated organisation as the leftovers of earlier tools left it."},
+			{ID: "run", Title: "Reconcile", Summary: out.Run,
+				Note: "Share the sources, start the missing copies, retry the failed one."},
+			{ID: "after", Title: "After: the copies finished", Report: out.After,
+				Note: "What is left is what amicopier only reports: copies it did not make and targets it must not serve."},
+		})
 	case report.FormatMarkdown:
 		fmt.Fprintln(w, "# amicopier demo\n\n### Before: the dry run finds drift")
 		if err := report.WriteMarkdown(w, out.Before); err != nil {

@@ -14,10 +14,14 @@ const (
 	FormatTable    = "table"
 	FormatJSON     = "json"
 	FormatMarkdown = "markdown"
+	// FormatHTML is the drift matrix: one self-contained page. It draws a
+	// cell per listed item, so reports meant for it list ok pairs too
+	// (reconcile.Request.IncludeOK).
+	FormatHTML = "html"
 )
 
 // Formats lists the formats Write accepts.
-var Formats = []string{FormatTable, FormatJSON, FormatMarkdown}
+var Formats = []string{FormatTable, FormatJSON, FormatMarkdown, FormatHTML}
 
 // Write renders the report in format.
 func Write(w io.Writer, r *Report, format string) error {
@@ -28,6 +32,8 @@ func Write(w io.Writer, r *Report, format string) error {
 		return WriteJSON(w, r)
 	case FormatMarkdown:
 		return WriteMarkdown(w, r)
+	case FormatHTML:
+		return WriteHTML(w, r)
 	}
 	return fmt.Errorf("unknown report format %q (want one of %s)", format, strings.Join(Formats, ", "))
 }

@@ -1,5 +1,6 @@
 // Package report holds the drift report and run summary models and renders
-// them as a terminal table, JSON (a stable, versioned schema) and Markdown.
+// them as a terminal table, JSON (a stable, versioned schema), Markdown and
+// a self-contained HTML drift matrix.
 // Every renderer works from the same model, so the formats never disagree.
 package report
 
@@ -175,6 +176,9 @@ type Summary struct {
 	MutatingCalls int64 `json:"mutating_calls"`
 	// ThrottledCalls counts calls AWS throttled (and the run retried).
 	ThrottledCalls int64 `json:"throttled_calls"`
+	// ThrottleErrors counts throttled calls that were still throttled
+	// after every retry and failed what they were for.
+	ThrottleErrors int64 `json:"throttle_errors"`
 	// StateWrites counts writes to the state store.
 	StateWrites int              `json:"state_writes"`
 	Counts      map[Category]int `json:"counts"`
