@@ -13,22 +13,37 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// share grants the launch permission of each source image that needs
-// copies, and the create-volume permission of its snapshots, to every
+// share grants the launch permission of each source image that is copied
+// in this run, and the create-volume permission of its snapshots, to every
 // account about to copy it: one describe and at most one modify per image
-// and per snapshot, for all targets at once, skipping accounts already
-// granted. The source account's mutating token bucket is shared by every
-// target, so this is where per-pair sharing would collapse.
-func (r *run) share(ctx context.Context) {
+// and per snapshot (per MaxShareBatch accounts), for all targets at once,
+// skipping accounts already granted. The source account's mutating token
+// bucket is shared by every target, so this is where per-pair sharing
+// would collapse.
+//
+// Only the accounts that copy an image in this run are granted: a pair the
+// in-flight cap will defer is granted in the run that copies it, still in
+// one batch per image. Sharing runs in the background, alongside the
+// copies: share returns at once, each copy waits only for its own source
+// (shareOutcome), and the returned function waits for the whole step.
+func (r *run) share(ctx context.Context) (wait func()) {
+	source := r.e.cfg.Source.AccountID
+	capacity := r.e.cfg.Limits.InFlightCopies
 	need := map[string]map[string]bool{}
 	for _, rw := range r.work {
-		if rw.account == r.e.cfg.Source.AccountID {
+		sortPairs(rw.pairs) // the order applyAll copies in
+		if rw.account == source {
 			continue // the owner needs no permission
 		}
+		slots := capacity - rw.inFlight
 		for _, pw := range rw.pairs {
 			if !pw.dec.Copy {
 				continue
 			}
+			if slots <= 0 {
+				break
+			}
+			slots--
 			id := pw.src.img.ID
 			if need[id] == nil {
 				need[id] = map[string]bool{}
@@ -37,20 +52,64 @@ func (r *run) share(ctx context.Context) {
 		}
 	}
 	ids := sortedKeys(need)
-	r.e.progress.Phase("share", len(ids))
-	// A few images at a time: the source account's mutating bucket is the
-	// bottleneck, more parallelism would only be throttled.
-	parallel(ctx, len(ids), min(4, r.e.cfg.Limits.Concurrency), func(ctx context.Context, i int) {
-		src := r.byID[ids[i]]
-		accounts := sortedKeys(need[ids[i]])
-		if err := r.shareImage(ctx, src, accounts); err != nil {
-			r.mu.Lock()
-			r.shareErr[src.img.ID] = err
-			r.mu.Unlock()
-			r.errorf("share %s with %d account(s): %v", src.img.ID, len(accounts), err)
+	r.shareNeed = need
+	r.shareDone = make(map[string]chan struct{}, len(ids))
+	for _, id := range ids {
+		r.shareDone[id] = make(chan struct{})
+	}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		// A few images at a time: the source account's mutating bucket
+		// is the bottleneck, more parallelism would only wait on it.
+		parallel(ctx, len(ids), min(4, r.e.cfg.Limits.Concurrency), func(ctx context.Context, i int) {
+			defer close(r.shareDone[ids[i]])
+			src := r.byID[ids[i]]
+			accounts := sortedKeys(need[ids[i]])
+			if err := r.shareImage(ctx, src, accounts); err != nil {
+				r.mu.Lock()
+				r.shareErr[src.img.ID] = err
+				r.mu.Unlock()
+				r.errorf("share %s with %d account(s): %v", src.img.ID, len(accounts), err)
+			}
+		})
+		// parallel stops early when the run's context ends: never leave
+		// a copy waiting for an image nobody shares.
+		for _, id := range ids {
+			select {
+			case <-r.shareDone[id]:
+			default:
+				r.mu.Lock()
+				if r.shareErr[id] == nil {
+					r.shareErr[id] = fmt.Errorf("share %s: not attempted: %w", id, context.Cause(ctx))
+				}
+				r.mu.Unlock()
+				close(r.shareDone[id])
+			}
 		}
-		r.e.progress.Step(1)
-	})
+	}()
+	return func() { <-finished }
+}
+
+// shareOutcome waits until the sharing of image id is over and returns its
+// error; shared is false when account is not granted in this run.
+func (r *run) shareOutcome(ctx context.Context, id, account string) (shared bool, err error) {
+	done, ok := r.shareDone[id]
+	if !ok {
+		return false, nil
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return true, context.Cause(ctx)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.shareNeed[id][account], r.shareErr[id]
+}
+
+func sortPairs(pairs []*pairWork) {
+	slices.SortFunc(pairs, func(a, b *pairWork) int { return compareStr(a.key.SourceImage, b.key.SourceImage) })
 }
 
 func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []string) error {
@@ -61,8 +120,9 @@ func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []strin
 	if err != nil {
 		return err
 	}
+	owner, region := r.e.cfg.Source.AccountID, src.img.Region
 	var granted []string
-	if err := r.call(ctx, func() error {
+	if err := r.callAt(ctx, owner, region, describeCall, func() error {
 		var err error
 		granted, err = c.ImageLaunchPermissions(ctx, src.img.ID)
 		return err
@@ -70,13 +130,13 @@ func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []strin
 		return errorf(err, "read launch permission of %s", src.img.ID)
 	}
 	for batch := range slices.Chunk(missing(accounts, granted), MaxShareBatch) {
-		if err := r.call(ctx, func() error { return c.AddImageLaunchPermissions(ctx, src.img.ID, batch) }); err != nil {
+		if err := r.callAt(ctx, owner, region, mutatingCall, func() error { return c.AddImageLaunchPermissions(ctx, src.img.ID, batch) }); err != nil {
 			return errorf(err, "grant launch permission of %s", src.img.ID)
 		}
 		r.count("share_launch_permission", 1)
 	}
 	for _, snap := range src.img.SnapshotIDs() {
-		if err := r.call(ctx, func() error {
+		if err := r.callAt(ctx, owner, region, describeCall, func() error {
 			var err error
 			granted, err = c.SnapshotVolumePermissions(ctx, snap)
 			return err
@@ -84,7 +144,7 @@ func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []strin
 			return errorf(err, "read create-volume permission of %s (snapshot of %s)", snap, src.img.ID)
 		}
 		for batch := range slices.Chunk(missing(accounts, granted), MaxShareBatch) {
-			if err := r.call(ctx, func() error { return c.AddSnapshotVolumePermissions(ctx, snap, batch) }); err != nil {
+			if err := r.callAt(ctx, owner, region, mutatingCall, func() error { return c.AddSnapshotVolumePermissions(ctx, snap, batch) }); err != nil {
 				return errorf(err, "grant create-volume permission of %s (snapshot of %s)", snap, src.img.ID)
 			}
 			r.count("share_snapshot", 1)
@@ -124,24 +184,9 @@ func (r *run) apply(ctx context.Context) {
 		total += len(rw.pairs)
 	}
 	r.e.progress.Phase("copy", total)
-	parallel(ctx, len(r.work), r.e.cfg.Limits.Concurrency, func(ctx context.Context, i int) {
-		r.applyRegion(ctx, r.work[i])
-	})
+	r.applyAll(ctx, r.work, r.e.cfg.Limits.Concurrency) // schedule.go
 	if ctx.Err() != nil {
 		r.errorf("run interrupted before all work was done: %v", context.Cause(ctx))
-	}
-}
-
-func (r *run) applyRegion(ctx context.Context, rw *regionWork) {
-	slices.SortFunc(rw.pairs, func(a, b *pairWork) int { return compareStr(a.key.SourceImage, b.key.SourceImage) })
-	capacity := r.e.cfg.Limits.InFlightCopies
-	quotaFull := false
-	for _, pw := range rw.pairs {
-		if ctx.Err() != nil {
-			return
-		}
-		r.applyPair(ctx, rw, pw, capacity, &quotaFull)
-		r.e.progress.Step(1)
 	}
 }
 
@@ -150,7 +195,7 @@ func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capac
 		if r.outOfTime() {
 			break
 		}
-		if err := r.call(ctx, func() error { return rw.client.DeregisterImage(ctx, id) }); err != nil {
+		if err := r.callAt(ctx, rw.account, rw.region, mutatingCall, func() error { return rw.client.DeregisterImage(ctx, id) }); err != nil {
 			r.errorf("pair %s: deregister failed copy %s: %v", pw.key, id, err)
 			continue
 		}
@@ -165,26 +210,43 @@ func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capac
 		return
 	}
 
-	defer_ := func(reason string) {
+	defer_ := func(reason string, capped bool) {
 		r.count("deferred", 1)
+		if capped {
+			// Counted apart: the cap deferring a copy is the design
+			// working, every other deferral is a problem postponed.
+			r.count("deferred_in_flight_cap", 1)
+		}
 		r.updateItem(pw.item, func(it *report.Item) {
 			it.Action = "deferred"
 			it.Reason += "; deferred: " + reason
 		})
 	}
-	if err := r.shareErr[pw.src.img.ID]; err != nil && rw.account != r.e.cfg.Source.AccountID {
-		r.shareFailed(ctx, pw, err)
-		return
+	granted := true
+	if rw.account != r.e.cfg.Source.AccountID {
+		shared, err := r.shareOutcome(ctx, pw.src.img.ID, rw.account)
+		// A permanent refusal (an aws/ebs snapshot) rejects every pair of
+		// the image; any other failure matters only to pairs that needed it.
+		if err != nil && (shared || cloud.ClassOf(err) == cloud.ClassPermanent) {
+			r.shareFailed(ctx, pw, err)
+			return
+		}
+		granted = shared
 	}
 	switch {
 	case r.outOfTime():
-		defer_("the time budget is spent; the next run continues")
+		defer_("the time budget is spent; the next run continues", false)
 		return
 	case *quotaFull:
-		defer_("EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)")
+		defer_("EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
 		return
 	case rw.inFlight >= capacity:
-		defer_(fmt.Sprintf("%d copies are already in flight in %s/%s (limits.in_flight_copies)", rw.inFlight, rw.account, rw.region))
+		defer_(fmt.Sprintf("%d copies are already in flight in %s/%s (limits.in_flight_copies)", rw.inFlight, rw.account, rw.region), true)
+		return
+	case !granted || trimmed(pw):
+		// Sharing (and trimDeferred) expected the cap to be full by now;
+		// a copy before this one failed and left its slot free.
+		defer_(fmt.Sprintf("the source was not shared with %s in this run, which expected limits.in_flight_copies to be reached; the next run continues", rw.account), true)
 		return
 	}
 
@@ -205,7 +267,7 @@ func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capac
 	in.Tags = maps.Clone(in.Tags)
 	in.Tags[TagAttempt] = strconv.Itoa(rec.Attempts)
 	var imageID string
-	callErr := r.call(ctx, func() error {
+	callErr := r.callAt(ctx, rw.account, rw.region, mutatingCall, func() error {
 		var err error
 		imageID, err = rw.client.CopyImage(ctx, in)
 		return err

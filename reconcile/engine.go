@@ -155,6 +155,9 @@ type Request struct {
 	RunID string
 	// IncludeOK keeps ok pairs in the report (for the drift matrix).
 	IncludeOK bool
+	// Shard restricts the run to one shard of the target accounts (see
+	// Shard); the zero value is the whole organisation.
+	Shard Shard
 }
 
 // NewRunID returns a sortable, unique run id.
@@ -164,11 +167,18 @@ func NewRunID(now time.Time) string {
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// Scope names the lease a run takes: one run at a time per source account.
+// Scope names the lease a run takes: one run at a time per source account
+// (per shard of it for a sharded run: see ScopeFor).
 func (e *Engine) Scope() string { return e.cfg.Source.AccountID }
 
-// LeaseHeld reports whether err says another run holds the lease.
+// LeaseHeld reports whether err says another run holds the lease, or (a
+// *StaleError) held it and changed the state while this run observed:
+// either way this run changed nothing and should exit cleanly.
 func LeaseHeld(err error) (*state.LeaseHeldError, bool) {
+	var stale *StaleError
+	if errors.As(err, &stale) {
+		return &state.LeaseHeldError{Scope: stale.Scope, Holder: stale.Holder}, true
+	}
 	var held *state.LeaseHeldError
 	ok := errors.As(err, &held)
 	return held, ok

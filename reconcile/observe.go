@@ -30,7 +30,7 @@ func (r *run) discover(ctx context.Context) error {
 				return
 			}
 			q := cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}, Tags: cfg.Source.Filters, ImageIDs: r.req.OnlyImages}
-			err = r.call(ctx, func() error {
+			err = r.callAt(ctx, cfg.Source.AccountID, region, describeCall, func() error {
 				var err error
 				found[i], err = c.DescribeImages(ctx, q)
 				return err
@@ -63,7 +63,7 @@ func (r *run) discover(ctx context.Context) error {
 	}
 	r.org = orgView
 
-	opt := resolveOptions{source: cfg.Source.AccountID, regions: cfg.Targets.Regions, exclude: map[string]bool{}}
+	opt := resolveOptions{source: cfg.Source.AccountID, regions: cfg.Targets.Regions, exclude: map[string]bool{}, shard: r.shard}
 	for _, a := range cfg.Targets.ExcludeAccounts {
 		opt.exclude[a] = true
 	}
@@ -74,6 +74,11 @@ func (r *run) discover(ctx context.Context) error {
 		}
 	}
 	r.byID = map[string]*sourceImage{}
+	// Images with the same target metadata resolve once and share one
+	// target set: with "*" on every image, that is one account list for
+	// all of them instead of one per image (memory grows with accounts
+	// plus images, not their product).
+	resolved := map[string]targetSet{}
 	for _, imgs := range found {
 		for _, img := range imgs {
 			if _, dup := r.byID[img.ID]; dup {
@@ -84,7 +89,13 @@ func (r *run) discover(ctx context.Context) error {
 			if err != nil {
 				r.errorf("read target metadata of %s: %v", img.ID, err)
 			}
-			src.targets = r.org.resolve(ctx, specs, img.Region, opt)
+			key := specKey(specs, img.Region)
+			ts, ok := resolved[key]
+			if !ok {
+				ts = r.org.resolve(ctx, specs, img.Region, opt)
+				resolved[key] = ts
+			}
+			src.targets = ts
 			r.byID[img.ID] = src
 			r.sources = append(r.sources, src)
 		}
@@ -144,36 +155,51 @@ func (r *run) accountName(id string) string {
 // describeInventory lists the sources and accounts in the report.
 func (r *run) describeInventory() {
 	seen := map[string]bool{}
+	addAccount := func(id string) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		a := r.org.accounts[id]
+		r.rep.Accounts = append(r.rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.org.accountOU[id]})
+	}
+	// Images resolved from the same metadata share one target set
+	// (discover); list each set once.
+	seenSet := map[*string]bool{}
 	for _, src := range r.sources {
 		r.rep.Sources = append(r.rep.Sources, report.Source{
 			ID: src.img.ID, Name: src.img.Name, Region: src.img.Region, Recipe: src.img.Tags["Recipe"],
 			Created: src.img.CreationDate, Targets: len(src.targets.Accounts) * len(src.targets.Regions),
 		})
-		ids := slices.Clone(src.targets.Accounts)
+		if len(src.targets.Accounts) > 0 && seenSet[&src.targets.Accounts[0]] {
+			continue // a target set shared with an image already listed
+		}
+		for _, id := range src.targets.Accounts {
+			addAccount(id)
+		}
+		if len(src.targets.Accounts) > 0 {
+			seenSet[&src.targets.Accounts[0]] = true
+		}
+	}
+	for _, src := range r.sources {
 		for _, rej := range src.targets.Rejected {
 			if _, member := r.org.accounts[rej.Target]; member {
-				ids = append(ids, rej.Target)
+				addAccount(rej.Target)
 			}
-		}
-		for _, id := range ids {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			a := r.org.accounts[id]
-			r.rep.Accounts = append(r.rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.org.accountOU[id]})
 		}
 	}
 }
 
 // observeAll observes every target account, a bounded number at a time,
-// and plans each of its pairs.
+// and plans each of its pairs. Each account's images are gathered when its
+// turn comes, from the few distinct target sets, and dropped once it is
+// planned: nothing the size of accounts x images is ever held.
 func (r *run) observeAll(ctx context.Context) {
-	// Invert image -> accounts into account -> images once.
-	byAccount := map[string][]int32{}
-	for i, src := range r.sources {
-		for _, a := range src.targets.Accounts {
-			byAccount[a] = append(byAccount[a], int32(i))
+	groups := r.targetGroups()
+	set := map[string]bool{}
+	for _, g := range groups {
+		for _, a := range g.accounts {
+			set[a] = true
 		}
 	}
 	// With pruning on, copies may outlive every pair of an account: look
@@ -182,15 +208,15 @@ func (r *run) observeAll(ctx context.Context) {
 	if r.e.cfg.Prune.Enabled && !r.scoped {
 		sweep = r.sweepRegions()
 		for _, a := range r.org.active {
-			if _, ok := byAccount[a]; !ok {
-				byAccount[a] = nil
+			if r.shard.Contains(a) {
+				set[a] = true
 			}
 		}
 	}
-	accounts := sortedKeys(byAccount)
+	accounts := sortedKeys(set)
 	r.e.progress.Phase("observe", len(accounts))
 	parallel(ctx, len(accounts), r.e.cfg.Limits.Concurrency, func(ctx context.Context, i int) {
-		r.observeAccount(ctx, accounts[i], byAccount[accounts[i]], sweep)
+		r.observeAccount(ctx, accounts[i], groups.imagesOf(accounts[i]), sweep)
 		r.e.progress.Step(1)
 	})
 	if ctx.Err() != nil {
@@ -244,6 +270,11 @@ func (r *run) observeAccount(ctx context.Context, account string, images []int32
 			regionSet[region] = append(regionSet[region], src)
 		}
 	}
+	// One session per account, reused in every Region: the first Target
+	// call assumes the role, paced within the STS rate.
+	if err := r.pace.waitAssume(ctx); err != nil {
+		return
+	}
 	for _, region := range sortedKeys(regionSet) {
 		r.observeRegion(ctx, account, region, regionSet[region])
 	}
@@ -266,13 +297,20 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		}
 		r.e.log.Warn("account unreachable", "run_id", r.id, "account", account, "region", region, "error", err)
 	}
-	client, err := r.conn.Target(ctx, account, region)
+	// The first Target call of an account assumes the role: a throttled
+	// AssumeRole is retried like any call, a denied one is not.
+	var client EC2
+	err := r.call(ctx, func() error {
+		var err error
+		client, err = r.conn.Target(ctx, account, region)
+		return err
+	})
 	if err != nil {
 		unreachable(err)
 		return
 	}
 	var copies []cloud.Image
-	err = r.call(ctx, func() error {
+	err = r.callAt(ctx, account, region, describeCall, func() error {
 		var err error
 		copies, err = client.DescribeImages(ctx, cloud.ImageQuery{TagKeys: []string{TagCopiedFrom}})
 		return err
@@ -281,32 +319,41 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		unreachable(err)
 		return
 	}
-	bySource := map[string][]cloud.Image{}
+	bySource := indexCopies(copies)
 	inFlight := 0
-	for _, c := range copies {
-		from := c.Tags[TagCopiedFrom]
-		bySource[from] = append(bySource[from], c)
-		if c.State == cloud.ImagePending {
+	for i := range copies {
+		if copies[i].State == cloud.ImagePending {
 			inFlight++
 		}
 	}
 	records := r.records[[2]string{account, region}]
-	wanted := make(map[string]bool, len(srcs))
 	rw := &regionWork{account: account, region: region, client: client, inFlight: inFlight}
+	ok := 0 // ok pairs not listed, counted once for the Region
 	for _, src := range srcs {
-		wanted[src.img.ID] = true
 		key := state.PairKey{SourceImage: src.img.ID, Account: account, Region: region}
 		var rec *state.Pair
-		if p, ok := records[key]; ok {
-			rec = &p
+		if p, found := records[key]; found {
+			stored := p // only a remembered pair costs an allocation
+			rec = &stored
 		}
-		pw := r.planPair(src, key, bySource[src.img.ID], rec)
+		pw := r.planPair(src, key, bySource.of(src.img.ID), rec, &ok)
 		if pw != nil {
 			rw.pairs = append(rw.pairs, pw)
 		}
 	}
+	r.countOK(ok)
+	r.trimDeferred(rw)
 	if !r.scoped {
-		r.noteOrphans(account, region, client, bySource, wanted)
+		// Built only when there are records to check: a steady-state
+		// Region has none, and thousands of them must not cost a set each.
+		var wanted map[string]bool
+		if len(records) > 0 {
+			wanted = make(map[string]bool, len(srcs))
+			for _, src := range srcs {
+				wanted[src.img.ID] = true
+			}
+		}
+		r.noteOrphans(account, region, client, bySource.unwanted(), wanted)
 		r.noteStale(account, region, records, wanted, rw)
 	}
 	if len(rw.pairs) > 0 {
@@ -317,13 +364,18 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 }
 
 // planPair plans one pair and reports it; it returns the work to do, or
-// nil when there is none.
-func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image, rec *state.Pair) *pairWork {
+// nil when there is none. An ok pair the report does not list is only
+// counted, in *ok.
+func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image, rec *state.Pair, ok *int) *pairWork {
 	wantKey := r.e.cfg.KMSKeyFor(key.Account, key.Region)
 	// The common case, one good copy and nothing remembered, needs no
 	// copy request: skip rendering it (a no-op run plans every pair).
 	if rec == nil && len(copies) == 1 {
 		if cls, _ := classifyCopy(&copies[0], wantKey); cls == copyGood {
+			if !r.req.IncludeOK {
+				*ok++ // listed nowhere: build no item
+				return nil
+			}
 			r.addItem(r.item(src, key.Account, key.Region, report.OK, "encrypted copy "+copies[0].ID+" is available", copies))
 			return nil
 		}

@@ -97,6 +97,8 @@ type resolveOptions struct {
 	regions      []string
 	exclude      map[string]bool
 	onlyAccounts map[string]bool
+	// shard keeps only the accounts (and rejections) of one shard.
+	shard Shard
 }
 
 // resolve checks an image's target references against the organisation:
@@ -106,7 +108,7 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 	var ts targetSet
 	picked := map[string]bool{}
 	add := func(id string) {
-		if opt.onlyAccounts != nil && !opt.onlyAccounts[id] {
+		if (opt.onlyAccounts != nil && !opt.onlyAccounts[id]) || !opt.shard.Contains(id) {
 			return
 		}
 		picked[id] = true
@@ -115,6 +117,9 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 	reject := func(target, reason string) {
 		if opt.onlyAccounts != nil && cloud.IsAccountID(target) && !opt.onlyAccounts[target] {
 			return
+		}
+		if !opt.shard.Contains(target) {
+			return // another shard reports it
 		}
 		if rejected[target] {
 			return

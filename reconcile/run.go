@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -88,6 +87,8 @@ type run struct {
 
 	writes    atomic.Int64
 	throttled atomic.Int64
+
+	scale // pacing, sharding, the lease, the sharing pipeline (lease.go)
 }
 
 // Run performs one reconciliation (or, in ModePlan, one observation).
@@ -103,6 +104,11 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if r.id == "" {
 		r.id = NewRunID(e.clock.Now())
 	}
+	if err := req.Shard.Validate(); err != nil {
+		return nil, fmt.Errorf("shard %s: %w", req.Shard, err)
+	}
+	r.shard = req.Shard
+	r.pace = newPacer(e.cfg.Limits, e.cfg.Source.AccountID, max(1, req.Shard.Count))
 	r.scoped = len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0
 	r.deadline = req.Deadline
 	if b := e.cfg.Limits.TimeBudget.D(); b > 0 {
@@ -115,39 +121,16 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	r.policy = PairPolicy{MaxAttempts: e.cfg.Limits.MaxAttempts, RetryBackoff: e.cfg.Limits.RetryBackoff.D(), Now: e.clock.Now()}
 	r.rep = report.New(string(req.Mode), e.cfg.Source.AccountID, e.cfg.Source.Regions, r.policy.Now)
-	r.rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts)}
+	r.rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts), Shard: req.Shard.String()}
 	log := e.log.With("run_id", r.id, "mode", string(req.Mode))
-
-	release := func() {}
-	if req.Mode == ModeApply {
-		// The lease comes first: it also proves the state store works
-		// before anything in AWS is touched.
-		lease, err := e.store.AcquireLease(ctx, e.Scope(), r.id, e.cfg.State.LeaseTTL.D())
-		if err != nil {
-			if _, held := LeaseHeld(err); held {
-				return nil, err
-			}
-			return nil, errorf(err, "state store: take the run lease for scope %s", e.Scope())
-		}
-		r.writes.Add(1)
-		var stop func()
-		ctx, stop = r.keepLease(ctx, lease, log)
-		var once sync.Once
-		release = func() {
-			once.Do(func() {
-				stop()
-				// Release even if the run's context is done.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				defer cancel()
-				if err := e.store.ReleaseLease(rctx, lease); err != nil {
-					log.Warn("release run lease", "error", err)
-				}
-				r.writes.Add(1)
-			})
-		}
-		defer release()
+	if req.Shard.Sharded() {
+		log = log.With("shard", req.Shard.String())
 	}
 
+	// Reading the unsettled records first also proves the state store
+	// works before anything in AWS is touched. The lease comes later,
+	// once the plan shows there is something to change (lease.go).
+	defer r.releaseLease()
 	if err := r.loadRecords(ctx); err != nil {
 		return nil, err
 	}
@@ -163,13 +146,24 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
-	if req.Mode == ModeApply {
-		r.share(ctx)
+	if req.Mode == ModeApply && r.hasChanges() {
+		lctx, err := r.takeLease(ctx, log)
+		if err != nil {
+			return nil, err
+		}
+		ctx = lctx
+		if err := r.checkFresh(ctx); err != nil {
+			return nil, err
+		}
+		// Sharing runs alongside the copies: each copy waits only for
+		// its own source to be shared.
+		shared := r.share(ctx)
 		r.apply(ctx)
+		shared()
 		r.prune(ctx)
 	}
 	res := r.finish(ctx)
-	release()
+	r.releaseLease()
 	if req.Mode == ModeApply {
 		res.Summary.StateWrites = int(r.writes.Load())
 	}
@@ -225,6 +219,9 @@ func (r *run) loadRecords(ctx context.Context) error {
 	}
 	r.records = map[[2]string]map[state.PairKey]state.Pair{}
 	for _, p := range recs {
+		if !r.shard.Contains(p.Key.Account) {
+			continue // another shard's pair
+		}
 		k := [2]string{p.Key.Account, p.Key.Region}
 		if r.records[k] == nil {
 			r.records[k] = map[state.PairKey]state.Pair{}
@@ -234,26 +231,12 @@ func (r *run) loadRecords(ctx context.Context) error {
 	return nil
 }
 
-// call makes one AWS call, retrying throttled and transient failures with
-// jittered exponential backoff, at most Limits.CallRetries times.
+// call makes one AWS call, unpaced, retrying throttled and transient
+// failures with jittered exponential backoff, at most Limits.CallRetries
+// times. Calls whose account and Region are known use callAt, which also
+// paces them (pace.go).
 func (r *run) call(ctx context.Context, fn func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if cloud.ClassOf(err) == cloud.ClassThrottled {
-			r.throttled.Add(1)
-		}
-		if !cloud.IsTransient(err) || attempt >= r.e.cfg.Limits.CallRetries || ctx.Err() != nil {
-			return err
-		}
-		base := 100 * time.Millisecond << min(attempt, 6)
-		delay := base/2 + rand.N(base/2+1)
-		if serr := r.e.sleep(ctx, delay); serr != nil {
-			return err
-		}
-	}
+	return r.callAt(ctx, "", "", unpaced, fn)
 }
 
 func (r *run) errorf(format string, args ...any) {
@@ -378,7 +361,7 @@ func (r *run) finish(ctx context.Context) *Result {
 		Started: r.started.UTC(), Finished: time.Now().UTC(),
 		Actions: maps.Clone(r.actions), APICalls: calls, MutatingCalls: mutating,
 		Counts: maps.Clone(r.rep.Counts), Errors: slices.Clone(r.errs),
-		ThrottledCalls: r.throttled.Load(),
+		ThrottledCalls: r.throttled.Load(), ThrottleErrors: r.throttleErrors.Load(),
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
 	if r.req.Mode == ModeApply {

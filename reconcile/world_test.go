@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,9 @@ type world struct {
 	cloud *sim.Cloud
 	cfg   *config.Config
 	store *state.Counting
-	// last is the connector of the latest run, for its call counts.
+	// last is the connector of the latest run, for its call counts; mu
+	// guards it when runs overlap.
+	mu   sync.Mutex
 	last *sim.Connector
 }
 
@@ -84,8 +87,11 @@ func (w *world) engine() *reconcile.Engine {
 	e, err := reconcile.New(reconcile.Options{
 		Config: w.cfg,
 		Connect: func(context.Context, string) (reconcile.Connector, error) {
-			w.last = w.cloud.Connector(srcAccount)
-			return w.last, nil
+			conn := w.cloud.Connector(srcAccount)
+			w.mu.Lock()
+			w.last = conn
+			w.mu.Unlock()
+			return conn, nil
 		},
 		Store:  w.store,
 		Clock:  w.cloud,

@@ -49,6 +49,14 @@ func Default() *Config {
 			TimeBudget:     0,
 			DeadlineMargin: Duration(60 * time.Second),
 			CallRetries:    5,
+			// The rates equal EC2's refill rates and the bursts stay a
+			// tenth under EC2's, so client and server buckets never
+			// disagree by more than that margin.
+			DescribeRate:   20,
+			DescribeBurst:  90,
+			MutatingRate:   5,
+			MutatingBurst:  45,
+			AssumeRoleRate: 500,
 		},
 		Prune: Prune{
 			Enabled:     false,
@@ -72,4 +80,6 @@ const (
 	FormatTable    = "table"
 	FormatJSON     = "json"
 	FormatMarkdown = "markdown"
+	// FormatHTML is the self-contained drift matrix page.
+	FormatHTML = "html"
 )

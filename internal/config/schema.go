@@ -189,6 +189,20 @@ type Limits struct {
 	// CallRetries is how many times a throttled or transient call is
 	// retried within a run before the pair is recorded as failed.
 	CallRetries int `yaml:"call_retries"`
+	// DescribeRate and DescribeBurst pace the run's non-mutating EC2 calls
+	// per account and Region (a token bucket on the client side) so they
+	// stay within EC2's Describe* bucket (100 burst, 20 per second).
+	DescribeRate  float64 `yaml:"describe_rate"`
+	DescribeBurst int     `yaml:"describe_burst"`
+	// MutatingRate and MutatingBurst pace mutating EC2 calls (CopyImage,
+	// ModifyImageAttribute, ...) per account and Region, within EC2's
+	// mutating bucket (50 burst, 5 per second). The source account's
+	// bucket is shared by every target's sharing calls.
+	MutatingRate  float64 `yaml:"mutating_rate"`
+	MutatingBurst int     `yaml:"mutating_burst"`
+	// AssumeRoleRate paces AssumeRole calls per second (and is their
+	// burst), within STS's per-account request rate.
+	AssumeRoleRate float64 `yaml:"assume_role_rate"`
 }
 
 // Prune controls removal of orphaned copies.
@@ -201,7 +215,7 @@ type Prune struct {
 
 // Report chooses the default output.
 type Report struct {
-	// Format is "table", "json" or "markdown".
+	// Format is "table", "json", "markdown" or "html".
 	Format string `yaml:"format"`
 }
 

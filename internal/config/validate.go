@@ -377,6 +377,11 @@ func (v *validator) limits(l *Limits) {
 	v.between("limits.in_flight_copies", l.InFlightCopies, 1, 1000)
 	v.between("limits.max_attempts", l.MaxAttempts, 1, 100)
 	v.between("limits.call_retries", l.CallRetries, 0, 20)
+	v.rate("limits.describe_rate", l.DescribeRate, 1000)
+	v.between("limits.describe_burst", l.DescribeBurst, 1, 1000)
+	v.rate("limits.mutating_rate", l.MutatingRate, 1000)
+	v.between("limits.mutating_burst", l.MutatingBurst, 1, 1000)
+	v.rate("limits.assume_role_rate", l.AssumeRoleRate, 10000)
 	if l.RetryBackoff <= 0 {
 		v.add("limits.retry_backoff", "must be positive (got %s)", l.RetryBackoff)
 	}
@@ -396,9 +401,9 @@ func (v *validator) prune(p *Prune) {
 
 func (v *validator) report(r *Report) {
 	switch r.Format {
-	case FormatTable, FormatJSON, FormatMarkdown:
+	case FormatTable, FormatJSON, FormatMarkdown, FormatHTML:
 	default:
-		v.add("report.format", "%q is not a report format: use table, json or markdown", r.Format)
+		v.add("report.format", "%q is not a report format: use table, json, markdown or html", r.Format)
 	}
 }
 
@@ -484,6 +489,13 @@ func (v *validator) endpoint(path, url string) {
 func (v *validator) nonNegative(path string, d Duration) {
 	if d < 0 {
 		v.add(path, "must not be negative (got %s)", d)
+	}
+}
+
+// rate checks a client-side request rate (calls per second).
+func (v *validator) rate(path string, r, hi float64) {
+	if !(r > 0 && r <= hi) { // also refuses NaN
+		v.add(path, "must be a number of calls per second above 0 and at most %g (got %g)", hi, r)
 	}
 }
 

@@ -144,11 +144,16 @@ func TestValidateRules(t *testing.T) {
 		{"negative call retries", base + "limits:\n  call_retries: -1 # <-\n", "limits.call_retries", "between 0 and 20 (got -1)"},
 		{"too many call retries", base + "limits:\n  call_retries: 21 # <-\n", "limits.call_retries", "between 0 and 20"},
 		{"zero backoff", base + "limits:\n  retry_backoff: 0 # <-\n", "limits.retry_backoff", "must be positive"},
+		{"zero describe rate", base + "limits:\n  describe_rate: 0 # <-\n", "limits.describe_rate", "above 0 and at most 1000 (got 0)"},
+		{"zero describe burst", base + "limits:\n  describe_burst: 0 # <-\n", "limits.describe_burst", "between 1 and 1000 (got 0)"},
+		{"negative mutating rate", base + "limits:\n  mutating_rate: -5 # <-\n", "limits.mutating_rate", "(got -5)"},
+		{"huge mutating burst", base + "limits:\n  mutating_burst: 5000 # <-\n", "limits.mutating_burst", "between 1 and 1000"},
+		{"huge assume role rate", base + "limits:\n  assume_role_rate: 1e6 # <-\n", "limits.assume_role_rate", "at most 10000"},
 		{"margin over budget", base + "limits:\n  time_budget: 1m\n  deadline_margin: 1m # <-\n", "limits.deadline_margin", "leaves no time within limits.time_budget (1m0s)"},
 
 		// prune, report, aws
 		{"short grace", base + "prune:\n  enabled: true\n  grace_period: 30m # <-\n", "prune.grace_period", "at least 1h when pruning is enabled (got 30m0s)"},
-		{"bad format", base + "report:\n  format: html # <-\n", "report.format", `"html" is not a report format`},
+		{"bad format", base + "report:\n  format: pdf # <-\n", "report.format", `"pdf" is not a report format`},
 		{"bad aws region", base + "aws:\n  region: us-east # <-\n", "aws.region", `"us-east" is not an AWS Region`},
 		{"bad endpoint scheme", base + "aws:\n  endpoints:\n    ec2: ftp://localhost:4566 # <-\n", "aws.endpoints.ec2", "not an http:// or https:// URL"},
 		{"endpoint without host", base + "aws:\n  endpoints:\n    sts: \"http://\" # <-\n", "aws.endpoints.sts", "has no host"},
@@ -193,8 +198,10 @@ func TestValidateAccepts(t *testing.T) {
 		{"memory backend", base + "state:\n  backend: memory\n  path: \"\"\n"},
 		{"dynamodb backend", base + "state:\n  backend: dynamodb\n  table: amicopier-state\n  region: eu-west-1\n  endpoint: http://localhost:8000\n"},
 		{"budget with margin", base + "limits:\n  time_budget: 14m\n  deadline_margin: 90s\n  call_retries: 0\n"},
+		{"fractional pacing", base + "limits:\n  mutating_rate: 2.5\n  describe_rate: 10\n"},
 		{"prune", base + "prune:\n  enabled: true\n  grace_period: 1h\n"},
-		{"all formats", base + "report:\n  format: markdown\n"},
+		{"markdown format", base + "report:\n  format: markdown\n"},
+		{"html format", base + "report:\n  format: html\n"},
 		{"all endpoints", base + "aws:\n  region: us-gov-west-1\n  endpoints:\n    ec2: http://localhost:4566\n    organizations: https://organizations.example\n    sts: http://127.0.0.1:4566/\n    dynamodb: http://[::1]:8000\n"},
 	}
 	for _, tc := range cases {

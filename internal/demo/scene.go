@@ -62,11 +62,11 @@ func NewScene() (*Scene, error) {
 	s := &Scene{Cloud: c, Config: cfg, Images: map[string]cloud.Image{}}
 
 	// OU ids are handed out in creation order; the config names them.
-	workloads := c.AddOU("", "Workloads")       // ou-sim0-00000001
+	workloads := c.AddOU("", "Workloads")          // ou-sim0-00000001
 	production := c.AddOU(workloads, "Production") // ou-sim0-00000002
 	staging := c.AddOU(workloads, "Staging")       // ou-sim0-00000003
-	security := c.AddOU("", "Security")         // ou-sim0-00000004
-	sandbox := c.AddOU("", "Sandbox")           // ou-sim0-00000005
+	security := c.AddOU("", "Security")            // ou-sim0-00000004
+	sandbox := c.AddOU("", "Sandbox")              // ou-sim0-00000005
 	accounts := []struct {
 		id, name, parent string
 		state            cloud.AccountState

@@ -226,17 +226,27 @@ func (o *opCounts) reset() {
 //     would not send the request.
 //  2. The call is counted in the Cloud's cell for (account, Region) and,
 //     when the call came through a Connector, in the connector's counts.
-//  3. Hook point for issue "Scale": per-call latency and the EC2 token
-//     buckets (per account and Region; Describe* vs mutating, see
-//     reconcile.IsMutating) belong here, after counting (a throttled call is still a
-//     call) and before the fault hook. Sleep here without holding any lock.
+//  3. Realism (realism.go, off unless configured): half the class's
+//     latency passes (the request crossing the network), then the call
+//     draws a token from its bucket (EC2 per account and Region, STS and
+//     Organizations per calling account); an empty bucket answers with
+//     AWS's throttling error after the other half of the latency. A
+//     throttled call is still a counted call. No lock is held while
+//     sleeping.
 //  4. The fault hook (SetFault) may fail the call; it then has no effect.
 //     Issue "Reliability" extends fault injection here.
 //  5. fn performs the operation (nil for a page that only needs counting).
+//  6. The other half of the latency passes (the response coming back).
 //
 // Keep every API call on this path: counts, latency, throttling and faults
 // are only trustworthy if nothing bypasses it.
 func (c *Cloud) do(ctx context.Context, conn *Connector, counts *cell, op opCode, account, region, resource string, fn func() error) error {
+	return c.gate(ctx, conn, counts, op, classOf(op), account, region, resource, fn)
+}
+
+// gate is do with the bucket class given, for the calls whose class
+// depends on their arguments (an unfiltered DescribeImages).
+func (c *Cloud) gate(ctx context.Context, conn *Connector, counts *cell, op opCode, class BucketClass, account, region, resource string, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -244,14 +254,38 @@ func (c *Cloud) do(ctx context.Context, conn *Connector, counts *cell, op opCode
 	if conn != nil {
 		conn.counts[op].Add(1)
 	}
+	lat := c.cfg.latency.of(class)
+	if err := pause(ctx, lat/2); err != nil {
+		return err
+	}
+	caller := account
+	if class == BucketSTS && conn != nil {
+		caller = conn.source // STS meters the account that assumes roles
+	}
+	if err := c.take(class, op, caller, region); err != nil {
+		c.throttled.Add(1)
+		if conn != nil {
+			conn.throttled.Add(1)
+		}
+		if perr := pause(ctx, lat-lat/2); perr != nil {
+			return perr
+		}
+		return err
+	}
 	if hook := c.fault.Load(); hook != nil {
 		call := Call{Op: opNames[op], Account: account, Region: region, Mutating: isMutating(op), Resource: resource}
 		if err := (*hook)(ctx, call); err != nil {
 			return err
 		}
 	}
-	if fn == nil {
-		return nil
+	var err error
+	if fn != nil {
+		err = fn()
 	}
-	return fn()
+	// A context cancelled while the answer travels back loses the answer,
+	// not the effect: the engine must cope with both (ClientToken).
+	if perr := pause(ctx, lat-lat/2); perr != nil && err == nil {
+		return perr
+	}
+	return err
 }

@@ -28,6 +28,10 @@ type Cloud struct {
 	fault atomic.Pointer[FaultFunc]
 	tags  tagInterner
 	kms   kmsRegistry
+	// buckets are the token buckets (realism.go); throttled counts the
+	// calls they refused.
+	buckets   buckets
+	throttled atomic.Int64
 
 	mu           sync.RWMutex
 	zones        map[zoneKey]*zone
@@ -104,9 +108,12 @@ func (c *Cloud) MutatingCalls() int64 { return c.calls.mutating() }
 // acct.
 func (c *Cloud) Calls(op, account, region string) int64 { return c.calls.count(op, account, region) }
 
-// ResetCounters sets every call count of the Cloud to zero (connectors keep
-// their own counts).
-func (c *Cloud) ResetCounters() { c.calls.reset() }
+// ResetCounters sets every call count of the Cloud, and its count of
+// throttled calls, to zero (connectors keep their own counts).
+func (c *Cloud) ResetCounters() {
+	c.calls.reset()
+	c.throttled.Store(0)
+}
 
 // zone returns the zone of account and region, making it on first use.
 func (c *Cloud) zone(account, region string) (*zone, error) {

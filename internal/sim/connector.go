@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/reconcile"
@@ -18,6 +19,9 @@ type Connector struct {
 	cloud  *Cloud
 	source string
 	counts opCounts
+	// throttled counts the calls made through the connector that a token
+	// bucket refused.
+	throttled atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -104,5 +108,13 @@ func (k *Connector) CallCounts() map[string]int64 { return k.counts.byOp() }
 // connector.
 func (k *Connector) MutatingCalls() int64 { return k.counts.mutating() }
 
-// ResetCounters sets the connector's counts to zero.
-func (k *Connector) ResetCounters() { k.counts.reset() }
+// ThrottledCalls returns how many calls made through this connector a
+// token bucket refused.
+func (k *Connector) ThrottledCalls() int64 { return k.throttled.Load() }
+
+// ResetCounters sets the connector's counts, and its count of throttled
+// calls, to zero.
+func (k *Connector) ResetCounters() {
+	k.counts.reset()
+	k.throttled.Store(0)
+}

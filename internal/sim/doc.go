@@ -10,8 +10,21 @@
 // copy duration; states are evaluated lazily on read, so nothing runs in the
 // background.
 //
-// Every simulated API call passes one gate (Cloud.do) that counts it, gives
-// the fault hook a chance to fail it, and only then lets it take effect.
+// Every simulated API call passes one gate (Cloud.do) that counts it, applies
+// the optional realism (latency and token buckets), gives the fault hook a
+// chance to fail it, and only then lets it take effect.
+//
+// Realism is off by default, so unit tests run instantly. WithLatency makes
+// each call take a round trip per class of operation (DefaultLatency: 25 ms);
+// WithThrottling enforces AWS's request token buckets (DefaultThrottling:
+// EC2's Describe* 100 burst / 20 per second and mutating 50 / 5 per account
+// and Region, unfiltered describes 50 / 5, and STS and Organizations buckets
+// per calling account), answering RequestLimitExceeded (EC2), Throttling
+// (STS) or TooManyRequestsException (Organizations) when a bucket is empty.
+// Both run on the real clock: latency is a real sleep and buckets refill in
+// real time, so a benchmark's wall time is measured, not modelled. Goroutines
+// sleeping cost nothing, so thousands of accounts at 25 ms a call still take
+// seconds. The manual Clock below is only about copy completion.
 // Builder methods (AddAccount, AddImage, ShareImage...) set the scene and are
 // not API calls: they are neither counted nor subject to faults.
 //

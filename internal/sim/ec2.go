@@ -182,7 +182,9 @@ func (m *queryMatcher) match(im *image, now int64) bool {
 // values matches any value of its key. Results come in pages of the
 // configured size, each page one counted DescribeImages call (at least one
 // call even when nothing matches); pages are read one at a time, as with
-// NextToken, so images created between pages may appear.
+// NextToken, so images created between pages may appear. A query with no
+// filter at all draws on EC2's smaller bucket for unfiltered describes; a
+// continuation page the buckets refuse is retried as the SDK would.
 func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.Image, error) {
 	z := e.zone
 	var candidates []int
@@ -200,37 +202,53 @@ func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.I
 	byID := len(q.ImageIDs) > 0
 	m := newQueryMatcher(q)
 	pageSize := e.cloud.cfg.pageSize
+	class := BucketDescribe
+	if !byID && len(q.TagKeys) == 0 && len(q.Tags) == 0 && len(q.States) == 0 {
+		class = BucketUnfiltered
+	}
 	var out []cloud.Image
 	cursor := 0
-	for {
+	for first := true; ; first = false {
 		more := false
-		err := e.do(ctx, opDescribeImages, "", func() error {
-			now := e.cloud.clock.now()
-			z.mu.RLock()
-			defer z.mu.RUnlock()
-			n := len(z.images)
-			if byID {
-				n = len(candidates)
-			}
-			inPage := 0
-			for ; cursor < n; cursor++ {
-				idx := cursor
+		page := func() error {
+			return e.cloud.gate(ctx, e.conn, z.calls, opDescribeImages, class, z.account, z.region, "", func() error {
+				now := e.cloud.clock.now()
+				z.mu.RLock()
+				defer z.mu.RUnlock()
+				n := len(z.images)
 				if byID {
-					idx = candidates[cursor]
+					n = len(candidates)
 				}
-				im := z.image(idx)
-				if im == nil || !m.match(im, now) {
-					continue
+				if out == nil {
+					// Most results fit one page: size it once.
+					out = make([]cloud.Image, 0, min(n, pageSize))
 				}
-				if inPage == pageSize {
-					more = true
-					break
+				inPage := 0
+				for ; cursor < n; cursor++ {
+					idx := cursor
+					if byID {
+						idx = candidates[cursor]
+					}
+					im := z.image(idx)
+					if im == nil || !m.match(im, now) {
+						continue
+					}
+					if inPage == pageSize {
+						more = true
+						break
+					}
+					out = append(out, z.export(idx, im, now))
+					inPage++
 				}
-				out = append(out, z.export(idx, im, now))
-				inPage++
-			}
-			return nil
-		})
+				return nil
+			})
+		}
+		var err error
+		if first {
+			err = page()
+		} else {
+			err = retryPage(ctx, page)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -30,6 +30,10 @@ type settings struct {
 	pageSize      int
 	orgPageSize   int
 	inFlightQuota int
+	// latency and throttling are the realism settings (realism.go); zero
+	// and nil mean off.
+	latency    Latency
+	throttling *Throttling
 }
 
 func defaultSettings() settings {

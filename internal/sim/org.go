@@ -32,7 +32,7 @@ func pages(n, size int) int {
 
 // paged makes the first call of a listing with fn (which reads the whole
 // list under the lock and returns its length), then one more counted call
-// per further page.
+// per further page (retried, as the SDK would, when a bucket refuses it).
 func (o *Organization) paged(ctx context.Context, op opCode, resource string, fn func() (int, error)) error {
 	var n int
 	err := o.do(ctx, op, resource, func() error {
@@ -44,7 +44,7 @@ func (o *Organization) paged(ctx context.Context, op opCode, resource string, fn
 		return err
 	}
 	for p := 1; p < pages(n, o.cloud.cfg.orgPageSize); p++ {
-		if err := o.do(ctx, op, resource, nil); err != nil {
+		if err := retryPage(ctx, func() error { return o.do(ctx, op, resource, nil) }); err != nil {
 			return err
 		}
 	}

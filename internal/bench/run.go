@@ -1,0 +1,431 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// Limits the assertions check (SPEC section 8 and the issue).
+const (
+	MaxNoOpCallsRatio    = 1.0
+	MaxCatchUpCallsRatio = 1.05
+	MaxNoOpStateWrites   = 2
+	MaxNoOpHeapMB        = 256
+	MaxNoOpWallRatio     = 1.5
+)
+
+// APICalls is the calls a run made.
+type APICalls struct {
+	Total       int64            `json:"total"`
+	ByOperation map[string]int64 `json:"by_operation"`
+}
+
+// Result is one scenario's measurements, printed as one JSON line.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Kind     Kind   `json:"kind"`
+	Accounts int    `json:"accounts"`
+	Regions  int    `json:"regions"`
+	AMIs     int    `json:"amis"`
+	Pairs    int    `json:"pairs"`
+	// Missing pairs before the run (from the scenario); of them the run
+	// started CopiesStarted and deferred DeferredInFlightCap for the
+	// in-flight cap. CopiesExpected is how many the cap allows.
+	Missing             int `json:"missing"`
+	CopiesStarted       int `json:"copies_started"`
+	CopiesExpected      int `json:"copies_expected"`
+	DeferredInFlightCap int `json:"deferred_in_flight_cap"`
+	DeferredOther       int `json:"deferred_other"`
+
+	APICalls        APICalls   `json:"api_calls"`
+	LowerBoundCalls int        `json:"lower_bound_calls"`
+	LowerBound      LowerBound `json:"lower_bound"`
+	CallsRatio      float64    `json:"calls_ratio"`
+	OverheadCalls   int64      `json:"overhead_calls"`
+	WallSeconds     float64    `json:"wall_seconds"`
+	FloorSeconds    float64    `json:"floor_seconds"`
+	Floor           Floor      `json:"floor"`
+	WallRatio       float64    `json:"wall_ratio"`
+	// CPUSeconds is the CPU time the process used during the timed run
+	// (simulator included), GCCPUSeconds the collector's part of it; on a
+	// machine with few cores they explain a wall time above the floor.
+	CPUSeconds   float64 `json:"cpu_seconds"`
+	GCCPUSeconds float64 `json:"gc_cpu_seconds"`
+	LatencyMS    float64 `json:"latency_ms"`
+	Concurrency  int     `json:"concurrency"`
+	InFlightCap  int     `json:"in_flight_cap"`
+	BuildSeconds float64 `json:"build_seconds"`
+	// PeakHeapMB is the engine's share of the heap at its peak: heap
+	// objects (live or not yet collected) minus the simulator's settled
+	// heap, in a run with GOGC=10 (see Run). PeakHeapDefaultGCMB is the
+	// same in the timed run, at the default GOGC, garbage allowance for
+	// the simulator's heap included; PeakHeapTotalMB is the whole heap
+	// there, simulator included; SimHeapMB the simulator alone.
+	PeakHeapMB          float64 `json:"peak_heap_mb"`
+	PeakHeapDefaultGCMB float64 `json:"peak_heap_default_gc_mb"`
+	PeakHeapTotalMB     float64 `json:"peak_heap_total_mb"`
+	SimHeapMB           float64 `json:"sim_heap_mb"`
+	// PeakLiveHeapMB is the engine's share of the live heap, as measured
+	// at the end of each collection of the GOGC=10 run (the mark phase's
+	// own allocations make PeakHeapMB higher).
+	PeakLiveHeapMB   float64 `json:"peak_live_heap_mb"`
+	StateWrites      int64   `json:"state_writes"`
+	StateWritesByKey struct {
+		Pairs int64 `json:"pairs"`
+		Runs  int64 `json:"runs"`
+		Lease int64 `json:"lease"`
+	} `json:"state_writes_by_kind"`
+	// PhaseStarts says when each phase of the run began, in seconds
+	// from its start (discovery and the organisation listing come first).
+	PhaseStarts            map[string]float64 `json:"phase_starts_seconds"`
+	ThrottleErrorsSurfaced int64              `json:"throttle_errors_surfaced"`
+	ThrottledCalls         int64              `json:"throttled_calls"`
+	Status                 string             `json:"status"`
+	Counts                 map[string]int     `json:"counts"`
+	Errors                 []string           `json:"errors,omitempty"`
+	Pass                   bool               `json:"pass"`
+	Reasons                []string           `json:"reasons,omitempty"`
+}
+
+// Options tune a benchmark run.
+type Options struct {
+	// CPUProfile receives a CPU profile of the engine's run (not of
+	// building the scenario) when set.
+	CPUProfile io.Writer
+	// HeapProfile receives a heap profile taken when the timed run's copy
+	// phase starts (everything planned, nothing copied yet), when set.
+	HeapProfile io.Writer
+}
+
+// Run builds the scenario and runs the engine on it (ModeApply) twice:
+// once to measure memory, once to measure everything else.
+//
+// Memory is measured apart because the simulator holds most of the heap
+// (800,000 copies in the largest scenario) and the Go collector sizes its
+// garbage allowance from the whole live heap: at the default GOGC=100 the
+// heap may grow to about twice the simulator before a collection, so
+// "peak heap minus the simulator" would be mostly that allowance, not the
+// engine. The memory run sets GOGC=10, so the peak of heap objects minus
+// the simulator's settled heap is the engine's live heap plus a small
+// allowance. It is a separate run so the extra collections cost the timed
+// run nothing. A no-op run changes nothing, so both runs share one world;
+// any other scenario is built again for the timed run.
+func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
+	built := time.Now()
+	w, err := build(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	exp := w.expect()
+	buildSeconds := time.Since(built).Seconds()
+
+	mem, err := runOnce(ctx, w, 10, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Only these survive the first run: its world and store may go.
+	memBase, memPeak := mem.base, mem.peak
+	if sc.Kind != NoOp {
+		if w, err = build(ctx, sc); err != nil {
+			return nil, err
+		}
+	}
+	w.cloud.ResetCounters()
+	p, err := runOnce(ctx, w, -1, o.CPUProfile, o.HeapProfile)
+	if err != nil {
+		return nil, err
+	}
+	res := p.res
+
+	out := &Result{
+		Scenario: sc.Name, Kind: sc.Kind, Accounts: sc.Accounts, Regions: len(sc.Regions), AMIs: sc.AMIs(),
+		Pairs: exp.Pairs, Missing: exp.Missing, CopiesExpected: exp.Startable,
+		CopiesStarted:       res.Summary.Actions["copy"],
+		DeferredInFlightCap: res.Summary.Actions["deferred_in_flight_cap"],
+		LowerBoundCalls:     exp.Bound.Total, LowerBound: exp.Bound,
+		WallSeconds: p.wall, FloorSeconds: exp.Floor.Seconds, Floor: exp.Floor,
+		CPUSeconds: p.cpu, GCCPUSeconds: p.gcCPU,
+		LatencyMS: float64(sc.Latency) / float64(time.Millisecond), Concurrency: sc.Concurrency, InFlightCap: sc.InFlightCap,
+		BuildSeconds:           buildSeconds,
+		PeakHeapMB:             mb(memPeak.objects - memBase.objects),
+		PeakHeapDefaultGCMB:    mb(p.peak.objects - p.base.objects),
+		PeakLiveHeapMB:         mb(max(memPeak.live, memBase.live) - memBase.live),
+		PeakHeapTotalMB:        mb(p.peak.objects),
+		SimHeapMB:              mb(p.base.objects),
+		ThrottleErrorsSurfaced: res.Summary.ThrottleErrors,
+		ThrottledCalls:         w.cloud.ThrottledCalls(),
+		Status:                 res.Summary.Status,
+		Counts:                 map[string]int{},
+		Errors:                 firstN(res.Summary.Errors, 5),
+		PhaseStarts:            p.phases.starts,
+	}
+	out.DeferredOther = res.Summary.Actions["deferred"] - out.DeferredInFlightCap
+	out.APICalls.ByOperation = p.conn.CallCounts()
+	for _, n := range out.APICalls.ByOperation {
+		out.APICalls.Total += n
+	}
+	out.OverheadCalls = out.APICalls.Total - int64(exp.Bound.Total)
+	out.CallsRatio = ratio(float64(out.APICalls.Total), float64(exp.Bound.Total))
+	out.WallRatio = ratio(p.wall, exp.Floor.Seconds)
+	writes := p.store.Writes()
+	out.StateWrites = writes.Total()
+	out.StateWritesByKey.Pairs, out.StateWritesByKey.Runs, out.StateWritesByKey.Lease = writes.PairWrites, writes.RunWrites, writes.LeaseWrites
+	for c, n := range res.Report.Counts {
+		if n > 0 {
+			out.Counts[string(c)] = n
+		}
+	}
+	out.check(res)
+	return out, nil
+}
+
+// pass is one run of the engine and what was measured around it.
+type pass struct {
+	res        *reconcile.Result
+	wall       float64
+	cpu, gcCPU float64
+	base, peak heap
+	store      *state.Counting
+	conn       *sdkConnector
+	phases     *phaseClock
+}
+
+// runOnce runs the engine once on w with the given GOGC (-1: leave it),
+// sampling the heap.
+func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile io.Writer) (*pass, error) {
+	p := &pass{
+		store:  state.NewCounting(state.NewMemory(state.WithClock(w.cloud.Now))),
+		phases: &phaseClock{heapProfile: heapProfile},
+	}
+	eng, err := reconcile.New(reconcile.Options{
+		Config: w.cfg,
+		Connect: func(context.Context, string) (reconcile.Connector, error) {
+			p.conn = &sdkConnector{w.cloud.Connector(SourceAccount)}
+			return p.conn, nil
+		},
+		Store:    p.store,
+		Clock:    w.cloud,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Progress: p.phases,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if gcPercent >= 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
+	}
+	// The simulator is most of the heap: measure it settled, then sample
+	// the heap through the run.
+	runtime.GC()
+	runtime.GC()
+	p.base = readHeap()
+	sampler := startHeapSampler(2 * time.Millisecond)
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return nil, err
+		}
+	}
+	cpu0, gc0 := cpuTime()
+	start := time.Now()
+	p.phases.start = start
+	res, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeApply, Trigger: "bench"})
+	p.wall = time.Since(start).Seconds()
+	cpu1, gc1 := cpuTime()
+	p.cpu, p.gcCPU = cpu1-cpu0, gc1-gc0
+	if profile != nil {
+		pprof.StopCPUProfile()
+	}
+	p.peak = sampler.stop()
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", w.sc.Name, err)
+	}
+	p.res = res
+	return p, nil
+}
+
+// check applies the scenario kind's assertions.
+func (r *Result) check(res *reconcile.Result) {
+	fail := func(format string, args ...any) { r.Reasons = append(r.Reasons, fmt.Sprintf(format, args...)) }
+	if r.Status != report.StatusSucceeded {
+		fail("status %s, want %s", r.Status, report.StatusSucceeded)
+	}
+	if r.ThrottleErrorsSurfaced != 0 {
+		fail("throttle_errors_surfaced = %d, want 0", r.ThrottleErrorsSurfaced)
+	}
+	switch r.Kind {
+	case NoOp:
+		if r.CallsRatio > MaxNoOpCallsRatio {
+			fail("calls_ratio %.4f > %.2f (the bound already counts every page)", r.CallsRatio, MaxNoOpCallsRatio)
+		}
+		if r.StateWrites > MaxNoOpStateWrites {
+			fail("state_writes %d > %d", r.StateWrites, MaxNoOpStateWrites)
+		}
+		if r.PeakHeapMB >= MaxNoOpHeapMB {
+			fail("peak_heap_mb %.1f >= %d", r.PeakHeapMB, MaxNoOpHeapMB)
+		}
+		if r.WallRatio > MaxNoOpWallRatio {
+			fail("wall_ratio %.3f > %.2f", r.WallRatio, MaxNoOpWallRatio)
+		}
+		if got := res.Report.Counts[report.OK]; got != r.Pairs {
+			fail("%d pairs ok, want all %d", got, r.Pairs)
+		}
+		if res.Summary.MutatingCalls != 0 {
+			fail("%d mutating calls in a run with nothing to do", res.Summary.MutatingCalls)
+		}
+	case CatchUp:
+		if r.CallsRatio > MaxCatchUpCallsRatio {
+			fail("calls_ratio %.4f > %.2f", r.CallsRatio, MaxCatchUpCallsRatio)
+		}
+		if got := res.Report.Counts[report.Missing]; got != r.Missing {
+			fail("the report has %d missing pairs, the scenario %d", got, r.Missing)
+		}
+		if r.CopiesStarted+r.DeferredInFlightCap != r.Missing {
+			fail("copies started (%d) + deferred for the in-flight cap (%d) = %d, want every missing pair (%d)",
+				r.CopiesStarted, r.DeferredInFlightCap, r.CopiesStarted+r.DeferredInFlightCap, r.Missing)
+		}
+		if r.CopiesStarted != r.CopiesExpected {
+			fail("copies started %d, want %d (what the in-flight cap allows)", r.CopiesStarted, r.CopiesExpected)
+		}
+		if r.DeferredOther != 0 {
+			fail("%d pairs deferred for another reason than the in-flight cap", r.DeferredOther)
+		}
+	}
+	r.Pass = len(r.Reasons) == 0
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func firstN(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], fmt.Sprintf("... and %d more", len(s)-n))
+}
+
+// sdkConnector hides the simulator connector's extra methods, so the
+// engine sees only the Connector port and the call counter.
+type sdkConnector struct {
+	reconcile.Connector
+}
+
+// CallCounts implements reconcile.CallCounter.
+func (c *sdkConnector) CallCounts() map[string]int64 {
+	return c.Connector.(reconcile.CallCounter).CallCounts()
+}
+
+// heap is a reading of the heap: bytes in heap objects (live and not yet
+// collected garbage) and the live heap as of the last GC.
+type heap struct{ objects, live uint64 }
+
+var heapMetrics = []string{"/memory/classes/heap/objects:bytes", "/gc/heap/live:bytes"}
+
+// cpuTime reads the CPU time the process's Go code and runtime were busy,
+// in total and in the garbage collector (the runtime's estimates: all
+// available CPU time minus idle time).
+func cpuTime() (busy, gc float64) {
+	s := []metrics.Sample{
+		{Name: "/cpu/classes/total:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"},
+		{Name: "/cpu/classes/gc/total:cpu-seconds"},
+	}
+	metrics.Read(s)
+	v := make([]float64, len(s))
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindFloat64 {
+			v[i] = s[i].Value.Float64()
+		}
+	}
+	return v[0] - v[1], v[2]
+}
+
+func readHeap() heap {
+	s := []metrics.Sample{{Name: heapMetrics[0]}, {Name: heapMetrics[1]}}
+	metrics.Read(s)
+	var h heap
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		h.objects = s[0].Value.Uint64()
+	}
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		h.live = s[1].Value.Uint64()
+	}
+	return h
+}
+
+// heapSampler records the peak of each heap reading while a run lasts.
+type heapSampler struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	peak heap
+}
+
+func startHeapSampler(every time.Duration) *heapSampler {
+	s := &heapSampler{done: make(chan struct{})}
+	s.peak = readHeap()
+	s.wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-t.C:
+				h := readHeap()
+				s.peak.objects = max(s.peak.objects, h.objects)
+				s.peak.live = max(s.peak.live, h.live)
+			}
+		}
+	})
+	return s
+}
+
+func (s *heapSampler) stop() heap {
+	close(s.done)
+	s.wg.Wait()
+	h := readHeap()
+	s.peak.objects = max(s.peak.objects, h.objects)
+	s.peak.live = max(s.peak.live, h.live)
+	return s.peak
+}
+
+// phaseClock is a reconcile.Progress that notes when each phase starts,
+// and takes a heap profile when the copy phase does if asked to.
+type phaseClock struct {
+	start       time.Time
+	heapProfile io.Writer
+	mu          sync.Mutex
+	starts      map[string]float64
+}
+
+func (p *phaseClock) Phase(name string, _ int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.starts == nil {
+		p.starts = map[string]float64{}
+	}
+	p.starts[name] = time.Since(p.start).Seconds()
+	if name == "copy" && p.heapProfile != nil {
+		runtime.GC()
+		_ = pprof.WriteHeapProfile(p.heapProfile)
+	}
+}
+
+func (p *phaseClock) Step(int) {}

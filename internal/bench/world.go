@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/sim"
+	"github.com/amicopier/amicopier/reconcile"
+)
+
+// SourceAccount is the benchmark organisation's source account.
+const SourceAccount = "111111111111"
+
+// image is a built source AMI and what the scenario says about it.
+type image struct {
+	img    cloud.Image
+	set    ImageSet
+	region string
+}
+
+// world is a built scenario.
+type world struct {
+	sc       Scenario
+	cloud    *sim.Cloud
+	cfg      *config.Config
+	accounts []string   // target accounts, sorted
+	ous      [][]string // accounts of each OU
+	ouIDs    []string
+	images   []image // sorted by Region, then id (the engine's order)
+}
+
+func accountID(i int) string { return fmt.Sprintf("2%011d", i+1) }
+
+// build makes the scenario's organisation. Copies of Copied image sets
+// are created directly in the simulator (they are scenery, not calls).
+func build(ctx context.Context, sc Scenario) (*world, error) {
+	opts := []sim.Option{}
+	if sc.Latency > 0 {
+		l := sc.Latency
+		opts = append(opts, sim.WithLatency(sim.Latency{Describe: l, Mutating: l, STS: l, Organizations: l}))
+	}
+	if sc.Throttle {
+		opts = append(opts, sim.WithThrottling(sim.DefaultThrottling()))
+	}
+	c := sim.New(opts...)
+	w := &world{sc: sc, cloud: c}
+	if err := c.AddAccount(SourceAccount, "golden-images", "", cloud.AccountActive); err != nil {
+		return nil, err
+	}
+	ous := max(1, sc.OUs)
+	for o := range ous {
+		w.ouIDs = append(w.ouIDs, c.AddOU("", fmt.Sprintf("workloads-%d", o)))
+		w.ous = append(w.ous, nil)
+	}
+	for i := range sc.Accounts {
+		id := accountID(i)
+		o := i * ous / sc.Accounts
+		if err := c.AddAccount(id, fmt.Sprintf("acct-%d", i+1), w.ouIDs[o], cloud.AccountActive); err != nil {
+			return nil, err
+		}
+		w.accounts = append(w.accounts, id)
+		w.ous[o] = append(w.ous[o], id)
+	}
+
+	n := 0
+	for _, set := range sc.Images {
+		target := "*"
+		if set.OU >= 0 {
+			if set.OU >= ous {
+				return nil, fmt.Errorf("scenario %s: image set targets OU %d of %d", sc.Name, set.OU, ous)
+			}
+			target = w.ouIDs[set.OU]
+		}
+		devs := make([]sim.DeviceSpec, max(1, set.Snapshots))
+		for i := range devs {
+			devs[i] = sim.DeviceSpec{Size: 8}
+		}
+		for range set.Count {
+			n++
+			name := fmt.Sprintf("golden-%04d", n)
+			img := c.AddImage(SourceAccount, set.Region, sim.ImageSpec{
+				Name: name, Tags: map[string]string{config.DefaultTagKey: target, "Recipe": name}, Devices: devs,
+			})
+			w.images = append(w.images, image{img: img, set: set, region: set.Region})
+		}
+	}
+	slices.SortFunc(w.images, func(a, b image) int {
+		if a.region != b.region {
+			return compareStr(a.region, b.region)
+		}
+		return compareStr(a.img.ID, b.img.ID)
+	})
+	if err := w.addCopies(ctx); err != nil {
+		return nil, err
+	}
+
+	cfg := config.Default()
+	cfg.Source.AccountID = SourceAccount
+	cfg.Source.Regions = slices.Clone(sc.Regions)
+	cfg.Encryption.KMSKey = "" // each account's default EBS key
+	cfg.State.Backend = config.BackendMemory
+	cfg.Limits.Concurrency = sc.Concurrency
+	cfg.Limits.InFlightCopies = sc.InFlightCap
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	w.cfg = cfg
+	return w, nil
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// targets returns the accounts an image targets.
+func (w *world) targets(im image) []string {
+	if im.set.OU < 0 {
+		return w.accounts
+	}
+	return w.ous[im.set.OU]
+}
+
+// addCopies creates, for every Copied image, a good copy in each target
+// account, tagged as amicopier tags its copies; several accounts at a time.
+func (w *world) addCopies(ctx context.Context) error {
+	type job struct {
+		im   image
+		name string
+		tags map[string]string
+	}
+	var jobs []job
+	for _, im := range w.images {
+		if !im.set.Copied {
+			continue
+		}
+		// One tag map per source: the simulator interns it, so 1,000
+		// copies share one stored tag set.
+		tags := map[string]string{
+			reconcile.TagCopiedFrom: im.img.ID, reconcile.TagEncrypted: "true", reconcile.TagManaged: "true",
+			reconcile.TagSourceAccount: SourceAccount, reconcile.TagSourceRegion: im.region, "Recipe": im.img.Tags["Recipe"],
+		}
+		jobs = append(jobs, job{im: im, name: im.img.Name + "-encrypted-" + im.img.ID, tags: tags})
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	devs := []sim.DeviceSpec{{Size: 8, AWSManagedKey: true}}
+	var wg sync.WaitGroup
+	next := make(chan string)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for account := range next {
+				for _, j := range jobs {
+					if j.im.set.OU >= 0 && !slices.Contains(w.targets(j.im), account) {
+						continue
+					}
+					w.cloud.AddImage(account, j.im.region, sim.ImageSpec{Name: j.name, Tags: j.tags, Devices: devs})
+				}
+			}
+		})
+	}
+	for _, a := range w.accounts {
+		select {
+		case next <- a:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(next)
+	wg.Wait()
+	return ctx.Err()
+}

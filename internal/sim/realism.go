@@ -1,0 +1,313 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+// Realism: per-call latency and AWS's request token buckets. Both are off
+// unless WithLatency or WithThrottling is given, so unit tests stay
+// instant; the benchmark turns them on.
+//
+// Time: latency and bucket refills run on the real clock (the process
+// sleeps), not on the Cloud's manual Clock. Goroutines that sleep cost
+// nothing, so a benchmark of thousands of accounts at 25 ms per call with
+// a few dozen calls in flight still finishes in seconds, and the wall time
+// it reports is honest: nothing has to be reconstructed from a simulated
+// schedule, and every scheduling cost of the engine (locks, GC, CPU) is in
+// the number. The manual Clock keeps its one job, copy completion, which
+// takes minutes in AWS and must stay under the test's control.
+
+// DefaultCallLatency is the round trip of one call when latency is on.
+const DefaultCallLatency = 25 * time.Millisecond
+
+// Latency is the simulated round trip of one call, by class of operation.
+// Half of it passes before the call reaches its token bucket and takes
+// effect, half after, as a request and its response each cross the
+// network. Zero means no delay for that class.
+type Latency struct {
+	// Describe is EC2's non-mutating calls (Describe*).
+	Describe time.Duration
+	// Mutating is EC2's mutating calls (see reconcile.IsMutating).
+	Mutating time.Duration
+	// STS is AssumeRole.
+	STS time.Duration
+	// Organizations is the Organizations list calls.
+	Organizations time.Duration
+}
+
+// DefaultLatency is DefaultCallLatency for every class.
+func DefaultLatency() Latency {
+	d := DefaultCallLatency
+	return Latency{Describe: d, Mutating: d, STS: d, Organizations: d}
+}
+
+// Bucket is a request token bucket: Burst tokens, refilled at Refill tokens
+// per second; each call takes one, and a call finding it empty is
+// throttled. A zero Burst means no bucket (unlimited).
+type Bucket struct {
+	Burst  int
+	Refill float64
+}
+
+// Throttling is the set of token buckets the Cloud enforces. EC2 buckets
+// are per account and Region, the STS bucket per calling account (the one
+// that assumes roles), the Organizations bucket per calling account.
+type Throttling struct {
+	// Describe meters EC2's filtered or paginated non-mutating calls.
+	Describe Bucket
+	// Mutating meters EC2's mutating calls.
+	Mutating Bucket
+	// Unfiltered meters DescribeImages calls with no filter at all (an
+	// empty cloud.ImageQuery), which EC2 puts in a smaller bucket. The
+	// engine always filters, so only a regression lands here.
+	Unfiltered Bucket
+	// STS meters AssumeRole by the calling account.
+	STS Bucket
+	// Organizations meters the Organizations list calls.
+	Organizations Bucket
+}
+
+// DefaultThrottling returns EC2's documented request token buckets
+// (Describe* 100 burst refilled at 20 per second, mutating 50 at 5,
+// unfiltered describes 50 at 5) and assumptions for STS and Organizations,
+// which publish no exact figures: STS 600 at 600 per second, Organizations
+// 50 at 20 per second.
+func DefaultThrottling() Throttling {
+	return Throttling{
+		Describe:      Bucket{Burst: 100, Refill: 20},
+		Mutating:      Bucket{Burst: 50, Refill: 5},
+		Unfiltered:    Bucket{Burst: 50, Refill: 5},
+		STS:           Bucket{Burst: 600, Refill: 600},
+		Organizations: Bucket{Burst: 50, Refill: 20},
+	}
+}
+
+// WithLatency makes every call take its class's latency in real time. It
+// panics on a negative duration.
+func WithLatency(l Latency) Option {
+	for _, d := range []time.Duration{l.Describe, l.Mutating, l.STS, l.Organizations} {
+		if d < 0 {
+			panic(fmt.Sprintf("sim: WithLatency(%+v): negative duration", l))
+		}
+	}
+	return func(s *settings) { s.latency = l }
+}
+
+// WithThrottling turns the token buckets on. It panics on a negative burst
+// or a bucket that never refills.
+func WithThrottling(t Throttling) Option {
+	for _, b := range []Bucket{t.Describe, t.Mutating, t.Unfiltered, t.STS, t.Organizations} {
+		if b.Burst < 0 || (b.Burst > 0 && b.Refill <= 0) {
+			panic(fmt.Sprintf("sim: WithThrottling: bucket %+v needs a positive refill (or a zero burst for none)", b))
+		}
+	}
+	return func(s *settings) { s.throttling = &t }
+}
+
+// BucketClass names the token bucket (and latency class) a call draws on.
+type BucketClass uint8
+
+// Bucket classes.
+const (
+	BucketDescribe BucketClass = iota
+	BucketMutating
+	BucketUnfiltered
+	BucketSTS
+	BucketOrganizations
+	numBucketClasses
+)
+
+var bucketNames = [numBucketClasses]string{
+	BucketDescribe:      "describe",
+	BucketMutating:      "mutating",
+	BucketUnfiltered:    "unfiltered-describe",
+	BucketSTS:           "sts",
+	BucketOrganizations: "organizations",
+}
+
+func (b BucketClass) String() string {
+	if b < numBucketClasses {
+		return bucketNames[b]
+	}
+	return fmt.Sprintf("BucketClass(%d)", int(b))
+}
+
+// ClassOf returns the bucket class of an operation (one of the Op
+// constants); unknown operations are EC2 describes.
+func ClassOf(op string) BucketClass {
+	for code, name := range opNames {
+		if name == op {
+			return classOf(opCode(code))
+		}
+	}
+	return BucketDescribe
+}
+
+func classOf(op opCode) BucketClass {
+	switch op {
+	case opAssumeRole:
+		return BucketSTS
+	case opListAccounts, opListRoots, opListOrganizationalUnitsForParent, opListAccountsForParent:
+		return BucketOrganizations
+	}
+	if isMutating(op) {
+		return BucketMutating
+	}
+	return BucketDescribe
+}
+
+func (t *Throttling) bucket(class BucketClass) Bucket {
+	switch class {
+	case BucketDescribe:
+		return t.Describe
+	case BucketMutating:
+		return t.Mutating
+	case BucketUnfiltered:
+		return t.Unfiltered
+	case BucketSTS:
+		return t.STS
+	case BucketOrganizations:
+		return t.Organizations
+	}
+	return Bucket{}
+}
+
+func (l *Latency) of(class BucketClass) time.Duration {
+	switch class {
+	case BucketMutating:
+		return l.Mutating
+	case BucketSTS:
+		return l.STS
+	case BucketOrganizations:
+		return l.Organizations
+	}
+	return l.Describe
+}
+
+// Latency returns the Cloud's latency settings (zero when off).
+func (c *Cloud) Latency() Latency { return c.cfg.latency }
+
+// Throttling returns the Cloud's buckets and whether throttling is on.
+func (c *Cloud) Throttling() (Throttling, bool) {
+	if c.cfg.throttling == nil {
+		return Throttling{}, false
+	}
+	return *c.cfg.throttling, true
+}
+
+// ThrottledCalls returns how many calls a token bucket refused, through any
+// connector or client, since construction or ResetCounters.
+func (c *Cloud) ThrottledCalls() int64 { return c.throttled.Load() }
+
+type bucketKey struct {
+	account, region string
+	class           BucketClass
+}
+
+// buckets holds the Cloud's token buckets, made on first use.
+type buckets struct {
+	mu sync.RWMutex
+	m  map[bucketKey]*rate.Limiter
+}
+
+func (b *buckets) get(k bucketKey, spec Bucket) *rate.Limiter {
+	b.mu.RLock()
+	l := b.m[k]
+	b.mu.RUnlock()
+	if l != nil {
+		return l
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l = b.m[k]; l == nil {
+		if b.m == nil {
+			b.m = make(map[bucketKey]*rate.Limiter)
+		}
+		l = rate.NewLimiter(rate.Limit(spec.Refill), spec.Burst)
+		b.m[k] = l
+	}
+	return l
+}
+
+// throttleError is a refusal by one of the Cloud's own buckets (as opposed
+// to one injected by the fault hook), so paginated listings can retry the
+// page the way the SDK's retryer would.
+type throttleError struct{ *cloud.APIError }
+
+func (e *throttleError) Unwrap() error { return e.APIError }
+
+// take draws a token for a call of class made by account in region, or
+// returns the throttling error AWS would. Caller holds no lock.
+func (c *Cloud) take(class BucketClass, op opCode, account, region string) error {
+	t := c.cfg.throttling
+	if t == nil {
+		return nil
+	}
+	spec := t.bucket(class)
+	if spec.Burst == 0 {
+		return nil
+	}
+	if c.buckets.get(bucketKey{account, region, class}, spec).Allow() {
+		return nil
+	}
+	name := opNames[op]
+	var err *cloud.APIError
+	switch class {
+	case BucketSTS:
+		err = cloud.Errorf(name, "Throttling", "Rate exceeded (account %s)", account)
+	case BucketOrganizations:
+		err = cloud.Errorf(name, "TooManyRequestsException",
+			"You have sent too many requests in too short a period of time (account %s)", account)
+	default:
+		err = cloud.Errorf(name, "RequestLimitExceeded",
+			"Request limit exceeded: the %s bucket of account %s in %s is empty (%d burst, %g per second)",
+			class, account, region, spec.Burst, spec.Refill)
+	}
+	return &throttleError{err}
+}
+
+// pause sleeps d in real time, or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// pageRetries is how often a continuation page refused by a bucket is
+// retried before the listing fails: the SDK's paginators retry a
+// throttled page with backoff (standard retry mode, 3 attempts) instead of
+// starting the listing over, and the simulator plays the adapter's part.
+const pageRetries = 4
+
+// retryPage runs one continuation page of a listing, retrying it with
+// jittered exponential backoff while the Cloud's own buckets refuse it.
+func retryPage(ctx context.Context, page func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := page()
+		var te *throttleError
+		if err == nil || attempt >= pageRetries || !errors.As(err, &te) {
+			return err
+		}
+		base := 50 * time.Millisecond << attempt
+		if perr := pause(ctx, base/2+rand.N(base/2+1)); perr != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package reconcile
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+// The copies of one account and Region are made one after the other, in
+// source order, by one worker at a time: the in-flight count and the
+// quota verdict of a Region need no lock. A copy cannot start before its
+// source is shared, and sharing runs alongside (the source account's
+// mutating bucket paces it), so a worker whose Region waits for a share
+// sets that Region aside and takes another; the Region is resumed, where
+// it stopped, once the share is over. When every account waits for the
+// same sources (a new AMI for the whole organisation), copies then follow
+// the sharing image by image instead of workers idling on the first
+// accounts while the others have not started.
+
+// regionCursor is a Region's progress through its pairs.
+type regionCursor struct {
+	rw        *regionWork
+	next      int
+	quotaFull bool
+}
+
+// applyAll applies every Region's work on at most limit workers.
+func (r *run) applyAll(ctx context.Context, works []*regionWork, limit int) {
+	if len(works) == 0 {
+		return
+	}
+	runnable := make(chan *regionCursor, len(works))
+	for _, rw := range works {
+		sortPairs(rw.pairs)
+		runnable <- &regionCursor{rw: rw}
+	}
+	var left atomic.Int64
+	left.Store(int64(len(works)))
+	finish := func() {
+		if left.Add(-1) == 0 {
+			close(runnable)
+		}
+	}
+
+	var mu sync.Mutex
+	parked := map[string][]*regionCursor{}
+	released := map[string]bool{}
+	var watchers sync.WaitGroup
+	// park sets c aside until image id is shared; a watcher per image
+	// puts its Regions back when the share is over (sharing always ends:
+	// share closes every channel, even when the run is cancelled).
+	park := func(c *regionCursor, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if released[id] {
+			runnable <- c
+			return
+		}
+		if _, watched := parked[id]; !watched {
+			done := r.shareDone[id]
+			watchers.Go(func() {
+				<-done
+				mu.Lock()
+				list := parked[id]
+				parked[id] = nil
+				released[id] = true
+				mu.Unlock()
+				for _, c := range list {
+					runnable <- c
+				}
+			})
+		}
+		parked[id] = append(parked[id], c)
+	}
+
+	var workers sync.WaitGroup
+	for range max(1, min(limit, len(works))) {
+		workers.Go(func() {
+			for c := range runnable {
+				if id := r.applyFrom(ctx, c); id != "" {
+					park(c, id)
+					continue
+				}
+				finish()
+			}
+		})
+	}
+	workers.Wait()
+	watchers.Wait()
+}
+
+// applyFrom applies c's pairs from where it stopped; it returns the id of
+// a source still being shared that the next pair waits for, or "" once
+// the Region is done (or the run is cancelled).
+func (r *run) applyFrom(ctx context.Context, c *regionCursor) (waitFor string) {
+	capacity := r.e.cfg.Limits.InFlightCopies
+	for ; c.next < len(c.rw.pairs); c.next++ {
+		if ctx.Err() != nil {
+			return ""
+		}
+		pw := c.rw.pairs[c.next]
+		if id := r.sharing(c.rw, pw); id != "" {
+			return id
+		}
+		r.applyPair(ctx, c.rw, pw, capacity, &c.quotaFull)
+		r.e.progress.Step(1)
+	}
+	return ""
+}
+
+// sharing returns the id of pw's source if pw is a copy that must wait for
+// that source's sharing, still going on.
+func (r *run) sharing(rw *regionWork, pw *pairWork) string {
+	if !pw.dec.Copy || rw.account == r.e.cfg.Source.AccountID {
+		return ""
+	}
+	done, ok := r.shareDone[pw.src.img.ID]
+	if !ok {
+		return ""
+	}
+	select {
+	case <-done:
+		return ""
+	default:
+		return pw.src.img.ID
+	}
+}
+
+// trimDeferred drops, right after planning a Region, the copy request of
+// each pair the in-flight cap defers this run (the pairs after the first
+// limits.in_flight_copies minus pending ones, in the order share and
+// applyAll use): such a pair is never granted nor copied in this run, its
+// record keeps the fingerprint, and the run that copies it renders the
+// request again. A catch-up of tens of thousands of pairs then holds a
+// request only for what it can start. The source account's own pairs are
+// kept whole: they need no grant, so a slot freed by a failed copy can
+// still go to them.
+func (r *run) trimDeferred(rw *regionWork) {
+	if rw.account == r.e.cfg.Source.AccountID {
+		return
+	}
+	sortPairs(rw.pairs)
+	slots := r.e.cfg.Limits.InFlightCopies - rw.inFlight
+	for _, pw := range rw.pairs {
+		if !pw.dec.Copy {
+			continue
+		}
+		if slots > 0 {
+			slots--
+			continue
+		}
+		pw.plan.Input = cloud.CopyImageInput{}
+	}
+}
+
+// trimmed reports whether trimDeferred dropped pw's copy request.
+func trimmed(pw *pairWork) bool { return pw.plan.Input.SourceImageID == "" }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs amicopier's benchmark scenarios on the simulator (25 ms per call, EC2
+# token buckets on) and prints one JSON object per scenario per line: API
+# calls against the lower bound of SPEC 8, wall time against its floor, peak
+# heap, state writes, throttling, and "pass" with the reasons it failed.
+# Exits non-zero when a scenario fails an assertion.
+#
+#   scripts/bench.sh                 every scenario (group "all")
+#   scripts/bench.sh small           the CI-sized scenarios (scripts/test.sh)
+#   scripts/bench.sh noop-1000x4x200 catchup-10000
+#   scripts/bench.sh -list           the scenarios and groups
+#
+# BENCHMARKS.md explains the scenarios, the formulas and the latest numbers.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/amicopier-bench" ./internal/bench/cmd/amicopier-bench
+"$bin/amicopier-bench" "$@"
