@@ -25,6 +25,7 @@ func TestStoreContract(t *testing.T) {
 	}{
 		{"memory", openMemoryForTest},
 		{"file", openFileForTest},
+		{"dynamodb", openDynamoDBForTest},
 		{"counting", func(t *testing.T, clock func() time.Time) Store {
 			return NewCounting(openMemoryForTest(t, clock))
 		}},
