@@ -1,21 +1,31 @@
 // Command amicopier keeps encrypted copies of golden AMIs in every account
-// of an AWS Organization. This file only wires the process to the CLI.
+// of an AWS Organization. This file only wires the process to the CLI, or,
+// under the AWS Lambda runtime, to the Lambda handler.
 package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
 
 	"github.com/amicopier/amicopier/internal/cli"
+	"github.com/amicopier/amicopier/internal/lambdafn"
 )
 
 // version is stamped at build time (-ldflags "-X main.version=...").
 var version = ""
 
 func main() {
+	if lambdafn.InLambda(os.Getenv) {
+		// Under the Lambda runtime the binary serves the handler; Start
+		// only returns when the cold start fails.
+		err := lambdafn.Start(context.Background(), lambdafn.Deps{OpenStore: cli.OpenStore, Version: buildVersion()})
+		fmt.Fprintf(os.Stderr, "amicopier: lambda cold start: %v\n", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
 		Stdout:      os.Stdout,

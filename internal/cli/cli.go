@@ -50,6 +50,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "reconcile a simulated organisation end to end (no AWS needed)", runDemo},
+		{"plan", "dry run: observe AWS and print the drift report, changing nothing", runPlan},
+		{"run", "reconcile: share the source AMIs and start the missing encrypted copies", runRun},
+		{"state", "manage the state store: `state init` creates the DynamoDB table or the state file", runState},
+		{"status", "show recorded progress: latest runs, copies in progress, failing and stuck pairs", runStatus},
 		{"validate", "check a configuration file offline and explain every problem", runValidate},
 		{"version", "print the version", runVersion},
 	}

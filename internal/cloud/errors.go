@@ -64,6 +64,9 @@ var codeClasses = map[string]ErrorClass{
 	"SlowDown":                               ClassThrottled,
 	"ProvisionedThroughputExceededException": ClassThrottled,
 	"LimitExceededException":                 ClassThrottled,
+	"EC2ThrottledException":                  ClassThrottled,
+	"BandwidthLimitExceeded":                 ClassThrottled,
+	"PriorRequestNotComplete":                ClassThrottled,
 	// Transient server-side failures.
 	"InternalError":                       ClassRetryable,
 	"InternalFailure":                     ClassRetryable,
@@ -103,6 +106,7 @@ var codeClasses = map[string]ErrorClass{
 	"RegionDisabledException":             ClassAccessDenied,
 	"AWSOrganizationsNotInUseException":   ClassAccessDenied,
 	"SignatureDoesNotMatch":               ClassAccessDenied,
+	"AccessDeniedForDependencyException":  ClassAccessDenied,
 	"InvalidAMIID.NotFound":               ClassNotFound,
 	"InvalidSnapshot.NotFound":            ClassNotFound,
 	"InvalidAMIID.Malformed":              ClassPermanent,

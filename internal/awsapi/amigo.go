@@ -1,0 +1,210 @@
+package awsapi
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/reconcile"
+)
+
+const (
+	// RecipeTag is the AMI tag AMIgo writes the recipe name into; it is
+	// the key (id) of the recipes table.
+	RecipeTag = "Recipe"
+	// maxEncryptFor bounds how many encryptFor entries of one recipe are
+	// read: the table is writable by every AMIgo user, so it is input.
+	maxEncryptFor = 1000
+)
+
+// recipeReader is the one DynamoDB call the recipes source makes.
+type recipeReader interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+}
+
+// RecipeTargets reads target accounts from AMIgo's recipes table (SPEC
+// 6.3): the item whose id is the AMI's Recipe tag lists accounts in
+// encryptFor, as maps {"accountNumber": "..."} or as plain strings. Each
+// value is parsed like an AMI tag (reconcile.ParseTargetList); anything
+// else is reported as an invalid target naming the recipe and the entry.
+//
+// It remembers every recipe it read (and every failure) for its lifetime:
+// one GetItem per distinct recipe. Make one per run.
+type RecipeTargets struct {
+	table string
+	open  func(ctx context.Context) (recipeReader, error)
+
+	mu     sync.Mutex
+	reader recipeReader
+	cache  map[string]recipeResult
+}
+
+type recipeResult struct {
+	spec reconcile.TargetSpec
+	err  error
+}
+
+func newRecipeTargets(table string, open func(ctx context.Context) (recipeReader, error)) *RecipeTargets {
+	return &RecipeTargets{table: table, open: open, cache: map[string]recipeResult{}}
+}
+
+// Targets implements reconcile.TargetSource. An image without a Recipe
+// tag, or whose recipe is not in the table, has no targets from here.
+func (r *RecipeTargets) Targets(ctx context.Context, img *cloud.Image) (reconcile.TargetSpec, error) {
+	recipe := img.Tags[RecipeTag]
+	if recipe == "" {
+		return reconcile.TargetSpec{}, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if res, ok := r.cache[recipe]; ok {
+		return cloneSpec(res.spec), res.err
+	}
+	spec, err := r.read(ctx, recipe)
+	r.cache[recipe] = recipeResult{spec: spec, err: err}
+	return cloneSpec(spec), err
+}
+
+func cloneSpec(s reconcile.TargetSpec) reconcile.TargetSpec {
+	return reconcile.TargetSpec{
+		Refs:    append([]reconcile.TargetRef(nil), s.Refs...),
+		Regions: append([]string(nil), s.Regions...),
+		Invalid: append([]reconcile.InvalidTarget(nil), s.Invalid...),
+	}
+}
+
+func (r *RecipeTargets) read(ctx context.Context, recipe string) (reconcile.TargetSpec, error) {
+	origin := fmt.Sprintf("AMIgo recipe %q", recipe)
+	if r.reader == nil {
+		rd, err := r.open(ctx)
+		if err != nil {
+			return reconcile.TargetSpec{}, fmt.Errorf("open the AMIgo recipes table %s: %w", r.table, err)
+		}
+		r.reader = rd
+	}
+	out, err := r.reader.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:            aws.String(r.table),
+		Key:                  map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: recipe}},
+		ProjectionExpression: aws.String("#e"),
+		// encryptFor is not a reserved word today; the placeholder
+		// keeps it working if it becomes one.
+		ExpressionAttributeNames: map[string]string{"#e": "encryptFor"},
+	})
+	if err != nil {
+		return reconcile.TargetSpec{}, fmt.Errorf("read %s from the AMIgo recipes table %s: %w", origin, r.table, apiError("GetItem", err))
+	}
+	if out.Item == nil {
+		return reconcile.TargetSpec{}, nil
+	}
+	return parseEncryptFor(out.Item["encryptFor"], origin+" encryptFor"), nil
+}
+
+// parseEncryptFor reads the encryptFor attribute: a list of maps with an
+// accountNumber, of strings, or a string set. Numbers are accepted too
+// (left-padded to 12 digits: a number loses an account id's leading
+// zeros).
+func parseEncryptFor(av types.AttributeValue, origin string) reconcile.TargetSpec {
+	var spec reconcile.TargetSpec
+	if av == nil {
+		return spec
+	}
+	var entries []types.AttributeValue
+	switch v := av.(type) {
+	case *types.AttributeValueMemberL:
+		entries = v.Value
+	case *types.AttributeValueMemberSS:
+		for _, s := range v.Value {
+			entries = append(entries, &types.AttributeValueMemberS{Value: s})
+		}
+	case *types.AttributeValueMemberNULL:
+		return spec
+	default:
+		spec.Invalid = append(spec.Invalid, reconcile.InvalidTarget{
+			Token: "encryptFor", Origin: origin,
+			Reason: fmt.Sprintf("encryptFor is a %s, not a list", attributeKind(av)),
+		})
+		return spec
+	}
+	if len(entries) > maxEncryptFor {
+		spec.Invalid = append(spec.Invalid, reconcile.InvalidTarget{
+			Token: fmt.Sprintf("encryptFor[%d:]", maxEncryptFor), Origin: origin,
+			Reason: fmt.Sprintf("more than %d entries; the rest are ignored", maxEncryptFor),
+		})
+		entries = entries[:maxEncryptFor]
+	}
+	for i, e := range entries {
+		at := fmt.Sprintf("%s[%d]", origin, i)
+		value, ok := entryValue(e)
+		if !ok {
+			spec.Invalid = append(spec.Invalid, reconcile.InvalidTarget{
+				Token: fmt.Sprintf("entry %d", i), Origin: at,
+				Reason: fmt.Sprintf("a %s, not an account number string or a map with accountNumber", attributeKind(e)),
+			})
+			continue
+		}
+		refs, invalid := reconcile.ParseTargetList(value, at)
+		spec.Refs = append(spec.Refs, refs...)
+		spec.Invalid = append(spec.Invalid, invalid...)
+	}
+	return spec
+}
+
+func entryValue(e types.AttributeValue) (string, bool) {
+	switch v := e.(type) {
+	case *types.AttributeValueMemberS:
+		return v.Value, true
+	case *types.AttributeValueMemberN:
+		return padAccount(v.Value), true
+	case *types.AttributeValueMemberM:
+		if inner, ok := v.Value["accountNumber"]; ok {
+			switch n := inner.(type) {
+			case *types.AttributeValueMemberS:
+				return n.Value, true
+			case *types.AttributeValueMemberN:
+				return padAccount(n.Value), true
+			}
+		}
+	}
+	return "", false
+}
+
+// padAccount restores the leading zeros a number dropped, when what is
+// left is all digits and short enough to be an account id.
+func padAccount(n string) string {
+	if n == "" || len(n) > 12 || strings.Trim(n, "0123456789") != "" {
+		return n
+	}
+	return strings.Repeat("0", 12-len(n)) + n
+}
+
+func attributeKind(av types.AttributeValue) string {
+	switch av.(type) {
+	case *types.AttributeValueMemberS:
+		return "string"
+	case *types.AttributeValueMemberN:
+		return "number"
+	case *types.AttributeValueMemberB:
+		return "binary value"
+	case *types.AttributeValueMemberBOOL:
+		return "boolean"
+	case *types.AttributeValueMemberNULL:
+		return "null"
+	case *types.AttributeValueMemberM:
+		return "map"
+	case *types.AttributeValueMemberL:
+		return "list"
+	case *types.AttributeValueMemberSS:
+		return "string set"
+	case *types.AttributeValueMemberNS:
+		return "number set"
+	case *types.AttributeValueMemberBS:
+		return "binary set"
+	}
+	return fmt.Sprintf("%T", av)
+}

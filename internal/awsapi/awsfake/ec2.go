@@ -1,0 +1,446 @@
+package awsfake
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+const ec2Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+type ec2Protocol struct{}
+
+func (ec2Protocol) contentType() string { return "text/xml;charset=UTF-8" }
+func (ec2Protocol) badKeyCode() string  { return "AuthFailure" }
+
+func (ec2Protocol) errorBody(code, message, requestID string) []byte {
+	type xmlError struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	}
+	type response struct {
+		XMLName   xml.Name   `xml:"Response"`
+		Errors    []xmlError `xml:"Errors>Error"`
+		RequestID string     `xml:"RequestID"`
+	}
+	b, _ := marshalXML(response{Errors: []xmlError{{Code: code, Message: message}}, RequestID: requestID})
+	return b
+}
+
+func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, error) {
+	client := s.cloud.Client(r.Account, r.Region)
+	f := r.Form
+	switch r.Op {
+	case "DescribeImages":
+		return s.describeImages(ctx, r)
+	case "DescribeImageAttribute":
+		if a := f.Get("Attribute"); a != "launchPermission" {
+			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake serves only the launchPermission attribute, not %q", a)
+		}
+		ids, err := client.ImageLaunchPermissions(ctx, f.Get("ImageId"))
+		if err != nil {
+			return nil, err
+		}
+		return marshalXML(struct {
+			XMLName   xml.Name  `xml:"DescribeImageAttributeResponse"`
+			Xmlns     string    `xml:"xmlns,attr"`
+			RequestID string    `xml:"requestId"`
+			ImageID   string    `xml:"imageId"`
+			Perms     []xmlUser `xml:"launchPermission>item"`
+		}{Xmlns: ec2Namespace, RequestID: s.requestID(), ImageID: f.Get("ImageId"), Perms: users(ids)})
+	case "ModifyImageAttribute":
+		ids := indexed(f, "LaunchPermission.Add.%d.UserId")
+		if len(ids) == 0 {
+			return nil, cloud.Errorf(r.Op, "MissingParameter", "awsfake expects LaunchPermission.Add.N.UserId")
+		}
+		if err := client.AddImageLaunchPermissions(ctx, f.Get("ImageId"), ids); err != nil {
+			return nil, err
+		}
+		return returnTrue("ModifyImageAttributeResponse", s.requestID())
+	case "DescribeSnapshotAttribute":
+		if a := f.Get("Attribute"); a != "createVolumePermission" {
+			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake serves only the createVolumePermission attribute, not %q", a)
+		}
+		ids, err := client.SnapshotVolumePermissions(ctx, f.Get("SnapshotId"))
+		if err != nil {
+			return nil, err
+		}
+		return marshalXML(struct {
+			XMLName    xml.Name  `xml:"DescribeSnapshotAttributeResponse"`
+			Xmlns      string    `xml:"xmlns,attr"`
+			RequestID  string    `xml:"requestId"`
+			SnapshotID string    `xml:"snapshotId"`
+			Perms      []xmlUser `xml:"createVolumePermission>item"`
+		}{Xmlns: ec2Namespace, RequestID: s.requestID(), SnapshotID: f.Get("SnapshotId"), Perms: users(ids)})
+	case "ModifySnapshotAttribute":
+		ids := indexed(f, "CreateVolumePermission.Add.%d.UserId")
+		if len(ids) == 0 {
+			return nil, cloud.Errorf(r.Op, "MissingParameter", "awsfake expects CreateVolumePermission.Add.N.UserId")
+		}
+		if err := client.AddSnapshotVolumePermissions(ctx, f.Get("SnapshotId"), ids); err != nil {
+			return nil, err
+		}
+		return returnTrue("ModifySnapshotAttributeResponse", s.requestID())
+	case "CopyImage":
+		in, err := copyInput(f)
+		if err != nil {
+			return nil, err
+		}
+		id, err := client.CopyImage(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return marshalXML(struct {
+			XMLName   xml.Name `xml:"CopyImageResponse"`
+			Xmlns     string   `xml:"xmlns,attr"`
+			RequestID string   `xml:"requestId"`
+			ImageID   string   `xml:"imageId"`
+		}{Xmlns: ec2Namespace, RequestID: s.requestID(), ImageID: id})
+	case "DeregisterImage":
+		if err := client.DeregisterImage(ctx, f.Get("ImageId")); err != nil {
+			return nil, err
+		}
+		return returnTrue("DeregisterImageResponse", s.requestID())
+	case "DeleteSnapshot":
+		if err := client.DeleteSnapshot(ctx, f.Get("SnapshotId")); err != nil {
+			return nil, err
+		}
+		return returnTrue("DeleteSnapshotResponse", s.requestID())
+	case "DescribeInstances":
+		return s.describeInstances(ctx, r)
+	}
+	return nil, cloud.Errorf(r.Op, "InvalidAction", "awsfake does not implement EC2 action %q", r.Op)
+}
+
+type xmlUser struct {
+	UserID string `xml:"userId"`
+}
+
+func users(ids []string) []xmlUser {
+	out := make([]xmlUser, len(ids))
+	for i, id := range ids {
+		out[i] = xmlUser{UserID: id}
+	}
+	return out
+}
+
+func returnTrue(root, requestID string) ([]byte, error) {
+	return marshalXML(struct {
+		XMLName   xml.Name
+		Xmlns     string `xml:"xmlns,attr"`
+		RequestID string `xml:"requestId"`
+		Return    bool   `xml:"return"`
+	}{XMLName: xml.Name{Local: root}, Xmlns: ec2Namespace, RequestID: requestID, Return: true})
+}
+
+// indexed collects pattern.1, pattern.2, ... until one is missing (the
+// query protocol numbers list members from 1).
+func indexed(f url.Values, pattern string) []string {
+	var out []string
+	for i := 1; ; i++ {
+		v, ok := f[fmt.Sprintf(pattern, i)]
+		if !ok || len(v) == 0 {
+			return out
+		}
+		out = append(out, v[0])
+	}
+}
+
+// Filter is one decoded EC2 filter.
+type Filter struct {
+	Name   string
+	Values []string
+}
+
+// Filters decodes the Filter.N.Name / Filter.N.Value.M fields of an EC2
+// request.
+func Filters(f url.Values) []Filter {
+	var out []Filter
+	for i := 1; ; i++ {
+		name := f.Get(fmt.Sprintf("Filter.%d.Name", i))
+		if name == "" {
+			return out
+		}
+		out = append(out, Filter{Name: name, Values: indexed(f, fmt.Sprintf("Filter.%d.Value.%%d", i))})
+	}
+}
+
+func unescape(v string) string {
+	if !strings.Contains(v, `\`) {
+		return v
+	}
+	var b strings.Builder
+	escaped := false
+	for _, r := range v {
+		if r == '\\' && !escaped {
+			escaped = true
+			continue
+		}
+		escaped = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *Server) describeImages(ctx context.Context, r *Request) ([]byte, error) {
+	f := r.Form
+	if owners := indexed(f, "Owner.%d"); !slices.Equal(owners, []string{"self"}) {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake serves only Owner.1=self, got %v", owners)
+	}
+	var q cloud.ImageQuery
+	q.ImageIDs = indexed(f, "ImageId.%d")
+	for _, flt := range Filters(f) {
+		switch {
+		case len(flt.Values) == 0:
+			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "The filter '%s' has no value", flt.Name)
+		case flt.Name == "image-id":
+			q.ImageIDs = append(q.ImageIDs, flt.Values...)
+		case flt.Name == "state":
+			for _, v := range flt.Values {
+				q.States = append(q.States, cloud.ImageState(v))
+			}
+		case flt.Name == "tag-key":
+			if len(flt.Values) != 1 {
+				return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake: one tag-key value, got %d", len(flt.Values))
+			}
+			q.TagKeys = append(q.TagKeys, unescape(flt.Values[0]))
+		case strings.HasPrefix(flt.Name, "tag:"):
+			if q.Tags == nil {
+				q.Tags = map[string][]string{}
+			}
+			for _, v := range flt.Values {
+				q.Tags[strings.TrimPrefix(flt.Name, "tag:")] = append(q.Tags[strings.TrimPrefix(flt.Name, "tag:")], unescape(v))
+			}
+		default:
+			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "The filter '%s' is invalid", flt.Name)
+		}
+	}
+	size, err := pageSize(f, s.opt.PageSize)
+	if err != nil {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "%v", err)
+	}
+	imgs, err := s.cloud.Client(r.Account, r.Region).DescribeImages(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := paginate(imgs, f.Get("NextToken"), size)
+	if err != nil {
+		return nil, cloud.Errorf(r.Op, "InvalidPaginationToken", "%v", err)
+	}
+	resp := struct {
+		XMLName   xml.Name   `xml:"DescribeImagesResponse"`
+		Xmlns     string     `xml:"xmlns,attr"`
+		RequestID string     `xml:"requestId"`
+		Images    []xmlImage `xml:"imagesSet>item"`
+		NextToken string     `xml:"nextToken,omitempty"`
+	}{Xmlns: ec2Namespace, RequestID: s.requestID(), NextToken: next}
+	for _, im := range page {
+		resp.Images = append(resp.Images, toXMLImage(im))
+	}
+	return marshalXML(resp)
+}
+
+func pageSize(f url.Values, limit int) (int, error) {
+	size := limit
+	if v := f.Get("MaxResults"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 5 || n > 1000 {
+			return 0, fmt.Errorf("MaxResults %q: must be between 5 and 1000", v)
+		}
+		size = min(size, n)
+	}
+	return size, nil
+}
+
+// paginate cuts one page out of items; the token is the offset.
+func paginate[T any](items []T, token string, size int) ([]T, string, error) {
+	start := 0
+	if token != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(token, "page-"))
+		if err != nil || n < 0 || n > len(items) {
+			return nil, "", fmt.Errorf("token %q is not valid", token)
+		}
+		start = n
+	}
+	end := min(len(items), start+size)
+	next := ""
+	if end < len(items) {
+		next = fmt.Sprintf("page-%d", end)
+	}
+	return items[start:end], next, nil
+}
+
+type xmlTag struct {
+	Key   string `xml:"key"`
+	Value string `xml:"value"`
+}
+
+type xmlEBS struct {
+	SnapshotID          string `xml:"snapshotId,omitempty"`
+	VolumeSize          int32  `xml:"volumeSize"`
+	DeleteOnTermination bool   `xml:"deleteOnTermination"`
+	VolumeType          string `xml:"volumeType"`
+	Encrypted           bool   `xml:"encrypted"`
+	KMSKeyID            string `xml:"kmsKeyId,omitempty"`
+}
+
+type xmlBlockDevice struct {
+	DeviceName string `xml:"deviceName"`
+	EBS        xmlEBS `xml:"ebs"`
+}
+
+type xmlStateReason struct {
+	Code    string `xml:"code"`
+	Message string `xml:"message"`
+}
+
+type xmlImage struct {
+	ImageID            string           `xml:"imageId"`
+	ImageLocation      string           `xml:"imageLocation"`
+	State              string           `xml:"imageState"`
+	OwnerID            string           `xml:"imageOwnerId"`
+	CreationDate       string           `xml:"creationDate"`
+	IsPublic           bool             `xml:"isPublic"`
+	Architecture       string           `xml:"architecture"`
+	ImageType          string           `xml:"imageType"`
+	Name               string           `xml:"name"`
+	Description        string           `xml:"description,omitempty"`
+	RootDeviceType     string           `xml:"rootDeviceType"`
+	RootDeviceName     string           `xml:"rootDeviceName,omitempty"`
+	BlockDevices       []xmlBlockDevice `xml:"blockDeviceMapping>item"`
+	VirtualizationType string           `xml:"virtualizationType"`
+	StateReason        *xmlStateReason  `xml:"stateReason,omitempty"`
+	Tags               []xmlTag         `xml:"tagSet>item"`
+	Hypervisor         string           `xml:"hypervisor"`
+}
+
+func toXMLImage(im cloud.Image) xmlImage {
+	x := xmlImage{
+		ImageID: im.ID, ImageLocation: im.OwnerID + "/" + im.Name, State: string(im.State), OwnerID: im.OwnerID,
+		CreationDate: im.CreationDate.UTC().Format("2006-01-02T15:04:05.000Z"), Architecture: "x86_64",
+		ImageType: "machine", Name: im.Name, Description: im.Description, RootDeviceType: "ebs",
+		VirtualizationType: "hvm", Hypervisor: "xen",
+	}
+	if im.StateReason != "" {
+		x.StateReason = &xmlStateReason{Code: "Client.UserInitiated", Message: im.StateReason}
+	}
+	for i, bd := range im.BlockDevices {
+		if i == 0 {
+			x.RootDeviceName = bd.DeviceName
+		}
+		x.BlockDevices = append(x.BlockDevices, xmlBlockDevice{DeviceName: bd.DeviceName, EBS: xmlEBS{
+			SnapshotID: bd.SnapshotID, VolumeSize: bd.VolumeSize, DeleteOnTermination: true, VolumeType: "gp3",
+			Encrypted: bd.Encrypted, KMSKeyID: bd.KMSKeyID,
+		}})
+	}
+	keys := make([]string, 0, len(im.Tags))
+	for k := range im.Tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		x.Tags = append(x.Tags, xmlTag{Key: k, Value: im.Tags[k]})
+	}
+	return x
+}
+
+// copyInput decodes a CopyImage request. The image's tag specification
+// must equal the snapshots' (amicopier tags both alike).
+func copyInput(f url.Values) (cloud.CopyImageInput, error) {
+	in := cloud.CopyImageInput{
+		SourceImageID: f.Get("SourceImageId"),
+		SourceRegion:  f.Get("SourceRegion"),
+		Name:          f.Get("Name"),
+		Description:   f.Get("Description"),
+		Encrypted:     f.Get("Encrypted") == "true",
+		KMSKeyID:      f.Get("KmsKeyId"),
+		ClientToken:   f.Get("ClientToken"),
+	}
+	specs := map[string]map[string]string{}
+	for i := 1; ; i++ {
+		rt := f.Get(fmt.Sprintf("TagSpecification.%d.ResourceType", i))
+		if rt == "" {
+			break
+		}
+		if rt != "image" && rt != "snapshot" {
+			return in, cloud.Errorf("CopyImage", "InvalidParameterValue", "TagSpecification.%d.ResourceType %q: CopyImage tags only image and snapshot", i, rt)
+		}
+		tags := map[string]string{}
+		for j := 1; ; j++ {
+			k, ok := f[fmt.Sprintf("TagSpecification.%d.Tag.%d.Key", i, j)]
+			if !ok {
+				break
+			}
+			tags[k[0]] = f.Get(fmt.Sprintf("TagSpecification.%d.Tag.%d.Value", i, j))
+		}
+		specs[rt] = tags
+	}
+	if len(specs) > 0 {
+		if fmt.Sprint(specs["image"]) != fmt.Sprint(specs["snapshot"]) {
+			return in, cloud.Errorf("CopyImage", "InvalidParameterValue", "awsfake: image and snapshot tag specifications differ")
+		}
+		in.Tags = specs["image"]
+	}
+	return in, nil
+}
+
+func (s *Server) describeInstances(ctx context.Context, r *Request) ([]byte, error) {
+	var ids, states []string
+	for _, flt := range Filters(r.Form) {
+		switch flt.Name {
+		case "image-id":
+			ids = flt.Values
+		case "instance-state-name":
+			states = flt.Values
+		default:
+			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "The filter '%s' is invalid", flt.Name)
+		}
+	}
+	if len(ids) == 0 || slices.Contains(states, "terminated") {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake expects an image-id filter and an instance-state-name filter without terminated")
+	}
+	counts, err := s.cloud.Client(r.Account, r.Region).InstancesUsingImages(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	type state struct {
+		Code int    `xml:"code"`
+		Name string `xml:"name"`
+	}
+	type instance struct {
+		InstanceID string `xml:"instanceId"`
+		ImageID    string `xml:"imageId"`
+		State      state  `xml:"instanceState"`
+		LaunchTime string `xml:"launchTime"`
+	}
+	type reservation struct {
+		ReservationID string     `xml:"reservationId"`
+		OwnerID       string     `xml:"ownerId"`
+		Instances     []instance `xml:"instancesSet>item"`
+	}
+	resp := struct {
+		XMLName      xml.Name      `xml:"DescribeInstancesResponse"`
+		Xmlns        string        `xml:"xmlns,attr"`
+		RequestID    string        `xml:"requestId"`
+		Reservations []reservation `xml:"reservationSet>item"`
+	}{Xmlns: ec2Namespace, RequestID: s.requestID()}
+	n := 0
+	for _, id := range ids {
+		for range counts[id] {
+			n++
+			resp.Reservations = append(resp.Reservations, reservation{
+				ReservationID: fmt.Sprintf("r-%017x", n), OwnerID: r.Account,
+				Instances: []instance{{InstanceID: fmt.Sprintf("i-%017x", n), ImageID: id, State: state{Code: 16, Name: "running"},
+					LaunchTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339)}},
+			})
+		}
+	}
+	return marshalXML(resp)
+}

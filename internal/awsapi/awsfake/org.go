@@ -1,0 +1,127 @@
+package awsfake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+type orgProtocol struct{}
+
+func (orgProtocol) contentType() string { return "application/x-amz-json-1.1" }
+func (orgProtocol) badKeyCode() string  { return "UnrecognizedClientException" }
+
+func (orgProtocol) errorBody(code, message, _ string) []byte {
+	b, _ := json.Marshal(map[string]string{"__type": code, "Message": message})
+	return b
+}
+
+type jsonAccount struct {
+	ID              string  `json:"Id"`
+	Arn             string  `json:"Arn"`
+	Email           string  `json:"Email"`
+	Name            string  `json:"Name"`
+	State           string  `json:"State"`
+	Status          string  `json:"Status,omitempty"`
+	JoinedMethod    string  `json:"JoinedMethod"`
+	JoinedTimestamp float64 `json:"JoinedTimestamp"`
+}
+
+func (s *Server) jsonAccount(a cloud.Account) jsonAccount {
+	status := ""
+	switch a.State {
+	case cloud.AccountActive, cloud.AccountSuspended, cloud.AccountPendingClosure:
+		status = string(a.State)
+	}
+	return jsonAccount{
+		ID: a.ID, Arn: fmt.Sprintf("arn:aws:organizations::%s:account/o-fake0000/%s", s.opt.BaseAccount, a.ID),
+		Email: a.ID + "@example.com", Name: a.Name, State: string(a.State), Status: status,
+		JoinedMethod: "CREATED", JoinedTimestamp: 1767225600,
+	}
+}
+
+func stringField(m map[string]any, key string) string {
+	v, _ := m[key].(string)
+	return v
+}
+
+// handle serves the Organizations listings from the simulator,
+// paginated with OrgPageSize items (or the request's MaxResults).
+func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, error) {
+	org, err := s.cloud.Connector(s.opt.BaseAccount).Organization(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size := s.opt.OrgPageSize
+	if v, ok := r.JSON["MaxResults"].(float64); ok && v >= 1 {
+		size = min(size, int(v))
+	}
+	token := stringField(r.JSON, "NextToken")
+	out := map[string]any{}
+	var next string
+	switch r.Op {
+	case "ListAccounts":
+		accts, err := org.ListAccounts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var page []cloud.Account
+		if page, next, err = paginate(accts, token, size); err != nil {
+			return nil, cloud.Errorf(r.Op, "InvalidInputException", "%v", err)
+		}
+		items := make([]jsonAccount, len(page))
+		for i, a := range page {
+			items[i] = s.jsonAccount(a)
+		}
+		out["Accounts"] = items
+	case "ListRoots":
+		roots, err := org.ListRoots(ctx)
+		if err != nil {
+			return nil, err
+		}
+		items := make([]map[string]any, len(roots))
+		for i, id := range roots {
+			items[i] = map[string]any{"Id": id, "Name": "Root", "Arn": "arn:aws:organizations::" + s.opt.BaseAccount + ":root/o-fake0000/" + id, "PolicyTypes": []any{}}
+		}
+		out["Roots"] = items
+	case "ListOrganizationalUnitsForParent", "ListAccountsForParent":
+		parent := stringField(r.JSON, "ParentId")
+		if parent == "" {
+			return nil, cloud.Errorf(r.Op, "InvalidInputException", "ParentId is required")
+		}
+		children, err := org.ListChildren(ctx, parent)
+		if err != nil {
+			return nil, err
+		}
+		if r.Op == "ListOrganizationalUnitsForParent" {
+			var page []cloud.OU
+			if page, next, err = paginate(children.OUs, token, size); err != nil {
+				return nil, cloud.Errorf(r.Op, "InvalidInputException", "%v", err)
+			}
+			items := make([]map[string]any, len(page))
+			for i, ou := range page {
+				items[i] = map[string]any{"Id": ou.ID, "Name": ou.Name, "Arn": "arn:aws:organizations::" + s.opt.BaseAccount + ":ou/o-fake0000/" + ou.ID}
+			}
+			out["OrganizationalUnits"] = items
+			break
+		}
+		var page []string
+		if page, next, err = paginate(children.Accounts, token, size); err != nil {
+			return nil, cloud.Errorf(r.Op, "InvalidInputException", "%v", err)
+		}
+		items := make([]jsonAccount, 0, len(page))
+		for _, id := range page {
+			a, _ := s.cloud.Account(id)
+			items = append(items, s.jsonAccount(a))
+		}
+		out["Accounts"] = items
+	default:
+		return nil, cloud.Errorf(r.Op, "UnknownOperationException", "awsfake does not implement Organizations operation %q", r.Op)
+	}
+	if next != "" {
+		out["NextToken"] = next
+	}
+	return json.Marshal(out)
+}

@@ -1,0 +1,385 @@
+package awsapi
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/reconcile"
+)
+
+const (
+	// describePageSize is MaxResults of every paginated describe: the
+	// largest EC2 accepts, so a listing takes as few calls as possible.
+	describePageSize = 1000
+	// filterValueLimit is the most values one EC2 filter takes.
+	filterValueLimit = 200
+)
+
+// instanceStatesInUse are the instance states that still hold an image:
+// every state but terminated.
+var instanceStatesInUse = []string{"pending", "running", "shutting-down", "stopping", "stopped"}
+
+// ec2Adapter is the engine's EC2 port for one account and Region.
+type ec2Adapter struct {
+	c       *Connector
+	api     *ec2.Client
+	account string
+	region  string
+}
+
+// DescribeImages lists the caller's own images matching q, page by page.
+// Image ids go in an image-id filter (not ImageIds), so an id that does
+// not exist simply does not match, as the port promises; more than 200
+// ids are split across calls. Only filters EC2 evaluates exactly are sent;
+// the whole query is also checked here, so the result is exact whatever
+// EC2's filter semantics.
+func (a *ec2Adapter) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.Image, error) {
+	if len(q.ImageIDs) == 0 {
+		return a.describeImages(ctx, q, nil)
+	}
+	ids := slices.Clone(q.ImageIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out []cloud.Image
+	for chunk := range slices.Chunk(ids, filterValueLimit) {
+		imgs, err := a.describeImages(ctx, q, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, imgs...)
+	}
+	return out, nil
+}
+
+func (a *ec2Adapter) describeImages(ctx context.Context, q cloud.ImageQuery, ids []string) ([]cloud.Image, error) {
+	in := &ec2.DescribeImagesInput{
+		Owners:     []string{"self"},
+		Filters:    imageFilters(q, ids),
+		MaxResults: aws.Int32(describePageSize),
+	}
+	var out []cloud.Image
+	p := ec2.NewDescribeImagesPaginator(a.api, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, apiError("DescribeImages", err)
+		}
+		for i := range page.Images {
+			img := convertImage(&page.Images[i], a.region)
+			if matches(&img, q) {
+				out = append(out, img)
+			}
+		}
+	}
+	return out, nil
+}
+
+// imageFilters renders a query as EC2 filters, in a stable order.
+func imageFilters(q cloud.ImageQuery, ids []string) []types.Filter {
+	var fs []types.Filter
+	if len(ids) > 0 {
+		fs = append(fs, types.Filter{Name: aws.String("image-id"), Values: ids})
+	}
+	if len(q.States) > 0 {
+		states := make([]string, len(q.States))
+		for i, s := range q.States {
+			states[i] = string(s)
+		}
+		fs = append(fs, types.Filter{Name: aws.String("state"), Values: states})
+	}
+	// One tag-key filter: whether EC2 ANDs repeated filter names is not
+	// documented, so further keys are only checked here.
+	presence := slices.Clone(q.TagKeys)
+	for _, k := range slices.Sorted(maps.Keys(q.Tags)) {
+		values := q.Tags[k]
+		if len(values) == 0 {
+			presence = append(presence, k)
+			continue
+		}
+		escaped := make([]string, len(values))
+		for i, v := range values {
+			escaped[i] = escapeFilterValue(v)
+		}
+		fs = append(fs, types.Filter{Name: aws.String("tag:" + k), Values: escaped})
+	}
+	if len(presence) > 0 {
+		fs = append(fs, types.Filter{Name: aws.String("tag-key"), Values: []string{escapeFilterValue(presence[0])}})
+	}
+	return fs
+}
+
+// escapeFilterValue makes EC2 match v literally: filter values treat * and
+// ? as wildcards, and \ escapes.
+func escapeFilterValue(v string) string {
+	if !strings.ContainsAny(v, `*?\`) {
+		return v
+	}
+	var b strings.Builder
+	for _, r := range v {
+		if r == '*' || r == '?' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// matches checks the query on a converted image.
+func matches(img *cloud.Image, q cloud.ImageQuery) bool {
+	for _, k := range q.TagKeys {
+		if _, ok := img.Tags[k]; !ok {
+			return false
+		}
+	}
+	for k, values := range q.Tags {
+		v, ok := img.Tags[k]
+		if !ok || (len(values) > 0 && !slices.Contains(values, v)) {
+			return false
+		}
+	}
+	if len(q.States) > 0 && !slices.Contains(q.States, img.State) {
+		return false
+	}
+	return true
+}
+
+func convertImage(im *types.Image, region string) cloud.Image {
+	out := cloud.Image{
+		ID:          aws.ToString(im.ImageId),
+		Name:        aws.ToString(im.Name),
+		Description: aws.ToString(im.Description),
+		OwnerID:     aws.ToString(im.OwnerId),
+		Region:      region,
+		State:       cloud.ImageState(im.State),
+		Tags:        make(map[string]string, len(im.Tags)),
+	}
+	if sr := im.StateReason; sr != nil {
+		out.StateReason = aws.ToString(sr.Message)
+		if out.StateReason == "" {
+			out.StateReason = aws.ToString(sr.Code)
+		}
+	}
+	if s := aws.ToString(im.CreationDate); s != "" {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			out.CreationDate = t.UTC()
+		}
+	}
+	for _, t := range im.Tags {
+		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	for _, bd := range im.BlockDeviceMappings {
+		if bd.Ebs == nil {
+			continue
+		}
+		out.BlockDevices = append(out.BlockDevices, cloud.BlockDevice{
+			DeviceName: aws.ToString(bd.DeviceName),
+			SnapshotID: aws.ToString(bd.Ebs.SnapshotId),
+			Encrypted:  aws.ToBool(bd.Ebs.Encrypted),
+			KMSKeyID:   aws.ToString(bd.Ebs.KmsKeyId),
+			VolumeSize: aws.ToInt32(bd.Ebs.VolumeSize),
+		})
+	}
+	return out
+}
+
+// checkAccounts refuses a permission batch EC2 must never see: too long,
+// or with something that is not an account id (targets come from
+// untrusted tags; the engine checks them, this is the last line).
+func checkAccounts(op, resource string, ids []string) error {
+	if len(ids) == 0 {
+		return fmt.Errorf("%s %s: no account ids to add", op, resource)
+	}
+	if len(ids) > reconcile.MaxShareBatch {
+		return fmt.Errorf("%s %s: %d account ids in one call, at most %d", op, resource, len(ids), reconcile.MaxShareBatch)
+	}
+	for _, id := range ids {
+		if !cloud.IsAccountID(id) {
+			return fmt.Errorf("%s %s: %q is not a 12-digit account id", op, resource, id)
+		}
+	}
+	return nil
+}
+
+// ImageLaunchPermissions returns the accounts allowed to launch one of
+// the caller's images (DescribeImageAttribute launchPermission).
+func (a *ec2Adapter) ImageLaunchPermissions(ctx context.Context, imageID string) ([]string, error) {
+	out, err := a.api.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{
+		ImageId:   aws.String(imageID),
+		Attribute: types.ImageAttributeNameLaunchPermission,
+	})
+	if err != nil {
+		return nil, apiError("DescribeImageAttribute", err)
+	}
+	var ids []string
+	for _, p := range out.LaunchPermissions {
+		if id := aws.ToString(p.UserId); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// AddImageLaunchPermissions grants accountIDs launch permission in one
+// ModifyImageAttribute call.
+func (a *ec2Adapter) AddImageLaunchPermissions(ctx context.Context, imageID string, accountIDs []string) error {
+	if err := checkAccounts("ModifyImageAttribute", imageID, accountIDs); err != nil {
+		return err
+	}
+	add := make([]types.LaunchPermission, len(accountIDs))
+	for i, id := range accountIDs {
+		add[i] = types.LaunchPermission{UserId: aws.String(id)}
+	}
+	_, err := a.api.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
+		ImageId:          aws.String(imageID),
+		LaunchPermission: &types.LaunchPermissionModifications{Add: add},
+	})
+	if err != nil {
+		return apiError("ModifyImageAttribute", err)
+	}
+	return nil
+}
+
+// SnapshotVolumePermissions returns the accounts allowed to create
+// volumes from one of the caller's snapshots.
+func (a *ec2Adapter) SnapshotVolumePermissions(ctx context.Context, snapshotID string) ([]string, error) {
+	out, err := a.api.DescribeSnapshotAttribute(ctx, &ec2.DescribeSnapshotAttributeInput{
+		SnapshotId: aws.String(snapshotID),
+		Attribute:  types.SnapshotAttributeNameCreateVolumePermission,
+	})
+	if err != nil {
+		return nil, apiError("DescribeSnapshotAttribute", err)
+	}
+	var ids []string
+	for _, p := range out.CreateVolumePermissions {
+		if id := aws.ToString(p.UserId); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// AddSnapshotVolumePermissions grants accountIDs create-volume permission
+// in one ModifySnapshotAttribute call.
+func (a *ec2Adapter) AddSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error {
+	if err := checkAccounts("ModifySnapshotAttribute", snapshotID, accountIDs); err != nil {
+		return err
+	}
+	add := make([]types.CreateVolumePermission, len(accountIDs))
+	for i, id := range accountIDs {
+		add[i] = types.CreateVolumePermission{UserId: aws.String(id)}
+	}
+	_, err := a.api.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{
+		SnapshotId:             aws.String(snapshotID),
+		Attribute:              types.SnapshotAttributeNameCreateVolumePermission,
+		CreateVolumePermission: &types.CreateVolumePermissionModifications{Add: add},
+	})
+	if err != nil {
+		return apiError("ModifySnapshotAttribute", err)
+	}
+	return nil
+}
+
+// CopyImage starts an encrypted copy in the caller's account and Region.
+// The tags go on the image and on its snapshots (tags of a shared image
+// are invisible to the copier, so they travel in the request).
+func (a *ec2Adapter) CopyImage(ctx context.Context, in cloud.CopyImageInput) (string, error) {
+	req := &ec2.CopyImageInput{
+		SourceImageId: aws.String(in.SourceImageID),
+		SourceRegion:  aws.String(in.SourceRegion),
+		Name:          aws.String(in.Name),
+		Encrypted:     aws.Bool(in.Encrypted),
+	}
+	if in.Description != "" {
+		req.Description = aws.String(in.Description)
+	}
+	if in.KMSKeyID != "" {
+		req.KmsKeyId = aws.String(in.KMSKeyID)
+	}
+	if in.ClientToken != "" {
+		req.ClientToken = aws.String(in.ClientToken)
+	}
+	if len(in.Tags) > 0 {
+		tags := make([]types.Tag, 0, len(in.Tags))
+		for _, k := range slices.Sorted(maps.Keys(in.Tags)) {
+			tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(in.Tags[k])})
+		}
+		req.TagSpecifications = []types.TagSpecification{
+			{ResourceType: types.ResourceTypeImage, Tags: tags},
+			{ResourceType: types.ResourceTypeSnapshot, Tags: tags},
+		}
+	}
+	out, err := a.api.CopyImage(ctx, req)
+	if err != nil {
+		return "", apiError("CopyImage", err)
+	}
+	id := aws.ToString(out.ImageId)
+	a.c.noteCopy(StartedCopy{Account: a.account, Region: a.region, ImageID: id, SourceImageID: in.SourceImageID})
+	return id, nil
+}
+
+// DeregisterImage deregisters one of the caller's images; its snapshots
+// stay until DeleteSnapshot.
+func (a *ec2Adapter) DeregisterImage(ctx context.Context, imageID string) error {
+	if _, err := a.api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(imageID)}); err != nil {
+		return apiError("DeregisterImage", err)
+	}
+	return nil
+}
+
+// DeleteSnapshot deletes one of the caller's snapshots.
+func (a *ec2Adapter) DeleteSnapshot(ctx context.Context, snapshotID string) error {
+	if _, err := a.api.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snapshotID)}); err != nil {
+		return apiError("DeleteSnapshot", err)
+	}
+	return nil
+}
+
+// InstancesUsingImages counts the caller's instances that are not
+// terminated, by the image they were launched from. Every requested id is
+// in the result.
+func (a *ec2Adapter) InstancesUsingImages(ctx context.Context, imageIDs []string) (map[string]int, error) {
+	out := make(map[string]int, len(imageIDs))
+	ids := slices.Clone(imageIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	for _, id := range ids {
+		out[id] = 0
+	}
+	for chunk := range slices.Chunk(ids, filterValueLimit) {
+		p := ec2.NewDescribeInstancesPaginator(a.api, &ec2.DescribeInstancesInput{
+			Filters: []types.Filter{
+				{Name: aws.String("image-id"), Values: chunk},
+				{Name: aws.String("instance-state-name"), Values: instanceStatesInUse},
+			},
+			MaxResults: aws.Int32(describePageSize),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, apiError("DescribeInstances", err)
+			}
+			for _, res := range page.Reservations {
+				for _, inst := range res.Instances {
+					if inst.State != nil && inst.State.Name == types.InstanceStateNameTerminated {
+						continue
+					}
+					if id := aws.ToString(inst.ImageId); id != "" {
+						if _, wanted := out[id]; wanted {
+							out[id]++
+						}
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,88 @@
+package awsapi
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+// orgAdapter is the engine's Organization port.
+type orgAdapter struct {
+	api *organizations.Client
+}
+
+// ListAccounts lists every account of the organisation with its State
+// (the deprecated Status only fills in when State is missing).
+func (o *orgAdapter) ListAccounts(ctx context.Context) ([]cloud.Account, error) {
+	var out []cloud.Account
+	p := organizations.NewListAccountsPaginator(o.api, &organizations.ListAccountsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, apiError("ListAccounts", err)
+		}
+		for _, a := range page.Accounts {
+			out = append(out, convertAccount(a))
+		}
+	}
+	return out, nil
+}
+
+func convertAccount(a types.Account) cloud.Account {
+	st := cloud.AccountState(a.State)
+	if st == "" {
+		// Status predates State and only knows ACTIVE, SUSPENDED and
+		// PENDING_CLOSURE, which State spells the same way.
+		st = cloud.AccountState(a.Status)
+	}
+	return cloud.Account{ID: aws.ToString(a.Id), Name: aws.ToString(a.Name), State: st}
+}
+
+// ListRoots returns the ids of the organisation's roots.
+func (o *orgAdapter) ListRoots(ctx context.Context) ([]string, error) {
+	var out []string
+	p := organizations.NewListRootsPaginator(o.api, &organizations.ListRootsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, apiError("ListRoots", err)
+		}
+		for _, r := range page.Roots {
+			out = append(out, aws.ToString(r.Id))
+		}
+	}
+	return out, nil
+}
+
+// ListChildren returns the OUs and the accounts directly under a root or
+// OU: ListOrganizationalUnitsForParent, then ListAccountsForParent.
+func (o *orgAdapter) ListChildren(ctx context.Context, parentID string) (cloud.OrgChildren, error) {
+	var out cloud.OrgChildren
+	ous := organizations.NewListOrganizationalUnitsForParentPaginator(o.api,
+		&organizations.ListOrganizationalUnitsForParentInput{ParentId: aws.String(parentID)})
+	for ous.HasMorePages() {
+		page, err := ous.NextPage(ctx)
+		if err != nil {
+			return cloud.OrgChildren{}, apiError("ListOrganizationalUnitsForParent", err)
+		}
+		for _, ou := range page.OrganizationalUnits {
+			out.OUs = append(out.OUs, cloud.OU{ID: aws.ToString(ou.Id), Name: aws.ToString(ou.Name)})
+		}
+	}
+	accts := organizations.NewListAccountsForParentPaginator(o.api,
+		&organizations.ListAccountsForParentInput{ParentId: aws.String(parentID)})
+	for accts.HasMorePages() {
+		page, err := accts.NextPage(ctx)
+		if err != nil {
+			return cloud.OrgChildren{}, apiError("ListAccountsForParent", err)
+		}
+		for _, a := range page.Accounts {
+			out.Accounts = append(out.Accounts, aws.ToString(a.Id))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+package awsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
+
+	"github.com/amicopier/amicopier/internal/config"
+)
+
+// Defaults of Options.
+const (
+	// DefaultMaxAttempts is how many times one call is tried (the first
+	// attempt included) before its error reaches the engine.
+	DefaultMaxAttempts = 5
+	// DefaultMaxBackoff caps the wait between two attempts.
+	DefaultMaxBackoff = 20 * time.Second
+	// DefaultSessionDuration is how long assumed-role credentials live;
+	// one hour is the default maximum of an IAM role, and the cache
+	// refreshes them before they expire.
+	DefaultSessionDuration = time.Hour
+	// refreshWindow is how long before expiry credentials are renewed.
+	refreshWindow = 5 * time.Minute
+)
+
+// Options tune a Session. The zero value is production behaviour.
+type Options struct {
+	// Logger receives the SDK's own warnings; default slog.Default().
+	// Credentials never reach it: the SDK's request and response logging
+	// stays off.
+	Logger *slog.Logger
+	// HTTPClient replaces the SDK's HTTP client (tests).
+	HTTPClient *http.Client
+	// MaxAttempts per call, retries included; default DefaultMaxAttempts.
+	MaxAttempts int
+	// MaxBackoff caps the wait between attempts; default
+	// DefaultMaxBackoff. Tests set it to a millisecond.
+	MaxBackoff time.Duration
+	// Rates are the client-side token buckets per account and Region;
+	// the zero value means the configuration's limits.describe_* and
+	// limits.mutating_* (the engine paces its calls with the same
+	// values), else DefaultRates.
+	Rates Rates
+	// SessionDuration of assumed roles; default DefaultSessionDuration.
+	SessionDuration time.Duration
+}
+
+// Session is the AWS access of a process: the resolved base credentials
+// and Region, and the configuration that names roles and endpoints. It
+// makes no call by itself; Connect starts a run.
+type Session struct {
+	cfg  *config.Config
+	base aws.Config
+	opt  Options
+	log  *slog.Logger
+}
+
+// NewSession resolves the default credential chain and the home Region.
+// It reads the environment and the shared AWS files but calls no AWS API,
+// so a missing or wrong credential shows up on the first call, as an
+// access-denied error naming the operation.
+func NewSession(ctx context.Context, cfg *config.Config, o Options) (*Session, error) {
+	if cfg == nil {
+		return nil, errors.New("aws session: no configuration")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.Rates == (Rates{}) {
+		o.Rates = ratesFrom(cfg.Limits)
+	}
+	if o.SessionDuration <= 0 {
+		o.SessionDuration = DefaultSessionDuration
+	}
+	if err := o.Rates.check(); err != nil {
+		return nil, err
+	}
+	load := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRetryer(func() aws.Retryer { return newRetryer(o) }),
+		awsconfig.WithLogger(sdkLogger{log: o.Logger}),
+		// No request or response logging: signed requests carry
+		// session tokens, and responses of AssumeRole carry secrets.
+		awsconfig.WithClientLogMode(0),
+	}
+	if cfg.AWS.Region != "" {
+		load = append(load, awsconfig.WithRegion(cfg.AWS.Region))
+	}
+	if o.HTTPClient != nil {
+		load = append(load, awsconfig.WithHTTPClient(o.HTTPClient))
+	}
+	base, err := awsconfig.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS credentials and settings (environment, AWS_PROFILE, shared config files): %w", err)
+	}
+	if base.Region == "" {
+		base.Region = config.FallbackRegion
+	}
+	return &Session{cfg: cfg, base: base, opt: o, log: o.Logger}, nil
+}
+
+// ratesFrom takes the buckets from the configuration where it sets them.
+func ratesFrom(l config.Limits) Rates {
+	r := DefaultRates
+	if l.DescribeRate > 0 && l.DescribeBurst > 0 {
+		r.Describe = Rate{PerSecond: l.DescribeRate, Burst: l.DescribeBurst}
+	}
+	if l.MutatingRate > 0 && l.MutatingBurst > 0 {
+		r.Mutating = Rate{PerSecond: l.MutatingRate, Burst: l.MutatingBurst}
+	}
+	return r
+}
+
+// Region is the home Region: Organizations, STS and the AMIgo table are
+// called there.
+func (s *Session) Region() string { return s.base.Region }
+
+// newRetryer is the retryer of one client. Every client gets its own, so
+// the SDK's per-retryer state never couples two accounts.
+func newRetryer(o Options) aws.Retryer {
+	return retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = o.MaxAttempts
+		so.MaxBackoff = o.MaxBackoff
+		// The retry quota would fail calls outright once a few hundred
+		// throttled attempts were seen; the token buckets per account
+		// and Region already pace retries, so the quota only hurts.
+		so.RateLimiter = ratelimit.None
+	})
+}
+
+// sdkLogger sends the SDK's own log lines (configuration warnings,
+// deprecations) to slog. With ClientLogMode off they never include
+// requests or responses.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if c == logging.Warn {
+		l.log.Warn(msg, "component", "aws-sdk")
+		return
+	}
+	l.log.Debug(msg, "component", "aws-sdk")
+}

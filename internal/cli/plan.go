@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/reconcile/report"
+)
+
+func runPlan(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("plan", "[--config FILE] [--output FORMAT] [--detailed-exitcode] [--only-ami ID]... [--only-account ID]...",
+		"Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n"+
+			"every target account's copies and print the drift report. Makes no mutating AWS call (no\n"+
+			"share, copy, tag or deregister: the AWS clients refuse them) and writes nothing to the state\n"+
+			"store.\n\n"+
+			"Exit codes: 0 no drift (or drift without --detailed-exitcode), 2 drift with --detailed-exitcode,\n"+
+			"3 the report is incomplete (some accounts unreachable: see the unreachable items), 1 error,\n"+
+			"64 bad command line.\n\n"+awsHelp+"\n\n"+envHelp(), env)
+	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
+	output := outputFlag(fs)
+	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the report shows drift, 0 when it shows none")
+	var scope scopeFlags
+	scope.register(fs)
+	var lf logFlags
+	lf.register(fs, "warn")
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
+	}
+	if err := errors.Join(scope.check(), checkOutput(*output)); err != nil {
+		fmt.Fprintf(env.Stderr, "amicopier plan: %v\n", err)
+		return ExitUsage
+	}
+	log, err := lf.logger(env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "amicopier plan: %v\n", err)
+		return ExitUsage
+	}
+	cfg, err := loadConfig(*cfgPath, env)
+	if err != nil {
+		return fail(env, "plan", err)
+	}
+	format := reportFormat(*output, cfg)
+	rec, err := newReconciler(ctx, cfg, log, true, nil)
+	if err != nil {
+		return fail(env, "plan", err)
+	}
+	defer rec.close(log)
+	res, err := rec.engine.Run(ctx, reconcile.Request{
+		Mode: reconcile.ModePlan, Trigger: "cli", RunID: rec.runID,
+		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
+		IncludeOK: format == report.FormatHTML,
+	})
+	if err != nil {
+		return fail(env, "plan", err)
+	}
+	if err := report.Write(env.Stdout, res.Report, format); err != nil {
+		return fail(env, "plan", err)
+	}
+	warnErrors(env, "plan", res.Summary)
+	code := ExitOK
+	if *detailed && res.Report.Drift() > 0 {
+		code = ExitDrift
+	}
+	return statusExit(res.Summary.Status, code)
+}

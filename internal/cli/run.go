@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/awsapi"
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// leasePoll bounds one pause while waiting for another run's lease.
+const leasePoll = 15 * time.Second
+
+func runRun(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("run", "[--config FILE] [--output FORMAT] [--only-ami ID]... [--only-account ID]... [--wait] [--wait-lease DURATION] [--time-budget DURATION]",
+		"Reconcile: share the source AMIs with the target accounts that miss a copy, start the missing\n"+
+			"encrypted copies (CopyImage in each target account), retry failed ones, record progress in the\n"+
+			"state store, and print the drift report and the run summary. Copies take minutes to hours;\n"+
+			"the run does not wait for them unless --wait is given. One run at a time per source account:\n"+
+			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n"+
+			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n\n"+
+			"Exit codes: 0 success (or the lease was held), 3 partial (some accounts unreachable, some\n"+
+			"actions failed, or with --wait some copies failed or did not finish in time), 1 error,\n"+
+			"64 bad command line.\n\n"+awsHelp+"\n\n"+envHelp(), env)
+	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
+	output := outputFlag(fs)
+	var scope scopeFlags
+	scope.register(fs)
+	wait := fs.Bool("wait", false, "after the run, wait until the copies it started are available or failed (uses the EC2 image-available waiter)")
+	waitTimeout := fs.Duration("wait-timeout", 2*time.Hour, "with --wait, give up waiting after this long (the copies go on; the next run sees them)")
+	waitLease := fs.Duration("wait-lease", 0, "when another run holds the lease, retry until this much time has passed (0: exit at once)")
+	budget := fs.Duration("time-budget", 0, "stop starting new work after this long and leave the rest to the next run; 0 means none (default: limits.time_budget)")
+	var lf logFlags
+	defaultLevel := "info"
+	if env.Interactive {
+		// Info lines would tear the progress bar apart.
+		defaultLevel = "warn"
+	}
+	lf.register(fs, defaultLevel)
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
+	}
+	var usageErrs []error
+	usageErrs = append(usageErrs, scope.check(), checkOutput(*output))
+	if *waitTimeout <= 0 {
+		usageErrs = append(usageErrs, fmt.Errorf("--wait-timeout %s: must be positive", *waitTimeout))
+	}
+	if *waitLease < 0 {
+		usageErrs = append(usageErrs, fmt.Errorf("--wait-lease %s: must not be negative", *waitLease))
+	}
+	budgetSet := false
+	fs.Visit(func(f *flag.Flag) { budgetSet = budgetSet || f.Name == "time-budget" })
+	if *budget < 0 {
+		usageErrs = append(usageErrs, fmt.Errorf("--time-budget %s: must not be negative", *budget))
+	}
+	if err := errors.Join(usageErrs...); err != nil {
+		fmt.Fprintf(env.Stderr, "amicopier run: %v\n", err)
+		return ExitUsage
+	}
+	log, err := lf.logger(env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "amicopier run: %v\n", err)
+		return ExitUsage
+	}
+	cfg, err := loadConfig(*cfgPath, env)
+	if err != nil {
+		return fail(env, "run", err)
+	}
+	if budgetSet {
+		cfg.Limits.TimeBudget = config.Duration(*budget)
+	}
+	format := reportFormat(*output, cfg)
+	progress := newProgress(env, log)
+	rec, err := newReconciler(ctx, cfg, log, false, progress)
+	if err != nil {
+		return fail(env, "run", err)
+	}
+	defer rec.close(log)
+
+	req := reconcile.Request{
+		Mode: reconcile.ModeApply, Trigger: "cli", RunID: rec.runID,
+		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
+		IncludeOK: format == report.FormatHTML,
+	}
+	res, err := runWithLease(ctx, rec, req, *waitLease, log)
+	progress.Done()
+	if held, ok := reconcile.LeaseHeld(err); ok {
+		fmt.Fprintf(env.Stderr, "amicopier run: %s. Nothing was changed; that run, or the next one, does the work. "+
+			"Pass --wait-lease DURATION to wait for it.\n", describeHeld(held))
+		return ExitOK
+	}
+	if err != nil {
+		return fail(env, "run", err)
+	}
+
+	var outcomes []awsapi.CopyOutcome
+	waitFailed := false
+	if started := rec.conn.StartedCopies(); *wait && len(started) > 0 {
+		fmt.Fprintf(env.Stderr, "amicopier run: waiting up to %s for %d copies to finish...\n", *waitTimeout, len(started))
+		var werr error
+		outcomes, werr = rec.conn.WaitForCopies(ctx, awsapi.WaitOptions{Timeout: *waitTimeout})
+		if werr != nil {
+			fmt.Fprintf(env.Stderr, "amicopier run: warning: %v\n", werr)
+			waitFailed = true
+		}
+		for _, o := range outcomes {
+			if o.State != cloud.ImageAvailable {
+				waitFailed = true
+			}
+		}
+	}
+	if err := writeRun(env.Stdout, format, res, outcomes, *wait); err != nil {
+		return fail(env, "run", err)
+	}
+	warnErrors(env, "run", res.Summary)
+	code := statusExit(res.Summary.Status, ExitOK)
+	if waitFailed && code == ExitOK {
+		code = ExitPartial
+	}
+	return code
+}
+
+// runWithLease runs, and while another run holds the lease and the
+// --wait-lease budget lasts, pauses until that lease should have expired
+// and tries again. The last lease error is returned when waiting is over.
+func runWithLease(ctx context.Context, rec *reconciler, req reconcile.Request, waitLease time.Duration, log *slog.Logger) (*reconcile.Result, error) {
+	until := time.Now().Add(waitLease)
+	for {
+		res, err := rec.engine.Run(ctx, req)
+		held, ok := reconcile.LeaseHeld(err)
+		if !ok {
+			return res, err
+		}
+		remaining := time.Until(until)
+		if remaining <= 0 {
+			return nil, err
+		}
+		// Until the lease should have expired; a stale observation (no
+		// expiry) is retried at once, with fresh observations.
+		pause := min(remaining, leasePoll, max(time.Until(held.Expires)+250*time.Millisecond, 250*time.Millisecond))
+		log.Info("another run holds the lease; waiting", "holder", held.Holder, "expires", held.Expires.UTC(), "retry_in", pause.Round(time.Millisecond))
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// describeHeld says who holds the lease. A run that found the state
+// changed under it by another run gets a lease error without an expiry.
+func describeHeld(held *state.LeaseHeldError) string {
+	holder := "another run"
+	if held.Holder != "" {
+		holder = "run " + held.Holder
+	}
+	if held.Expires.IsZero() {
+		return fmt.Sprintf("%s changed the state of %s while this run was observing", holder, held.Scope)
+	}
+	return fmt.Sprintf("another run holds the lease of %s: %s, until %s (%s from now)",
+		held.Scope, holder, held.Expires.UTC().Format(time.RFC3339), time.Until(held.Expires).Round(time.Second))
+}
+
+// runOutput is run's JSON output.
+type runOutput struct {
+	Report  *report.Report       `json:"report"`
+	Summary *report.Summary      `json:"summary"`
+	Copies  []awsapi.CopyOutcome `json:"copies,omitempty"`
+}
+
+func writeRun(w io.Writer, format string, res *reconcile.Result, outcomes []awsapi.CopyOutcome, waited bool) error {
+	switch format {
+	case report.FormatJSON:
+		return report.WriteJSON(w, runOutput{Report: res.Report, Summary: res.Summary, Copies: outcomes})
+	case report.FormatHTML:
+		return report.WriteHTML(w, res.Report, report.HTMLRunSummary(res.Summary))
+	case report.FormatMarkdown:
+		if err := report.WriteMarkdown(w, res.Report); err != nil {
+			return err
+		}
+		fmt.Fprint(w, "\n### Run summary\n\n```\n")
+		if err := report.WriteSummaryTable(w, res.Summary); err != nil {
+			return err
+		}
+		fmt.Fprint(w, "```\n")
+		if waited {
+			fmt.Fprint(w, "\n### Copies\n\n| account | region | copy | source | state | reason |\n|---|---|---|---|---|---|\n")
+			for _, o := range outcomes {
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", o.Account, o.Region, o.ImageID, o.SourceImageID, stateOrUnknown(o.State), o.Reason)
+			}
+		}
+		return nil
+	}
+	if err := report.WriteTable(w, res.Report); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if err := report.WriteSummaryTable(w, res.Summary); err != nil {
+		return err
+	}
+	if waited {
+		fmt.Fprintf(w, "\nCopies started by this run:\n")
+		for _, o := range outcomes {
+			line := fmt.Sprintf("  %s in %s/%s (from %s): %s", o.ImageID, o.Account, o.Region, o.SourceImageID, stateOrUnknown(o.State))
+			if o.Reason != "" {
+				line += ": " + o.Reason
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	return nil
+}
+
+func stateOrUnknown(s cloud.ImageState) string {
+	if s == "" {
+		return "not visible yet"
+	}
+	return string(s)
+}

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/awsapi"
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// OpenStore opens the state backend a configuration names. The Lambda
+// entrypoint uses it too (main passes it on), so both open the same
+// backends the same way.
+func OpenStore(ctx context.Context, cfg *config.Config) (state.Store, error) {
+	return openStore(ctx, cfg)
+}
+
+// scopeFlags are --only-ami and --only-account.
+type scopeFlags struct {
+	images, accounts listFlag
+	shard            shardFlag // --shard I/N (shard.go)
+}
+
+func (s *scopeFlags) register(fs *flag.FlagSet) {
+	fs.Var(&s.images, "only-ami", "reconcile only this source AMI id (ami-...); repeat or separate with commas for several")
+	fs.Var(&s.accounts, "only-account", "reconcile only this 12-digit target account id; repeat or separate with commas for several")
+	fs.Var(&s.shard, "shard", "reconcile only shard I of N of the target accounts (I/N, e.g. 2/8); N such runs in parallel cover the organisation")
+}
+
+// check validates the scope values; they end up in AWS filters, so a
+// typo must fail here, naming the value, rather than match nothing.
+func (s *scopeFlags) check() error {
+	var errs []error
+	for _, id := range s.images {
+		if !cloud.IsImageID(id) {
+			errs = append(errs, fmt.Errorf("--only-ami %q: not an AMI id (ami- and 8 or 17 hexadecimal digits)", id))
+		}
+	}
+	for _, id := range s.accounts {
+		if !cloud.IsAccountID(id) {
+			errs = append(errs, fmt.Errorf("--only-account %q: not a 12-digit AWS account id", id))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// outputFlag is --output: a report format, defaulting to report.format.
+func outputFlag(fs *flag.FlagSet) *string {
+	return fs.String("output", "", "report format: "+strings.Join(report.Formats, ", ")+" (default: report.format of the configuration)")
+}
+
+func checkOutput(format string) error {
+	if format != "" && !validFormat(format) {
+		return fmt.Errorf("--output %q: want one of %s", format, strings.Join(report.Formats, ", "))
+	}
+	return nil
+}
+
+// loadConfig reads a configuration, applies the environment overrides
+// and validates it, explaining every problem at once.
+func loadConfig(path string, env Env) (*config.Config, error) {
+	cfg, err := config.LoadWithEnv(path, env.Getenv)
+	if err != nil {
+		var verr *config.ValidationError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("%s is not valid (%d problem(s); `amicopier validate --config %s` explains them):\n%s", path, len(verr.Errors), path, verr.Error())
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// awsHelp is the part of --help that says how plan and run reach AWS.
+const awsHelp = `AWS access: credentials come from the default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+AWS_PROFILE and the shared files, SSO, web identity, container and instance roles). The home
+Region is aws.region, else AWS_REGION or the profile's, else us-east-1. Target accounts are
+reached through targets.role_name or targets.role_arn_template (with targets.external_id);
+source.role_arn and organization.role_arn are assumed when set. aws.endpoints overrides the
+service endpoints (local emulators only).`
+
+// reconciler is everything one plan or run works with.
+type reconciler struct {
+	cfg    *config.Config
+	store  state.Store
+	conn   *awsapi.Connector
+	engine *reconcile.Engine
+	runID  string
+}
+
+// newReconciler opens the state store and AWS for one run and builds the
+// engine. The run id is chosen here, so the AWS role sessions, the state
+// records and the report all carry the same one.
+func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, readOnly bool, progress reconcile.Progress) (*reconciler, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := awsapi.NewSession(ctx, cfg, awsapi.Options{Logger: log})
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	runID := reconcile.NewRunID(time.Now())
+	conn := sess.Connect(runID, awsapi.ConnectOptions{ReadOnly: readOnly})
+	eng, err := reconcile.New(reconcile.Options{
+		Config: cfg, Connect: conn.ConnectFunc(), Store: store, Logger: log,
+		TargetSources: conn.TargetSources(), Progress: progress,
+	})
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	return &reconciler{cfg: cfg, store: store, conn: conn, engine: eng, runID: runID}, nil
+}
+
+func (r *reconciler) close(log *slog.Logger) {
+	if err := r.store.Close(); err != nil {
+		log.Warn("close the state store", "error", err)
+	}
+}
+
+// reportFormat is --output, else the configuration's report.format.
+func reportFormat(flagValue string, cfg *config.Config) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return cfg.Report.Format
+}
+
+// warnErrors repeats a run's errors on stderr, where they are seen even
+// when stdout goes to a file or a pipe.
+func warnErrors(env Env, cmd string, sum *report.Summary) {
+	for _, e := range sum.Errors {
+		fmt.Fprintf(env.Stderr, "amicopier %s: warning: %s\n", cmd, e)
+	}
+}
+
+// statusExit maps a run status to an exit code; ok is the code for a
+// complete run.
+func statusExit(status string, ok int) int {
+	switch status {
+	case report.StatusPartial:
+		return ExitPartial
+	case report.StatusFailed:
+		return ExitError
+	}
+	return ok
+}

@@ -1,0 +1,341 @@
+package lambdafn
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/reconcile"
+)
+
+// Kind is what an event asks for.
+type Kind string
+
+// Event kinds.
+const (
+	// KindSchedule is a scheduled full reconcile.
+	KindSchedule Kind = "schedule"
+	// KindSNS is AMIgo's SNS message about one baked AMI.
+	KindSNS Kind = "sns"
+	// KindAMIStateChange is EventBridge's "EC2 AMI State Change".
+	KindAMIStateChange Kind = "ami-state-change"
+)
+
+// Detail types the handler recognises.
+const (
+	DetailTypeScheduled      = "Scheduled Event"
+	DetailTypeAMIStateChange = "EC2 AMI State Change"
+)
+
+const (
+	// maxEventBytes bounds the payload read: Lambda's own limit for an
+	// asynchronous invocation is 256 KiB (1 MiB since 2025).
+	maxEventBytes = 1 << 20
+	// maxTargetEntries bounds the targetAccounts of one AMIgo message.
+	maxTargetEntries = 1000
+)
+
+// Event is a parsed, validated invocation payload.
+type Event struct {
+	Kind Kind
+	// Mode is the run mode: ModeApply, or ModePlan when a scheduled
+	// event asks for a dry run ("detail": {"mode": "plan"}).
+	Mode reconcile.Mode
+	// Shard is the part of the organisation a sharded scheduled run
+	// covers ({"shard": "I/N"}); zero: all of it.
+	Shard reconcile.Shard
+	// ImageID and Region name the one image of an SNS or AMI State
+	// Change event.
+	ImageID string
+	Region  string
+	// Account is the account an AMI State Change event comes from.
+	Account string
+	// State is the image state an AMI State Change event reports.
+	State string
+	// Targets and Invalid are the parsed targetAccounts of an AMIgo
+	// message: references still to be checked against the organisation,
+	// and entries that are no target at all.
+	Targets []reconcile.TargetRef
+	Invalid []reconcile.InvalidTarget
+	// Message is the decoded AMIgo message of an SNS event.
+	Message *AmigoMessage
+}
+
+// AmigoMessage is what AMIgo publishes to SNS for a baked AMI (SPEC 6.3).
+type AmigoMessage struct {
+	SourceAMI      string            `json:"sourceAmi"`
+	SourceRegion   string            `json:"sourceRegion"`
+	TargetAccounts []string          `json:"targetAccounts"`
+	Name           string            `json:"name"`
+	Description    string            `json:"description"`
+	Tags           map[string]string `json:"tags"`
+}
+
+// FieldError is a malformed event: Field is the path of the offending
+// value in the payload ("sns.Records[0].Sns.Message.sourceAmi").
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// quote renders an untrusted value for an error message: quoted,
+// escaped, and at most 64 bytes of it.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = strings.ToValidUTF8(s[:64], "") + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// decodeInto decodes JSON into v, naming the field of a type mismatch.
+func decodeInto(data []byte, v any, prefix string) error {
+	err := json.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := prefix
+		if te.Field != "" {
+			field += "." + te.Field
+		}
+		return fieldErr(field, "a JSON %s where %s is expected", te.Value, describeGoType(te.Type.String()))
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fieldErr(prefix, "not valid JSON (offset %d): %v", se.Offset, err)
+	}
+	return fieldErr(prefix, "%v", err)
+}
+
+func describeGoType(t string) string {
+	switch {
+	case t == "string":
+		return "a string"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["), strings.HasPrefix(t, "struct"), strings.HasPrefix(t, "lambdafn."):
+		return "an object"
+	}
+	return t
+}
+
+// ParseEvent recognises and parses an invocation payload: an SNS event
+// (a "Records" list), a scheduled event ("detail-type": "Scheduled
+// Event"), an EC2 AMI State Change event, or one shard of a sharded
+// scheduled run ({"shard": "I/N"}, from the Step Functions map of the
+// deployment). Anything else is an error naming what is wrong.
+func ParseEvent(raw []byte) (Event, error) {
+	if len(raw) > maxEventBytes {
+		return Event{}, fieldErr("event", "%d bytes, more than the %d this handler reads", len(raw), maxEventBytes)
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return Event{}, fieldErr("event", "not a JSON object")
+	}
+	var probe struct {
+		Records    json.RawMessage `json:"Records"`
+		DetailType *string         `json:"detail-type"`
+		Shard      json.RawMessage `json:"shard"`
+	}
+	if err := decodeInto(trimmed, &probe, "event"); err != nil {
+		return Event{}, err
+	}
+	switch {
+	case probe.Records != nil:
+		return ParseSNS(trimmed)
+	case probe.DetailType == nil && probe.Shard != nil:
+		return ParseShardRun(trimmed)
+	case probe.DetailType == nil:
+		return Event{}, fieldErr("event", `neither an SNS event ("Records") nor an EventBridge event ("detail-type"): amicopier handles scheduled events, AMIgo's SNS message and EC2 AMI State Change`)
+	case *probe.DetailType == DetailTypeScheduled:
+		return ParseScheduled(trimmed)
+	case *probe.DetailType == DetailTypeAMIStateChange:
+		return ParseAMIStateChange(trimmed)
+	}
+	return Event{}, fieldErr("event.detail-type", "%s is not an event amicopier handles (%q or %q)", quote(*probe.DetailType), DetailTypeScheduled, DetailTypeAMIStateChange)
+}
+
+// ParseScheduled parses a scheduled event: the payload of an EventBridge
+// schedule rule, or of an EventBridge Scheduler schedule whose input is
+// {"detail-type": "Scheduled Event"}. An optional "detail": {"mode":
+// "plan"} asks for a dry run instead of a reconcile.
+func ParseScheduled(raw []byte) (Event, error) {
+	var ev struct {
+		DetailType string          `json:"detail-type"`
+		Detail     json.RawMessage `json:"detail"`
+	}
+	if err := decodeInto(raw, &ev, "event"); err != nil {
+		return Event{}, err
+	}
+	if ev.DetailType != DetailTypeScheduled {
+		return Event{}, fieldErr("event.detail-type", "%s, want %q", quote(ev.DetailType), DetailTypeScheduled)
+	}
+	out := Event{Kind: KindSchedule, Mode: reconcile.ModeApply}
+	if len(ev.Detail) == 0 || string(ev.Detail) == "null" {
+		return out, nil
+	}
+	var detail struct {
+		Mode *string `json:"mode"`
+	}
+	if err := decodeInto(ev.Detail, &detail, "event.detail"); err != nil {
+		return Event{}, err
+	}
+	if detail.Mode != nil {
+		switch reconcile.Mode(*detail.Mode) {
+		case reconcile.ModeApply, reconcile.ModePlan:
+			out.Mode = reconcile.Mode(*detail.Mode)
+		default:
+			return Event{}, fieldErr("event.detail.mode", "%s is not %q or %q", quote(*detail.Mode), reconcile.ModeApply, reconcile.ModePlan)
+		}
+	}
+	return out, nil
+}
+
+// ParseShardRun parses the payload of one shard of a sharded scheduled
+// run: {"shard": "I/N"}, optionally with "mode": "plan".
+func ParseShardRun(raw []byte) (Event, error) {
+	var ev struct {
+		Shard *string `json:"shard"`
+		Mode  *string `json:"mode"`
+	}
+	if err := decodeInto(raw, &ev, "event"); err != nil {
+		return Event{}, err
+	}
+	if ev.Shard == nil {
+		return Event{}, fieldErr("event.shard", "missing")
+	}
+	sh, err := reconcile.ParseShard(*ev.Shard)
+	if err != nil || sh.Count == 0 {
+		return Event{}, fieldErr("event.shard", "%s is not a shard I/N with 1 <= I <= N <= %d", quote(*ev.Shard), reconcile.MaxShards)
+	}
+	out := Event{Kind: KindSchedule, Mode: reconcile.ModeApply, Shard: sh}
+	if ev.Mode != nil {
+		switch reconcile.Mode(*ev.Mode) {
+		case reconcile.ModeApply, reconcile.ModePlan:
+			out.Mode = reconcile.Mode(*ev.Mode)
+		default:
+			return Event{}, fieldErr("event.mode", "%s is not %q or %q", quote(*ev.Mode), reconcile.ModeApply, reconcile.ModePlan)
+		}
+	}
+	return out, nil
+}
+
+// ParseSNS parses an SNS event carrying AMIgo's message. SNS delivers one
+// record per invocation; a payload with another number of records is
+// refused rather than half handled.
+func ParseSNS(raw []byte) (Event, error) {
+	var ev struct {
+		Records []struct {
+			EventSource string `json:"EventSource"`
+			Sns         *struct {
+				Message *string `json:"Message"`
+			} `json:"Sns"`
+		} `json:"Records"`
+	}
+	if err := decodeInto(raw, &ev, "sns"); err != nil {
+		return Event{}, err
+	}
+	switch n := len(ev.Records); {
+	case n == 0:
+		return Event{}, fieldErr("sns.Records", "no record")
+	case n > 1:
+		return Event{}, fieldErr("sns.Records", "%d records; SNS delivers one per invocation", n)
+	}
+	rec := ev.Records[0]
+	if rec.EventSource != "aws:sns" {
+		return Event{}, fieldErr("sns.Records[0].EventSource", "%s, want \"aws:sns\"", quote(rec.EventSource))
+	}
+	if rec.Sns == nil || rec.Sns.Message == nil {
+		return Event{}, fieldErr("sns.Records[0].Sns.Message", "missing")
+	}
+	msg, err := ParseAmigoMessage(*rec.Sns.Message, "sns.Records[0].Sns.Message")
+	if err != nil {
+		return Event{}, err
+	}
+	out := Event{Kind: KindSNS, Mode: reconcile.ModeApply, ImageID: msg.SourceAMI, Region: msg.SourceRegion, Message: &msg}
+	if len(msg.TargetAccounts) > maxTargetEntries {
+		out.Invalid = append(out.Invalid, reconcile.InvalidTarget{
+			Token:  fmt.Sprintf("targetAccounts[%d:]", maxTargetEntries),
+			Origin: "SNS message of " + msg.SourceAMI,
+			Reason: fmt.Sprintf("more than %d targets; the rest are ignored", maxTargetEntries),
+		})
+	}
+	for i, entry := range msg.TargetAccounts[:min(len(msg.TargetAccounts), maxTargetEntries)] {
+		refs, invalid := reconcile.ParseTargetList(entry, fmt.Sprintf("SNS message targetAccounts[%d]", i))
+		out.Targets = append(out.Targets, refs...)
+		out.Invalid = append(out.Invalid, invalid...)
+	}
+	return out, nil
+}
+
+// ParseAmigoMessage parses AMIgo's SNS message (a JSON document in a
+// string); field prefixes the path in errors.
+func ParseAmigoMessage(message, field string) (AmigoMessage, error) {
+	var msg AmigoMessage
+	trimmed := strings.TrimSpace(message)
+	if !strings.HasPrefix(trimmed, "{") {
+		return msg, fieldErr(field, "not a JSON object (AMIgo publishes {\"sourceAmi\": ..., \"sourceRegion\": ..., \"targetAccounts\": [...]})")
+	}
+	if err := decodeInto([]byte(trimmed), &msg, field); err != nil {
+		return msg, err
+	}
+	switch {
+	case msg.SourceAMI == "":
+		return msg, fieldErr(field+".sourceAmi", "missing")
+	case !cloud.IsImageID(msg.SourceAMI):
+		return msg, fieldErr(field+".sourceAmi", "%s is not an AMI id", quote(msg.SourceAMI))
+	case msg.SourceRegion == "":
+		return msg, fieldErr(field+".sourceRegion", "missing")
+	case !cloud.IsRegion(msg.SourceRegion):
+		return msg, fieldErr(field+".sourceRegion", "%s is not an AWS Region name", quote(msg.SourceRegion))
+	}
+	return msg, nil
+}
+
+// ParseAMIStateChange parses an EventBridge "EC2 AMI State Change" event.
+// Every state parses; the handler acts on "available" only.
+func ParseAMIStateChange(raw []byte) (Event, error) {
+	var ev struct {
+		DetailType string `json:"detail-type"`
+		Source     string `json:"source"`
+		Account    string `json:"account"`
+		Region     string `json:"region"`
+		Detail     *struct {
+			ImageID string `json:"ImageId"`
+			State   string `json:"State"`
+		} `json:"detail"`
+	}
+	if err := decodeInto(raw, &ev, "event"); err != nil {
+		return Event{}, err
+	}
+	switch {
+	case ev.DetailType != DetailTypeAMIStateChange:
+		return Event{}, fieldErr("event.detail-type", "%s, want %q", quote(ev.DetailType), DetailTypeAMIStateChange)
+	case ev.Source != "aws.ec2":
+		return Event{}, fieldErr("event.source", "%s, want \"aws.ec2\"", quote(ev.Source))
+	case !cloud.IsAccountID(ev.Account):
+		return Event{}, fieldErr("event.account", "%s is not a 12-digit account id", quote(ev.Account))
+	case !cloud.IsRegion(ev.Region):
+		return Event{}, fieldErr("event.region", "%s is not an AWS Region name", quote(ev.Region))
+	case ev.Detail == nil:
+		return Event{}, fieldErr("event.detail", "missing")
+	case !cloud.IsImageID(ev.Detail.ImageID):
+		return Event{}, fieldErr("event.detail.ImageId", "%s is not an AMI id", quote(ev.Detail.ImageID))
+	case ev.Detail.State == "":
+		return Event{}, fieldErr("event.detail.State", "missing")
+	}
+	return Event{
+		Kind: KindAMIStateChange, Mode: reconcile.ModeApply, ImageID: ev.Detail.ImageID,
+		Region: ev.Region, Account: ev.Account, State: ev.Detail.State,
+	}, nil
+}
