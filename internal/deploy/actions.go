@@ -1,0 +1,135 @@
+package deploy
+
+// Role names the IAM roles of the deployment.
+type Role string
+
+// The roles the templates create.
+const (
+	// RoleCentral is the function's role (central.yaml FunctionRole).
+	RoleCentral Role = "central"
+	// RoleSource is the role in the source account (source-role.yaml
+	// SourceRole).
+	RoleSource Role = "source"
+	// RoleMember is the copier role in each member account
+	// (member-stackset.yaml CopierRole).
+	RoleMember Role = "member"
+	// RoleOrgReader lists the organisation (org-reader-role.yaml
+	// OrgReaderRole); the central role holds the same actions itself when
+	// no organisation role is configured.
+	RoleOrgReader Role = "org-reader"
+)
+
+// APICall is one AWS API operation the code calls, and what IAM must allow
+// for it.
+type APICall struct {
+	// Service is the IAM service prefix ("ec2") and Operation the API
+	// operation as the SDK names it ("CopyImage").
+	Service, Operation string
+	// Roles must allow the call.
+	Roles []Role
+	// Also lists further IAM actions the call needs ("ec2:CreateTags"
+	// for a CopyImage with TagSpecifications).
+	Also []string
+	// Only names the deployment option under which the call is made
+	// ("prune", "amigo-table"); "" means always.
+	Only string
+	// Why the code makes the call, for the documentation.
+	Why string
+}
+
+// Action returns the IAM action of the call ("ec2:CopyImage").
+func (c APICall) Action() string { return c.Service + ":" + c.Operation }
+
+// APICalls is every AWS operation the engine's adapters (internal/awsapi)
+// and the DynamoDB state store (state) call at run time, with the role
+// that must allow it. The deploy tests read those packages' sources and
+// fail when they call an operation missing here, and check that each role
+// in the templates allows exactly these actions (plus RoleExtras).
+var APICalls = []APICall{
+	{Service: "ec2", Operation: "DescribeImages", Roles: []Role{RoleSource, RoleMember},
+		Why: "source discovery (and orphan checks); observing the copies in each target account and Region; run --wait"},
+	{Service: "ec2", Operation: "DescribeImageAttribute", Roles: []Role{RoleSource},
+		Why: "which accounts already have launch permission on a source image"},
+	{Service: "ec2", Operation: "ModifyImageAttribute", Roles: []Role{RoleSource},
+		Why: "grant launch permission on a source image to its targets"},
+	{Service: "ec2", Operation: "DescribeSnapshotAttribute", Roles: []Role{RoleSource},
+		Why: "which accounts already have create-volume permission on a source snapshot"},
+	{Service: "ec2", Operation: "ModifySnapshotAttribute", Roles: []Role{RoleSource},
+		Why: "grant create-volume permission on a source snapshot to its targets"},
+	{Service: "ec2", Operation: "CopyImage", Roles: []Role{RoleMember}, Also: []string{"ec2:CreateTags"},
+		Why: "start the encrypted copy in the target account; the tags travel in TagSpecifications"},
+	{Service: "ec2", Operation: "DeregisterImage", Roles: []Role{RoleMember},
+		Why: "remove a failed copy amicopier made before retrying it; prune orphaned copies"},
+	{Service: "ec2", Operation: "DeleteSnapshot", Roles: []Role{RoleMember}, Only: "prune",
+		Why: "prune: delete the snapshots of an orphaned copy"},
+	{Service: "ec2", Operation: "DescribeInstances", Roles: []Role{RoleMember}, Only: "prune",
+		Why: "prune: never remove an image instances still use"},
+	{Service: "organizations", Operation: "ListAccounts", Roles: []Role{RoleOrgReader},
+		Why: "the organisation's accounts and their State"},
+	{Service: "organizations", Operation: "ListRoots", Roles: []Role{RoleOrgReader},
+		Why: "the roots, to expand \"*\" and root ids"},
+	{Service: "organizations", Operation: "ListOrganizationalUnitsForParent", Roles: []Role{RoleOrgReader},
+		Why: "expand OUs recursively"},
+	{Service: "organizations", Operation: "ListAccountsForParent", Roles: []Role{RoleOrgReader},
+		Why: "the accounts directly under an OU"},
+	{Service: "sts", Operation: "AssumeRole", Roles: []Role{RoleCentral},
+		Why: "the member copier roles, the source role and the organisation role"},
+	{Service: "dynamodb", Operation: "GetItem", Roles: []Role{RoleCentral, RoleSource},
+		Why: "state store reads (central); the AMIgo recipes table, read with the source role (source, amigo-table)"},
+	{Service: "dynamodb", Operation: "BatchGetItem", Roles: []Role{RoleCentral},
+		Why: "state store: records of many pairs at once"},
+	{Service: "dynamodb", Operation: "PutItem", Roles: []Role{RoleCentral},
+		Why: "state store: conditional writes of pairs, runs and the lease"},
+	{Service: "dynamodb", Operation: "DeleteItem", Roles: []Role{RoleCentral},
+		Why: "state store: release the run lease"},
+	{Service: "dynamodb", Operation: "Query", Roles: []Role{RoleCentral},
+		Why: "state store: the unsettled index and the runs_by_start index"},
+	{Service: "dynamodb", Operation: "DescribeTable", Roles: []Role{RoleCentral},
+		Why: "state store: check the table's definition when opening it"},
+}
+
+// OperatorOnlyCalls are operations only `amicopier state init` makes, run
+// by an operator: no template grants them (the central stack creates the
+// table itself).
+var OperatorOnlyCalls = []string{
+	"dynamodb:CreateTable",
+	"dynamodb:DescribeTimeToLive",
+	"dynamodb:UpdateTimeToLive",
+}
+
+// RoleExtras are the actions a role needs for the platform rather than
+// for an API call of the code.
+var RoleExtras = map[Role][]string{
+	RoleCentral: {
+		"logs:CreateLogStream", "logs:PutLogEvents", // its own log group
+		"sqs:SendMessage", // failed asynchronous invocations to the dead-letter queue
+	},
+	// The copies' key (CopyImageKeyActions), and reading the source's
+	// snapshots when a customer managed key of the source account
+	// encrypts them (SourceKmsKeyArns: a subset of the same actions).
+	RoleMember: CopyImageKeyActions,
+}
+
+// CopyImageKeyActions are the KMS actions CopyImage needs on the
+// destination key (SPEC 7); the member key policy and the copier role's
+// own policy grant them to the copier role, kms:CreateGrant only for AWS
+// resources.
+var CopyImageKeyActions = []string{
+	"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+	"kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*",
+}
+
+// RoleNeeds returns every action role must allow: its API calls, their
+// Also actions and its extras.
+func RoleNeeds(role Role) []string {
+	var out []string
+	for _, c := range APICalls {
+		for _, r := range c.Roles {
+			if r == role {
+				out = append(out, c.Action())
+				out = append(out, c.Also...)
+			}
+		}
+	}
+	return append(out, RoleExtras[role]...)
+}
