@@ -32,6 +32,8 @@ var EnvOverrides = []EnvVar{
 	{Name: "AMICOPIER_EXTERNAL_ID", Path: "targets.external_id", Description: "external id passed when assuming target roles"},
 	{Name: "AMICOPIER_KMS_KEY", Path: "encryption.kms_key", Description: "default KMS key of the copies"},
 	{Name: "AMICOPIER_TARGET_ROLE_NAME", Path: "targets.role_name", Description: "copier role name in each target account"},
+	{Name: "AMICOPIER_SOURCE_ROLE_ARN", Path: "source.role_arn", Description: "role assumed in the source account"},
+	{Name: "AMICOPIER_ORGANIZATION_ROLE_ARN", Path: "organization.role_arn", Description: "role assumed to read the organisation"},
 }
 
 // ApplyEnv overrides c with the EnvOverrides variables that getenv

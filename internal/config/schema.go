@@ -19,15 +19,17 @@
 // and a production account); these environment variables override them
 // when set to a non-empty value:
 //
-//	AMICOPIER_SOURCE_ACCOUNT_ID  source.account_id
-//	AMICOPIER_STATE_BACKEND      state.backend
-//	AMICOPIER_STATE_PATH         state.path
-//	AMICOPIER_STATE_TABLE        state.table
-//	AMICOPIER_STATE_REGION       state.region
-//	AMICOPIER_STATE_ENDPOINT     state.endpoint
-//	AMICOPIER_EXTERNAL_ID        targets.external_id
-//	AMICOPIER_KMS_KEY            encryption.kms_key
-//	AMICOPIER_TARGET_ROLE_NAME   targets.role_name
+//	AMICOPIER_SOURCE_ACCOUNT_ID      source.account_id
+//	AMICOPIER_STATE_BACKEND          state.backend
+//	AMICOPIER_STATE_PATH             state.path
+//	AMICOPIER_STATE_TABLE            state.table
+//	AMICOPIER_STATE_REGION           state.region
+//	AMICOPIER_STATE_ENDPOINT         state.endpoint
+//	AMICOPIER_EXTERNAL_ID            targets.external_id
+//	AMICOPIER_KMS_KEY                encryption.kms_key
+//	AMICOPIER_TARGET_ROLE_NAME       targets.role_name
+//	AMICOPIER_SOURCE_ROLE_ARN        source.role_arn
+//	AMICOPIER_ORGANIZATION_ROLE_ARN  organization.role_arn
 //
 // EnvOverrides holds the same list for --help.
 package config
