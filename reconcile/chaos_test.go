@@ -307,3 +307,33 @@ func TestChaosDeadlineStopsNewWork(t *testing.T) {
 	w.settle()
 	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: n})
 }
+
+// retryingConnector stands for the SDK adapters, whose clients retry.
+type retryingConnector struct {
+	*sim.Connector
+}
+
+func (retryingConnector) AbsorbedThrottles() int64 { return 7 }
+
+func TestNoEngineRetriesOnTopOfARetryingConnector(t *testing.T) {
+	w := newWorld(t, 2)
+	w.image(euWest, "web", 1, "*")
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(1), Code: "InternalError"}).Hook())
+	e, err := reconcile.New(reconcile.Options{
+		Config: w.cfg, Store: w.store, Clock: w.cloud,
+		Connect: func(context.Context, string) (reconcile.Connector, error) {
+			return retryingConnector{w.cloud.Connector(srcAccount)}, nil
+		},
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+	})
+	must(t, err)
+	res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModePlan})
+	must(t, err)
+	if got := w.cloud.Calls("DescribeImages", accountID(1), euWest); got != 1 {
+		t.Fatalf("DescribeImages in the failing account = %d, want 1 (the connector retries, not the engine)", got)
+	}
+	wantCounts(t, res.Report, map[report.Category]int{report.Missing: 1, report.Unreachable: 1})
+	if res.Summary.ThrottledCalls != 7 {
+		t.Fatalf("throttled calls = %d, want the connector's 7", res.Summary.ThrottledCalls)
+	}
+}

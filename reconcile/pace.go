@@ -113,7 +113,8 @@ func (p *pacer) waitAssume(ctx context.Context) error {
 
 // callAt makes one AWS call by account in region, paced by its bucket,
 // retrying throttled and transient failures with jittered exponential
-// backoff, at most Limits.CallRetries times. A throttled answer the retries
+// backoff, at most r.retries times (Limits.CallRetries, or none when the
+// connector's clients retry themselves). A throttled answer the retries
 // absorb is counted in throttled; one that still fails the call is also
 // counted in throttleErrors.
 func (r *run) callAt(ctx context.Context, account, region string, kind callKind, fn func() error) error {
@@ -129,7 +130,7 @@ func (r *run) callAt(ctx context.Context, account, region string, kind callKind,
 		if throttled {
 			r.throttled.Add(1)
 		}
-		if !cloud.IsTransient(err) || attempt >= r.e.cfg.Limits.CallRetries || ctx.Err() != nil {
+		if !cloud.IsTransient(err) || attempt >= r.retries || ctx.Err() != nil {
 			if throttled {
 				r.throttleErrors.Add(1)
 			}

@@ -83,6 +83,16 @@ type CallCounter interface {
 	CallCounts() map[string]int64
 }
 
+// RetryingConnector is implemented by connectors whose clients retry
+// throttled and transient calls themselves (the SDK adapters, with the
+// SDK's retryer). The engine then makes each call once instead of retrying
+// on top (retries would multiply), and adds the throttled answers the
+// clients absorbed to the run summary.
+type RetryingConnector interface {
+	Connector
+	AbsorbedThrottles() int64
+}
+
 // Clock tells the time. The simulator's clock is manual, so tests and the
 // demo can move copies from pending to available.
 type Clock interface {

@@ -87,6 +87,8 @@ type run struct {
 
 	writes    atomic.Int64
 	throttled atomic.Int64
+	// retries is how often a failed call is retried by the engine.
+	retries int
 
 	scale // pacing, sharding, the lease, the sharing pipeline (lease.go)
 }
@@ -139,6 +141,10 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, errorf(err, "connect to AWS")
 	}
 	r.conn = conn
+	r.retries = e.cfg.Limits.CallRetries
+	if _, ok := conn.(RetryingConnector); ok {
+		r.retries = 0
+	}
 	log.Info("run started", "trigger", req.Trigger)
 
 	if err := r.discover(ctx); err != nil {
@@ -361,7 +367,7 @@ func (r *run) finish(ctx context.Context) *Result {
 		Started: r.started.UTC(), Finished: time.Now().UTC(),
 		Actions: maps.Clone(r.actions), APICalls: calls, MutatingCalls: mutating,
 		Counts: maps.Clone(r.rep.Counts), Errors: slices.Clone(r.errs),
-		ThrottledCalls: r.throttled.Load(), ThrottleErrors: r.throttleErrors.Load(),
+		ThrottledCalls: r.throttled.Load() + absorbedThrottles(r.conn), ThrottleErrors: r.throttleErrors.Load(),
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
 	if r.req.Mode == ModeApply {
@@ -386,6 +392,14 @@ func (r *run) finish(ctx context.Context) *Result {
 		}
 	}
 	return &Result{Report: r.rep, Summary: sum}
+}
+
+// absorbedThrottles is what the connector's own retries absorbed.
+func absorbedThrottles(c Connector) int64 {
+	if rc, ok := c.(RetryingConnector); ok {
+		return rc.AbsorbedThrottles()
+	}
+	return 0
 }
 
 func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {

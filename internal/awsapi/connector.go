@@ -102,6 +102,11 @@ func (c *Connector) CallCounts() map[string]int64 {
 	return m
 }
 
+// AbsorbedThrottles returns how many attempts AWS throttled; the SDK's
+// retryer retried them (the connector is a reconcile.RetryingConnector, so
+// the engine does not retry on top).
+func (c *Connector) AbsorbedThrottles() int64 { return c.counts.throttledCount() }
+
 // StartedCopies lists the copies started through this connector, in the
 // order they were started.
 func (c *Connector) StartedCopies() []StartedCopy {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/reconcile"
 )
 
@@ -78,10 +79,24 @@ func (l *limiters) get(account, region string) *buckets {
 	return b
 }
 
-// callCounts counts attempts by operation name.
+// callCounts counts attempts by operation name, and the attempts AWS
+// throttled (the SDK's retryer absorbs most of them).
 type callCounts struct {
-	mu sync.Mutex
-	m  map[string]int64
+	mu        sync.Mutex
+	m         map[string]int64
+	throttled int64
+}
+
+func (c *callCounts) addThrottled() {
+	c.mu.Lock()
+	c.throttled++
+	c.mu.Unlock()
+}
+
+func (c *callCounts) throttledCount() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.throttled
 }
 
 func (c *callCounts) add(op string) {
@@ -138,7 +153,11 @@ func stackOptions(counts *callCounts, b *buckets, readOnly bool) func(*middlewar
 					}
 				}
 				counts.add(op)
-				return next.HandleFinalize(ctx, in)
+				out, md, err := next.HandleFinalize(ctx, in)
+				if err != nil && cloud.ClassOf(apiError(op, err)) == cloud.ClassThrottled {
+					counts.addThrottled()
+				}
+				return out, md, err
 			})
 		return stack.Finalize.Insert(attempt, "Retry", middleware.After)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/internal/sim"
+	"github.com/amicopier/amicopier/reconcile"
 )
 
 func TestOrganizationPaginates(t *testing.T) {
@@ -246,6 +247,11 @@ func TestThrottlingIsAbsorbedByTheRetryer(t *testing.T) {
 	counts := conn.CallCounts()
 	if counts["DescribeImages"] != 3 || counts["ListAccounts"] != 2 || counts["ListRoots"] != 2 || counts["AssumeRole"] != 2 {
 		t.Errorf("counts %v: every attempt counts, retries included", counts)
+	}
+	// The engine does not retry on top of the SDK, and reports what it absorbed.
+	var _ reconcile.RetryingConnector = conn
+	if got := conn.AbsorbedThrottles(); got != 5 {
+		t.Errorf("absorbed throttles = %d, want 5", got)
 	}
 
 	// Past MaxAttempts the throttle reaches the engine, classified.
