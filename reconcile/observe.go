@@ -53,6 +53,13 @@ func (r *run) discover(ctx context.Context) error {
 		}
 		if err != nil {
 			errs[len(regions)] = errorf(err, "read the organisation")
+			return
+		}
+		if r.req.IncludeOK {
+			// The drift matrix groups accounts by OU: learn them all.
+			if err := r.call(ctx, func() error { return orgView.walkTree(ctx) }); err != nil {
+				r.errorf("read the OU tree (accounts are shown without their OU): %v", err)
+			}
 		}
 	}()
 	wg.Wait()
@@ -161,7 +168,7 @@ func (r *run) describeInventory() {
 		}
 		seen[id] = true
 		a := r.org.accounts[id]
-		r.rep.Accounts = append(r.rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.org.accountOU[id]})
+		r.rep.Accounts = append(r.rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.org.accountOU(id)})
 	}
 	// Images resolved from the same metadata share one target set
 	// (discover); list each set once.

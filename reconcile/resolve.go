@@ -19,9 +19,30 @@ type orgView struct {
 	active []string
 	// ouAccounts caches the recursive expansion of each OU or root.
 	ouAccounts map[string][]string
-	// accountOU is the name of the OU an account sits in, for reports;
-	// known for accounts under an expanded OU.
-	accountOU map[string]string
+	// parent is the OU (or root) an account sits in, and ouName the name
+	// of each OU seen listed under its parent: together they name an
+	// account's OU in reports, for the accounts of expanded OUs.
+	parent map[string]string
+	ouName map[string]string
+}
+
+// accountOU names the OU an account sits in, "" when unknown or at a root.
+func (v *orgView) accountOU(account string) string { return v.ouName[v.parent[account]] }
+
+// walkTree expands every root, so that every account's OU is known: the
+// drift matrix groups accounts by OU. It costs the OU listing calls of the
+// whole tree, so only runs that draw the matrix make it.
+func (v *orgView) walkTree(ctx context.Context) error {
+	roots, err := v.org.ListRoots(ctx)
+	if err != nil {
+		return fmt.Errorf("list organisation roots: %w", err)
+	}
+	for _, root := range roots {
+		if _, err := v.expand(ctx, root); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func loadOrg(ctx context.Context, org Organization) (*orgView, error) {
@@ -33,7 +54,8 @@ func loadOrg(ctx context.Context, org Organization) (*orgView, error) {
 		org:        org,
 		accounts:   make(map[string]cloud.Account, len(accts)),
 		ouAccounts: map[string][]string{},
-		accountOU:  map[string]string{},
+		parent:     map[string]string{},
+		ouName:     map[string]string{},
 	}
 	for _, a := range accts {
 		v.accounts[a.ID] = a
@@ -46,7 +68,7 @@ func loadOrg(ctx context.Context, org Organization) (*orgView, error) {
 }
 
 // expand returns every account under an OU or root, recursively.
-func (v *orgView) expand(ctx context.Context, id, name string) ([]string, error) {
+func (v *orgView) expand(ctx context.Context, id string) ([]string, error) {
 	if got, ok := v.ouAccounts[id]; ok {
 		return got, nil
 	}
@@ -55,13 +77,14 @@ func (v *orgView) expand(ctx context.Context, id, name string) ([]string, error)
 		return nil, fmt.Errorf("list children of %s: %w", id, err)
 	}
 	out := slices.Clone(children.Accounts)
-	if name != "" {
-		for _, a := range children.Accounts {
-			v.accountOU[a] = name
-		}
+	for _, a := range children.Accounts {
+		v.parent[a] = id
 	}
 	for _, ou := range children.OUs {
-		sub, err := v.expand(ctx, ou.ID, ou.Name)
+		v.ouName[ou.ID] = ou.Name
+	}
+	for _, ou := range children.OUs {
+		sub, err := v.expand(ctx, ou.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +185,7 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 			case TargetAccount:
 				checkAccount(ref.ID, ref.Origin)
 			case TargetOU:
-				ids, err := v.expand(ctx, ref.ID, "")
+				ids, err := v.expand(ctx, ref.ID)
 				if err != nil {
 					if cloud.ClassOf(err) == cloud.ClassNotFound {
 						reject(ref.ID, fmt.Sprintf("%s (from %s) is not an OU or root of the organisation", ref.ID, ref.Origin))

@@ -119,3 +119,29 @@ func TestDemoIsDeterministic(t *testing.T) {
 		t.Fatal("two demo runs report differently")
 	}
 }
+
+func TestDemoMatrixKnowsEveryOU(t *testing.T) {
+	scene, err := demo.NewScene()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := demo.Run(context.Background(), scene, state.NewMemory(state.WithClock(scene.Cloud.Now)),
+		demo.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), IncludeOK: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{demo.ProdWeb: "Production", demo.StagingAPI: "Staging", demo.Analytics: "Workloads",
+		demo.SandboxBob: "Sandbox", demo.SecurityTooling: "Security", demo.LegacyBatch: "Workloads"}
+	got := map[string]string{}
+	for _, a := range out.After.Accounts {
+		got[a.ID] = a.OU
+	}
+	for id, ou := range want {
+		if got[id] != ou {
+			t.Errorf("account %s: OU %q, want %q", id, got[id], ou)
+		}
+	}
+	if n := out.After.Counts[report.OK]; len(out.After.Items) != out.After.Pairs || n == 0 {
+		t.Errorf("with IncludeOK every pair is listed: %d items for %d pairs", len(out.After.Items), out.After.Pairs)
+	}
+}
