@@ -281,7 +281,7 @@ func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capac
 			*quotaFull = true
 		}
 		r.count("copy_failed", 1)
-		r.errorf("pair %s: CopyImage: %v", pw.key, callErr)
+		r.errorf("pair %s: %v", pw.key, callErr)
 		r.updateItem(pw.item, func(it *report.Item) {
 			it.Action = "copy_failed"
 			it.LastError = callErr.Error()

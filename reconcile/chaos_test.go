@@ -337,3 +337,18 @@ func TestNoEngineRetriesOnTopOfARetryingConnector(t *testing.T) {
 		t.Fatalf("throttled calls = %d, want the connector's 7", res.Summary.ThrottledCalls)
 	}
 }
+
+func TestChaosOUListingFailureIsUnreachableNotRejected(t *testing.T) {
+	w := newWorld(t, 3)
+	w.image(euWest, "web", 1, "ou-sim0-00000001")
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "ListAccountsForParent", Code: "ServiceUnavailable"}).Hook())
+	res := w.run(reconcile.ModeApply)
+	wantCounts(t, res.Report, map[report.Category]int{report.Unreachable: 1})
+	if res.Summary.Status != report.StatusPartial || res.Summary.MutatingCalls != 0 {
+		t.Fatalf("status %s, calls %v", res.Summary.Status, res.Summary.APICalls)
+	}
+	// A blip is retried within the run.
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "ListAccountsForParent", Code: "ServiceUnavailable", Times: 2}).Hook())
+	res = w.run(reconcile.ModeApply)
+	wantCounts(t, res.Report, map[report.Category]int{report.Missing: 3})
+}

@@ -47,7 +47,7 @@ func (r *run) discover(ctx context.Context) error {
 		if err == nil {
 			err = r.call(ctx, func() error {
 				var err error
-				orgView, err = loadOrg(ctx, org)
+				orgView, err = loadOrg(ctx, org, r.call)
 				return err
 			})
 		}
@@ -116,10 +116,17 @@ func (r *run) discover(ctx context.Context) error {
 	r.describeInventory()
 	for _, src := range r.sources {
 		for _, rej := range src.targets.Rejected {
+			cat := report.RejectedTarget
+			if rej.Unreachable {
+				cat = report.Unreachable
+				r.mu.Lock()
+				r.partial = true
+				r.mu.Unlock()
+			}
 			r.addItem(report.Item{
 				SourceImage: src.img.ID, SourceName: src.img.Name, SourceRegion: src.img.Region,
 				Account: rej.Target, AccountName: r.accountName(rej.Target), Region: src.img.Region,
-				Category: report.RejectedTarget, Reason: rej.Reason, Action: "none",
+				Category: cat, Reason: rej.Reason, Action: "none",
 			})
 		}
 	}

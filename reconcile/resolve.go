@@ -13,7 +13,9 @@ import (
 // its state, and the OUs the run had to expand (lazily, cached), so the
 // cost is one ListAccounts walk plus the OUs metadata actually names.
 type orgView struct {
-	org      Organization
+	org Organization
+	// call makes an Organizations call under the run's retry policy.
+	call     func(ctx context.Context, fn func() error) error
 	accounts map[string]cloud.Account
 	// active lists ACTIVE account ids, sorted.
 	active []string
@@ -45,13 +47,14 @@ func (v *orgView) walkTree(ctx context.Context) error {
 	return nil
 }
 
-func loadOrg(ctx context.Context, org Organization) (*orgView, error) {
+func loadOrg(ctx context.Context, org Organization, call func(context.Context, func() error) error) (*orgView, error) {
 	accts, err := org.ListAccounts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list organisation accounts: %w", err)
 	}
 	v := &orgView{
 		org:        org,
+		call:       call,
 		accounts:   make(map[string]cloud.Account, len(accts)),
 		ouAccounts: map[string][]string{},
 		parent:     map[string]string{},
@@ -72,7 +75,12 @@ func (v *orgView) expand(ctx context.Context, id string) ([]string, error) {
 	if got, ok := v.ouAccounts[id]; ok {
 		return got, nil
 	}
-	children, err := v.org.ListChildren(ctx, id)
+	var children cloud.OrgChildren
+	err := v.call(ctx, func() error {
+		var err error
+		children, err = v.org.ListChildren(ctx, id)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list children of %s: %w", id, err)
 	}
@@ -102,6 +110,10 @@ type rejection struct {
 	// Target is the account id, or the offending token or OU id.
 	Target string
 	Reason string
+	// Unreachable: the target could not be checked this run (an OU the
+	// organisation would not list); it is reported unreachable, not
+	// rejected, and the next run tries again.
+	Unreachable bool
 }
 
 // targetSet is the resolved targets of one image.
@@ -137,7 +149,7 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 		picked[id] = true
 	}
 	rejected := map[string]bool{}
-	reject := func(target, reason string) {
+	reject := func(target, reason string, unreachable ...bool) {
 		if opt.onlyAccounts != nil && cloud.IsAccountID(target) && !opt.onlyAccounts[target] {
 			return
 		}
@@ -148,7 +160,7 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 			return
 		}
 		rejected[target] = true
-		ts.Rejected = append(ts.Rejected, rejection{Target: target, Reason: reason})
+		ts.Rejected = append(ts.Rejected, rejection{Target: target, Reason: reason, Unreachable: len(unreachable) > 0 && unreachable[0]})
 	}
 	checkAccount := func(id, origin string) {
 		a, ok := v.accounts[id]
@@ -190,7 +202,7 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 					if cloud.ClassOf(err) == cloud.ClassNotFound {
 						reject(ref.ID, fmt.Sprintf("%s (from %s) is not an OU or root of the organisation", ref.ID, ref.Origin))
 					} else {
-						reject(ref.ID, fmt.Sprintf("%s (from %s) could not be expanded this run: %v", ref.ID, ref.Origin, err))
+						reject(ref.ID, fmt.Sprintf("%s (from %s) could not be listed this run, so its accounts were not reconciled: %v", ref.ID, ref.Origin, err), true)
 					}
 					continue
 				}

@@ -96,7 +96,7 @@ TARGETS
 
 step "browser test of the HTML drift report"; "$root/scripts/render-html.sh"
 
-step "benchmark, CI-sized (scripts/bench.sh small)"; "$root/scripts/bench.sh" small
+step "benchmark, CI-sized, and the chaos scenario (scripts/bench.sh small chaos)"; "$root/scripts/bench.sh" small chaos
 step "Lambda artefact: two builds give equal bytes, static arm64 bootstrap, serves the runtime API"; AMICOPIER_ARTEFACT_TEST=1 go test -count=1 -timeout 20m -run '^TestLambdaArtefact$' -v ./internal/deploy/
 
 echo

@@ -183,3 +183,22 @@ func TestShardedRunStateMachine(t *testing.T) {
 		}
 	}
 }
+
+// TestChaosScenario runs the chaos scenario: faults were injected, and
+// nothing was lost, duplicated or left unreconciled.
+func TestChaosScenario(t *testing.T) {
+	scs, err := Select([]string{"chaos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunChaos(context.Background(), scs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pass || res.FaultsInjected == 0 || res.UnreachableReported == 0 || res.RecoveryRuns > 2 {
+		t.Fatalf("chaos: %+v", res)
+	}
+	if _, err := Run(context.Background(), scs[0], Options{}); err == nil {
+		t.Fatal("Run accepted a chaos scenario")
+	}
+}

@@ -123,6 +123,9 @@ type Options struct {
 // run nothing. A no-op run changes nothing, so both runs share one world;
 // any other scenario is built again for the timed run.
 func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
+	if sc.Kind == Chaos {
+		return nil, fmt.Errorf("scenario %s is a chaos scenario: run it with RunChaos", sc.Name)
+	}
 	built := time.Now()
 	w, err := build(ctx, sc)
 	if err != nil {

@@ -109,13 +109,14 @@ func Scenarios() []Scenario {
 			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true,
 			Doc: "50 new AMIs with 2 snapshots each to 1,000 accounts in one Region: 50,000 missing pairs, 20 per account started (the in-flight cap), the rest deferred",
 		},
+		ChaosScenario(),
 	}
 }
 
 // Groups name sets of scenarios on the command line.
 var Groups = map[string][]string{
 	"small": {"small-noop", "small-catchup"},
-	"all":   {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000"},
+	"all":   {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "chaos"},
 }
 
 // Select returns the scenarios named (scenario or group names), in the

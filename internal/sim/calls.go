@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/reconcile"
 )
 
@@ -241,7 +242,44 @@ func (o *opCounts) reset() {
 // Keep every API call on this path: counts, latency, throttling and faults
 // are only trustworthy if nothing bypasses it.
 func (c *Cloud) do(ctx context.Context, conn *Connector, counts *cell, op opCode, account, region, resource string, fn func() error) error {
-	return c.gate(ctx, conn, counts, op, classOf(op), account, region, resource, fn)
+	return c.attempt(ctx, conn, counts, op, classOf(op), account, region, resource, fn)
+}
+
+// attempt passes a call through the gate, again as the SDK's retryer would
+// when the connector is a RetryingConnector.
+func (c *Cloud) attempt(ctx context.Context, conn *Connector, counts *cell, op opCode, class BucketClass, account, region, resource string, fn func() error) error {
+	attempts := 1
+	if conn != nil {
+		attempts = max(1, conn.attempts)
+	}
+	for attempt := 1; ; attempt++ {
+		err := c.gate(ctx, conn, counts, op, class, account, region, resource, fn)
+		if err == nil || attempt >= attempts || !sdkRetries(err) {
+			return err
+		}
+		if cloud.ClassOf(err) == cloud.ClassThrottled {
+			conn.absorbed.Add(1)
+		}
+		// Back off as the retryer would: exponential, scaled to the
+		// simulated latency (none when latency is off).
+		if err := pause(ctx, c.cfg.latency.of(class)<<attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// sdkRetries reports whether the SDK's standard retryer retries err: the
+// throttling codes and the 5xx-style transient ones, nothing that EC2
+// answered about the request itself.
+func sdkRetries(err error) bool {
+	if cloud.ClassOf(err) == cloud.ClassThrottled {
+		return true
+	}
+	switch cloud.CodeOf(err) {
+	case "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "RequestTimeout":
+		return true
+	}
+	return false
 }
 
 // gate is do with the bucket class given, for the calls whose class

@@ -22,9 +22,36 @@ type Connector struct {
 	// throttled counts the calls made through the connector that a token
 	// bucket refused.
 	throttled atomic.Int64
+	// attempts > 1 makes every call retry transient answers like the
+	// SDK's retryer (see RetryingConnector).
+	attempts int
+	absorbed atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[string]*session
+}
+
+// RetryingConnector is a Connector whose calls retry throttled and 5xx
+// answers themselves, each page and each attempt a counted call, the way
+// the SDK adapters' clients do: a reconcile.RetryingConnector, so the
+// engine does not retry on top. Benchmarks and chaos scenarios use it to
+// model a real deployment; the plain Connector leaves retries to the
+// engine.
+type RetryingConnector struct {
+	*Connector
+}
+
+// AbsorbedThrottles returns how many throttled answers the retries
+// absorbed.
+func (r RetryingConnector) AbsorbedThrottles() int64 { return r.absorbed.Load() }
+
+// RetryingConnector returns a new connector (a new run) whose calls are
+// tried up to attempts times (the SDK's standard retryer makes 3; the
+// adapters 5).
+func (c *Cloud) RetryingConnector(sourceAccountID string, attempts int) RetryingConnector {
+	k := c.Connector(sourceAccountID)
+	k.attempts = max(1, attempts)
+	return RetryingConnector{k}
 }
 
 // session is one account's assumed role. Its lock serialises concurrent

@@ -343,3 +343,38 @@ func TestOrganizationBuilder(t *testing.T) {
 	}()
 	c.AddOU("ou-sim0-ffffffff", "x")
 }
+
+func TestRetryingConnectorRetriesLikeTheSDK(t *testing.T) {
+	ctx := context.Background()
+	c := newOrg(t)
+	img := c.AddImage(srcAcct, region, sim.ImageSpec{Name: "x"})
+	c.SetFault(sim.NewFaultPlan(1).
+		Add(sim.FaultRule{Op: sim.OpDescribeImages, Times: 2, Code: "RequestLimitExceeded"}).
+		Add(sim.FaultRule{Op: sim.OpDescribeImageAttribute, Times: 1, Code: "InternalError"}).
+		Add(sim.FaultRule{Op: sim.OpModifyImageAttribute, Times: 9, Code: "RequestLimitExceeded"}).
+		Hook())
+	conn := c.RetryingConnector(srcAcct, 3)
+	src, err := conn.Source(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imgs, err := src.DescribeImages(ctx, cloud.ImageQuery{}); err != nil || len(imgs) != 1 {
+		t.Fatalf("describe: %v %v", imgs, err)
+	}
+	if _, err := src.ImageLaunchPermissions(ctx, img.ID); err != nil {
+		t.Fatalf("a 5xx answer is retried: %v", err)
+	}
+	// Past the attempts, the throttle reaches the caller.
+	err = src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA})
+	wantCode(t, err, "RequestLimitExceeded")
+	// A request EC2 refused on its merits is not retried.
+	_, err = src.ImageLaunchPermissions(ctx, "ami-00000000000000bad")
+	wantCode(t, err, "InvalidAMIID.NotFound")
+	counts := conn.CallCounts()
+	if counts[sim.OpDescribeImages] != 3 || counts[sim.OpDescribeImageAttribute] != 3 || counts[sim.OpModifyImageAttribute] != 3 {
+		t.Fatalf("every attempt is a counted call: %v", counts)
+	}
+	if got := conn.AbsorbedThrottles(); got != 4 {
+		t.Fatalf("absorbed throttles = %d, want 4 (2 describes and 2 modifies retried; the third surfaced)", got)
+	}
+}

@@ -211,7 +211,7 @@ func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.I
 	for first := true; ; first = false {
 		more := false
 		page := func() error {
-			return e.cloud.gate(ctx, e.conn, z.calls, opDescribeImages, class, z.account, z.region, "", func() error {
+			return e.cloud.attempt(ctx, e.conn, z.calls, opDescribeImages, class, z.account, z.region, "", func() error {
 				now := e.cloud.clock.now()
 				z.mu.RLock()
 				defer z.mu.RUnlock()

@@ -71,20 +71,36 @@ func main() {
 		if *concurrency > 0 {
 			sc.Concurrency = *concurrency
 		}
-		res, err := bench.Run(ctx, sc, opts)
+		out, pass, err := runScenario(ctx, sc, opts)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "amicopier-bench: %s: %v\n", sc.Name, err)
 			failed = true
 			continue
 		}
-		if err := enc.Encode(res); err != nil {
+		if err := enc.Encode(out); err != nil {
 			fmt.Fprintln(os.Stderr, "amicopier-bench:", err)
 			os.Exit(1)
 		}
-		failed = failed || !res.Pass
+		failed = failed || !pass
 	}
 	if failed {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// runScenario runs one scenario and returns its result line and verdict.
+func runScenario(ctx context.Context, sc bench.Scenario, opts bench.Options) (any, bool, error) {
+	if sc.Kind == bench.Chaos {
+		res, err := bench.RunChaos(ctx, sc)
+		if err != nil {
+			return nil, false, err
+		}
+		return res, res.Pass, nil
+	}
+	res, err := bench.Run(ctx, sc, opts)
+	if err != nil {
+		return nil, false, err
+	}
+	return res, res.Pass, nil
 }
