@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -109,7 +110,7 @@ func (r *run) shareOutcome(ctx context.Context, id, account string) (shared bool
 }
 
 func sortPairs(pairs []*pairWork) {
-	slices.SortFunc(pairs, func(a, b *pairWork) int { return compareStr(a.key.SourceImage, b.key.SourceImage) })
+	slices.SortFunc(pairs, func(a, b *pairWork) int { return strings.Compare(a.key.SourceImage, b.key.SourceImage) })
 }
 
 func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []string) error {
@@ -175,9 +176,9 @@ var errTimeBudget = errors.New("time budget reached; the next run continues")
 func (r *run) apply(ctx context.Context) {
 	slices.SortFunc(r.work, func(a, b *regionWork) int {
 		if a.account != b.account {
-			return compareStr(a.account, b.account)
+			return strings.Compare(a.account, b.account)
 		}
-		return compareStr(a.region, b.region)
+		return strings.Compare(a.region, b.region)
 	})
 	total := 0
 	for _, rw := range r.work {

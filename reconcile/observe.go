@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/amicopier/amicopier/internal/cloud"
@@ -109,9 +110,9 @@ func (r *run) discover(ctx context.Context) error {
 	}
 	slices.SortFunc(r.sources, func(a, b *sourceImage) int {
 		if a.img.Region != b.img.Region {
-			return compareStr(a.img.Region, b.img.Region)
+			return strings.Compare(a.img.Region, b.img.Region)
 		}
-		return compareStr(a.img.ID, b.img.ID)
+		return strings.Compare(a.img.ID, b.img.ID)
 	})
 	r.describeInventory()
 	for _, src := range r.sources {
@@ -131,16 +132,6 @@ func (r *run) discover(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (r *run) targetSpecs(ctx context.Context, img *cloud.Image) ([]TargetSpec, error) {

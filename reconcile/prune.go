@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
@@ -116,7 +117,7 @@ func (r *run) findOrphans(ctx context.Context) {
 		}
 	}
 	slices.SortFunc(orphans, func(a, b orphanCandidate) int {
-		return compareStr(a.account+a.region+a.copy.ID, b.account+b.region+b.copy.ID)
+		return strings.Compare(a.account+a.region+a.copy.ID, b.account+b.region+b.copy.ID)
 	})
 	policy := PrunePolicy{Enabled: r.e.cfg.Prune.Enabled, Grace: r.e.cfg.Prune.GracePeriod.D(), Now: r.policy.Now}
 
@@ -261,7 +262,7 @@ func sortedKeys2[V any](m map[[2]string]V) [][2]string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b [2]string) int { return compareStr(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
+	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
 	return keys
 }
 

@@ -343,9 +343,28 @@ func (d *DynamoDB) PutPair(ctx context.Context, p Pair) (Pair, error) {
 	if p.Version > 0 {
 		cond = expression.Name(attrVersion).Equal(expression.Value(p.Version))
 	}
+	old, lost, err := d.conditionalPut(ctx, op, item, cond)
+	if err != nil {
+		return Pair{}, err
+	}
+	if lost {
+		stored, rerr := d.storedVersion(ctx, p.Key, old)
+		if rerr != nil {
+			return Pair{}, fmt.Errorf("put pair %s: writer expected version %d, stored version unknown (%v): %w",
+				p.Key, p.Version, rerr, ErrConflict)
+		}
+		return Pair{}, conflictError(p.Key, stored, p.Version)
+	}
+	return next, nil
+}
+
+// conditionalPut writes item under cond. lost reports a failed condition,
+// with the item that beat the write when the server returned it (servers
+// that ignore ReturnValuesOnConditionCheckFailure return none).
+func (d *DynamoDB) conditionalPut(ctx context.Context, op string, item map[string]types.AttributeValue, cond expression.ConditionBuilder) (old map[string]types.AttributeValue, lost bool, err error) {
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
-		return Pair{}, fmt.Errorf("DynamoDB table %s: %s: build condition: %w", d.table, op, err)
+		return nil, false, fmt.Errorf("DynamoDB table %s: %s: build condition: %w", d.table, op, err)
 	}
 	_, err = d.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(d.table),
@@ -356,17 +375,12 @@ func (d *DynamoDB) PutPair(ctx context.Context, p Pair) (Pair, error) {
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if ccf, ok := conditionFailed(err); ok {
-		stored, rerr := d.storedVersion(ctx, p.Key, ccf.Item)
-		if rerr != nil {
-			return Pair{}, fmt.Errorf("put pair %s: writer expected version %d, stored version unknown (%v): %w",
-				p.Key, p.Version, rerr, ErrConflict)
-		}
-		return Pair{}, conflictError(p.Key, stored, p.Version)
+		return ccf.Item, true, nil
 	}
 	if err != nil {
-		return Pair{}, d.apiError(op, err)
+		return nil, false, d.apiError(op, err)
 	}
-	return next, nil
+	return nil, false, nil
 }
 
 // storedVersion is the version of the item that beat a write: from the
@@ -481,12 +495,12 @@ func (d *DynamoDB) AcquireLease(ctx context.Context, scope, holder string, ttl t
 			expression.Name(attrExpiresNS).LessThanEqual(expression.Value(now.UnixNano())),
 			expression.Name(attrHolder).Equal(expression.Value(holder)),
 		)
-		old, err := d.putLease(ctx, op, l, cond)
-		if err == nil {
-			return l, nil
-		}
-		if old == nil {
+		old, lost, err := d.putLease(ctx, op, l, cond)
+		if err != nil {
 			return Lease{}, err
+		}
+		if !lost {
+			return l, nil
 		}
 		cur, found, err := d.leaseAfterConflict(ctx, scope, old)
 		if err != nil {
@@ -512,12 +526,12 @@ func (d *DynamoDB) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (
 	for range leaseAttempts {
 		now := d.opts.now()
 		next := Lease{Scope: l.Scope, Holder: l.Holder, Expires: now.Add(ttl)}
-		old, err := d.putLease(ctx, op, next, expression.Name(attrHolder).Equal(expression.Value(l.Holder)))
-		if err == nil {
-			return next, nil
-		}
-		if old == nil {
+		old, lost, err := d.putLease(ctx, op, next, expression.Name(attrHolder).Equal(expression.Value(l.Holder)))
+		if err != nil {
 			return Lease{}, err
+		}
+		if !lost {
+			return next, nil
 		}
 		cur, found, err := d.leaseAfterConflict(ctx, l.Scope, old)
 		if err != nil {
@@ -530,37 +544,14 @@ func (d *DynamoDB) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (
 	return Lease{}, fmt.Errorf("DynamoDB table %s: %s: the lease changed hands %d times while renewing it: %w", d.table, op, leaseAttempts, ErrConflict)
 }
 
-// putLease writes a lease item under cond. When the condition fails it
-// returns the item the server reported (possibly empty, never nil) with
-// the error, so the caller can tell a lost condition from a failed call.
-func (d *DynamoDB) putLease(ctx context.Context, op string, l Lease, cond expression.ConditionBuilder) (map[string]types.AttributeValue, error) {
+// putLease writes a lease item under cond; lost reports a failed
+// condition, with the item that won when the server returned it.
+func (d *DynamoDB) putLease(ctx context.Context, op string, l Lease, cond expression.ConditionBuilder) (old map[string]types.AttributeValue, lost bool, err error) {
 	item, err := marshalLease(l)
 	if err != nil {
-		return nil, fmt.Errorf("DynamoDB table %s: %s: encode: %w", d.table, op, err)
+		return nil, false, fmt.Errorf("DynamoDB table %s: %s: encode: %w", d.table, op, err)
 	}
-	expr, err := expression.NewBuilder().WithCondition(cond).Build()
-	if err != nil {
-		return nil, fmt.Errorf("DynamoDB table %s: %s: build condition: %w", d.table, op, err)
-	}
-	_, err = d.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(d.table),
-		Item:                                item,
-		ConditionExpression:                 expr.Condition(),
-		ExpressionAttributeNames:            expr.Names(),
-		ExpressionAttributeValues:           expr.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if ccf, ok := conditionFailed(err); ok {
-		old := ccf.Item
-		if old == nil {
-			old = map[string]types.AttributeValue{}
-		}
-		return old, err
-	}
-	if err != nil {
-		return nil, d.apiError(op, err)
-	}
-	return nil, nil
+	return d.conditionalPut(ctx, op, item, cond)
 }
 
 // leaseAfterConflict decodes the lease that beat a write, reading it when

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
@@ -129,7 +130,7 @@ func (w *world) expect() Expect {
 	for k := range zones {
 		b.TargetDescribes += pages(copies[k], sim.DefaultPageSize)
 		ms := missing[k]
-		slices.SortFunc(ms, func(x, y int) int { return compareStr(w.images[x].img.ID, w.images[y].img.ID) })
+		slices.SortFunc(ms, func(x, y int) int { return strings.Compare(w.images[x].img.ID, w.images[y].img.ID) })
 		start := min(len(ms), w.sc.InFlightCap)
 		e.Missing += len(ms)
 		e.Startable += start

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/amicopier/amicopier/internal/cloud"
@@ -91,9 +92,9 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 	}
 	slices.SortFunc(w.images, func(a, b image) int {
 		if a.region != b.region {
-			return compareStr(a.region, b.region)
+			return strings.Compare(a.region, b.region)
 		}
-		return compareStr(a.img.ID, b.img.ID)
+		return strings.Compare(a.img.ID, b.img.ID)
 	})
 	if err := w.addCopies(ctx); err != nil {
 		return nil, err
@@ -111,16 +112,6 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 	}
 	w.cfg = cfg
 	return w, nil
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // targets returns the accounts an image targets.
