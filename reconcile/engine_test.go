@@ -416,3 +416,15 @@ func TestScopeFlags(t *testing.T) {
 	}
 	_ = state.PairKey{}
 }
+
+func TestShardedRunRecordsItsShard(t *testing.T) {
+	w := newWorld(t, 4)
+	w.image(euWest, "web", 1, "*")
+	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Shard: reconcile.Shard{Index: 2, Count: 3}})
+	must(t, err)
+	runs, err := w.store.RecentRuns(context.Background(), srcAccount, 5)
+	must(t, err)
+	if len(runs) != 1 || runs[0].Shard != "2/3" {
+		t.Fatalf("runs %+v: want one run of shard 2/3", runs)
+	}
+}

@@ -372,7 +372,7 @@ func (r *run) finish(ctx context.Context) *Result {
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
 	if r.req.Mode == ModeApply {
 		rec := state.Run{
-			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Mode: string(r.req.Mode), Status: status,
+			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: status,
 			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: sum.Errors,
 			Counts: make(map[string]int, len(sum.Counts)),
 		}

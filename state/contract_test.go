@@ -419,7 +419,7 @@ func testRuns(t *testing.T, open openFunc) {
 	s, clock := open(t)
 	base := clock.Now()
 	full := Run{
-		ID: "r2", Scope: "org", Trigger: "schedule", Mode: "run", Status: "partial",
+		ID: "r2", Scope: "org", Trigger: "schedule", Shard: "2/8", Mode: "run", Status: "partial",
 		Started: base.Add(2 * time.Minute), Finished: base.Add(3 * time.Minute),
 		Counts:  map[string]int{"ok": 10, "missing": 2},
 		Actions: map[string]int{"copy": 2},

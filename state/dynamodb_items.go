@@ -81,6 +81,7 @@ type runItem struct {
 	Scope     string         `dynamodbav:"scope"`
 	ID        string         `dynamodbav:"id"`
 	Trigger   string         `dynamodbav:"trigger,omitempty"`
+	Shard     string         `dynamodbav:"shard,omitempty"`
 	Mode      string         `dynamodbav:"mode,omitempty"`
 	Status    string         `dynamodbav:"status,omitempty"`
 	Started   string         `dynamodbav:"started"`
@@ -200,7 +201,7 @@ func runOrder(r Run) string { return r.Started.UTC().Format(fixedTime) + "#" + r
 func marshalRun(r Run) (map[string]types.AttributeValue, error) {
 	it := runItem{
 		PK: runPK(r.Scope), SK: skRunPrefix + r.ID, Kind: kindRun,
-		Scope: r.Scope, ID: r.ID, Trigger: r.Trigger, Mode: r.Mode, Status: r.Status,
+		Scope: r.Scope, ID: r.ID, Trigger: r.Trigger, Shard: r.Shard, Mode: r.Mode, Status: r.Status,
 		Started: r.Started.UTC().Format(time.RFC3339Nano), Finished: formatTime(r.Finished),
 		Counts: r.Counts, Actions: r.Actions, Errors: r.Errors,
 		ExpiresAt: formatTime(r.ExpiresAt), RunOrder: runOrder(r),
@@ -220,7 +221,7 @@ func unmarshalRun(av map[string]types.AttributeValue) (Run, error) {
 		return Run{}, fmt.Errorf("item %s is a %q item, not a run", it.PK, it.Kind)
 	}
 	r := Run{
-		ID: it.ID, Scope: it.Scope, Trigger: it.Trigger, Mode: it.Mode, Status: it.Status,
+		ID: it.ID, Scope: it.Scope, Trigger: it.Trigger, Shard: it.Shard, Mode: it.Mode, Status: it.Status,
 		Counts: it.Counts, Actions: it.Actions, Errors: it.Errors,
 	}
 	var err error

@@ -106,6 +106,8 @@ type Run struct {
 	Scope   string `json:"scope"`
 	Trigger string `json:"trigger"`
 	Mode    string `json:"mode"`
+	// Shard is "I/N" for one shard of a sharded run, empty otherwise.
+	Shard string `json:"shard,omitempty"`
 	// Status is "running", "succeeded", "partial" or "failed".
 	Status   string    `json:"status"`
 	Started  time.Time `json:"started"`

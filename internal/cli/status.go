@@ -44,6 +44,7 @@ type statusPairs struct {
 type statusRun struct {
 	ID              string         `json:"id"`
 	Trigger         string         `json:"trigger"`
+	Shard           string         `json:"shard,omitempty"`
 	Mode            string         `json:"mode"`
 	Status          string         `json:"status"`
 	Started         time.Time      `json:"started"`
@@ -143,7 +144,7 @@ func readStatus(ctx context.Context, store state.Store, source string, runs int)
 	}
 	for _, r := range recent {
 		sr := statusRun{
-			ID: r.ID, Trigger: r.Trigger, Mode: r.Mode, Status: r.Status, Started: r.Started,
+			ID: r.ID, Trigger: r.Trigger, Shard: r.Shard, Mode: r.Mode, Status: r.Status, Started: r.Started,
 			Counts: nonZero(r.Counts), Actions: nonZero(r.Actions), Errors: slices.Clone(r.Errors),
 		}
 		if sr.Errors == nil {
@@ -238,7 +239,11 @@ func writeStatusTable(w io.Writer, rep *statusReport) error {
 			if r.DurationSeconds != nil {
 				dur = (time.Duration(*r.DurationSeconds * float64(time.Second))).Round(time.Second).String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID, orDash(r.Trigger), orDash(r.Mode), orDash(r.Status),
+			trigger := orDash(r.Trigger)
+			if r.Shard != "" {
+				trigger += " (shard " + r.Shard + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.ID, trigger, orDash(r.Mode), orDash(r.Status),
 				statusTime(r.Started), dur, orDash(countList(r.Counts)), orDash(countList(r.Actions)), len(r.Errors))
 		}
 		if err := tw.Flush(); err != nil {
