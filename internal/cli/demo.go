@@ -96,15 +96,17 @@ func writeDemo(env Env, out *demo.Outcome, format string) error {
 				Note: "What is left is what amicopier only reports: copies it did not make and targets it must not serve."},
 		})
 	case report.FormatMarkdown:
-		fmt.Fprintln(w, "# amicopier demo\n\n### Before: the dry run finds drift")
+		// Each part is a top-level section; the reports' own headings
+		// (level 2) sit under them.
+		fmt.Fprintln(w, "# amicopier demo, before: a dry run finds drift")
 		if err := report.WriteMarkdown(w, out.Before); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "\n### The reconcile\n\n```\n")
+		fmt.Fprintf(w, "\n# The reconcile\n\n```\n")
 		if err := report.WriteSummaryTable(w, out.Run); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "```\n\n### After: the copies finished\n\n")
+		fmt.Fprintf(w, "```\n\n# After: the copies finished\n\n")
 		return report.WriteMarkdown(w, out.After)
 	}
 	fmt.Fprintln(w, "== Before: a dry run of the simulated organisation")
