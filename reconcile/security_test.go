@@ -16,8 +16,9 @@ import (
 
 // FuzzNoShareOutsideTheOrganization feeds arbitrary target metadata (an
 // AMI tag, a config rule's account list, an event's target list) through
-// the whole engine and checks that nothing is ever shared with or copied
-// into an account that is not an ACTIVE, non-excluded member.
+// the whole engine and checks that a dry run changes nothing and that
+// nothing is ever shared with or copied into an account that is not an
+// ACTIVE, non-excluded member.
 func FuzzNoShareOutsideTheOrganization(f *testing.F) {
 	seeds := [][3]string{
 		{"*", "", ""},
@@ -83,6 +84,13 @@ func FuzzNoShareOutsideTheOrganization(f *testing.F) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// A dry run of whatever the metadata says changes nothing.
+		if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModePlan, ExtraTargets: extra}); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.MutatingCalls(); n != 0 {
+			t.Fatalf("plan made %d mutating calls (tag %q, rule %q, event %q)", n, tag, ruleAccounts, event)
 		}
 		if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, ExtraTargets: extra}); err != nil {
 			t.Fatal(err)
