@@ -113,14 +113,21 @@ func newFlags(name, synopsis, description string, env Env) *flag.FlagSet {
 // parseFlags parses args; it returns an exit code and false when the
 // command must stop (help asked for, or a bad flag).
 func parseFlags(fs *flag.FlagSet, args []string, env Env) (int, bool) {
+	// The flag package prints the usage itself on any parse error and on
+	// -help; print it once, where it belongs, instead.
+	usage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = usage
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		// Help was asked for: print it on stdout, where it belongs.
+		// Help was asked for: print it on stdout.
 		fs.SetOutput(env.Stdout)
 		fs.Usage()
 		return ExitOK, false
 	case err != nil:
+		// The flag package printed what is wrong; the usage follows.
+		fs.Usage()
 		return ExitUsage, false
 	case fs.NArg() > 0:
 		fmt.Fprintf(env.Stderr, "amicopier %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))

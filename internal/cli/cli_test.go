@@ -137,3 +137,16 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("missing file: exit %d: %s", code, errOut)
 	}
 }
+
+func TestHelpIsPrintedOnceOnStdout(t *testing.T) {
+	for _, cmd := range []string{"demo", "plan", "run", "status", "validate", "version"} {
+		code, out, errOut := run(t, cmd, "--help")
+		if code != cli.ExitOK || strings.Count(out, "Usage: amicopier "+cmd) != 1 || errOut != "" {
+			t.Errorf("%s --help: exit %d, %d usages on stdout, stderr %q", cmd, code, strings.Count(out, "Usage:"), errOut)
+		}
+	}
+	code, _, errOut := run(t, "plan", "--no-such-flag")
+	if code != cli.ExitUsage || strings.Count(errOut, "Usage: amicopier plan") != 1 || !strings.Contains(errOut, "-no-such-flag") {
+		t.Errorf("bad flag: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -15,7 +15,7 @@ func envHelp() string {
 	var b strings.Builder
 	b.WriteString("Environment overrides (applied after the file, before validation):\n")
 	for _, e := range config.EnvOverrides {
-		fmt.Fprintf(&b, "  %-28s %s\n", e.Name, e.Path)
+		fmt.Fprintf(&b, "  %-32s %s\n", e.Name, e.Path)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
