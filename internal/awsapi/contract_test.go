@@ -11,6 +11,7 @@ import (
 
 	"github.com/amicopier/amicopier/internal/awsapi/awsfake"
 	"github.com/amicopier/amicopier/internal/demo"
+	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
@@ -39,11 +40,11 @@ func TestEngineContract(t *testing.T) {
 		}
 	}
 
-	simScene, err := demo.NewScene()
+	simScene, err := demo.NewScene(sim.DefaultStart())
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpScene, err := demo.NewScene()
+	httpScene, err := demo.NewScene(sim.DefaultStart())
 	if err != nil {
 		t.Fatal(err)
 	}

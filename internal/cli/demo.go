@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/amicopier/amicopier/internal/demo"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -50,16 +51,18 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 		defer os.RemoveAll(dir)
 		path = filepath.Join(dir, "state.db")
 	}
-	store, err := state.OpenFile(path)
+	// The simulated clock starts now, so the state the demo leaves (with
+	// --state) reads sensibly in `amicopier status`; the store keeps time
+	// by the same clock.
+	scene, err := demo.NewScene(time.Now().UTC().Truncate(time.Second))
+	if err != nil {
+		return fail(env, "demo", fmt.Errorf("build the simulated organisation: %w", err))
+	}
+	store, err := state.OpenFile(path, state.WithClock(scene.Cloud.Now))
 	if err != nil {
 		return fail(env, "demo", err)
 	}
 	defer store.Close()
-
-	scene, err := demo.NewScene()
-	if err != nil {
-		return fail(env, "demo", fmt.Errorf("build the simulated organisation: %w", err))
-	}
 	out, err := demo.Run(ctx, scene, store, demo.Options{Logger: log, IncludeOK: *output == report.FormatHTML})
 	if err != nil {
 		return fail(env, "demo", err)

@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/amicopier/amicopier/internal/demo"
+	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
 )
 
 func runDemo(t *testing.T) (*demo.Scene, *demo.Outcome) {
 	t.Helper()
-	scene, err := demo.NewScene()
+	scene, err := demo.NewScene(sim.DefaultStart())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestDemoIsDeterministic(t *testing.T) {
 }
 
 func TestDemoMatrixKnowsEveryOU(t *testing.T) {
-	scene, err := demo.NewScene()
+	scene, err := demo.NewScene(sim.DefaultStart())
 	if err != nil {
 		t.Fatal(err)
 	}

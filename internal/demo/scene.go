@@ -45,12 +45,13 @@ type Scene struct {
 	Images map[string]cloud.Image
 }
 
-// NewScene builds the demo organisation: a dozen accounts in nested OUs
+// NewScene builds the demo organisation, with its simulated clock at now
+// (the AMIs were baked a week earlier): a dozen accounts in nested OUs
 // (one suspended, one excluded), two Regions, four golden AMIs whose
 // targets come from rules and tags, and the leftovers of earlier tools:
 // a good copy made by AMIgo's Image Copier, an unencrypted copy made by
 // hand, and a copy that failed because its KMS key was disabled.
-func NewScene() (*Scene, error) {
+func NewScene(now time.Time) (*Scene, error) {
 	cfg, err := config.Parse(configYAML, "demo config.yaml")
 	if err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func NewScene() (*Scene, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := sim.New()
+	c := sim.New(sim.WithStartTime(now))
 	s := &Scene{Cloud: c, Config: cfg, Images: map[string]cloud.Image{}}
 
 	// OU ids are handed out in creation order; the config names them.
@@ -95,7 +96,7 @@ func NewScene() (*Scene, error) {
 		}
 	}
 
-	baked := time.Date(2025, 12, 20, 9, 0, 0, 0, time.UTC)
+	baked := now.Add(-7 * 24 * time.Hour)
 	amigo := func(recipe, build string, extra map[string]string) map[string]string {
 		t := map[string]string{
 			"BuiltBy": "amigo", "AmigoStage": "PROD", "Name": recipe, "Recipe": recipe,
@@ -136,7 +137,7 @@ func NewScene() (*Scene, error) {
 	// Not baked by AMIgo: the source filter leaves it alone.
 	c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{Name: "scratch-experiment", Tags: map[string]string{"Owner": "alice"}})
 
-	longAgo := time.Date(2025, 12, 22, 3, 0, 0, 0, time.UTC)
+	longAgo := now.Add(-5 * 24 * time.Hour)
 	// A good copy AMIgo's Image Copier made: adopted, never copied again.
 	c.AddImage(ProdWeb, "eu-west-1", sim.ImageSpec{
 		Name: "ubuntu-jammy-web-412-encrypted", CreationDate: longAgo,
