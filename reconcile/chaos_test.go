@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,8 +251,18 @@ func TestChaosTwoRunsAtOnce(t *testing.T) {
 	w := newWorld(t, n)
 	w.image(euWest, "web", 1, "*")
 	w.image(euWest, "api", 1, "*")
-	// Both runs are slowed inside CopyImage so they really overlap.
-	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Before: func() { time.Sleep(2 * time.Millisecond) }}).Hook())
+	// The run that takes the lease waits at its first change until the
+	// other has returned: both observe the same world, whatever the
+	// scheduler does.
+	returned := make(chan struct{})
+	var once sync.Once
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "ModifyImageAttribute", Times: 1, Before: func() {
+		select {
+		case <-returned:
+		case <-time.After(10 * time.Second):
+			t.Error("the other run never returned")
+		}
+	}}).Hook())
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range 2 {
@@ -259,6 +270,9 @@ func TestChaosTwoRunsAtOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, errs[i] = w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, RunID: fmt.Sprintf("run-%d", i)})
+			if errs[i] != nil {
+				once.Do(func() { close(returned) })
+			}
 		}()
 	}
 	wg.Wait()
@@ -288,12 +302,19 @@ func TestChaosDeadlineStopsNewWork(t *testing.T) {
 	w.cfg.Limits.Concurrency = 1
 	w.cfg.Limits.DeadlineMargin = 0
 	w.image(euWest, "web", 1, "*")
-	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Before: func() { time.Sleep(20 * time.Millisecond) }}).Hook())
-	res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Deadline: time.Now().Add(70 * time.Millisecond)})
+	// The third copy is slow: the deadline passes while it is in flight.
+	deadline := time.Now().Add(2 * time.Second)
+	var copies atomic.Int64
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Before: func() {
+		if copies.Add(1) == 3 {
+			time.Sleep(time.Until(deadline) + 50*time.Millisecond)
+		}
+	}}).Hook())
+	res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Deadline: deadline})
 	must(t, err)
 	copied, deferred := res.Summary.APICalls["CopyImage"], res.Summary.Actions["deferred"]
-	if copied == 0 || copied >= n || int(copied)+deferred != n {
-		t.Fatalf("copied %d, deferred %d of %d", copied, deferred, n)
+	if copied != 3 || int(copied)+deferred != n {
+		t.Fatalf("copied %d, deferred %d of %d: want the 3 started before the deadline, the rest deferred", copied, deferred, n)
 	}
 	if res.Summary.StateWrites == 0 {
 		t.Fatal("the run did not record what it did")

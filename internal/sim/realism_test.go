@@ -166,13 +166,15 @@ func TestThrottledCallIsCountedAndHasNoEffect(t *testing.T) {
 }
 
 func TestBucketRefills(t *testing.T) {
-	c := newOrg(t, sim.WithThrottling(sim.Throttling{Mutating: sim.Bucket{Burst: 1, Refill: 50}}))
+	// A slow refill, so a loaded machine cannot refill the bucket between
+	// the first two calls.
+	c := newOrg(t, sim.WithThrottling(sim.Throttling{Mutating: sim.Bucket{Burst: 1, Refill: 2}}))
 	s := newScene(t, c)
 	src, img := fresh(t, c, s)
 	ctx := context.Background()
 	wantCode(t, src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA}), "")
 	wantCode(t, src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA}), "RequestLimitExceeded")
-	time.Sleep(40 * time.Millisecond) // two tokens' worth at 50 per second
+	time.Sleep(600 * time.Millisecond) // more than a token's worth at 2 per second
 	wantCode(t, src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA}), "")
 }
 
@@ -248,7 +250,9 @@ func TestThrottledContinuationPagesAreRetried(t *testing.T) {
 }
 
 func TestLatency(t *testing.T) {
-	const d = 30 * time.Millisecond
+	// Large enough that scheduling noise on a busy machine stays well
+	// below it.
+	const d = 300 * time.Millisecond
 	c := newOrg(t, sim.WithLatency(sim.Latency{Describe: d}))
 	s := newScene(t, c)
 	start := time.Now()
