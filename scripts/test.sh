@@ -8,7 +8,8 @@ cd "$root"
 
 staticcheck_version=v0.8.2
 
-step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+step() { printf '\n==> [%ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 
 step "go version"
 go version
