@@ -47,9 +47,25 @@ type ImageRemover interface {
 	InstancesUsingImages(ctx context.Context, imageIDs []string) (map[string]int, error)
 }
 
+// SnapshotKeyReader tells which KMS key encrypts each of the caller's
+// snapshots. DescribeImages cannot: EC2 reports whether an image's volumes
+// are encrypted, never the key (cloud.BlockDevice.KMSKeyID stays empty),
+// while DescribeSnapshots reports KmsKeyId per snapshot.
+type SnapshotKeyReader interface {
+	// SnapshotKeys returns the KMS key ARN, as EC2 reports it, of each of
+	// the caller's snapshots among snapshotIDs, keyed by snapshot id.
+	// Unencrypted snapshots, snapshots of other accounts and ids that do
+	// not exist are absent (not an error), as with EC2's snapshot-id
+	// filter. Implementations make one DescribeSnapshots call per 200 ids
+	// (a snapshot-id filter with OwnerIds self), paginated; no ids, no
+	// call.
+	SnapshotKeys(ctx context.Context, snapshotIDs []string) (map[string]string, error)
+}
+
 // EC2 is everything the engine does in one account and Region.
 type EC2 interface {
 	ImageDescriber
+	SnapshotKeyReader
 	ImageSharer
 	ImageCopier
 	ImageRemover
@@ -86,8 +102,9 @@ type CallCounter interface {
 // RetryingConnector is implemented by connectors whose clients retry
 // throttled and transient calls themselves (the SDK adapters, with the
 // SDK's retryer). The engine then makes each call once instead of retrying
-// on top (retries would multiply), and adds the throttled answers the
-// clients absorbed to the run summary.
+// on top (retries would multiply), and reports the throttled answers the
+// clients got (AbsorbedThrottles: every throttled attempt, retried or not)
+// as the run's throttled calls, counting none itself.
 type RetryingConnector interface {
 	Connector
 	AbsorbedThrottles() int64

@@ -41,7 +41,9 @@ type ec2Adapter struct {
 // not exist simply does not match, as the port promises; more than 200
 // ids are split across calls. Only filters EC2 evaluates exactly are sent;
 // the whole query is also checked here, so the result is exact whatever
-// EC2's filter semantics.
+// EC2's filter semantics. IncludeDisabled is always set: EC2 hides
+// disabled images otherwise, even from their owner, and a disabled source
+// would look deleted (its copies orphaned) and a disabled copy missing.
 func (a *ec2Adapter) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.Image, error) {
 	if len(q.ImageIDs) == 0 {
 		return a.describeImages(ctx, q, nil)
@@ -62,9 +64,10 @@ func (a *ec2Adapter) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]
 
 func (a *ec2Adapter) describeImages(ctx context.Context, q cloud.ImageQuery, ids []string) ([]cloud.Image, error) {
 	in := &ec2.DescribeImagesInput{
-		Owners:     []string{"self"},
-		Filters:    imageFilters(q, ids),
-		MaxResults: aws.Int32(describePageSize),
+		Owners:          []string{"self"},
+		Filters:         imageFilters(q, ids),
+		IncludeDisabled: aws.Bool(true),
+		MaxResults:      aws.Int32(describePageSize),
 	}
 	var out []cloud.Image
 	p := ec2.NewDescribeImagesPaginator(a.api, in)
@@ -152,6 +155,9 @@ func matches(img *cloud.Image, q cloud.ImageQuery) bool {
 	return true
 }
 
+// convertImage turns an SDK image into the engine's. Block devices carry
+// no key: DescribeImages never reports one (EbsBlockDevice.KmsKeyId is
+// only filled in requests such as RunInstances), SnapshotKeys does.
 func convertImage(im *types.Image, region string) cloud.Image {
 	out := cloud.Image{
 		ID:          aws.ToString(im.ImageId),
@@ -184,11 +190,42 @@ func convertImage(im *types.Image, region string) cloud.Image {
 			DeviceName: aws.ToString(bd.DeviceName),
 			SnapshotID: aws.ToString(bd.Ebs.SnapshotId),
 			Encrypted:  aws.ToBool(bd.Ebs.Encrypted),
-			KMSKeyID:   aws.ToString(bd.Ebs.KmsKeyId),
 			VolumeSize: aws.ToInt32(bd.Ebs.VolumeSize),
 		})
 	}
 	return out
+}
+
+// SnapshotKeys returns the KMS key ARN of each of the caller's encrypted
+// snapshots among snapshotIDs. The ids, deduplicated, go 200 to a
+// DescribeSnapshots call in a snapshot-id filter (not SnapshotIds, which
+// fails the whole call on one id that does not exist), with OwnerIds self,
+// page by page.
+func (a *ec2Adapter) SnapshotKeys(ctx context.Context, snapshotIDs []string) (map[string]string, error) {
+	ids := slices.Clone(snapshotIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make(map[string]string)
+	for chunk := range slices.Chunk(ids, filterValueLimit) {
+		p := ec2.NewDescribeSnapshotsPaginator(a.api, &ec2.DescribeSnapshotsInput{
+			Filters:    []types.Filter{{Name: aws.String("snapshot-id"), Values: chunk}},
+			OwnerIds:   []string{"self"},
+			MaxResults: aws.Int32(describePageSize),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, apiError("DescribeSnapshots", err)
+			}
+			for _, s := range page.Snapshots {
+				id, key := aws.ToString(s.SnapshotId), aws.ToString(s.KmsKeyId)
+				if _, asked := slices.BinarySearch(chunk, id); asked && aws.ToBool(s.Encrypted) && key != "" {
+					out[id] = key
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // checkAccounts refuses a permission batch EC2 must never see: too long,

@@ -61,7 +61,7 @@ func TestDescribeImagesPaginatesWithFilters(t *testing.T) {
 	}
 	for i, r := range reqs {
 		wantForm(t, r.Form, map[string]string{
-			"Action": "DescribeImages", "Version": "2016-11-15", "Owner.1": "self", "MaxResults": "1000",
+			"Action": "DescribeImages", "Version": "2016-11-15", "Owner.1": "self", "MaxResults": "1000", "IncludeDisabled": "true",
 			"Filter.1.Name": "state", "Filter.1.Value.1": "available",
 			"Filter.2.Name": "tag:BuiltBy", "Filter.2.Value.1": "amigo",
 		})
@@ -73,8 +73,15 @@ func TestDescribeImagesPaginatesWithFilters(t *testing.T) {
 			t.Errorf("request %d NextToken %q", i, token)
 		}
 	}
-	// Every field reaches the engine's type.
+	// Every field reaches the engine's type, but for the snapshot keys
+	// DescribeImages does not report (the simulator's inspection does).
 	sim0, _ := c.Image(srcAccount, region1, want[0])
+	if sim0.BlockDevices[1].KMSKeyID == "" {
+		t.Fatal("the inspection lost the key of the encrypted volume")
+	}
+	for i := range sim0.BlockDevices {
+		sim0.BlockDevices[i].KMSKeyID = ""
+	}
 	var conv cloud.Image
 	for _, im := range got {
 		if im.ID == want[0] {

@@ -96,7 +96,27 @@ const recordedImagesPage2 = `<?xml version="1.0" encoding="UTF-8"?>
                         <snapshotId>snap-0fedcba9876543210</snapshotId>
                         <volumeSize>30</volumeSize>
                         <encrypted>true</encrypted>
-                        <kmsKeyId>arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab</kmsKeyId>
+                    </ebs>
+                </item>
+            </blockDeviceMapping>
+            <tagSet/>
+        </item>
+        <item>
+            <imageId>ami-0aaaabbbbccccdddd</imageId>
+            <imageLocation>111111111111/retired</imageLocation>
+            <imageState>disabled</imageState>
+            <imageOwnerId>111111111111</imageOwnerId>
+            <creationDate>2025-06-01T00:00:00.000Z</creationDate>
+            <isPublic>false</isPublic>
+            <name>retired</name>
+            <rootDeviceType>ebs</rootDeviceType>
+            <blockDeviceMapping>
+                <item>
+                    <deviceName>/dev/xvda</deviceName>
+                    <ebs>
+                        <snapshotId>snap-0aaaabbbbccccdddd</snapshotId>
+                        <volumeSize>8</volumeSize>
+                        <encrypted>false</encrypted>
                     </ebs>
                 </item>
             </blockDeviceMapping>
@@ -170,10 +190,13 @@ func TestRecordedResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(imgs) != 2 {
-		t.Fatalf("%d images, want 2 over two pages", len(imgs))
+	if len(imgs) != 3 {
+		t.Fatalf("%d images, want 3 over two pages", len(imgs))
 	}
 	web, failed := imgs[0], imgs[1]
+	if imgs[2].State != cloud.ImageDisabled {
+		t.Errorf("disabled image read as %q", imgs[2].State)
+	}
 	if web.ID != "ami-0abcdef1234567890" || web.Name != "ubuntu-jammy-web-412" || web.OwnerID != srcAccount ||
 		web.State != cloud.ImageAvailable || web.Region != region1 || web.Tags["Recipe"] != "ubuntu-jammy-web" ||
 		!web.CreationDate.Equal(time.Date(2025, 12, 20, 9, 0, 0, 0, time.UTC)) || web.Description != "Ubuntu 22.04 web server" {
@@ -183,11 +206,16 @@ func TestRecordedResponses(t *testing.T) {
 		t.Errorf("block devices %+v: the instance-store mapping must be dropped", web.BlockDevices)
 	}
 	if failed.State != cloud.ImageFailed || !strings.Contains(failed.StateReason, "incorrect state") ||
-		failed.BlockDevices[0].KMSKeyID != "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab" {
+		failed.BlockDevices[0] != (cloud.BlockDevice{DeviceName: "/dev/xvda", SnapshotID: "snap-0fedcba9876543210", Encrypted: true, VolumeSize: 30}) {
 		t.Errorf("failed image %+v", failed)
 	}
 	if len(rec.forms) != 3 || rec.forms[2].Get("NextToken") != "eyJ2IjoiMiIsImMiOiJwYWdlMiJ9" {
 		t.Errorf("forms %v: a throttled attempt, then two pages", rec.forms)
+	}
+	for i, f := range rec.forms {
+		if f.Get("IncludeDisabled") != "true" {
+			t.Errorf("request %d without IncludeDisabled=true: disabled images would be invisible", i)
+		}
 	}
 
 	org, _ := conn.Organization(ctx)

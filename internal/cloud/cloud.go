@@ -13,13 +13,20 @@ import (
 type ImageState string
 
 // Image states used by the engine. EC2 has a few more (transient,
-// deregistered, disabled, error); the engine treats any other value as
-// "not usable".
+// invalid, error); the engine treats any other value as "not usable".
 const (
 	ImagePending      ImageState = "pending"
 	ImageAvailable    ImageState = "available"
 	ImageFailed       ImageState = "failed"
 	ImageDeregistered ImageState = "deregistered"
+	// ImageDisabled is an image its owner disabled (DisableImage): it
+	// still exists and can be enabled again, but it cannot be launched,
+	// shared or copied, and disabling removed all its launch permissions.
+	// DescribeImages hides disabled images unless asked with
+	// IncludeDisabled, even from the owner; the adapters always ask, so a
+	// disabled source or copy is listed in this state instead of looking
+	// deregistered.
+	ImageDisabled ImageState = "disabled"
 )
 
 // Image is an AMI as seen by its owner in one Region.
@@ -46,7 +53,12 @@ type BlockDevice struct {
 	SnapshotID string
 	Encrypted  bool
 	// KMSKeyID is the key the snapshot is encrypted with, as EC2 reports it
-	// (usually a key ARN); empty when not encrypted or not reported.
+	// (a key ARN); empty when not encrypted or not known. DescribeImages
+	// never fills it: EC2 reports whether an image's volumes are encrypted
+	// but not with which key (KmsKeyId of a block device mapping is only
+	// an input, of RunInstances and friends). The engine fills it from
+	// the snapshots' own description (reconcile.SnapshotKeyReader) when it
+	// needs the key.
 	KMSKeyID   string
 	VolumeSize int32
 }

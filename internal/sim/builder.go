@@ -23,7 +23,8 @@ type ImageSpec struct {
 	Description string
 	// Tags are interned: images given equal tags share one stored set.
 	Tags map[string]string
-	// State defaults to available. Any EC2 image state is accepted.
+	// State defaults to available. Any EC2 image state is accepted,
+	// disabled included (as DisableImage leaves an image).
 	State       cloud.ImageState
 	StateReason string
 	// CreationDate defaults to the clock's time.
@@ -88,9 +89,10 @@ func deviceName(i int) string {
 }
 
 // AddImage adds an image owned by account in region, with one new snapshot
-// per device, and returns it. The returned Tags map is spec.Tags itself (the
-// Cloud keeps its own copy), so bulk construction copies nothing it does not
-// need to.
+// per device, and returns it as the inspection method Image would (with the
+// snapshot keys, which DescribeImages leaves out). The returned Tags map is
+// spec.Tags itself (the Cloud keeps its own copy), so bulk construction
+// copies nothing it does not need to.
 func (c *Cloud) AddImage(account, region string, spec ImageSpec) cloud.Image {
 	z := c.mustZone("AddImage", account, region)
 	state := stAvailable
@@ -151,7 +153,7 @@ func (c *Cloud) AddImage(account, region string, spec ImageSpec) cloud.Image {
 		im.name = fmt.Sprintf("image-%d", len(z.images))
 	}
 	idx := z.appendImage(im, now)
-	return z.exportTags(idx, im, now, spec.Tags)
+	return z.exportTags(idx, im, now, spec.Tags, true)
 }
 
 // lookupImage finds an image of account in region by id.
@@ -222,6 +224,40 @@ func (c *Cloud) GrantVolumePermission(account, region, snapshotID string, accoun
 	s.perms.add(accounts)
 }
 
+// DisableImage disables an image as its owner's DisableImage call would:
+// the image turns disabled, loses every launch permission (accounts it was
+// shared with lose access; its snapshots keep their create-volume
+// permissions) and can be neither launched, shared nor copied until
+// EnableImage. It panics unless the image is available.
+func (c *Cloud) DisableImage(account, region, imageID string) {
+	z, _, im := c.mustImage("DisableImage", account, region, imageID)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if st, _ := im.stateAt(c.clock.now()); st != stAvailable {
+		panic(fmt.Sprintf("sim: DisableImage: image %s is %s, not available", imageID, stateNames[st]))
+	}
+	im.state = stDisabled
+	if x := im.extra; x != nil {
+		// A settled copy's outcome no longer applies; the permissions
+		// go, as in EC2, and re-enabling does not bring them back.
+		x.launch = accountSet{}
+		x.reason, x.outcomeReason = "", ""
+	}
+}
+
+// EnableImage makes a disabled image available again, as EnableImage does;
+// the launch permissions DisableImage removed stay removed. It panics
+// unless the image is disabled.
+func (c *Cloud) EnableImage(account, region, imageID string) {
+	z, _, im := c.mustImage("EnableImage", account, region, imageID)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if st, _ := im.stateAt(c.clock.now()); st != stDisabled {
+		panic(fmt.Sprintf("sim: EnableImage: image %s is %s, not disabled", imageID, stateNames[st]))
+	}
+	im.state = stAvailable
+}
+
 // LaunchInstance starts an instance in account and region from imageID
 // (owned by any account of the Region) and returns the instance id.
 func (c *Cloud) LaunchInstance(account, region, imageID string) string {
@@ -252,8 +288,9 @@ func (c *Cloud) TerminateInstance(account, region, instanceID string) {
 }
 
 // Image returns an image of account in region as its owner would see it,
-// state evaluated at the current time; deregistered images are reported too
-// (with state deregistered).
+// state evaluated at the current time, with the key of each encrypted
+// snapshot (which DescribeImages does not report); deregistered images are
+// reported too (with state deregistered).
 func (c *Cloud) Image(account, region, id string) (cloud.Image, bool) {
 	z, idx, im := c.lookupImage(account, region, id)
 	if im == nil {
@@ -261,11 +298,12 @@ func (c *Cloud) Image(account, region, id string) (cloud.Image, bool) {
 	}
 	z.mu.RLock()
 	defer z.mu.RUnlock()
-	return z.export(idx, im, c.clock.now()), true
+	return z.inspect(idx, im, c.clock.now()), true
 }
 
 // Images returns every image account owns in region that is not
-// deregistered (pending and failed included), in creation order.
+// deregistered (pending, failed and disabled included), in creation order,
+// with the snapshot keys as Image reports them.
 func (c *Cloud) Images(account, region string) []cloud.Image {
 	z := c.existingZone(account, region)
 	if z == nil {
@@ -277,7 +315,7 @@ func (c *Cloud) Images(account, region string) []cloud.Image {
 	var out []cloud.Image
 	for i, im := range z.images {
 		if im.state != stDeregistered {
-			out = append(out, z.export(i, im, now))
+			out = append(out, z.inspect(i, im, now))
 		}
 	}
 	return out

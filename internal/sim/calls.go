@@ -21,6 +21,7 @@ const (
 	OpDeregisterImage                  = "DeregisterImage"
 	OpDeleteSnapshot                   = "DeleteSnapshot"
 	OpDescribeInstances                = "DescribeInstances"
+	OpDescribeSnapshots                = "DescribeSnapshots"
 	OpAssumeRole                       = "AssumeRole"
 	OpListAccounts                     = "ListAccounts"
 	OpListRoots                        = "ListRoots"
@@ -43,6 +44,7 @@ const (
 	opDeregisterImage
 	opDeleteSnapshot
 	opDescribeInstances
+	opDescribeSnapshots
 	opAssumeRole
 	opListAccounts
 	opListRoots
@@ -62,6 +64,7 @@ var opNames = [numOps]string{
 	opDeregisterImage:                  OpDeregisterImage,
 	opDeleteSnapshot:                   OpDeleteSnapshot,
 	opDescribeInstances:                OpDescribeInstances,
+	opDescribeSnapshots:                OpDescribeSnapshots,
 	opAssumeRole:                       OpAssumeRole,
 	opListAccounts:                     OpListAccounts,
 	opListRoots:                        OpListRoots,
@@ -254,11 +257,13 @@ func (c *Cloud) attempt(ctx context.Context, conn *Connector, counts *cell, op o
 	}
 	for attempt := 1; ; attempt++ {
 		err := c.gate(ctx, conn, counts, op, class, account, region, resource, fn)
+		if conn != nil && attempts > 1 && cloud.ClassOf(err) == cloud.ClassThrottled {
+			// Every throttled answer, retried or not, as the adapters
+			// count them: the engine does not count them again.
+			conn.absorbed.Add(1)
+		}
 		if err == nil || attempt >= attempts || !sdkRetries(err) {
 			return err
-		}
-		if cloud.ClassOf(err) == cloud.ClassThrottled {
-			conn.absorbed.Add(1)
 		}
 		// Back off as the retryer would: exponential, scaled to the
 		// simulated latency (none when latency is off).
@@ -268,19 +273,10 @@ func (c *Cloud) attempt(ctx context.Context, conn *Connector, counts *cell, op o
 	}
 }
 
-// sdkRetries reports whether the SDK's standard retryer retries err: the
-// throttling codes and the 5xx-style transient ones, nothing that EC2
-// answered about the request itself.
-func sdkRetries(err error) bool {
-	if cloud.ClassOf(err) == cloud.ClassThrottled {
-		return true
-	}
-	switch cloud.CodeOf(err) {
-	case "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "RequestTimeout":
-		return true
-	}
-	return false
-}
+// sdkRetries reports whether the adapters' retryer retries err: the codes
+// the one classification table (internal/cloud) calls throttled or
+// retryable, as internal/awsapi configures the SDK.
+func sdkRetries(err error) bool { return cloud.IsTransient(err) }
 
 // gate is do with the bucket class given, for the calls whose class
 // depends on their arguments (an unfiltered DescribeImages).

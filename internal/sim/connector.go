@@ -41,8 +41,8 @@ type RetryingConnector struct {
 	*Connector
 }
 
-// AbsorbedThrottles returns how many throttled answers the retries
-// absorbed.
+// AbsorbedThrottles returns how many throttled answers the connector's
+// calls got, retried or not (the engine does not count them again).
 func (r RetryingConnector) AbsorbedThrottles() int64 { return r.absorbed.Load() }
 
 // RetryingConnector returns a new connector (a new run) whose calls are

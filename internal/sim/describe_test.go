@@ -30,6 +30,9 @@ func TestDescribeImagesFilters(t *testing.T) {
 	pending := mk("pending", map[string]string{"Recipe": "ubuntu"}, cloud.ImagePending)
 	failed := mk("failed", map[string]string{"Recipe": "ubuntu"}, cloud.ImageFailed)
 	gone := mk("gone", map[string]string{"Recipe": "ubuntu"}, "")
+	disabled := mk("disabled", map[string]string{"Recipe": "ubuntu"}, cloud.ImageDisabled)
+	turned := mk("turned", map[string]string{"Recipe": "debian"}, "")
+	c.DisableImage(srcAcct, region, turned)
 	// Other owners' images and other Regions are never listed.
 	foreign := c.AddImage(tgtA, region, sim.ImageSpec{Name: "foreign", Tags: map[string]string{"Recipe": "ubuntu"}}).ID
 	c.AddImage(srcAcct, region2, sim.ImageSpec{Name: "elsewhere", Tags: map[string]string{"Recipe": "ubuntu"}})
@@ -46,16 +49,18 @@ func TestDescribeImagesFilters(t *testing.T) {
 		q    cloud.ImageQuery
 		want []string
 	}{
-		{"everything owned and registered", cloud.ImageQuery{}, []string{plain, ubuntu, debian, pending, failed}},
+		{"everything owned and registered", cloud.ImageQuery{}, []string{plain, ubuntu, debian, pending, failed, disabled, turned}},
 		{"ids", cloud.ImageQuery{ImageIDs: []string{debian, plain, debian}}, []string{plain, debian}},
+		{"disabled ids, as with IncludeDisabled", cloud.ImageQuery{ImageIDs: []string{turned, disabled}}, []string{disabled, turned}},
 		{"ids of others, unknown and deregistered match nothing", cloud.ImageQuery{ImageIDs: []string{foreign, gone, "ami-0123456789abcdef0", "bogus"}}, nil},
-		{"tag key", cloud.ImageQuery{TagKeys: []string{"Recipe"}}, []string{ubuntu, debian, pending, failed}},
+		{"tag key", cloud.ImageQuery{TagKeys: []string{"Recipe"}}, []string{ubuntu, debian, pending, failed, disabled, turned}},
 		{"every tag key", cloud.ImageQuery{TagKeys: []string{"Recipe", "Team"}}, []string{ubuntu}},
-		{"tag value", cloud.ImageQuery{Tags: map[string][]string{"Recipe": {"debian"}}}, []string{debian}},
-		{"one of tag values", cloud.ImageQuery{Tags: map[string][]string{"Recipe": {"debian", "ubuntu"}}}, []string{ubuntu, debian, pending, failed}},
+		{"tag value", cloud.ImageQuery{Tags: map[string][]string{"Recipe": {"debian"}}}, []string{debian, turned}},
+		{"one of tag values", cloud.ImageQuery{Tags: map[string][]string{"Recipe": {"debian", "ubuntu"}}}, []string{ubuntu, debian, pending, failed, disabled, turned}},
 		{"tag without values is presence", cloud.ImageQuery{Tags: map[string][]string{"Team": nil}}, []string{ubuntu}},
 		{"state", cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}}, []string{plain, ubuntu, debian}},
 		{"states", cloud.ImageQuery{States: []cloud.ImageState{cloud.ImagePending, cloud.ImageFailed}}, []string{pending, failed}},
+		{"disabled state", cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageDisabled}}, []string{disabled, turned}},
 		{"deregistered never shows", cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageDeregistered}}, nil},
 		{"unknown state matches nothing", cloud.ImageQuery{States: []cloud.ImageState{"bogus"}}, nil},
 		{"combined", cloud.ImageQuery{TagKeys: []string{"Recipe"}, Tags: map[string][]string{"Recipe": {"ubuntu"}}, States: []cloud.ImageState{cloud.ImageAvailable}}, []string{ubuntu}},

@@ -177,9 +177,12 @@ func (m *queryMatcher) match(im *image, now int64) bool {
 }
 
 // DescribeImages lists the caller's own images (Owners=self) that are not
-// deregistered and match q. ImageIDs behaves like EC2's image-id filter:
-// ids that are not the caller's simply do not match. A tag filter with no
-// values matches any value of its key. Results come in pages of the
+// deregistered and match q. Disabled images are listed, as EC2 lists them
+// when asked with IncludeDisabled (the adapters always ask); a state filter
+// still applies to them. ImageIDs behaves like EC2's image-id filter: ids
+// that are not the caller's simply do not match. A tag filter with no
+// values matches any value of its key. Block devices carry no KMSKeyID, as
+// in EC2: SnapshotKeys tells the keys. Results come in pages of the
 // configured size, each page one counted DescribeImages call (at least one
 // call even when nothing matches); pages are read one at a time, as with
 // NextToken, so images created between pages may appear. A query with no
@@ -287,7 +290,7 @@ func (e *EC2) ImageLaunchPermissions(ctx context.Context, imageID string) ([]str
 
 // AddImageLaunchPermissions grants accountIDs launch permission on one of
 // the caller's images (ModifyImageAttribute LaunchPermission.Add). Ids
-// already granted are fine.
+// already granted are fine; a disabled image cannot be shared.
 func (e *EC2) AddImageLaunchPermissions(ctx context.Context, imageID string, accountIDs []string) error {
 	const op = OpModifyImageAttribute
 	return e.do(ctx, opModifyImageAttribute, imageID, func() error {
@@ -303,6 +306,10 @@ func (e *EC2) AddImageLaunchPermissions(ctx context.Context, imageID string, acc
 		}
 		if err := checkPermissionBatch(op, "InvalidAMIAttributeItemValue", accountIDs); err != nil {
 			return err
+		}
+		if st, _ := im.stateAt(e.cloud.clock.now()); st == stDisabled {
+			return cloud.Errorf(op, "InvalidAMIID.Unavailable",
+				"The AMI ID '%s' is currently disabled and may not be used for this operation", imageID)
 		}
 		im.ensureExtra().launch.add(accountIDs)
 		return nil
@@ -413,6 +420,56 @@ func (e *EC2) DeleteSnapshot(ctx context.Context, snapshotID string) error {
 		s.perms, s.tags = nil, nil
 		return nil
 	})
+}
+
+// snapshotFilterLimit is the most values one EC2 filter takes, so the most
+// snapshot ids one DescribeSnapshots call of SnapshotKeys asks about.
+const snapshotFilterLimit = 200
+
+// SnapshotKeys returns the KMS key ARN of each of the caller's encrypted
+// snapshots among snapshotIDs (DescribeSnapshots with a snapshot-id filter
+// and OwnerIds self). As with EC2's filter, ids of other accounts or
+// Regions, deleted snapshots and malformed ids simply do not match, and
+// unencrypted snapshots are absent from the result. The ids, deduplicated,
+// go 200 to a counted call (200 matches always fit one page of EC2's 1000);
+// no ids, no call. A later call the buckets refuse is retried as a
+// continuation page is.
+func (e *EC2) SnapshotKeys(ctx context.Context, snapshotIDs []string) (map[string]string, error) {
+	z := e.zone
+	ids := slices.Clone(snapshotIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make(map[string]string)
+	first := true
+	for chunk := range slices.Chunk(ids, snapshotFilterLimit) {
+		call := func() error {
+			return e.do(ctx, opDescribeSnapshots, "", func() error {
+				z.mu.RLock()
+				defer z.mu.RUnlock()
+				for _, id := range chunk {
+					zid, idx, ok := parseID(prefixSnapshot, id)
+					if !ok || zid != z.id {
+						continue
+					}
+					if s := z.snapshot(idx); s != nil && !s.deleted && s.encrypted {
+						out[id] = s.keyARN
+					}
+				}
+				return nil
+			})
+		}
+		var err error
+		if first {
+			err = call()
+		} else {
+			err = retryPage(ctx, call)
+		}
+		if err != nil {
+			return nil, err
+		}
+		first = false
+	}
+	return out, nil
 }
 
 // InstancesUsingImages counts the caller's instances (any state but

@@ -17,7 +17,7 @@ func TestIsMutating(t *testing.T) {
 	for _, op := range []string{
 		sim.OpDescribeImages, sim.OpDescribeImageAttribute, sim.OpModifyImageAttribute, sim.OpDescribeSnapshotAttribute,
 		sim.OpModifySnapshotAttribute, sim.OpCopyImage, sim.OpCreateTags, sim.OpDeregisterImage, sim.OpDeleteSnapshot,
-		sim.OpDescribeInstances, sim.OpAssumeRole, sim.OpListAccounts, sim.OpListRoots,
+		sim.OpDescribeInstances, sim.OpDescribeSnapshots, sim.OpAssumeRole, sim.OpListAccounts, sim.OpListRoots,
 		sim.OpListOrganizationalUnitsForParent, sim.OpListAccountsForParent, "Bogus",
 	} {
 		if got, want := reconcile.IsMutating(op), slices.Contains(mutating, op); got != want {
@@ -104,6 +104,10 @@ var sceneCalls = []sceneCall{
 	}},
 	{sim.OpDescribeInstances, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.tgt.InstancesUsingImages(ctx, []string{s.image.ID})
+		return err
+	}, nil},
+	{sim.OpDescribeSnapshots, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+		_, err := s.src.SnapshotKeys(ctx, s.image.SnapshotIDs())
 		return err
 	}, nil},
 }

@@ -31,7 +31,7 @@ var stateNames = [numStates]cloud.ImageState{
 	stInvalid:      "invalid",
 	stTransient:    "transient",
 	stError:        "error",
-	stDisabled:     "disabled",
+	stDisabled:     cloud.ImageDisabled,
 }
 
 func stateCodeOf(s cloud.ImageState) (stateCode, bool) {
@@ -258,14 +258,24 @@ func (z *zone) inFlight(now int64) int {
 	return len(kept)
 }
 
-// export renders an image for a caller; tags and slices are fresh copies.
-// Caller holds z.mu.
+// export renders an image as DescribeImages shows it to its owner; tags
+// and slices are fresh copies. Like EC2, it says whether each volume is
+// encrypted but not with which key: the key is only told by
+// DescribeSnapshots (EC2.SnapshotKeys), and an engine reading it here would
+// pass against the simulator and fail against AWS. Caller holds z.mu.
 func (z *zone) export(index int, im *image, now int64) cloud.Image {
-	return z.exportTags(index, im, now, im.tags.toMap())
+	return z.exportTags(index, im, now, im.tags.toMap(), false)
 }
 
-// exportTags is export with the Tags map supplied by the caller.
-func (z *zone) exportTags(index int, im *image, now int64, tags map[string]string) cloud.Image {
+// inspect is export with the snapshot keys filled in, for the builder's
+// inspection methods: tests tell keys apart without making API calls.
+func (z *zone) inspect(index int, im *image, now int64) cloud.Image {
+	return z.exportTags(index, im, now, im.tags.toMap(), true)
+}
+
+// exportTags renders an image with the Tags map supplied by the caller,
+// with the snapshot keys when keys is set.
+func (z *zone) exportTags(index int, im *image, now int64, tags map[string]string, keys bool) cloud.Image {
 	st, reason := im.stateAt(now)
 	out := cloud.Image{
 		ID:           formatID(prefixImage, z.id, index),
@@ -286,8 +296,10 @@ func (z *zone) exportTags(index int, im *image, now int64, tags map[string]strin
 				DeviceName: d.name,
 				SnapshotID: formatID(prefixSnapshot, z.id, d.snap),
 				Encrypted:  s.encrypted,
-				KMSKeyID:   s.keyARN,
 				VolumeSize: s.size,
+			}
+			if keys {
+				out.BlockDevices[i].KMSKeyID = s.keyARN
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -115,6 +116,8 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		return returnTrue("DeleteSnapshotResponse", s.requestID())
 	case "DescribeInstances":
 		return s.describeInstances(ctx, r)
+	case "DescribeSnapshots":
+		return s.describeSnapshots(ctx, r)
 	}
 	return nil, cloud.Errorf(r.Op, "InvalidAction", "awsfake does not implement EC2 action %q", r.Op)
 }
@@ -189,10 +192,17 @@ func unescape(v string) string {
 	return b.String()
 }
 
+// describeImages serves DescribeImages over the simulator, which lists
+// disabled images as EC2 does with IncludeDisabled; without it they are
+// left out, as EC2 leaves them out.
 func (s *Server) describeImages(ctx context.Context, r *Request) ([]byte, error) {
 	f := r.Form
 	if owners := indexed(f, "Owner.%d"); !slices.Equal(owners, []string{"self"}) {
 		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake serves only Owner.1=self, got %v", owners)
+	}
+	includeDisabled, err := boolParam(f, "IncludeDisabled")
+	if err != nil {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "%v", err)
 	}
 	var q cloud.ImageQuery
 	q.ImageIDs = indexed(f, "ImageId.%d")
@@ -230,6 +240,9 @@ func (s *Server) describeImages(ctx context.Context, r *Request) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
+	if !includeDisabled {
+		imgs = slices.DeleteFunc(imgs, func(im cloud.Image) bool { return im.State == cloud.ImageDisabled })
+	}
 	page, next, err := paginate(imgs, f.Get("NextToken"), size)
 	if err != nil {
 		return nil, cloud.Errorf(r.Op, "InvalidPaginationToken", "%v", err)
@@ -245,6 +258,18 @@ func (s *Server) describeImages(ctx context.Context, r *Request) ([]byte, error)
 		resp.Images = append(resp.Images, toXMLImage(im))
 	}
 	return marshalXML(resp)
+}
+
+// boolParam reads an optional boolean parameter; absent is false.
+func boolParam(f url.Values, name string) (bool, error) {
+	switch v := f.Get(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s %q: must be true or false", name, v)
+	}
 }
 
 func pageSize(f url.Values, limit int) (int, error) {
@@ -287,8 +312,8 @@ type xmlEBS struct {
 	VolumeSize          int32  `xml:"volumeSize"`
 	DeleteOnTermination bool   `xml:"deleteOnTermination"`
 	VolumeType          string `xml:"volumeType"`
-	Encrypted           bool   `xml:"encrypted"`
-	KMSKeyID            string `xml:"kmsKeyId,omitempty"`
+	// Encrypted but no kmsKeyId: DescribeImages does not report keys.
+	Encrypted bool `xml:"encrypted"`
 }
 
 type xmlBlockDevice struct {
@@ -337,7 +362,7 @@ func toXMLImage(im cloud.Image) xmlImage {
 		}
 		x.BlockDevices = append(x.BlockDevices, xmlBlockDevice{DeviceName: bd.DeviceName, EBS: xmlEBS{
 			SnapshotID: bd.SnapshotID, VolumeSize: bd.VolumeSize, DeleteOnTermination: true, VolumeType: "gp3",
-			Encrypted: bd.Encrypted, KMSKeyID: bd.KMSKeyID,
+			Encrypted: bd.Encrypted,
 		}})
 	}
 	keys := make([]string, 0, len(im.Tags))
@@ -389,6 +414,94 @@ func copyInput(f url.Values) (cloud.CopyImageInput, error) {
 		in.Tags = specs["image"]
 	}
 	return in, nil
+}
+
+// filterValueLimit is the most values EC2 takes in one filter.
+const filterValueLimit = 200
+
+// describeSnapshots serves DescribeSnapshots as SnapshotKeys sends it:
+// Owner.1=self and one snapshot-id filter. The keys come from the
+// simulator's SnapshotKeys (one counted call per request); unencrypted
+// snapshots of the caller, which EC2 lists too, are found through the
+// simulator's inspection.
+func (s *Server) describeSnapshots(ctx context.Context, r *Request) ([]byte, error) {
+	f := r.Form
+	if owners := indexed(f, "Owner.%d"); !slices.Equal(owners, []string{"self"}) {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake serves only Owner.1=self, got %v", owners)
+	}
+	if f.Has("SnapshotId.1") {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake serves snapshot ids in a snapshot-id filter, not SnapshotId.N")
+	}
+	var ids []string
+	for _, flt := range Filters(f) {
+		switch {
+		case flt.Name != "snapshot-id":
+			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "The filter '%s' is invalid", flt.Name)
+		case len(flt.Values) == 0:
+			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "The filter '%s' has no value", flt.Name)
+		case len(flt.Values) > filterValueLimit:
+			return nil, cloud.Errorf(r.Op, "FilterLimitExceeded",
+				"The maximum number of filter values specified on a single call is %d", filterValueLimit)
+		}
+		ids = append(ids, flt.Values...)
+	}
+	if ids == nil {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake expects a snapshot-id filter")
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	size, err := pageSize(f, s.opt.PageSize)
+	if err != nil {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "%v", err)
+	}
+	keys, err := s.cloud.Client(r.Account, r.Region).SnapshotKeys(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var found []xmlSnapshot
+	for _, id := range ids {
+		snap, ok := s.cloud.Snapshot(r.Account, r.Region, id)
+		if !ok {
+			continue
+		}
+		x := xmlSnapshot{
+			SnapshotID: id, VolumeID: "vol-ffffffff", Status: "completed", Progress: "100%", OwnerID: r.Account,
+			StartTime:  time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000Z"),
+			VolumeSize: snap.Size, StorageTier: "standard",
+		}
+		if key, ok := keys[id]; ok {
+			x.Encrypted, x.KMSKeyID = true, key
+		}
+		for _, k := range slices.Sorted(maps.Keys(snap.Tags)) {
+			x.Tags = append(x.Tags, xmlTag{Key: k, Value: snap.Tags[k]})
+		}
+		found = append(found, x)
+	}
+	page, next, err := paginate(found, f.Get("NextToken"), size)
+	if err != nil {
+		return nil, cloud.Errorf(r.Op, "InvalidPaginationToken", "%v", err)
+	}
+	return marshalXML(struct {
+		XMLName   xml.Name      `xml:"DescribeSnapshotsResponse"`
+		Xmlns     string        `xml:"xmlns,attr"`
+		RequestID string        `xml:"requestId"`
+		Snapshots []xmlSnapshot `xml:"snapshotSet>item"`
+		NextToken string        `xml:"nextToken,omitempty"`
+	}{Xmlns: ec2Namespace, RequestID: s.requestID(), Snapshots: page, NextToken: next})
+}
+
+type xmlSnapshot struct {
+	SnapshotID  string   `xml:"snapshotId"`
+	VolumeID    string   `xml:"volumeId"`
+	Status      string   `xml:"status"`
+	StartTime   string   `xml:"startTime"`
+	Progress    string   `xml:"progress"`
+	OwnerID     string   `xml:"ownerId"`
+	VolumeSize  int32    `xml:"volumeSize"`
+	Encrypted   bool     `xml:"encrypted"`
+	KMSKeyID    string   `xml:"kmsKeyId,omitempty"`
+	StorageTier string   `xml:"storageTier"`
+	Tags        []xmlTag `xml:"tagSet>item"`
 }
 
 func (s *Server) describeInstances(ctx context.Context, r *Request) ([]byte, error) {
