@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,30 +29,7 @@ import (
 // copies: share returns at once, each copy waits only for its own source
 // (shareOutcome), and the returned function waits for the whole step.
 func (r *run) share(ctx context.Context) (wait func()) {
-	source := r.e.cfg.Source.AccountID
-	capacity := r.e.cfg.Limits.InFlightCopies
-	need := map[string]map[string]bool{}
-	for _, rw := range r.work {
-		sortPairs(rw.pairs) // the order applyAll copies in
-		if rw.account == source {
-			continue // the owner needs no permission
-		}
-		slots := capacity - rw.inFlight
-		for _, pw := range rw.pairs {
-			if !pw.dec.Copy {
-				continue
-			}
-			if slots <= 0 {
-				break
-			}
-			slots--
-			id := pw.src.img.ID
-			if need[id] == nil {
-				need[id] = map[string]bool{}
-			}
-			need[id][rw.account] = true
-		}
-	}
+	need := r.shareNeeds()
 	ids := sortedKeys(need)
 	r.shareNeed = need
 	r.shareDone = make(map[string]chan struct{}, len(ids))
@@ -71,7 +49,7 @@ func (r *run) share(ctx context.Context) (wait func()) {
 				r.mu.Lock()
 				r.shareErr[src.img.ID] = err
 				r.mu.Unlock()
-				r.errorf("share %s with %d account(s): %v", src.img.ID, len(accounts), err)
+				r.recordError("share %s with %d account(s): %v", src.img.ID, len(accounts), err)
 			}
 		})
 		// parallel stops early when the run's context ends: never leave
@@ -92,6 +70,31 @@ func (r *run) share(ctx context.Context) (wait func()) {
 	return func() { <-finished }
 }
 
+// shareNeeds returns, per source image, the accounts that copy it in this
+// run: the copy requests trimDeferred kept (the cap's slots, allocated
+// there once), the source account's own excepted (the owner needs no
+// permission).
+func (r *run) shareNeeds() map[string]map[string]bool {
+	source := r.e.cfg.Source.AccountID
+	need := map[string]map[string]bool{}
+	for _, rw := range r.work {
+		if rw.account == source {
+			continue
+		}
+		for _, pw := range rw.pairs {
+			if !pw.dec.Copy || trimmed(pw) {
+				continue
+			}
+			id := pw.src.img.ID
+			if need[id] == nil {
+				need[id] = map[string]bool{}
+			}
+			need[id][rw.account] = true
+		}
+	}
+	return need
+}
+
 // shareOutcome waits until the sharing of image id is over and returns its
 // error; shared is false when account is not granted in this run.
 func (r *run) shareOutcome(ctx context.Context, id, account string) (shared bool, err error) {
@@ -102,13 +105,16 @@ func (r *run) shareOutcome(ctx context.Context, id, account string) (shared bool
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return true, context.Cause(ctx)
+		return true, fmt.Errorf("waiting for the sharing of %s: %w", id, context.Cause(ctx))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.shareNeed[id][account], r.shareErr[id]
 }
 
+// sortPairs puts a Region's pairs in the order trimDeferred allocates the
+// in-flight cap's slots in, and share and applyAll follow. observeRegion
+// sorts each Region once.
 func sortPairs(pairs []*pairWork) {
 	slices.SortFunc(pairs, func(a, b *pairWork) int { return strings.Compare(a.key.SourceImage, b.key.SourceImage) })
 }
@@ -171,14 +177,23 @@ func missing(want, have []string) []string {
 
 var errTimeBudget = errors.New("time budget reached; the next run continues")
 
+// shareRefused reports whether a sharing call failed because EC2 refuses
+// to share the source at all: the answers it gives for a snapshot under
+// the AWS-managed aws/ebs key. Every other failure (a denial, a throttle,
+// a code nobody classified) may pass by the next run.
+func shareRefused(err error) bool {
+	switch cloud.CodeOf(err) {
+	case "InvalidParameter", "OperationNotPermitted":
+		return true
+	}
+	return false
+}
+
 // apply works through every account and Region with work, a bounded
 // number at a time.
 func (r *run) apply(ctx context.Context) {
 	slices.SortFunc(r.work, func(a, b *regionWork) int {
-		if a.account != b.account {
-			return strings.Compare(a.account, b.account)
-		}
-		return strings.Compare(a.region, b.region)
+		return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region))
 	})
 	total := 0
 	for _, rw := range r.work {
@@ -187,48 +202,83 @@ func (r *run) apply(ctx context.Context) {
 	r.e.progress.Phase("copy", total)
 	r.applyAll(ctx, r.work, r.e.cfg.Limits.Concurrency) // schedule.go
 	if ctx.Err() != nil {
-		r.errorf("run interrupted before all work was done: %v", context.Cause(ctx))
+		r.recordError("run interrupted before all work was done: %v", context.Cause(ctx))
 	}
 }
 
-func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capacity int, quotaFull *bool) {
-	for _, id := range pw.dec.Deregister {
-		if r.outOfTime() {
-			break
+// deferPair reports a copy left for the next run. capped says the
+// in-flight cap deferred it: counted apart, since the cap deferring a
+// copy is the design working, and every other deferral is a problem
+// postponed.
+func (r *run) deferPair(pw *pairWork, reason string, capped bool) {
+	r.count("deferred", 1)
+	if capped {
+		r.count("deferred_in_flight_cap", 1)
+	}
+	r.updateItem(pw.item, func(it *report.Item) {
+		it.Action = "deferred"
+		it.Reason += "; deferred: " + reason
+	})
+}
+
+// capReason says why the in-flight cap defers a copy in rw.
+func capReason(rw *regionWork) string {
+	return fmt.Sprintf("%d copies are already in flight in %s/%s (limits.in_flight_copies)", rw.inFlight, rw.account, rw.region)
+}
+
+// deferTrimmed reports the copies trimDeferred dropped, for a run that
+// changes nothing else and so never reaches applyPair.
+func (r *run) deferTrimmed() {
+	for _, rw := range r.work {
+		for _, pw := range rw.pairs {
+			if pw.dec.Copy && trimmed(pw) {
+				r.deferPair(pw, capReason(rw), true)
+			}
 		}
-		if err := r.callAt(ctx, rw.account, rw.region, mutatingCall, func() error { return rw.client.DeregisterImage(ctx, id) }); err != nil {
-			r.errorf("pair %s: deregister failed copy %s: %v", pw.key, id, err)
-			continue
+	}
+}
+
+func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capacity int) {
+	rw := c.rw
+	if len(pw.dec.Deregister) > 0 {
+		// The failed copy is the only proof of its failure: remember the
+		// failure first, then remove the copy. A copy deferred below, or
+		// a run killed in between, then loses nothing.
+		pre := pw.dec.Failure
+		if pre == nil && !pw.dec.Copy {
+			pre = pw.dec.Record
 		}
-		r.count("deregister_failed", 1)
+		if pre != nil {
+			if _, err := r.putPair(ctx, pw, *pre); err != nil {
+				r.recordError("pair %s: failed copy kept: %v", pw.key, err)
+				r.updateItem(pw.item, func(it *report.Item) { it.Action = "none"; it.LastError = err.Error() })
+				return
+			}
+		}
+		if !r.deregisterFailed(ctx, rw, pw) && pw.dec.Copy {
+			reason := "a failed copy could not be deregistered, and it holds the name the new copy takes; the next run tries again"
+			if r.outOfTime() {
+				reason = "the time budget is spent; the next run continues"
+			}
+			r.deferPair(pw, reason, false)
+			return
+		}
 	}
 	if !pw.dec.Copy {
 		if pw.dec.Record != nil {
 			if _, err := r.putPair(ctx, pw, *pw.dec.Record); err != nil {
-				r.errorf("pair %s: %v", pw.key, err)
+				r.recordError("pair %s: %v", pw.key, err)
 			}
 		}
 		return
 	}
 
-	defer_ := func(reason string, capped bool) {
-		r.count("deferred", 1)
-		if capped {
-			// Counted apart: the cap deferring a copy is the design
-			// working, every other deferral is a problem postponed.
-			r.count("deferred_in_flight_cap", 1)
-		}
-		r.updateItem(pw.item, func(it *report.Item) {
-			it.Action = "deferred"
-			it.Reason += "; deferred: " + reason
-		})
-	}
 	granted := true
 	if rw.account != r.e.cfg.Source.AccountID {
 		shared, err := r.shareOutcome(ctx, pw.src.img.ID, rw.account)
-		// A permanent refusal (an aws/ebs snapshot) rejects every pair of
-		// the image; any other failure matters only to pairs that needed it.
-		if err != nil && (shared || cloud.ClassOf(err) == cloud.ClassPermanent) {
+		// A refusal of the source (an aws/ebs snapshot) rejects every pair
+		// of the image; any other failure matters only to pairs that needed it.
+		if err != nil && (shared || shareRefused(err)) {
 			r.shareFailed(ctx, pw, err)
 			return
 		}
@@ -236,18 +286,23 @@ func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capac
 	}
 	switch {
 	case r.outOfTime():
-		defer_("the time budget is spent; the next run continues", false)
+		r.deferPair(pw, "the time budget is spent; the next run continues", false)
 		return
-	case *quotaFull:
-		defer_("EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
+	case c.denied != "":
+		reason := fmt.Sprintf("not copied: %s", c.denied)
+		r.recategorize(pw.item, pw.dec.Category, report.Unreachable, reason)
+		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none" })
+		return
+	case c.quotaFull:
+		r.deferPair(pw, "EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
 		return
 	case rw.inFlight >= capacity:
-		defer_(fmt.Sprintf("%d copies are already in flight in %s/%s (limits.in_flight_copies)", rw.inFlight, rw.account, rw.region), true)
+		r.deferPair(pw, capReason(rw), true)
 		return
 	case !granted || trimmed(pw):
 		// Sharing (and trimDeferred) expected the cap to be full by now;
 		// a copy before this one failed and left its slot free.
-		defer_(fmt.Sprintf("the source was not shared with %s in this run, which expected limits.in_flight_copies to be reached; the next run continues", rw.account), true)
+		r.deferPair(pw, fmt.Sprintf("the source was not shared with %s in this run, which expected limits.in_flight_copies to be reached; the next run continues", rw.account), true)
 		return
 	}
 
@@ -259,7 +314,7 @@ func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capac
 	}
 	rec, err := r.putPair(ctx, pw, *want)
 	if err != nil {
-		r.errorf("pair %s: not copied: %v", pw.key, err)
+		r.recordError("pair %s: not copied: %v", pw.key, err)
 		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none"; it.LastError = err.Error() })
 		return
 	}
@@ -275,62 +330,92 @@ func (r *run) applyPair(ctx context.Context, rw *regionWork, pw *pairWork, capac
 	})
 	after := AfterCopy(rec, imageID, callErr, r.policy)
 	if _, err := r.putPair(ctx, &pairWork{key: pw.key, stored: &rec}, after); err != nil {
-		r.errorf("pair %s: record copy result: %v", pw.key, err)
+		r.recordError("pair %s: record copy result: %v", pw.key, err)
 	}
 	if callErr != nil {
-		if cloud.ClassOf(callErr) == cloud.ClassLimit {
-			*quotaFull = true
-		}
-		r.count("copy_failed", 1)
-		r.errorf("pair %s: %v", pw.key, callErr)
-		r.updateItem(pw.item, func(it *report.Item) {
-			it.Action = "copy_failed"
-			it.LastError = callErr.Error()
-		})
+		r.copyError(c, pw, callErr)
 		return
 	}
 	rw.inFlight++
 	r.count("copy", 1)
 	r.updateItem(pw.item, func(it *report.Item) {
 		it.CopyImages = append(it.CopyImages, imageID)
+		it.Attempts = rec.Attempts
+	})
+}
+
+// deregisterFailed removes the failed copies the plan names; it reports
+// whether all of them are gone.
+func (r *run) deregisterFailed(ctx context.Context, rw *regionWork, pw *pairWork) bool {
+	all := true
+	for _, id := range pw.dec.Deregister {
+		if r.outOfTime() {
+			return false
+		}
+		if err := r.callAt(ctx, rw.account, rw.region, mutatingCall, func() error { return rw.client.DeregisterImage(ctx, id) }); err != nil {
+			r.recordError("pair %s: deregister failed copy %s: %v", pw.key, id, err)
+			all = false
+			continue
+		}
+		r.count("deregister_failed", 1)
+	}
+	return all
+}
+
+// copyError reports a CopyImage call that failed. A full quota stops the
+// copies of the account and Region for this run, and so does a denial (a
+// missing IAM or KMS grant of the copier role), which makes the pair
+// unreachable: the next run tries again, the pair's attempts untouched.
+func (r *run) copyError(c *regionCursor, pw *pairWork, err error) {
+	switch cloud.ClassOf(err) {
+	case cloud.ClassLimit:
+		c.quotaFull = true
+	case cloud.ClassAccessDenied:
+		c.denied = fmt.Sprintf("CopyImage was denied in account %s (%s): %v; check the copier role's IAM permissions and the KMS key's policy (the next run tries again)",
+			c.rw.account, c.rw.region, err)
+		r.recategorize(pw.item, pw.dec.Category, report.Unreachable, c.denied)
+	}
+	r.count("copy_failed", 1)
+	r.recordError("pair %s: %v", pw.key, err)
+	r.updateItem(pw.item, func(it *report.Item) {
+		it.Action = "copy_failed"
+		it.LastError = err.Error()
 	})
 }
 
 // shareFailed handles a pair whose source could not be shared. EC2
 // refusing the share for good (a snapshot under the AWS-managed aws/ebs
 // key cannot be shared at all) rejects the target and remembers why, so
-// the next plan shows it without trying; anything else is retried by the
-// next run.
+// the next plan shows it without trying. Anything else leaves the pair as
+// it was, recording nothing: the next run shares and copies again.
 func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
-	switch cloud.ClassOf(err) {
-	case cloud.ClassPermanent:
-		reason := fmt.Sprintf("the source cannot be shared with account %s: %v", pw.key.Account, err)
-		r.recategorize(pw.item, pw.dec.Category, report.RejectedTarget, reason)
-		rec := state.Pair{Key: pw.key, Source: r.e.cfg.Source.AccountID, Fingerprint: pw.plan.Fingerprint}
-		if pw.dec.Record != nil {
-			rec = *pw.dec.Record
-		} else if pw.stored != nil {
-			rec = *pw.stored
-		}
-		rec.Status = state.PairRejected
-		rec.Attempts = 0
-		if pw.stored != nil {
-			rec.Attempts = pw.stored.Attempts
-		}
-		rec.ClientToken = ""
-		rec.LastErrorCode = cloud.CodeOf(err)
-		rec.LastError = reason
-		if _, werr := r.putPair(ctx, pw, rec); werr != nil {
-			r.errorf("pair %s: %v", pw.key, werr)
-		}
-		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none" })
-	default:
-		r.count("deferred", 1)
-		r.updateItem(pw.item, func(it *report.Item) {
-			it.Action = "deferred"
-			it.Reason += "; deferred: sharing the source failed: " + err.Error()
-		})
+	if !shareRefused(err) {
+		r.mu.Lock()
+		r.partial = true
+		r.mu.Unlock()
+		r.deferPair(pw, fmt.Sprintf("sharing failed: %v; retried next run", err), false)
+		return
 	}
+	reason := fmt.Sprintf("the source cannot be shared with account %s: %v", pw.key.Account, err)
+	r.recategorize(pw.item, pw.dec.Category, report.RejectedTarget, reason)
+	rec := state.Pair{Key: pw.key, Source: r.e.cfg.Source.AccountID, Fingerprint: pw.plan.Fingerprint}
+	if pw.dec.Record != nil {
+		rec = *pw.dec.Record
+	} else if pw.stored != nil {
+		rec = *pw.stored
+	}
+	rec.Status = state.PairRejected
+	rec.Attempts = 0
+	if pw.stored != nil {
+		rec.Attempts = pw.stored.Attempts
+	}
+	rec.ClientToken = ""
+	rec.LastErrorCode = cloud.CodeOf(err)
+	rec.LastError = reason
+	if _, werr := r.putPair(ctx, pw, rec); werr != nil {
+		r.recordError("pair %s: %v", pw.key, werr)
+	}
+	r.updateItem(pw.item, func(it *report.Item) { it.Action = "none" })
 }
 
 // putPair writes a record if it differs from the stored one, guarded by
@@ -350,10 +435,18 @@ func (r *run) putPair(ctx context.Context, pw *pairWork, want state.Pair) (state
 	if err != nil && want.Version == 0 && errors.Is(err, state.ErrConflict) {
 		// Only unsettled records are read up front; the pair has a
 		// settled (audit) record from an earlier life, which it may
-		// reopen. An unsettled one means another writer: back off.
+		// reopen, if nobody wrote it since this run observed. An
+		// unsettled one means another writer: back off.
 		cur, ok, gerr := r.e.store.GetPair(ctx, want.Key)
-		if gerr == nil && ok && cur.Status.Settled() {
+		if gerr == nil && ok && cur.Status.Settled() && cur.UpdatedAt.Before(r.policy.Now) {
 			want.Version = cur.Version
+			if want.Status == state.PairCopying {
+				// The earlier life's tokens are spent: the same token
+				// would hand back its copy (deleted since, or the pair
+				// would not be copied again) instead of a new one.
+				want.Attempts = max(want.Attempts, cur.Attempts+1)
+				want.ClientToken = ClientToken(want.Key, want.Fingerprint, want.Attempts)
+			}
 			got, err = r.e.store.PutPair(ctx, want)
 		}
 	}

@@ -337,25 +337,100 @@ type retryingConnector struct {
 func (retryingConnector) AbsorbedThrottles() int64 { return 7 }
 
 func TestNoEngineRetriesOnTopOfARetryingConnector(t *testing.T) {
-	w := newWorld(t, 2)
-	w.image(euWest, "web", 1, "*")
-	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(1), Code: "InternalError"}).Hook())
-	e, err := reconcile.New(reconcile.Options{
-		Config: w.cfg, Store: w.store, Clock: w.cloud,
-		Connect: func(context.Context, string) (reconcile.Connector, error) {
-			return retryingConnector{w.cloud.Connector(srcAccount)}, nil
-		},
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
-	})
-	must(t, err)
-	res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModePlan})
-	must(t, err)
-	if got := w.cloud.Calls("DescribeImages", accountID(1), euWest); got != 1 {
-		t.Fatalf("DescribeImages in the failing account = %d, want 1 (the connector retries, not the engine)", got)
+	tests := []struct {
+		code string
+		// The connector counts every throttled attempt (7 here), the
+		// last one too: the engine adds none, and counts a surfaced
+		// throttle only among the throttle errors.
+		throttleErrors int64
+	}{
+		{code: "InternalError"},
+		{code: "RequestLimitExceeded", throttleErrors: 1},
 	}
-	wantCounts(t, res.Report, map[report.Category]int{report.Missing: 1, report.Unreachable: 1})
-	if res.Summary.ThrottledCalls != 7 {
-		t.Fatalf("throttled calls = %d, want the connector's 7", res.Summary.ThrottledCalls)
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			w := newWorld(t, 2)
+			w.image(euWest, "web", 1, "*")
+			w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(1), Code: tt.code}).Hook())
+			e, err := reconcile.New(reconcile.Options{
+				Config: w.cfg, Store: w.store, Clock: w.cloud,
+				Connect: func(context.Context, string) (reconcile.Connector, error) {
+					return retryingConnector{w.cloud.Connector(srcAccount)}, nil
+				},
+				Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+			})
+			must(t, err)
+			res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModePlan})
+			must(t, err)
+			if got := w.cloud.Calls("DescribeImages", accountID(1), euWest); got != 1 {
+				t.Fatalf("DescribeImages in the failing account = %d, want 1 (the connector retries, not the engine)", got)
+			}
+			wantCounts(t, res.Report, map[report.Category]int{report.Missing: 1, report.Unreachable: 1})
+			if res.Summary.ThrottledCalls != 7 {
+				t.Fatalf("throttled calls = %d, want the connector's 7", res.Summary.ThrottledCalls)
+			}
+			if res.Summary.ThrottleErrors != tt.throttleErrors {
+				t.Fatalf("throttle errors = %d, want %d", res.Summary.ThrottleErrors, tt.throttleErrors)
+			}
+		})
+	}
+}
+
+// TestChaosShareFailures: only EC2's refusal to share the source at all
+// (its answers for a snapshot under the AWS-managed key) rejects the
+// targets; any other failure to share leaves the pairs missing, records
+// nothing, and the next run shares and copies them.
+func TestChaosShareFailures(t *testing.T) {
+	tests := []struct {
+		name     string
+		rule     sim.FaultRule
+		rejected bool
+	}{
+		{name: "the snapshot cannot be shared", rule: sim.FaultRule{Op: "ModifySnapshotAttribute", Code: "InvalidParameter"}, rejected: true},
+		{name: "sharing not permitted", rule: sim.FaultRule{Op: "ModifyImageAttribute", Code: "OperationNotPermitted"}, rejected: true},
+		{name: "a code nobody classified", rule: sim.FaultRule{Op: "ModifySnapshotAttribute", Code: "SomethingNew"}},
+		{name: "a malformed request", rule: sim.FaultRule{Op: "ModifyImageAttribute", Code: "InvalidParameterValue"}},
+		{name: "denied", rule: sim.FaultRule{Op: "ModifyImageAttribute", Code: "UnauthorizedOperation"}},
+		{name: "throttled past the retries", rule: sim.FaultRule{Op: "ModifySnapshotAttribute", Code: "RequestLimitExceeded"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, 2)
+			img := w.image(euWest, "web", 1, "*")
+			w.cloud.SetFault(sim.NewFaultPlan(1).Add(tt.rule).Hook())
+			res := w.run(reconcile.ModeApply)
+			if res.Summary.APICalls["CopyImage"] != 0 || res.Summary.Status != report.StatusPartial {
+				t.Fatalf("copies %d, status %s", res.Summary.APICalls["CopyImage"], res.Summary.Status)
+			}
+			keys := []state.PairKey{{SourceImage: img.ID, Account: accountID(1), Region: euWest}, {SourceImage: img.ID, Account: accountID(2), Region: euWest}}
+			if tt.rejected {
+				wantCounts(t, res.Report, map[report.Category]int{report.RejectedTarget: 2})
+				for _, k := range keys {
+					if rec, _ := w.pair(k); rec.Status != state.PairRejected || rec.LastErrorCode != tt.rule.Code {
+						t.Errorf("record %+v", rec)
+					}
+				}
+				return
+			}
+			wantCounts(t, res.Report, map[report.Category]int{report.Missing: 2})
+			if res.Summary.Actions["deferred"] != 2 {
+				t.Errorf("actions %v, want 2 deferred", res.Summary.Actions)
+			}
+			for _, it := range res.Report.Items {
+				if it.Action != "deferred" || !strings.Contains(it.Reason, "sharing failed") || !strings.Contains(it.Reason, "retried next run") {
+					t.Errorf("item %+v", it)
+				}
+			}
+			for _, k := range keys {
+				if rec, ok := w.pair(k); ok {
+					t.Errorf("a failed share recorded %+v", rec)
+				}
+			}
+			w.cloud.SetFault(nil)
+			if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 2 {
+				t.Fatalf("next run: %v %v", res.Summary.APICalls, res.Summary.Errors)
+			}
+		})
 	}
 }
 

@@ -38,6 +38,8 @@ const (
 type ConnectFunc func(ctx context.Context, runID string) (Connector, error)
 
 // Progress is told how far a run is; the CLI draws a bar with it.
+// A run calls Step (and Phase) from several goroutines at once, its
+// workers: implementations must be safe for concurrent use.
 type Progress interface {
 	// Phase starts a phase of total steps ("observe", "copy").
 	Phase(name string, total int)
@@ -77,6 +79,9 @@ type Engine struct {
 	sleep    func(ctx context.Context, d time.Duration) error
 	progress Progress
 	shaper   *copyShaper
+	// ticker starts the lease renewal ticks; tests of the renewal pass a
+	// channel they drive by hand instead of waiting for real time.
+	ticker func(d time.Duration) (tick <-chan time.Time, stop func())
 }
 
 // New checks the options and builds an engine.
@@ -109,6 +114,10 @@ func New(o Options) (*Engine, error) {
 	}
 	if e.progress == nil {
 		e.progress = noProgress{}
+	}
+	e.ticker = func(d time.Duration) (<-chan time.Time, func()) {
+		t := time.NewTicker(d)
+		return t.C, t.Stop
 	}
 	if o.Config.Targets.TagKey != "" {
 		e.sources = append(e.sources, TagTargets{Key: o.Config.Targets.TagKey})
@@ -173,7 +182,11 @@ func (e *Engine) Scope() string { return e.cfg.Source.AccountID }
 
 // LeaseHeld reports whether err says another run holds the lease, or (a
 // *StaleError) held it and changed the state while this run observed:
-// either way this run changed nothing and should exit cleanly.
+// either way this run changed nothing and should exit cleanly. For a
+// *StaleError the returned error carries its Scope and Holder (empty when
+// the changed record names no run) and a zero Expires: no lease was seen
+// held, and state.LeaseHeldError's message says so rather than print a
+// zero expiry.
 func LeaseHeld(err error) (*state.LeaseHeldError, bool) {
 	var stale *StaleError
 	if errors.As(err, &stale) {

@@ -300,10 +300,20 @@ func TestInFlightCapDefersCopies(t *testing.T) {
 	if res.Summary.APICalls["CopyImage"] != 2 || res.Summary.Actions["deferred"] != 3 {
 		t.Fatalf("calls %v actions %v", res.Summary.APICalls, res.Summary.Actions)
 	}
-	// Pending copies count against the cap in the next run.
+	// Pending copies count against the cap in the next run, which then
+	// changes nothing: no lease, only its run record.
+	w.store.Reset()
 	res = w.run(reconcile.ModeApply)
-	if res.Summary.APICalls["CopyImage"] != 0 || res.Summary.Actions["deferred"] != 3 {
+	if res.Summary.APICalls["CopyImage"] != 0 || res.Summary.Actions["deferred"] != 3 || res.Summary.Actions["deferred_in_flight_cap"] != 3 {
 		t.Fatalf("second run: calls %v actions %v", res.Summary.APICalls, res.Summary.Actions)
+	}
+	if writes := w.store.Writes(); writes.Total() != 1 || writes.RunWrites != 1 {
+		t.Fatalf("a run whose only work the cap defers wrote %+v, want its run record only", writes)
+	}
+	for _, it := range itemsOf(res.Report, report.Missing) {
+		if it.Action != "deferred" || !strings.Contains(it.Reason, "limits.in_flight_copies") {
+			t.Errorf("item %+v", it)
+		}
 	}
 	w.settle()
 	w.run(reconcile.ModeApply)
@@ -427,4 +437,111 @@ func TestShardedRunRecordsItsShard(t *testing.T) {
 	if len(runs) != 1 || runs[0].Shard != "2/3" {
 		t.Fatalf("runs %+v: want one run of shard 2/3", runs)
 	}
+}
+
+// TestRunErrorsAreBounded: a run record must fit a DynamoDB item and a
+// summary must stay readable: the first 100 errors are kept, the rest
+// counted by error code.
+func TestRunErrorsAreBounded(t *testing.T) {
+	const n = 150
+	w := newWorld(t, 1)
+	w.cfg.Limits.InFlightCopies = 1000
+	// No pacing: the simulator does not throttle here.
+	w.cfg.Limits.MutatingRate, w.cfg.Limits.MutatingBurst = 1e6, 1e6
+	w.cfg.Limits.DescribeRate, w.cfg.Limits.DescribeBurst = 1e6, 1e6
+	for i := range n {
+		w.image(euWest, fmt.Sprintf("img-%03d", i), 1, accountID(1))
+	}
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Code: "InvalidParameterValue", Message: "refused"}).Hook())
+	res := w.run(reconcile.ModeApply)
+	if got := res.Summary.APICalls["CopyImage"]; got != n {
+		t.Fatalf("CopyImage = %d, want %d", got, n)
+	}
+	runs, err := w.store.RecentRuns(context.Background(), srcAccount, 1)
+	must(t, err)
+	if res.Summary.ErrorCount != 150 {
+		t.Errorf("error count %d, want 150", res.Summary.ErrorCount)
+	}
+	for name, errs := range map[string][]string{"summary": res.Summary.Errors, "run record": runs[0].Errors} {
+		if len(errs) != 101 {
+			t.Fatalf("%s keeps %d errors, want 100 and a count of the rest", name, len(errs))
+		}
+		if last := errs[100]; !strings.Contains(last, "and 50 more errors") || !strings.Contains(last, "InvalidParameterValue: 50") {
+			t.Fatalf("%s: last line %q", name, last)
+		}
+	}
+}
+
+func TestLeaseHeld(t *testing.T) {
+	expires := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		err      error
+		held     bool
+		scope    string
+		holder   string
+		expires  time.Time
+		mentions string
+	}{
+		{name: "held lease", err: fmt.Errorf("take lease: %w", &state.LeaseHeldError{Scope: srcAccount, Holder: "run-1", Expires: expires}),
+			held: true, scope: srcAccount, holder: "run-1", expires: expires, mentions: "2026-03-01T12:00:00Z"},
+		{name: "stale observation", err: fmt.Errorf("run: %w", &reconcile.StaleError{Scope: srcAccount + "/shard-1-of-2", Holder: "run-2"}),
+			held: true, scope: srcAccount + "/shard-1-of-2", holder: "run-2", mentions: "run-2"},
+		{name: "stale observation, writer unknown", err: &reconcile.StaleError{Scope: srcAccount}, held: true, scope: srcAccount, mentions: srcAccount},
+		{name: "another error", err: errors.New("boom")},
+		{name: "no error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, held := reconcile.LeaseHeld(tt.err)
+			if held != tt.held {
+				t.Fatalf("held = %v, want %v", held, tt.held)
+			}
+			if !held {
+				return
+			}
+			if h.Scope != tt.scope || h.Holder != tt.holder || !h.Expires.Equal(tt.expires) {
+				t.Fatalf("LeaseHeldError %+v, want scope %q holder %q expires %v", *h, tt.scope, tt.holder, tt.expires)
+			}
+			if msg := h.Error(); !strings.Contains(msg, tt.mentions) || strings.Contains(msg, "0001-01-01") {
+				t.Errorf("message %q", msg)
+			}
+		})
+	}
+}
+
+func TestForeignCopyKeysAreReadFromItsSnapshots(t *testing.T) {
+	w := newWorld(t, 1)
+	want, ok := w.cloud.ResolveKey(accountID(1), euWest, "alias/amicopier")
+	if !ok {
+		t.Fatal("no key")
+	}
+	w.cfg.Encryption.KMSKey = want.ARN
+	good := w.image(euWest, "good", 1, accountID(1))
+	bad := w.image(euWest, "bad", 1, accountID(1))
+	ours := w.image(euWest, "ours", 1, accountID(1))
+	other := w.cloud.AddKey(accountID(1), euWest, "other")
+	for _, c := range []struct {
+		src cloud.Image
+		key string
+	}{{good, want.ARN}, {bad, other}} {
+		w.cloud.AddImage(accountID(1), euWest, sim.ImageSpec{
+			Name: "amigo-" + c.src.ID, Tags: map[string]string{"CopiedFromAMI": c.src.ID, "Encrypted": "true"},
+			Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: c.key}},
+		})
+	}
+	w.run(reconcile.ModeApply) // copies "ours"
+	w.settle()
+	res := w.run(reconcile.ModePlan)
+	wantCounts(t, res.Report, map[report.Category]int{report.OK: 2, report.WrongKey: 1})
+	it := itemsOf(res.Report, report.WrongKey)[0]
+	if it.SourceImage != bad.ID || !strings.Contains(it.Reason, other) {
+		t.Fatalf("wrong_key item %+v", it)
+	}
+	// One DescribeSnapshots for the two foreign copies; amicopier's own
+	// copy is judged by the key it recorded, at no cost.
+	if n := w.last.CallCounts()["DescribeSnapshots"]; n != 1 {
+		t.Fatalf("DescribeSnapshots = %d, want 1", n)
+	}
+	_ = ours
 }

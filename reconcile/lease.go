@@ -1,33 +1,15 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/amicopier/amicopier/state"
 )
-
-// scale is the part of a run that makes it work at organisation scale:
-// client-side pacing, sharding, the lazily taken lease, and the sharing
-// step running alongside the copies. It is embedded in run.
-type scale struct {
-	pace  *pacer
-	shard Shard
-	// throttleErrors counts throttled calls that exhausted their retries
-	// and failed (run.throttled counts every throttled answer).
-	throttleErrors atomic.Int64
-
-	// release gives the lease up; nil while the run holds none.
-	release func()
-
-	// shareNeed holds, per source image, the accounts that copy it this
-	// run; shareDone is closed once the image's sharing is over.
-	shareNeed map[string]map[string]bool
-	shareDone map[string]chan struct{}
-}
 
 // The run lease guards changes, not observation. A run observes and plans
 // first, with no lease, and takes the lease only when the plan holds
@@ -50,10 +32,16 @@ type scale struct {
 
 // hasChanges reports whether the plan changes anything, in AWS or in the
 // state store. Every mutating step of a run must be reflected here, since
-// only then does the run take the lease.
+// only then does the run take the lease. A copy the in-flight cap defers
+// (trimDeferred dropped its request) changes nothing: a run whose only
+// work is such copies writes its run record and nothing else.
 func (r *run) hasChanges() bool {
-	if len(r.work) > 0 {
-		return true
+	for _, rw := range r.work {
+		for _, pw := range rw.pairs {
+			if isChange(pw) {
+				return true
+			}
+		}
 	}
 	for _, pw := range r.pruneWork {
 		if pw.dec.Prune || pw.dec.Record != nil {
@@ -63,19 +51,25 @@ func (r *run) hasChanges() bool {
 	return false
 }
 
+// isChange reports whether applying pw changes anything.
+func isChange(pw *pairWork) bool {
+	d := &pw.dec
+	return len(d.Deregister) > 0 || (!d.Copy && d.Record != nil) || (d.Copy && !trimmed(pw))
+}
+
 // takeLease takes the lease of the run's scope, renewed every third of its
 // lifetime while the run lives; the returned context is cancelled if the
 // lease is lost. releaseLease gives it back.
 func (r *run) takeLease(ctx context.Context, log interface{ Warn(string, ...any) }) (context.Context, error) {
 	scope := r.e.ScopeFor(r.shard)
 	lease, err := r.e.store.AcquireLease(ctx, scope, r.id, r.e.cfg.State.LeaseTTL.D())
-	r.writes.Add(1)
 	if err != nil {
 		if _, held := LeaseHeld(err); held {
 			return nil, err
 		}
 		return nil, errorf(err, "state store: take the run lease for scope %s", scope)
 	}
+	r.writes.Add(1) // writes count what the store took, as for pairs
 	ctx, stop := r.keepLease(ctx, lease, log)
 	var once sync.Once
 	r.release = func() {
@@ -85,7 +79,8 @@ func (r *run) takeLease(ctx context.Context, log interface{ Warn(string, ...any)
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
 			if err := r.e.store.ReleaseLease(rctx, lease); err != nil {
-				log.Warn("release run lease", "error", err)
+				log.Warn("release run lease", "scope", lease.Scope, "error", err)
+				return
 			}
 			r.writes.Add(1)
 		})
@@ -103,6 +98,8 @@ type StaleError struct {
 	Pair state.PairKey
 }
 
+// Error names the run that changed the state (when known), the pair and
+// the scope, and says that this run changed nothing.
 func (e *StaleError) Error() string {
 	by := "another run"
 	if e.Holder != "" {
@@ -113,39 +110,50 @@ func (e *StaleError) Error() string {
 }
 
 // checkFresh reads the unsettled records again, under the lease, and
-// returns a *StaleError if any of the run's shard changed since loadRecords.
+// returns a *StaleError if any of the run's shard changed since loadRecords:
+// one changed or new, or one loaded that is no longer unsettled (another
+// run settled it).
 func (r *run) checkFresh(ctx context.Context) error {
 	recs, err := r.e.store.UnsettledPairs(ctx, r.e.cfg.Source.AccountID)
 	if err != nil {
 		return errorf(err, "state store: read unsettled pairs of source %s", r.e.cfg.Source.AccountID)
 	}
-	stale := func(p state.Pair) error {
-		return &StaleError{Scope: r.e.ScopeFor(r.shard), Holder: p.RunID, Pair: p.Key}
-	}
-	n := 0
+	scope := r.e.ScopeFor(r.shard)
+	current := make(map[state.PairKey]bool, len(recs))
 	for _, p := range recs {
 		if !r.shard.Contains(p.Key.Account) {
 			continue
 		}
-		n++
+		current[p.Key] = true
 		was, ok := r.records[[2]string{p.Key.Account, p.Key.Region}][p.Key]
 		if !ok || was.Version != p.Version {
-			return stale(p)
+			return &StaleError{Scope: scope, Holder: p.RunID, Pair: p.Key}
 		}
 	}
-	loaded := 0
-	var gone state.Pair
-	for _, recs := range r.records {
-		loaded += len(recs)
-		for _, p := range recs {
-			gone = p
+	// A record this run read and no longer unsettled: name the first
+	// such pair (in key order, so the message is reproducible).
+	var gone *state.Pair
+	for _, loaded := range r.records {
+		for k, p := range loaded {
+			if !current[k] && (gone == nil || comparePairKeys(k, gone.Key) < 0) {
+				p := p
+				gone = &p
+			}
 		}
 	}
-	if loaded != n {
-		// A record this run read was settled by another run.
-		return stale(gone)
+	if gone == nil {
+		return nil
 	}
-	return nil
+	stale := &StaleError{Scope: scope, Holder: gone.RunID, Pair: gone.Key}
+	// The run that settled it is the one to name, when the record says.
+	if cur, ok, err := r.e.store.GetPair(ctx, gone.Key); err == nil && ok && cur.RunID != "" {
+		stale.Holder = cur.RunID
+	}
+	return stale
+}
+
+func comparePairKeys(a, b state.PairKey) int {
+	return cmp.Or(strings.Compare(a.SourceImage, b.SourceImage), strings.Compare(a.Account, b.Account), strings.Compare(a.Region, b.Region))
 }
 
 // releaseLease gives the lease back, if the run took it.

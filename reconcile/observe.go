@@ -44,13 +44,11 @@ func (r *run) discover(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// Each Organizations call is retried by itself (orgView.call),
+		// never a whole walk on top: retries would multiply.
 		org, err := r.conn.Organization(ctx)
 		if err == nil {
-			err = r.call(ctx, func() error {
-				var err error
-				orgView, err = loadOrg(ctx, org, r.call)
-				return err
-			})
+			orgView, err = loadOrg(ctx, org, r.call)
 		}
 		if err != nil {
 			errs[len(regions)] = errorf(err, "read the organisation")
@@ -58,8 +56,8 @@ func (r *run) discover(ctx context.Context) error {
 		}
 		if r.req.IncludeOK {
 			// The drift matrix groups accounts by OU: learn them all.
-			if err := r.call(ctx, func() error { return orgView.walkTree(ctx) }); err != nil {
-				r.errorf("read the OU tree (accounts are shown without their OU): %v", err)
+			if err := orgView.walkTree(ctx); err != nil {
+				r.recordError("read the OU tree (accounts are shown without their OU): %v", err)
 			}
 		}
 	}()
@@ -95,7 +93,8 @@ func (r *run) discover(ctx context.Context) error {
 			src := &sourceImage{img: img}
 			specs, err := r.targetSpecs(ctx, &src.img)
 			if err != nil {
-				r.errorf("read target metadata of %s: %v", img.ID, err)
+				r.recordError("read target metadata of %s: %v", img.ID, err)
+				r.discoveryIncomplete = true
 			}
 			key := specKey(specs, img.Region)
 			ts, ok := resolved[key]
@@ -120,6 +119,7 @@ func (r *run) discover(ctx context.Context) error {
 			cat := report.RejectedTarget
 			if rej.Unreachable {
 				cat = report.Unreachable
+				r.discoveryIncomplete = true
 				r.mu.Lock()
 				r.partial = true
 				r.mu.Unlock()
@@ -225,24 +225,27 @@ func (r *run) observeAll(ctx context.Context) {
 		r.e.progress.Step(1)
 	})
 	if ctx.Err() != nil {
-		r.errorf("observation interrupted: %v", context.Cause(ctx))
+		r.recordError("observation interrupted: %v", context.Cause(ctx))
 		return
 	}
-	if !r.scoped {
+	if !r.scoped && !r.discoveryIncomplete {
 		r.settleUntargeted()
 	}
 }
 
 // settleUntargeted retires unsettled records of accounts and Regions no
-// source targets any more (nothing else would ever visit them).
+// source targets any more (nothing else would ever visit them). An
+// account/Region the run visited but could not observe is not among them.
 func (r *run) settleUntargeted() {
-	for k, records := range r.records {
+	for _, k := range sortedKeys2(r.records) {
 		if r.observed[k] {
 			continue
 		}
 		rw := &regionWork{account: k[0], region: k[1]}
-		r.noteStale(k[0], k[1], records, nil, rw)
-		r.work = append(r.work, rw)
+		r.noteStale(r.records[k], nil, nil, rw)
+		if len(rw.pairs) > 0 {
+			r.work = append(r.work, rw)
+		}
 	}
 }
 
@@ -278,6 +281,12 @@ func (r *run) observeAccount(ctx context.Context, account string, images []int32
 	// One session per account, reused in every Region: the first Target
 	// call assumes the role, paced within the STS rate.
 	if err := r.pace.waitAssume(ctx); err != nil {
+		// Not observed is not "nothing there": report it like any other
+		// account that cannot be observed, and retire none of its records.
+		for _, region := range sortedKeys(regionSet) {
+			r.markObserved(account, region)
+			r.regionUnreachable(account, region, regionSet[region], fmt.Errorf("waiting for an AssumeRole slot: %w", err))
+		}
 		return
 	}
 	for _, region := range sortedKeys(regionSet) {
@@ -285,23 +294,30 @@ func (r *run) observeAccount(ctx context.Context, account string, images []int32
 	}
 }
 
-func (r *run) observeRegion(ctx context.Context, account, region string, srcs []*sourceImage) {
+func (r *run) markObserved(account, region string) {
 	r.mu.Lock()
 	r.observed[[2]string{account, region}] = true
 	r.mu.Unlock()
-	unreachable := func(err error) {
-		r.mu.Lock()
-		r.partial = true
-		r.mu.Unlock()
-		reason := fmt.Sprintf("account %s in %s cannot be observed: %v", account, region, err)
-		if cloud.ClassOf(err) == cloud.ClassAccessDenied {
-			reason = fmt.Sprintf("cannot work in account %s (%s): %v; check the copier role and its trust policy", account, region, err)
-		}
-		for _, src := range srcs {
-			r.addItem(r.item(src, account, region, report.Unreachable, reason, nil))
-		}
-		r.e.log.Warn("account unreachable", "run_id", r.id, "account", account, "region", region, "error", err)
+}
+
+// regionUnreachable reports every pair of an account and Region that
+// could not be observed.
+func (r *run) regionUnreachable(account, region string, srcs []*sourceImage, err error) {
+	r.mu.Lock()
+	r.partial = true
+	r.mu.Unlock()
+	reason := fmt.Sprintf("account %s in %s cannot be observed: %v", account, region, err)
+	if cloud.ClassOf(err) == cloud.ClassAccessDenied {
+		reason = fmt.Sprintf("cannot work in account %s (%s): %v; check the copier role and its trust policy", account, region, err)
 	}
+	for _, src := range srcs {
+		r.addItem(r.item(src, account, region, report.Unreachable, reason, nil))
+	}
+	r.e.log.Warn("account unreachable", "run_id", r.id, "account", account, "region", region, "error", err)
+}
+
+func (r *run) observeRegion(ctx context.Context, account, region string, srcs []*sourceImage) {
+	r.markObserved(account, region)
 	// The first Target call of an account assumes the role: a throttled
 	// AssumeRole is retried like any call, a denied one is not.
 	var client EC2
@@ -311,7 +327,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		return err
 	})
 	if err != nil {
-		unreachable(err)
+		r.regionUnreachable(account, region, srcs, err)
 		return
 	}
 	var copies []cloud.Image
@@ -321,9 +337,13 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		return err
 	})
 	if err != nil {
-		unreachable(err)
+		r.regionUnreachable(account, region, srcs, err)
 		return
 	}
+	r.mu.Lock()
+	r.described[[2]string{account, region}] = true
+	r.mu.Unlock()
+	r.learnSnapshotKeys(ctx, account, region, client, copies)
 	bySource := indexCopies(copies)
 	inFlight := 0
 	for i := range copies {
@@ -347,6 +367,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		}
 	}
 	r.countOK(ok)
+	sortPairs(rw.pairs) // once: trimDeferred, share and applyAll follow this order
 	r.trimDeferred(rw)
 	if !r.scoped {
 		// Built only when there are records to check: a steady-state
@@ -358,13 +379,52 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 				wanted[src.img.ID] = true
 			}
 		}
-		r.noteOrphans(account, region, client, bySource.unwanted(), wanted)
-		r.noteStale(account, region, records, wanted, rw)
+		orphanSources := r.noteOrphans(account, region, client, bySource.unwanted(), wanted)
+		if !r.discoveryIncomplete {
+			r.noteStale(records, wanted, orphanSources, rw)
+		}
 	}
 	if len(rw.pairs) > 0 {
 		r.mu.Lock()
 		r.work = append(r.work, rw)
 		r.mu.Unlock()
+	}
+}
+
+// learnSnapshotKeys fills in the KMS keys of the snapshots of copies made
+// by other tools, when a key id or ARN is configured: DescribeImages does
+// not report keys, DescribeSnapshots does. amicopier's own copies record
+// the key they were made with, so a steady-state Region of its copies
+// costs no call here. Keys that cannot be read stay unknown, and such
+// copies get the benefit of the doubt.
+func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, client EC2, copies []cloud.Image) {
+	want := r.e.cfg.KMSKeyFor(account, region)
+	var ids []string
+	for i := range copies {
+		if needsSnapshotKeys(&copies[i], want) {
+			ids = append(ids, copies[i].SnapshotIDs()...)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	var keys map[string]string
+	err := r.callAt(ctx, account, region, describeCall, func() error {
+		var err error
+		keys, err = client.SnapshotKeys(ctx, ids)
+		return err
+	})
+	if err != nil {
+		r.recordError("read the KMS keys of copies made by other tools in %s/%s (they are not judged by key this run): %v", account, region, err)
+		return
+	}
+	for i := range copies {
+		for j := range copies[i].BlockDevices {
+			bd := &copies[i].BlockDevices[j]
+			if k, ok := keys[bd.SnapshotID]; ok && bd.KMSKeyID == "" {
+				bd.KMSKeyID = k
+			}
+		}
 	}
 }
 
@@ -387,7 +447,7 @@ func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image
 	}
 	plan, err := r.e.shaper.shape(&src.img, key.Account, key.Region)
 	if err != nil {
-		r.errorf("pair %s: %v", key, err)
+		r.recordError("pair %s: %v", key, err)
 		r.addItem(r.item(src, key.Account, key.Region, report.Missing, "cannot shape the copy: "+err.Error(), copies))
 		return nil
 	}
@@ -395,8 +455,8 @@ func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image
 		Key: key, Copies: copies, Record: rec, WantKey: wantKey,
 		Fingerprint: plan.Fingerprint, Source: r.e.cfg.Source.AccountID,
 	}, r.policy)
-	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, copies)
-	it.Action, it.Attempts, it.LastError = dec.Action(), dec.Attempts, dec.LastError
+	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, nil)
+	it.CopyImages, it.Action, it.Attempts, it.LastError = dec.CopyImages, dec.Action(), dec.Attempts, dec.LastError
 	idx := r.addItem(it)
 	if !dec.Copy && len(dec.Deregister) == 0 && dec.Record == nil {
 		return nil
@@ -413,39 +473,57 @@ func (r *run) item(src *sourceImage, account, region string, cat report.Category
 }
 
 // noteOrphans keeps copies made by amicopier for this source account
-// whose source the run did not discover.
-func (r *run) noteOrphans(account, region string, client EC2, bySource map[string][]cloud.Image, wanted map[string]bool) {
+// whose source the run did not discover, and returns their sources.
+func (r *run) noteOrphans(account, region string, client EC2, bySource map[string][]cloud.Image, wanted map[string]bool) (sources map[string]bool) {
+	var found []orphanCandidate
 	for from, copies := range bySource {
 		if wanted[from] || r.byID[from] != nil {
 			continue
 		}
-		for _, c := range copies {
-			if !Managed(&c) || c.Tags[TagSourceAccount] != r.e.cfg.Source.AccountID {
+		for i := range copies {
+			c := &copies[i]
+			if !Managed(c) || c.Tags[TagSourceAccount] != r.e.cfg.Source.AccountID {
 				continue
 			}
-			r.mu.Lock()
-			r.orphans = append(r.orphans, orphanCandidate{
-				account: account, region: region, client: client, copy: c,
+			found = append(found, orphanCandidate{
+				account: account, region: region, client: client, copyID: c.ID, snapshotIDs: c.SnapshotIDs(),
 				sourceID: from, sourceRegion: c.Tags[TagSourceRegion],
 			})
-			r.mu.Unlock()
+			if sources == nil {
+				sources = map[string]bool{}
+			}
+			sources[from] = true
 		}
+	}
+	if len(found) > 0 {
+		r.mu.Lock()
+		r.orphans = append(r.orphans, found...)
+		r.mu.Unlock()
+	}
+	return sources
+}
+
+// noteStale retires unsettled records of pairs no longer wanted (the
+// source is gone or no longer targets the account), so they leave the
+// unsettled index instead of being read by every run forever. A pair
+// whose source left an amicopier copy behind (orphanSources) is the prune
+// step's (prune.go).
+func (r *run) noteStale(records map[state.PairKey]state.Pair, wanted, orphanSources map[string]bool, rw *regionWork) {
+	for key, rec := range records {
+		if wanted[key.SourceImage] || rec.Status == state.PairOrphaned || orphanSources[key.SourceImage] {
+			continue
+		}
+		rw.pairs = append(rw.pairs, retire(rec, "NoLongerTargeted",
+			"the pair is no longer wanted: its source is gone or no longer targets this account and Region"))
 	}
 }
 
-// noteStale settles unsettled records of pairs no longer wanted (the
-// source is gone or no longer targets the account), so they leave the
-// unsettled index instead of being read by every run forever.
-func (r *run) noteStale(account, region string, records map[state.PairKey]state.Pair, wanted map[string]bool, rw *regionWork) {
-	for key, rec := range records {
-		if wanted[key.SourceImage] || rec.Status == state.PairOrphaned || r.isOrphanCandidate(key) {
-			continue // pairs with a copy left are the prune step's (prune.go)
-		}
-		next := rec
-		next.Status = state.PairSettled
-		next.LastErrorCode = "NoLongerTargeted"
-		next.LastError = "the pair is no longer wanted: its source is gone or no longer targets this account and Region"
-		stored := rec
-		rw.pairs = append(rw.pairs, &pairWork{key: key, dec: PairDecision{Record: &next}, stored: &stored, item: -1})
-	}
+// retire is the work that settles an unsettled record for good, saying
+// why (code and msg) and changing nothing in AWS.
+func retire(rec state.Pair, code, msg string) *pairWork {
+	next := rec
+	next.Status = state.PairSettled
+	next.LastErrorCode, next.LastError = code, msg
+	stored := rec
+	return &pairWork{key: rec.Key, dec: PairDecision{Record: &next}, stored: &stored, item: -1}
 }

@@ -114,9 +114,10 @@ func (p *pacer) waitAssume(ctx context.Context) error {
 // callAt makes one AWS call by account in region, paced by its bucket,
 // retrying throttled and transient failures with jittered exponential
 // backoff, at most r.retries times (Limits.CallRetries, or none when the
-// connector's clients retry themselves). A throttled answer the retries
-// absorb is counted in throttled; one that still fails the call is also
-// counted in throttleErrors.
+// connector's clients retry themselves). A throttled answer is counted in
+// throttled, unless the connector's clients retry (they count every
+// throttled attempt, the last one too: finish adds their count); one that
+// still fails the call is also counted in throttleErrors.
 func (r *run) callAt(ctx context.Context, account, region string, kind callKind, fn func() error) error {
 	for attempt := 0; ; attempt++ {
 		if err := r.pace.wait(ctx, account, region, kind); err != nil {
@@ -127,7 +128,7 @@ func (r *run) callAt(ctx context.Context, account, region string, kind callKind,
 			return nil
 		}
 		throttled := cloud.ClassOf(err) == cloud.ClassThrottled
-		if throttled {
+		if throttled && !r.retrying {
 			r.throttled.Add(1)
 		}
 		if !cloud.IsTransient(err) || attempt >= r.retries || ctx.Err() != nil {

@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +53,13 @@ type PairDecision struct {
 	Copy bool
 	// Record is the state record to write before acting (nil: unchanged).
 	Record *state.Pair
+	// Failure, set when the attempt in flight failed and a new attempt is
+	// due (Copy), is the record that counts the failure: status failed,
+	// due now. It is written before the failed copy is deregistered,
+	// since the copy is the only proof of the failure, and Record only
+	// when the new copy really starts: a copy deferred (or a run killed)
+	// in between then loses nothing.
+	Failure *state.Pair
 	// Attempts and LastError are for the report.
 	Attempts  int
 	LastError string
@@ -77,10 +86,24 @@ type copyClass int
 const (
 	copyGood copyClass = iota
 	copyPending
+	// copyFailed: the copy failed, or (one of amicopier's) ended in the
+	// error or invalid state, which are as final.
 	copyFailed
 	copyUnencrypted
 	copyWrongKey
+	// copyDisabled: its owner disabled it; it is not copied over.
+	copyDisabled
+	// copyUnusable: any other state; nothing is copied while it exists
+	// (its name is taken, and it may yet come back).
 	copyUnusable
+	// copyGone: deregistered, as good as absent.
+	copyGone
+)
+
+// EC2 image states the engine names but internal/cloud does not.
+const (
+	imageError   cloud.ImageState = "error"
+	imageInvalid cloud.ImageState = "invalid"
 )
 
 // classifyCopy judges a copy against the wanted key; detail explains a
@@ -91,9 +114,27 @@ func classifyCopy(img *cloud.Image, wantKey string) (cls copyClass, detail strin
 		return copyPending, ""
 	case cloud.ImageFailed:
 		return copyFailed, img.StateReason
+	case imageError, imageInvalid:
+		detail = "state " + string(img.State)
+		if img.StateReason != "" {
+			detail += ": " + img.StateReason
+		}
+		if Managed(img) {
+			// As final as failed, and amicopier's own: clean up and retry.
+			return copyFailed, detail
+		}
+		return copyUnusable, detail
+	case cloud.ImageDisabled:
+		return copyDisabled, ""
+	case cloud.ImageDeregistered:
+		return copyGone, ""
 	case cloud.ImageAvailable:
 	default:
-		return copyUnusable, "state " + string(img.State)
+		detail = "state " + string(img.State)
+		if img.StateReason != "" {
+			detail += ": " + img.StateReason
+		}
+		return copyUnusable, detail
 	}
 	for _, bd := range img.BlockDevices {
 		if !bd.Encrypted {
@@ -103,36 +144,63 @@ func classifyCopy(img *cloud.Image, wantKey string) (cls copyClass, detail strin
 	if wantKey == "" {
 		return copyGood, ""
 	}
+	if asked := img.Tags[TagKMSKey]; asked != "" {
+		// amicopier's own copy records the key it was asked for.
+		if !sameKey(asked, wantKey) {
+			return copyWrongKey, fmt.Sprintf("it was made with key %s, configured key is %s", asked, wantKey)
+		}
+		return copyGood, ""
+	}
 	for _, bd := range img.BlockDevices {
-		if !keyMatches(bd.KMSKeyID, wantKey, img.Tags[TagKMSKey]) {
+		if !sameKey(bd.KMSKeyID, wantKey) {
 			return copyWrongKey, fmt.Sprintf("volume %s is encrypted with %s, configured key is %s",
-				bd.DeviceName, orUnknown(bd.KMSKeyID), wantKey)
+				bd.DeviceName, bd.KMSKeyID, wantKey)
 		}
 	}
 	return copyGood, ""
 }
 
-func orUnknown(s string) string {
-	if s == "" {
-		return "an unreported key"
+// sameKey compares a key as known for a copy (the key its snapshots are
+// encrypted with, as an ARN, or the key amicopier was asked to use, as
+// configured) with the configured key. Key ids and key ARNs compare by the
+// key id. An alias cannot be resolved without KMS, and a key EC2 did not
+// report is unknown: both get the benefit of the doubt unless the two
+// sides are written the same way.
+func sameKey(actual, want string) bool {
+	if actual == "" || actual == want {
+		return true
 	}
-	return s
+	if isAlias(actual) || isAlias(want) {
+		// An alias is only judged against the alias amicopier recorded.
+		return !(isAlias(actual) && isAlias(want))
+	}
+	return keyID(actual) == keyID(want)
 }
 
-// keyMatches compares the key EC2 reports for a snapshot (a key ARN) with
-// the configured key. Key ids and key ARNs compare directly. An alias
-// cannot be resolved from EC2 alone: a copy made by amicopier records the
-// configured key in a tag, which is compared instead; a copy made by
-// another tool under an alias setting is given the benefit of the doubt.
-func keyMatches(actual, want, taggedWant string) bool {
-	switch {
-	case strings.HasPrefix(want, "alias/") || strings.Contains(want, ":alias/"):
-		return taggedWant == "" || taggedWant == want
-	case strings.HasPrefix(want, "arn:"):
-		return actual == "" || actual == want
-	default: // key id
-		return actual == "" || actual == want || strings.HasSuffix(actual, ":key/"+want)
+func isAlias(k string) bool { return strings.HasPrefix(k, "alias/") || strings.Contains(k, ":alias/") }
+
+// keyID is the key id of a key id or key ARN.
+func keyID(k string) string {
+	if i := strings.LastIndex(k, ":key/"); i >= 0 {
+		return k[i+len(":key/"):]
 	}
+	return k
+}
+
+// needsSnapshotKeys reports whether judging img against wantKey needs the
+// keys of its snapshots, which DescribeImages does not report: a copy made
+// by another tool (no recorded key), available and encrypted, when a key
+// id or ARN is configured.
+func needsSnapshotKeys(img *cloud.Image, wantKey string) bool {
+	if wantKey == "" || isAlias(wantKey) || img.State != cloud.ImageAvailable || img.Tags[TagKMSKey] != "" {
+		return false
+	}
+	for _, bd := range img.BlockDevices {
+		if bd.Encrypted && bd.KMSKeyID == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // backoff is the wait after the n-th failure: base, 2*base, 4*base ...
@@ -147,13 +215,69 @@ func backoff(base time.Duration, failures int) time.Duration {
 	return d
 }
 
+// compareCopies orders copies by creation, then id. The order of a
+// describe is not stable; the decision (the copy named in a reason, the
+// time a backoff starts from) must be.
+func compareCopies(a, b cloud.Image) int {
+	return cmp.Or(a.CreationDate.Compare(b.CreationDate), strings.Compare(a.ID, b.ID))
+}
+
+// attemptOf is the attempt number an amicopier copy records in its tag, 0
+// when it records none.
+func attemptOf(img *cloud.Image) int {
+	n, err := strconv.Atoi(img.Tags[TagAttempt])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// failedAttempt returns the failed copy of the attempt in flight, nil if
+// that attempt did not fail: only its failure is new. A failed copy of
+// another tool, or one of amicopier's from an earlier attempt (left by a
+// deregistration that failed), says nothing about the attempt in flight.
+// stored is the pair's record as loaded, rec the same when it describes
+// the current copy request (else nil).
+func failedAttempt(stored, rec *state.Pair, failedOurs []*cloud.Image) *cloud.Image {
+	switch {
+	case rec != nil:
+		if rec.Status != state.PairCopying {
+			return nil // failed or stuck: the failure is counted already
+		}
+		for _, c := range failedOurs {
+			if (rec.CopyImageID != "" && c.ID == rec.CopyImageID) || (rec.Attempts > 0 && attemptOf(c) == rec.Attempts) {
+				return c
+			}
+		}
+		return nil
+	case stored == nil:
+		// Nothing remembered (the record was lost, or the pair was
+		// settled before): the latest attempt the tags name is the one
+		// that was in flight.
+		var last *cloud.Image
+		for _, c := range failedOurs {
+			if n := attemptOf(c); n > 0 && (last == nil || n >= attemptOf(last)) {
+				last = c
+			}
+		}
+		return last
+	}
+	// The record describes another copy request (another fingerprint):
+	// its copies failed under settings that no longer apply.
+	return nil
+}
+
 // PlanPair decides about one pair.
 func PlanPair(f PairFacts, p PairPolicy) PairDecision {
-	var good, pending, failedOurs, failed, unencrypted, wrongKey []*cloud.Image
-	var unencDetail, wrongDetail, failDetail string
+	copies := f.Copies
+	if !slices.IsSortedFunc(copies, compareCopies) {
+		copies = slices.SortedFunc(slices.Values(copies), compareCopies) // sorted apart: the facts stay as given
+	}
+	var good, pending, failedOurs, failed, unencrypted, wrongKey, disabled, unusable []*cloud.Image
+	var unencDetail, wrongDetail, unusableDetail string
 	attemptTag := 0
-	for i := range f.Copies {
-		c := &f.Copies[i]
+	for i := range copies {
+		c := &copies[i]
 		cls, detail := classifyCopy(c, f.WantKey)
 		switch cls {
 		case copyGood:
@@ -162,19 +286,27 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 			pending = append(pending, c)
 		case copyFailed:
 			failed = append(failed, c)
-			failDetail = detail
 			if Managed(c) {
 				failedOurs = append(failedOurs, c)
-				if n, err := strconv.Atoi(c.Tags[TagAttempt]); err == nil && n > attemptTag {
-					attemptTag = n
-				}
+				attemptTag = max(attemptTag, attemptOf(c))
 			}
 		case copyUnencrypted:
+			if len(unencrypted) == 0 {
+				unencDetail = detail
+			}
 			unencrypted = append(unencrypted, c)
-			unencDetail = detail
 		case copyWrongKey:
+			if len(wrongKey) == 0 {
+				wrongDetail = detail
+			}
 			wrongKey = append(wrongKey, c)
-			wrongDetail = detail
+		case copyDisabled:
+			disabled = append(disabled, c)
+		case copyUnusable:
+			if len(unusable) == 0 {
+				unusableDetail = detail
+			}
+			unusable = append(unusable, c)
 		}
 	}
 
@@ -184,7 +316,7 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 		r := *f.Record
 		rec = &r
 	}
-	d := PairDecision{CopyImages: imageIDs(f.Copies)}
+	d := PairDecision{CopyImages: imageIDs(copies)}
 	if rec != nil {
 		d.Attempts, d.LastError = rec.Attempts, rec.LastError
 	}
@@ -222,6 +354,16 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 		d.Category = report.Unencrypted
 		d.Reason = fmt.Sprintf("copy %s: %s; amicopier never deletes such a copy, remove it by hand to get an encrypted one", unencrypted[0].ID, unencDetail)
 		return d
+	case len(disabled) > 0:
+		// A disabled copy can be enabled again; a second copy would take
+		// its place for nothing (and its name is taken anyway).
+		d.Category = report.Failed
+		d.Reason = fmt.Sprintf("copy %s is disabled: enable it (or deregister it) — amicopier does not copy again while it exists", disabled[0].ID)
+		return d
+	case len(unusable) > 0:
+		d.Category = report.Failed
+		d.Reason = fmt.Sprintf("copy %s is in %s; amicopier does not copy again while it exists (deregister it to get a new copy)", unusable[0].ID, unusableDetail)
+		return d
 	}
 
 	if f.Record != nil && f.Record.Status == state.PairRejected && f.Record.Fingerprint == f.Fingerprint {
@@ -238,18 +380,20 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 		attempts, failures = rec.Attempts, rec.Failures
 	}
 	attempts = max(attempts, attemptTag)
-	newFailure := false
-	if len(failed) > 0 && (rec == nil || rec.Status == state.PairCopying) {
+	inFlight := failedAttempt(f.Record, rec, failedOurs)
+	newFailure := inFlight != nil
+	var inFlightDetail string
+	if newFailure {
 		// The attempt in flight turned failed.
 		failures++
-		newFailure = true
+		_, inFlightDetail = classifyCopy(inFlight, f.WantKey)
 	}
 	lastErr := ""
 	if rec != nil {
 		lastErr = rec.LastError
 	}
 	if newFailure {
-		lastErr = "copy " + failed[0].ID + " failed: " + orUnknownReason(failDetail)
+		lastErr = "copy " + inFlight.ID + " failed: " + orUnknownReason(inFlightDetail)
 	}
 	d.LastError = lastErr
 	d.Attempts = attempts
@@ -281,7 +425,7 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 	switch {
 	case newFailure:
 		// Back off from when the failed attempt started.
-		due = failed[0].CreationDate.Add(backoff(p.RetryBackoff, failures))
+		due = inFlight.CreationDate.Add(backoff(p.RetryBackoff, failures))
 	case rec != nil && rec.Status == state.PairFailed:
 		due = rec.NextRetry
 	}
@@ -311,11 +455,25 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 	d.Copy = true
 	d.Record = changed(f.Record, r)
 	d.Attempts = attempt
+	if newFailure {
+		// Counted now, due now: what the run stores before it removes
+		// the failed copy, whether or not the new copy starts.
+		fr := next(state.PairFailed)
+		fr.CopyImageID = ""
+		fr.NextRetry = p.Now
+		d.Failure = fr
+	}
 	switch {
-	case len(failed) > 0:
+	case newFailure:
 		d.Category = report.Failed
-		d.Reason = fmt.Sprintf("copy %s failed (%s); attempt %d of %d is due", failed[0].ID,
-			orUnknownReason(failDetail), attempt, p.MaxAttempts)
+		d.Reason = fmt.Sprintf("copy %s failed (%s); attempt %d of %d is due", inFlight.ID,
+			orUnknownReason(inFlightDetail), attempt, p.MaxAttempts)
+	case len(failed) > 0:
+		last := failed[len(failed)-1]
+		_, detail := classifyCopy(last, f.WantKey)
+		d.Category = report.Failed
+		d.Reason = fmt.Sprintf("copy %s failed (%s); attempt %d of %d is due", last.ID,
+			orUnknownReason(detail), attempt, p.MaxAttempts)
 	case rec != nil && rec.Status == state.PairFailed:
 		d.Category = report.Failed
 		d.Reason = fmt.Sprintf("attempt %d failed (%s); attempt %d of %d is due", failures,
@@ -379,9 +537,13 @@ func deref(imgs []*cloud.Image) []cloud.Image {
 }
 
 // AfterCopy is the pair's record once CopyImage answered: the new image id
-// on success. A refused request counts as a failed attempt; a throttled,
+// on success. A refused request counts as a failed attempt. A throttled,
 // transient or unknown outcome keeps the attempt (and its ClientToken)
-// open, so the next run repeats the very same call.
+// open, so the next run repeats the very same call; so do a full quota, a
+// denial (a missing IAM or KMS grant: fixing the role must not find the
+// pair stuck) and a source not found (launch permission not propagated
+// yet right after sharing, or the source gone, which the next run sees
+// and no longer wants the pair).
 func AfterCopy(rec state.Pair, imageID string, err error, p PairPolicy) state.Pair {
 	if err == nil {
 		rec.Status = state.PairCopying
@@ -395,7 +557,8 @@ func AfterCopy(rec state.Pair, imageID string, err error, p PairPolicy) state.Pa
 	}
 	rec.LastError = err.Error()
 	switch cloud.ClassOf(err) {
-	case cloud.ClassThrottled, cloud.ClassRetryable, cloud.ClassLimit, cloud.ClassUnknown:
+	case cloud.ClassThrottled, cloud.ClassRetryable, cloud.ClassLimit, cloud.ClassUnknown,
+		cloud.ClassAccessDenied, cloud.ClassNotFound:
 		rec.Status = state.PairCopying
 		rec.CopyImageID = ""
 		return rec

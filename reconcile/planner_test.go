@@ -37,7 +37,11 @@ func copyOf(id string, st cloud.ImageState, opts ...func(*cloud.Image)) cloud.Im
 	return img
 }
 
-func foreign(img *cloud.Image) { delete(img.Tags, TagManaged) }
+// foreign makes a copy another tool made: none of amicopier's tags.
+func foreign(img *cloud.Image) {
+	delete(img.Tags, TagManaged)
+	delete(img.Tags, TagKMSKey)
+}
 func unencrypted(img *cloud.Image) {
 	img.BlockDevices[0].Encrypted = false
 	img.BlockDevices[0].KMSKeyID = ""
@@ -82,7 +86,11 @@ func TestPlanPair(t *testing.T) {
 		{name: "two good copies", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable), copyOf("ami-2", cloud.ImageAvailable, foreign)}, category: report.Duplicate, reason: "ami-1, ami-2"},
 		{name: "unencrypted copy is reported, not replaced", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, unencrypted)}, category: report.Unencrypted, reason: "not encrypted"},
 		{name: "wrong key by ARN", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, otherKey)}, wantKey: testKeyARN, category: report.WrongKey, reason: otherKeyARN},
-		{name: "wrong key by key id", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, otherKey)}, wantKey: "11111111-2222-3333-4444-555555555555", category: report.WrongKey},
+		{name: "wrong key by key id", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, otherKey)}, wantKey: "11111111-2222-3333-4444-555555555555", category: report.WrongKey},
+		{name: "own copy judged by the key it was made with", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = otherKeyARN })}, wantKey: testKeyARN, category: report.WrongKey, reason: otherKeyARN},
+		{name: "own copy made with the key id of the configured ARN", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "11111111-2222-3333-4444-555555555555" })}, wantKey: testKeyARN, category: report.OK},
+		{name: "own copy made under an alias, an ARN configured now: not judged", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/amicopier" })}, wantKey: testKeyARN, category: report.OK},
+		{name: "foreign copy whose key EC2 did not report", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, func(i *cloud.Image) { i.BlockDevices[0].KMSKeyID = "" })}, wantKey: testKeyARN, category: report.OK},
 		{name: "right key by key id", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable)}, wantKey: "11111111-2222-3333-4444-555555555555", category: report.OK},
 		{name: "alias compared through the copy's tag", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/old" })}, wantKey: "alias/new", category: report.WrongKey},
 		{name: "alias matching the tag", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/new" })}, wantKey: "alias/new", category: report.OK},
@@ -126,6 +134,26 @@ func TestPlanPair(t *testing.T) {
 			name: "copy deleted after it was made gets a new attempt", rec: record(state.PairCopying, 1, 0, func(p *state.Pair) { p.CopyImageID = "ami-gone" }),
 			category: report.Missing, copy: true, attempt: 2, record: state.PairCopying, reason: "ami-gone",
 		},
+		// Copies in states other than available, pending and failed.
+		{
+			name:   "our copy in state error is cleaned up and retried",
+			copies: []cloud.Image{copyOf("ami-1", "error", createdAgo(3*time.Hour))}, rec: record(state.PairCopying, 1, 0, func(p *state.Pair) { p.CopyImageID = "ami-1" }),
+			category: report.Failed, copy: true, attempt: 2, deregister: []string{"ami-1"}, record: state.PairCopying, reason: "state error",
+		},
+		{
+			name:   "our copy in state invalid is cleaned up and retried",
+			copies: []cloud.Image{copyOf("ami-1", "invalid", attemptTag("1"))}, category: report.Failed,
+			copy: true, attempt: 2, deregister: []string{"ami-1"}, record: state.PairCopying, reason: "state invalid",
+		},
+		{
+			name:   "a disabled copy is never copied over",
+			copies: []cloud.Image{copyOf("ami-1", cloud.ImageDisabled)}, rec: record(state.PairCopying, 1, 0, func(p *state.Pair) { p.CopyImageID = "ami-1" }),
+			category: report.Failed, reason: "copy ami-1 is disabled: enable it (or deregister it)",
+		},
+		{name: "a disabled copy of another tool is never copied over", copies: []cloud.Image{copyOf("ami-1", cloud.ImageDisabled, foreign)}, category: report.Failed, reason: "does not copy again while it exists"},
+		{name: "another tool's copy in state error blocks a copy", copies: []cloud.Image{copyOf("ami-1", "error", foreign)}, category: report.Failed, reason: "state error"},
+		{name: "a transient copy blocks a copy", copies: []cloud.Image{copyOf("ami-1", "transient")}, category: report.Failed, reason: "state transient"},
+		{name: "a deregistered copy is gone", copies: []cloud.Image{copyOf("ami-1", cloud.ImageDeregistered)}, category: report.Missing, copy: true, attempt: 1, record: state.PairCopying},
 		{name: "rejected share stays rejected", rec: record(state.PairRejected, 0, 0, func(p *state.Pair) { p.LastError = "aws managed key" }), category: report.RejectedTarget, reason: "aws managed key"},
 	}
 	for _, tt := range tests {
@@ -188,6 +216,132 @@ func TestPlanPairIsDeterministic(t *testing.T) {
 	if a.Reason != b.Reason || *a.Record != *b.Record {
 		t.Fatalf("two plans of the same facts differ:\n%+v\n%+v", a, b)
 	}
+	// The order EC2 describes the copies in changes nothing, and the
+	// facts are not reordered.
+	copies := []cloud.Image{
+		copyOf("ami-2", cloud.ImageFailed, attemptTag("2"), createdAgo(10*time.Minute)),
+		copyOf("ami-1", cloud.ImageFailed, attemptTag("1"), createdAgo(3*time.Hour)),
+		copyOf("ami-3", cloud.ImageFailed, foreign, createdAgo(time.Hour)),
+	}
+	rec := record(state.PairCopying, 2, 1)
+	first := PlanPair(PairFacts{Key: testKey, Copies: copies, Record: rec, Fingerprint: testFP}, policy)
+	for _, order := range [][]int{{1, 0, 2}, {2, 1, 0}, {0, 2, 1}} {
+		perm := []cloud.Image{copies[order[0]], copies[order[1]], copies[order[2]]}
+		d := PlanPair(PairFacts{Key: testKey, Copies: perm, Record: rec, Fingerprint: testFP}, policy)
+		if d.Reason != first.Reason || !equalStrings(d.CopyImages, first.CopyImages) || !equalStrings(d.Deregister, first.Deregister) ||
+			(d.Record == nil) != (first.Record == nil) || (d.Record != nil && *d.Record != *first.Record) {
+			t.Fatalf("order %v changed the plan:\n%+v\n%+v", order, d, first)
+		}
+		if perm[0].ID != copies[order[0]].ID {
+			t.Fatal("PlanPair reordered the facts' copies")
+		}
+	}
+}
+
+// TestPlanPairCountsOnlyTheAttemptInFlight: a failure counts only when it
+// is amicopier's attempt in flight that failed; the backoff starts from
+// that copy, whatever the order of the describe.
+func TestPlanPairCountsOnlyTheAttemptInFlight(t *testing.T) {
+	policy := PairPolicy{MaxAttempts: 3, RetryBackoff: time.Hour, Now: testNow}
+	tests := []struct {
+		name     string
+		copies   []cloud.Image
+		rec      *state.Pair
+		failures int  // of the failure record (newFailure) or of the record
+		failure  bool // a new failure is counted
+		copy     bool
+		attempt  int // when copying
+		reason   string
+	}{
+		{
+			name:   "another tool's fresh failed copy is not our failure",
+			copies: []cloud.Image{copyOf("ami-9", cloud.ImageFailed, foreign, createdAgo(10*time.Minute))}, rec: record(state.PairCopying, 1, 0),
+			copy: true, attempt: 1, // the same attempt again: its call never answered
+		},
+		{
+			name:   "an old failed copy of ours is not the attempt in flight",
+			copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed, attemptTag("1"), createdAgo(3*time.Hour))}, rec: record(state.PairCopying, 2, 1),
+			failures: 1, copy: true, attempt: 2,
+		},
+		{
+			name:   "the failed copy the record names is the attempt in flight",
+			copies: []cloud.Image{copyOf("ami-2", cloud.ImageFailed, createdAgo(3*time.Hour))}, rec: record(state.PairCopying, 2, 1, func(p *state.Pair) { p.CopyImageID = "ami-2" }),
+			failures: 2, failure: true, copy: true, attempt: 3, reason: "copy ami-2 failed",
+		},
+		{
+			name:   "the failed copy tagged with the recorded attempt is the attempt in flight",
+			copies: []cloud.Image{copyOf("ami-2", cloud.ImageFailed, attemptTag("2"), createdAgo(3*time.Hour))}, rec: record(state.PairCopying, 2, 1),
+			failures: 2, failure: true, copy: true, attempt: 3,
+		},
+		{
+			// Listed oldest first: the backoff must start from ami-2 (10
+			// minutes ago, not due), not from the first copy listed.
+			name: "backoff from the attempt in flight, not the first copy described",
+			copies: []cloud.Image{
+				copyOf("ami-1", cloud.ImageFailed, attemptTag("1"), createdAgo(3*time.Hour)),
+				copyOf("ami-2", cloud.ImageFailed, attemptTag("2"), createdAgo(10*time.Minute)),
+			},
+			rec:      record(state.PairCopying, 2, 1, func(p *state.Pair) { p.CopyImageID = "ami-2" }),
+			failures: 2, failure: true, reason: "copy ami-2 failed",
+		},
+		{
+			name:     "without a record the latest tagged attempt is the one in flight",
+			copies:   []cloud.Image{copyOf("ami-2", cloud.ImageFailed, attemptTag("2")), copyOf("ami-1", cloud.ImageFailed, attemptTag("1"))},
+			failures: 1, failure: true, copy: true, attempt: 3, reason: "copy ami-2 failed",
+		},
+		{
+			name:   "a failed record's copy is not counted twice",
+			copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed, attemptTag("1"))}, rec: record(state.PairFailed, 1, 1, func(p *state.Pair) { p.NextRetry = testNow }),
+			failures: 1, copy: true, attempt: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := PlanPair(PairFacts{Key: testKey, Copies: tt.copies, Record: tt.rec, Fingerprint: testFP, Source: "111111111111"}, policy)
+			if d.Copy != tt.copy {
+				t.Fatalf("copy = %v, want %v (%s: %s)", d.Copy, tt.copy, d.Category, d.Reason)
+			}
+			if tt.reason != "" && !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("reason %q does not mention %q", d.Reason, tt.reason)
+			}
+			failures := 0
+			switch {
+			case tt.copy && d.Failure != nil:
+				failures = d.Failure.Failures
+			case d.Record != nil:
+				failures = d.Record.Failures
+			case tt.rec != nil:
+				failures = tt.rec.Failures
+			}
+			if failures != tt.failures {
+				t.Errorf("failures = %d, want %d", failures, tt.failures)
+			}
+			if counted := d.Record != nil && d.Record.LastErrorCode == "CopyFailed"; counted != tt.failure {
+				t.Errorf("new failure counted = %v, want %v (record %+v)", counted, tt.failure, d.Record)
+			}
+			if tt.copy {
+				attempt := 0
+				if tt.rec != nil {
+					attempt = tt.rec.Attempts
+				}
+				if d.Record != nil {
+					attempt = d.Record.Attempts
+				}
+				if attempt != tt.attempt {
+					t.Errorf("attempt = %d, want %d", attempt, tt.attempt)
+				}
+			}
+			// A new failure with a copy due is stored first on its own,
+			// due now, so a deferred copy loses nothing.
+			if (d.Failure != nil) != (tt.failure && tt.copy) {
+				t.Fatalf("failure record %+v, want one: %v", d.Failure, tt.failure && tt.copy)
+			}
+			if d.Failure != nil && (d.Failure.Status != state.PairFailed || !d.Failure.NextRetry.Equal(testNow) ||
+				d.Failure.Attempts != tt.attempt-1 || d.Failure.Failures != d.Record.Failures) {
+				t.Errorf("failure record %+v", *d.Failure)
+			}
+		})
+	}
 }
 
 func TestAfterCopy(t *testing.T) {
@@ -204,6 +358,9 @@ func TestAfterCopy(t *testing.T) {
 		{name: "quota keeps the attempt open", err: cloud.Errorf("CopyImage", "ResourceLimitExceeded", "too many"), status: state.PairCopying, failures: 1},
 		{name: "unknown outcome keeps the attempt open", err: errors.New("connection reset"), status: state.PairCopying, failures: 1},
 		{name: "refused counts as a failure", err: cloud.Errorf("CopyImage", "InvalidAMIName.Duplicate", "name taken"), status: state.PairStuck, failures: 2},
+		{name: "a denial keeps the attempt open", err: cloud.Errorf("CopyImage", "UnauthorizedOperation", "not allowed to use the key"), status: state.PairCopying, failures: 1},
+		{name: "access denied keeps the attempt open", err: cloud.Errorf("CopyImage", "AccessDenied", "denied"), status: state.PairCopying, failures: 1},
+		{name: "source not found keeps the attempt open", err: cloud.Errorf("CopyImage", "InvalidAMIID.NotFound", "not visible yet"), status: state.PairCopying, failures: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

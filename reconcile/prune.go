@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -92,11 +93,27 @@ type pruneWork struct {
 
 // findOrphans checks, with one describe per source Region, which candidate
 // sources really no longer exist, reports those copies as orphaned and
-// plans their pruning.
+// plans their pruning. It also retires the records of pairs whose copy is
+// left by a source that still exists, and orphaned records whose copy is
+// gone; neither in a scoped run (it saw only part of the world) nor when
+// discovery was incomplete (a pair that looks untargeted may be wanted).
 func (r *run) findOrphans(ctx context.Context) {
+	if r.scoped {
+		return
+	}
 	exists, ok := r.sourcesExist(ctx)
 	if !ok {
 		return
+	}
+	settle := !r.discoveryIncomplete
+	retired := map[[2]string]*regionWork{}
+	retireAt := func(k [2]string, pw *pairWork) {
+		rw := retired[k]
+		if rw == nil {
+			rw = &regionWork{account: k[0], region: k[1]}
+			retired[k] = rw
+		}
+		rw.pairs = append(rw.pairs, pw)
 	}
 	var orphans []orphanCandidate
 	for _, o := range r.orphans {
@@ -104,20 +121,20 @@ func (r *run) findOrphans(ctx context.Context) {
 			orphans = append(orphans, o)
 			continue
 		}
+		if !settle {
+			continue
+		}
 		// The source exists but no longer targets the account: the copy
 		// stays, and its pair's record leaves the unsettled index.
+		k := [2]string{o.account, o.region}
 		key := state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}
-		if rec, ok := r.records[[2]string{o.account, o.region}][key]; ok {
-			next := rec
-			next.Status = state.PairSettled
-			next.LastErrorCode = "NoLongerTargeted"
-			next.LastError = "the source no longer targets this account and Region; its copy is kept"
-			stored := rec
-			r.pruneWork = append(r.pruneWork, &pruneWork{key: key, dec: OrphanDecision{Record: &next}, stored: &stored, item: -1})
+		if rec, ok := r.records[k][key]; ok {
+			retireAt(k, retire(rec, "NoLongerTargeted", "the source no longer targets this account and Region; its copy is kept"))
 		}
 	}
+	r.orphans = nil // what prune needs is in pruneWork now
 	slices.SortFunc(orphans, func(a, b orphanCandidate) int {
-		return strings.Compare(a.account+a.region+a.copy.ID, b.account+b.region+b.copy.ID)
+		return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region), strings.Compare(a.copyID, b.copyID))
 	})
 	policy := PrunePolicy{Enabled: r.e.cfg.Prune.Enabled, Grace: r.e.cfg.Prune.GracePeriod.D(), Now: r.policy.Now}
 
@@ -131,7 +148,7 @@ func (r *run) findOrphans(ctx context.Context) {
 			rec = &p
 		}
 		pw := &pruneWork{o: o, key: key, stored: rec, item: -1}
-		pw.dec = PlanOrphan(OrphanFacts{Key: key, CopyID: o.copy.ID, Record: rec, Source: r.e.cfg.Source.AccountID, InUse: -1}, policy)
+		pw.dec = PlanOrphan(OrphanFacts{Key: key, CopyID: o.copyID, Record: rec, Source: r.e.cfg.Source.AccountID, InUse: -1}, policy)
 		if pw.dec.Due {
 			due = append(due, pw)
 		}
@@ -146,38 +163,28 @@ func (r *run) findOrphans(ctx context.Context) {
 		pw.item = r.addItem(report.Item{
 			SourceImage: pw.key.SourceImage, SourceRegion: pw.o.sourceRegion, Account: pw.key.Account,
 			AccountName: r.accountName(pw.key.Account), Region: pw.key.Region, Category: report.Orphaned,
-			Reason: pw.dec.Reason, CopyImages: []string{pw.o.copy.ID}, Action: action,
+			Reason: pw.dec.Reason, CopyImages: []string{pw.o.copyID}, Action: action,
 		})
 	}
-	// An orphaned record whose copy is gone (pruned by hand, say) is done.
-	for k, records := range r.records {
-		if !r.observed[k] {
-			continue
-		}
-		for key, rec := range records {
-			if rec.Status != state.PairOrphaned || seen[key] {
+	// An orphaned record whose copy is gone (pruned by hand, say) is done;
+	// gone means the account/Region's copies were listed without it.
+	if settle {
+		for _, k := range sortedKeys2(r.records) {
+			if !r.described[k] {
 				continue
 			}
-			next := rec
-			next.Status = state.PairSettled
-			next.LastErrorCode, next.LastError = "CopyGone", "the orphaned copy no longer exists"
-			stored := rec
-			r.pruneWork = append(r.pruneWork, &pruneWork{key: key, dec: OrphanDecision{Record: &next}, stored: &stored, item: -1})
+			for key, rec := range r.records[k] {
+				if rec.Status == state.PairOrphaned && !seen[key] {
+					retireAt(k, retire(rec, "CopyGone", "the orphaned copy no longer exists"))
+				}
+			}
 		}
 	}
-}
-
-// isOrphanCandidate reports whether an amicopier copy of the pair was
-// seen whose source the run did not discover.
-func (r *run) isOrphanCandidate(key state.PairKey) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, o := range r.orphans {
-		if o.sourceID == key.SourceImage && o.account == key.Account && o.region == key.Region {
-			return true
-		}
+	for _, k := range sortedKeys2(retired) {
+		r.work = append(r.work, retired[k])
 	}
-	return false
+	r.mu.Unlock()
 }
 
 // sourcesExist describes the candidates' sources by id, in batches, per
@@ -191,6 +198,7 @@ func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
 	for _, o := range r.orphans {
 		byRegion[o.sourceRegion] = append(byRegion[o.sourceRegion], o.sourceID)
 	}
+	owner := r.e.cfg.Source.AccountID
 	for _, region := range sortedKeys(byRegion) {
 		if !slices.Contains(r.e.cfg.Source.Regions, region) {
 			continue
@@ -200,18 +208,18 @@ func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
 		ids = slices.Compact(ids)
 		c, err := r.sourceClient(ctx, region)
 		if err != nil {
-			r.errorf("check orphan sources in %s: %v", region, err)
+			r.recordError("check orphan sources in %s: %v", region, err)
 			return nil, false
 		}
 		for chunk := range slices.Chunk(ids, 200) {
 			var imgs []cloud.Image
-			err := r.call(ctx, func() error {
+			err := r.callAt(ctx, owner, region, describeCall, func() error {
 				var err error
 				imgs, err = c.DescribeImages(ctx, cloud.ImageQuery{ImageIDs: chunk})
 				return err
 			})
 			if err != nil {
-				r.errorf("check orphan sources in %s: %v", region, err)
+				r.recordError("check orphan sources in %s: %v", region, err)
 				return nil, false
 			}
 			for _, im := range imgs {
@@ -234,10 +242,10 @@ func (r *run) checkInstances(ctx context.Context, due []*pruneWork, policy Prune
 		ws := groups[k]
 		ids := make([]string, len(ws))
 		for i, pw := range ws {
-			ids[i] = pw.o.copy.ID
+			ids[i] = pw.o.copyID
 		}
 		var inUse map[string]int
-		err := r.call(ctx, func() error {
+		err := r.callAt(ctx, k[0], k[1], describeCall, func() error {
 			var err error
 			inUse, err = ws[0].o.client.InstancesUsingImages(ctx, ids)
 			return err
@@ -248,11 +256,11 @@ func (r *run) checkInstances(ctx context.Context, due []*pruneWork, policy Prune
 				pw.dec = OrphanDecision{Reason: pw.dec.Reason + "; could not check instances using it (" + err.Error() + "), so it is kept"}
 				continue
 			}
-			pw.dec = PlanOrphan(OrphanFacts{Key: pw.key, CopyID: pw.o.copy.ID, Record: pw.stored,
-				Source: r.e.cfg.Source.AccountID, InUse: inUse[pw.o.copy.ID]}, policy)
+			pw.dec = PlanOrphan(OrphanFacts{Key: pw.key, CopyID: pw.o.copyID, Record: pw.stored,
+				Source: r.e.cfg.Source.AccountID, InUse: inUse[pw.o.copyID]}, policy)
 		}
 		if err != nil {
-			r.errorf("check instances using orphaned copies in %s/%s: %v", k[0], k[1], err)
+			r.recordError("check instances using orphaned copies in %s/%s: %v", k[0], k[1], err)
 		}
 	}
 }
@@ -262,7 +270,7 @@ func sortedKeys2[V any](m map[[2]string]V) [][2]string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
+	slices.SortFunc(keys, func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) })
 	return keys
 }
 
@@ -291,23 +299,23 @@ func (r *run) prune(ctx context.Context) {
 		}
 		if pw.dec.Record != nil {
 			if _, err := r.putPair(ctx, &pairWork{key: pw.key, stored: pw.stored}, *pw.dec.Record); err != nil {
-				r.errorf("orphaned copy %s: %v", pw.key, err)
+				r.recordError("orphaned copy %s: %v", pw.key, err)
 			}
 		}
 	}
 }
 
 func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) bool {
-	c := pw.o.client
-	if err := r.call(ctx, func() error { return c.DeregisterImage(ctx, pw.o.copy.ID) }); err != nil {
-		r.errorf("prune %s in %s/%s: deregister: %v", pw.o.copy.ID, pw.o.account, pw.o.region, err)
+	o := &pw.o
+	if err := r.callAt(ctx, o.account, o.region, mutatingCall, func() error { return o.client.DeregisterImage(ctx, o.copyID) }); err != nil {
+		r.recordError("prune %s in %s/%s: deregister: %v", o.copyID, o.account, o.region, err)
 		r.updateItem(pw.item, func(it *report.Item) { it.Action = "prune_failed"; it.LastError = err.Error() })
 		return false
 	}
-	for _, snap := range pw.o.copy.SnapshotIDs() {
-		if err := r.call(ctx, func() error { return c.DeleteSnapshot(ctx, snap) }); err != nil {
+	for _, snap := range o.snapshotIDs {
+		if err := r.callAt(ctx, o.account, o.region, mutatingCall, func() error { return o.client.DeleteSnapshot(ctx, snap) }); err != nil {
 			// The image is gone; a leftover snapshot only costs storage.
-			r.errorf("prune %s in %s/%s: delete snapshot %s: %v", pw.o.copy.ID, pw.o.account, pw.o.region, snap, err)
+			r.recordError("prune %s in %s/%s: delete snapshot %s: %v", o.copyID, o.account, o.region, snap, err)
 		}
 	}
 	r.count("prune", 1)

@@ -35,7 +35,12 @@ func (v *orgView) accountOU(account string) string { return v.ouName[v.parent[ac
 // drift matrix groups accounts by OU. It costs the OU listing calls of the
 // whole tree, so only runs that draw the matrix make it.
 func (v *orgView) walkTree(ctx context.Context) error {
-	roots, err := v.org.ListRoots(ctx)
+	var roots []string
+	err := v.call(ctx, func() error {
+		var err error
+		roots, err = v.org.ListRoots(ctx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("list organisation roots: %w", err)
 	}
@@ -47,8 +52,16 @@ func (v *orgView) walkTree(ctx context.Context) error {
 	return nil
 }
 
+// loadOrg lists the organisation's accounts. call makes each
+// Organizations call under the run's retry policy, here and in every
+// later expand: the leaf calls are retried, never a walk of them.
 func loadOrg(ctx context.Context, org Organization, call func(context.Context, func() error) error) (*orgView, error) {
-	accts, err := org.ListAccounts(ctx)
+	var accts []cloud.Account
+	err := call(ctx, func() error {
+		var err error
+		accts, err = org.ListAccounts(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list organisation accounts: %w", err)
 	}

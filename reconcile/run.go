@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,10 +49,12 @@ type regionWork struct {
 
 // orphanCandidate is a copy amicopier made whose source the run did not
 // discover; it is orphaned only if the source no longer exists at all.
+// It keeps only what prune needs, not the whole image.
 type orphanCandidate struct {
 	account, region string
 	client          EC2
-	copy            cloud.Image
+	copyID          string
+	snapshotIDs     []string
 	sourceID        string
 	sourceRegion    string
 }
@@ -71,26 +74,49 @@ type run struct {
 	org     *orgView
 	// records holds unsettled records by account and Region.
 	records map[[2]string]map[state.PairKey]state.Pair
+	// discoveryIncomplete says some image's targets may be missing (a
+	// metadata source failed, an OU could not be listed): a pair absent
+	// from this run's targets may still be wanted, so no record is
+	// retired as no longer wanted. Set by discover, before observation.
+	discoveryIncomplete bool
 
-	mu      sync.Mutex // guards everything below
-	rep     *report.Report
-	actions map[string]int
-	errs    []string
-	partial bool
-	work    []*regionWork
-	orphans []orphanCandidate
+	pace  *pacer
+	shard Shard
+	// retrying: the connector's clients retry themselves (and count the
+	// throttled answers), so the engine neither retries nor counts them.
+	retrying bool
+	// retries is how often a failed call is retried by the engine.
+	retries int
+	// release gives the lease up; nil while the run holds none.
+	release func()
+
+	mu       sync.Mutex // guards everything below but the atomics
+	rep      *report.Report
+	actions  map[string]int
+	errs     []string
+	moreErrs map[string]int // errors beyond maxRunErrors, by AWS error code
+	partial  bool
+	work     []*regionWork
+	orphans  []orphanCandidate
 	// pruneWork holds the orphaned copies and their decisions.
 	pruneWork []*pruneWork
+	// observed marks the account/Regions the run visited (whether or not
+	// their copies could be listed), described those whose copies were
+	// listed: only there does a missing copy mean it is gone.
 	observed  map[[2]string]bool
+	described map[[2]string]bool
 	shareErr  map[string]error
 	sourceEC  map[string]EC2
+	// shareNeed holds, per source image, the accounts that copy it this
+	// run; shareDone is closed once the image's sharing is over.
+	shareNeed map[string]map[string]bool
+	shareDone map[string]chan struct{}
 
 	writes    atomic.Int64
 	throttled atomic.Int64
-	// retries is how often a failed call is retried by the engine.
-	retries int
-
-	scale // pacing, sharding, the lease, the sharing pipeline (lease.go)
+	// throttleErrors counts throttled calls that exhausted their retries
+	// and failed (throttled counts every throttled answer).
+	throttleErrors atomic.Int64
 }
 
 // Run performs one reconciliation (or, in ModePlan, one observation).
@@ -101,7 +127,8 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Mode != ModePlan && req.Mode != ModeApply {
 		return nil, fmt.Errorf("unknown run mode %q (want %q or %q)", req.Mode, ModePlan, ModeApply)
 	}
-	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, shareErr: map[string]error{}, sourceEC: map[string]EC2{}, observed: map[[2]string]bool{}}
+	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, shareErr: map[string]error{}, sourceEC: map[string]EC2{},
+		observed: map[[2]string]bool{}, described: map[[2]string]bool{}}
 	r.id = req.RunID
 	if r.id == "" {
 		r.id = NewRunID(e.clock.Now())
@@ -143,7 +170,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	r.conn = conn
 	r.retries = e.cfg.Limits.CallRetries
 	if _, ok := conn.(RetryingConnector); ok {
-		r.retries = 0
+		r.retries, r.retrying = 0, true
 	}
 	log.Info("run started", "trigger", req.Trigger)
 
@@ -152,6 +179,11 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
+	if req.Mode == ModeApply && !r.hasChanges() {
+		// Nothing to change but copies the cap defers: no lease, and the
+		// report says they wait.
+		r.deferTrimmed()
+	}
 	if req.Mode == ModeApply && r.hasChanges() {
 		lctx, err := r.takeLease(ctx, log)
 		if err != nil {
@@ -179,35 +211,48 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 }
 
 // keepLease renews the lease every third of its lifetime; if the lease is
-// lost the run's context is cancelled so it stops starting work.
+// lost, the run's context is cancelled (its cause wrapping
+// state.ErrLeaseLost) so it stops starting work. A renewal that fails for
+// another reason (the table throttled, the network) is tried again at the
+// next tick, but only while the lease surely still runs: once its expiry
+// is closer than a third of its lifetime, another run may take it over
+// any moment, so this run stops as if it had lost it. Expiry is judged on
+// the engine's clock, the clock the store dates leases by in every wiring.
 func (r *run) keepLease(ctx context.Context, lease state.Lease, log interface{ Warn(string, ...any) }) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ttl := r.e.cfg.State.LeaseTTL.D()
+	margin := ttl / 3
+	tick, stopTick := r.e.ticker(max(ttl/3, time.Second))
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(max(ttl/3, time.Second))
-		defer t.Stop()
+		defer stopTick()
 		for {
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-tick:
 				l, err := r.e.store.RenewLease(ctx, lease, ttl)
-				r.writes.Add(1)
-				if err != nil {
-					if errors.Is(err, state.ErrLeaseLost) {
-						cancel(err)
-						return
-					}
-					log.Warn("renew run lease", "error", err)
+				if err == nil {
+					r.writes.Add(1)
+					lease = l
 					continue
 				}
-				lease = l
+				if errors.Is(err, state.ErrLeaseLost) {
+					cancel(fmt.Errorf("renew the run lease of scope %s: %w", lease.Scope, err))
+					return
+				}
+				if !r.e.clock.Now().Before(lease.Expires.Add(-margin)) {
+					cancel(fmt.Errorf("the run lease of scope %s expires at %s and could not be renewed (%v): %w",
+						lease.Scope, lease.Expires.UTC().Format(time.RFC3339), err, state.ErrLeaseLost))
+					return
+				}
+				log.Warn("renew run lease; tried again at the next tick", "scope", lease.Scope,
+					"expires", lease.Expires.UTC().Format(time.RFC3339), "error", err)
 			}
 		}
 	}()
@@ -245,13 +290,76 @@ func (r *run) call(ctx context.Context, fn func() error) error {
 	return r.callAt(ctx, "", "", unpaced, fn)
 }
 
-func (r *run) errorf(format string, args ...any) {
+// maxRunErrors bounds the error messages a run keeps, and maxErrorLen
+// each message. A run record must fit a DynamoDB item (400 KB) and a
+// summary must stay readable: past the bound, errors are only counted, by
+// AWS error code (every one is still logged in full).
+const (
+	maxRunErrors = 100
+	maxErrorLen  = 1000
+)
+
+// recordError records an error of the run (which makes it partial).
+func (r *run) recordError(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	r.mu.Lock()
-	r.errs = append(r.errs, msg)
+	if len(r.errs) < maxRunErrors {
+		r.errs = append(r.errs, truncateRunes(msg, maxErrorLen))
+	} else {
+		if r.moreErrs == nil {
+			r.moreErrs = map[string]int{}
+		}
+		r.moreErrs[errorCode(args)]++
+	}
 	r.partial = true
 	r.mu.Unlock()
 	r.e.log.Warn(msg, "run_id", r.id)
+}
+
+// errorCode is the AWS error code of the first error among args that
+// carries one, "other" when none does.
+func errorCode(args []any) string {
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			if code := cloud.CodeOf(err); code != "" {
+				return code
+			}
+		}
+	}
+	return "other"
+}
+
+// errorList returns the run's errors: the first maxRunErrors, then one
+// line counting the rest by code. Caller holds r.mu.
+func (r *run) errorList() []string {
+	out := slices.Clone(r.errs)
+	if len(r.moreErrs) == 0 {
+		return out
+	}
+	total := 0
+	codes := make([]string, 0, len(r.moreErrs))
+	for code, n := range r.moreErrs {
+		total += n
+		codes = append(codes, code)
+	}
+	// Most frequent first, then by name.
+	slices.SortFunc(codes, func(a, b string) int {
+		return cmp.Or(cmp.Compare(r.moreErrs[b], r.moreErrs[a]), strings.Compare(a, b))
+	})
+	parts := make([]string, len(codes))
+	for i, code := range codes {
+		parts[i] = fmt.Sprintf("%s: %d", code, r.moreErrs[code])
+	}
+	return append(out, fmt.Sprintf("... and %d more errors (%s); the log has every one", total, strings.Join(parts, ", ")))
+}
+
+// errorCount is the number of errors the run recorded. Caller holds r.mu.
+func (r *run) errorCount() int {
+	n := len(r.errs)
+	for _, k := range r.moreErrs {
+		n += k
+	}
+	return n
 }
 
 func (r *run) count(action string, n int) {
@@ -358,22 +466,26 @@ func (r *run) finish(ctx context.Context) *Result {
 	if r.partial {
 		status = report.StatusPartial
 	}
+	r.mu.Lock()
+	errs, nerrs := r.errorList(), r.errorCount()
+	r.mu.Unlock()
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, state.ErrLeaseLost) {
 		status = report.StatusFailed
-		r.errs = append(r.errs, "run stopped: "+cause.Error())
+		errs = append(errs, "run stopped: "+cause.Error())
+		nerrs++
 	}
 	sum := &report.Summary{
 		RunID: r.id, Trigger: r.req.Trigger, Mode: string(r.req.Mode), Status: status,
 		Started: r.started.UTC(), Finished: time.Now().UTC(),
 		Actions: maps.Clone(r.actions), APICalls: calls, MutatingCalls: mutating,
-		Counts: maps.Clone(r.rep.Counts), Errors: slices.Clone(r.errs),
+		Counts: maps.Clone(r.rep.Counts), Errors: errs, ErrorCount: nerrs,
 		ThrottledCalls: r.throttled.Load() + absorbedThrottles(r.conn), ThrottleErrors: r.throttleErrors.Load(),
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
 	if r.req.Mode == ModeApply {
 		rec := state.Run{
 			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: status,
-			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: sum.Errors,
+			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: slices.Clone(errs),
 			Counts: make(map[string]int, len(sum.Counts)),
 		}
 		for c, n := range sum.Counts {

@@ -14,6 +14,7 @@ import (
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
 )
 
 func TestParseShard(t *testing.T) {
@@ -367,5 +368,32 @@ func TestSlotFreedByAFailedCopyIsNotUsedUnshared(t *testing.T) {
 		if !strings.Contains(e, a.ID) {
 			t.Errorf("unexpected error %q", e)
 		}
+	}
+}
+
+// TestStaleErrorNamesTheSettledPair: another run settles one pair this
+// run read as unsettled; the StaleError names that pair, and the run that
+// settled it.
+func TestStaleErrorNamesTheSettledPair(t *testing.T) {
+	const n = 8
+	w := newWorld(t, n)
+	img := w.image(euWest, "web", 1, "*")
+	w.run(reconcile.ModeApply)
+	w.settle()
+	settled := state.PairKey{SourceImage: img.ID, Account: accountID(5), Region: euWest}
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(3), Times: 1, Before: func() {
+		cur, _ := w.pair(settled)
+		cur.Status, cur.RunID = state.PairSettled, "other-run"
+		if _, err := w.store.PutPair(context.Background(), cur); err != nil {
+			t.Error(err)
+		}
+	}}).Hook())
+	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, RunID: "slow-run"})
+	var stale *reconcile.StaleError
+	if !errors.As(err, &stale) {
+		t.Fatalf("err = %v, want a StaleError", err)
+	}
+	if stale.Pair != settled || stale.Holder != "other-run" {
+		t.Fatalf("StaleError names pair %s and holder %q, want %s settled by other-run", stale.Pair, stale.Holder, settled)
 	}
 }

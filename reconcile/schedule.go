@@ -24,6 +24,9 @@ type regionCursor struct {
 	rw        *regionWork
 	next      int
 	quotaFull bool
+	// denied, when set, says why CopyImage was denied in the Region:
+	// its other copies are not attempted this run.
+	denied string
 }
 
 // applyAll applies every Region's work on at most limit workers.
@@ -33,8 +36,7 @@ func (r *run) applyAll(ctx context.Context, works []*regionWork, limit int) {
 	}
 	runnable := make(chan *regionCursor, len(works))
 	for _, rw := range works {
-		sortPairs(rw.pairs)
-		runnable <- &regionCursor{rw: rw}
+		runnable <- &regionCursor{rw: rw} // pairs sorted by observeRegion
 	}
 	var left atomic.Int64
 	left.Store(int64(len(works)))
@@ -104,7 +106,7 @@ func (r *run) applyFrom(ctx context.Context, c *regionCursor) (waitFor string) {
 		if id := r.sharing(c.rw, pw); id != "" {
 			return id
 		}
-		r.applyPair(ctx, c.rw, pw, capacity, &c.quotaFull)
+		r.applyPair(ctx, c, pw, capacity)
 		r.e.progress.Step(1)
 	}
 	return ""
@@ -128,20 +130,20 @@ func (r *run) sharing(rw *regionWork, pw *pairWork) string {
 	}
 }
 
-// trimDeferred drops, right after planning a Region, the copy request of
-// each pair the in-flight cap defers this run (the pairs after the first
-// limits.in_flight_copies minus pending ones, in the order share and
-// applyAll use): such a pair is never granted nor copied in this run, its
-// record keeps the fingerprint, and the run that copies it renders the
-// request again. A catch-up of tens of thousands of pairs then holds a
-// request only for what it can start. The source account's own pairs are
-// kept whole: they need no grant, so a slot freed by a failed copy can
-// still go to them.
+// trimDeferred drops, right after planning a Region (its pairs sorted),
+// the copy request of each pair the in-flight cap defers this run (the
+// pairs after the first limits.in_flight_copies minus pending ones, in the
+// order share and applyAll use): such a pair is never granted nor copied
+// in this run, its record keeps the fingerprint, and the run that copies
+// it renders the request again. A catch-up of tens of thousands of pairs
+// then holds a request only for what it can start. This is the one place
+// the cap's slots are allocated: share grants exactly the requests kept.
+// The source account's own pairs are kept whole: they need no grant, so a
+// slot freed by a failed copy can still go to them.
 func (r *run) trimDeferred(rw *regionWork) {
 	if rw.account == r.e.cfg.Source.AccountID {
 		return
 	}
-	sortPairs(rw.pairs)
 	slots := r.e.cfg.Limits.InFlightCopies - rw.inFlight
 	for _, pw := range rw.pairs {
 		if !pw.dec.Copy {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/amicopier/amicopier/internal/cloud"
@@ -175,15 +174,4 @@ func RuleMatches(rule config.Rule, tags map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// StaticTargets adds the same targets to every image; events use it
-// (AMIgo's SNS message names the target accounts).
-type StaticTargets struct {
-	Refs []TargetRef
-}
-
-// Targets implements TargetSource.
-func (s StaticTargets) Targets(context.Context, *cloud.Image) (TargetSpec, error) {
-	return TargetSpec{Refs: slices.Clone(s.Refs)}, nil
 }

@@ -165,3 +165,35 @@ func wantCounts(t *testing.T, r *report.Report, want map[report.Category]int) {
 func itemsOf(r *report.Report, c report.Category) []report.Item {
 	return slices.DeleteFunc(slices.Clone(r.Items), func(it report.Item) bool { return it.Category != c })
 }
+
+// engineWith builds an engine like engine does, with mod applied to its
+// options (extra target sources, say).
+func (w *world) engineWith(mod func(*reconcile.Options)) *reconcile.Engine {
+	w.t.Helper()
+	o := reconcile.Options{
+		Config: w.cfg,
+		Connect: func(context.Context, string) (reconcile.Connector, error) {
+			conn := w.cloud.Connector(srcAccount)
+			w.mu.Lock()
+			w.last = conn
+			w.mu.Unlock()
+			return conn, nil
+		},
+		Store:  w.store,
+		Clock:  w.cloud,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sleep:  func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+	}
+	mod(&o)
+	e, err := reconcile.New(o)
+	must(w.t, err)
+	return e
+}
+
+// pair returns the stored record of a pair (ok false: none).
+func (w *world) pair(key state.PairKey) (state.Pair, bool) {
+	w.t.Helper()
+	p, ok, err := w.store.GetPair(context.Background(), key)
+	must(w.t, err)
+	return p, ok
+}

@@ -42,7 +42,7 @@ func WriteMetrics(w io.Writer, res *reconcile.Result, now time.Time) error {
 		"CopiesDeferred": float64(sum.Actions["deferred"]),
 		"Pairs":          float64(res.Report.Pairs),
 		"Drift":          float64(res.Report.Drift()),
-		"Errors":         float64(len(sum.Errors)),
+		"Errors":         float64(sum.ErrorCount),
 		"MutatingCalls":  float64(sum.MutatingCalls),
 		"ThrottledCalls": float64(sum.ThrottledCalls),
 	}

@@ -182,7 +182,10 @@ type Summary struct {
 	// StateWrites counts writes to the state store.
 	StateWrites int              `json:"state_writes"`
 	Counts      map[Category]int `json:"counts"`
-	Errors      []string         `json:"errors,omitempty"`
+	// Errors lists the first errors (a bounded number, then one line
+	// counting the rest by AWS error code); ErrorCount counts them all.
+	Errors     []string `json:"errors,omitempty"`
+	ErrorCount int      `json:"error_count"`
 }
 
 // Run statuses.

@@ -1,0 +1,273 @@
+package reconcile_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/sim"
+	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
+)
+
+// How failed attempts are counted and remembered: only real failures of
+// amicopier's own attempts count, none is lost, none counts twice.
+
+// TestDeferredRetryKeepsTheFailure: a failed copy is deregistered only
+// once its failure is stored; a retry the in-flight cap then defers loses
+// nothing, and the next run does not count the failure again.
+func TestDeferredRetryKeepsTheFailure(t *testing.T) {
+	w := newWorld(t, 1)
+	w.cfg.Limits.InFlightCopies = 1
+	w.cfg.Limits.RetryBackoff = 1 // retry at once
+	img := w.image(euWest, "web", 1, accountID(1))
+	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+	kms, _ := w.cloud.ResolveKey(accountID(1), euWest, "alias/amicopier")
+	w.cloud.SetKeyEnabled(kms.ARN, false)
+	w.run(reconcile.ModeApply) // attempt 1: accepted, fails later
+	w.settle()
+	// Another tool's copy takes the Region's only in-flight slot.
+	blocker := w.cloud.AddImage(accountID(1), euWest, sim.ImageSpec{Name: "other", State: cloud.ImagePending,
+		Tags: map[string]string{reconcile.TagCopiedFrom: "ami-00000000000000f00"}})
+
+	var atDeregister state.Pair
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DeregisterImage", Account: accountID(1), Before: func() {
+		atDeregister, _ = w.pair(key)
+	}}).Hook())
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.Actions["deregister_failed"] != 1 || res.Summary.Actions["deferred_in_flight_cap"] != 1 {
+		t.Fatalf("actions %v, want the failed copy removed and the retry deferred by the cap", res.Summary.Actions)
+	}
+	if atDeregister.Failures != 1 || atDeregister.Status != state.PairFailed {
+		t.Fatalf("record when the failed copy was deregistered: %+v; its failure must be stored first", atDeregister)
+	}
+	if rec, _ := w.pair(key); rec.Failures != 1 || rec.Status != state.PairFailed || !strings.Contains(rec.LastError, "failed") {
+		t.Fatalf("record after the deferred retry: %+v", rec)
+	}
+
+	// Deferred again: the failure is not counted twice.
+	w.cloud.SetFault(nil)
+	res = w.run(reconcile.ModeApply)
+	if res.Summary.Actions["deferred_in_flight_cap"] != 1 || res.Summary.APICalls["CopyImage"] != 0 {
+		t.Fatalf("second run: actions %v, calls %v", res.Summary.Actions, res.Summary.APICalls)
+	}
+	if rec, _ := w.pair(key); rec.Failures != 1 || rec.Attempts != 1 {
+		t.Fatalf("record after a second deferral: %+v", rec)
+	}
+
+	// The slot frees and the key works: attempt 2 makes the copy.
+	must(t, w.cloud.Client(accountID(1), euWest).DeregisterImage(context.Background(), blocker.ID))
+	w.cloud.SetKeyEnabled(kms.ARN, true)
+	if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 1 {
+		t.Fatalf("retry not made: %v %v", res.Summary.APICalls, res.Summary.Errors)
+	}
+	if rec, _ := w.pair(key); rec.Attempts != 2 || rec.Failures != 1 {
+		t.Fatalf("record of the retry: %+v", rec)
+	}
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 1})
+}
+
+// TestSettledCopyDeletedByHandIsCopiedAgain: the pair's settled record is
+// reopened with a new attempt and so a new ClientToken; the old token
+// would hand back the deleted copy's id and copy nothing.
+func TestSettledCopyDeletedByHandIsCopiedAgain(t *testing.T) {
+	w := newWorld(t, 1)
+	img := w.image(euWest, "web", 1, accountID(1))
+	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+	w.run(reconcile.ModeApply)
+	w.settle()
+	w.run(reconcile.ModeApply) // settles the record
+	if rec, _ := w.pair(key); rec.Status != state.PairSettled {
+		t.Fatalf("setup: record %+v", rec)
+	}
+	old := w.copies(accountID(1), euWest, img.ID)[0]
+	must(t, w.cloud.Client(accountID(1), euWest).DeregisterImage(context.Background(), old.ID))
+	w.cloud.Advance(time.Hour)
+
+	res := w.run(reconcile.ModeApply)
+	copies := w.copies(accountID(1), euWest, img.ID)
+	if len(copies) != 1 || copies[0].ID == old.ID {
+		t.Fatalf("copies after the run: %+v (calls %v, errors %v); want one new copy", copies, res.Summary.APICalls, res.Summary.Errors)
+	}
+	rec, _ := w.pair(key)
+	if rec.Status != state.PairCopying || rec.Attempts != 2 || rec.CopyImageID != copies[0].ID ||
+		rec.ClientToken != reconcile.ClientToken(key, rec.Fingerprint, 2) {
+		t.Fatalf("reopened record %+v", rec)
+	}
+	if got := copies[0].Tags[reconcile.TagAttempt]; got != "2" {
+		t.Fatalf("attempt tag %q, want 2 (the recorded attempt)", got)
+	}
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 1})
+}
+
+// TestReopenLosesToALaterWrite: a settled record written after this run
+// observed (another run settled the pair meanwhile) is not overwritten.
+func TestReopenLosesToALaterWrite(t *testing.T) {
+	w := newWorld(t, 1)
+	img := w.image(euWest, "web", 1, accountID(1))
+	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+	w.run(reconcile.ModeApply)
+	w.settle()
+	w.run(reconcile.ModeApply)
+	old := w.copies(accountID(1), euWest, img.ID)[0]
+	must(t, w.cloud.Client(accountID(1), euWest).DeregisterImage(context.Background(), old.ID))
+	w.cloud.Advance(time.Hour)
+
+	// While this run observes, another writer records the pair anew.
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(1), Times: 1, Before: func() {
+		w.cloud.Advance(time.Minute)
+		cur, _ := w.pair(key)
+		cur.RunID, cur.LastErrorCode, cur.LastError = "other-run", "Adopted", "settled by another run"
+		if _, err := w.store.PutPair(context.Background(), cur); err != nil {
+			t.Error(err)
+		}
+	}}).Hook())
+	res := w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls["CopyImage"]; n != 0 {
+		t.Fatalf("copied over a record written after the observation (%d calls)", n)
+	}
+	if errs := strings.Join(res.Summary.Errors, "\n"); !strings.Contains(errs, key.String()) || !strings.Contains(errs, "conflict") {
+		t.Fatalf("errors %v, want the pair's write conflict", res.Summary.Errors)
+	}
+	if rec, _ := w.pair(key); rec.RunID != "other-run" || rec.Status != state.PairSettled {
+		t.Fatalf("the other writer's record was overwritten: %+v", rec)
+	}
+}
+
+// TestCopyDeniedIsUnreachableNotAFailure: CopyImage denied (a missing IAM
+// or KMS grant) keeps the attempt open, stops the account and Region's
+// other copies for the run and reports the pairs unreachable; fixing the
+// role copies them, however many runs were denied before.
+func TestCopyDeniedIsUnreachableNotAFailure(t *testing.T) {
+	w := newWorld(t, 1)
+	w.cfg.Limits.RetryBackoff = 1
+	a := w.image(euWest, "a", 1, accountID(1))
+	b := w.image(euWest, "b", 1, accountID(1))
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Account: accountID(1), Code: "UnauthorizedOperation",
+		Message: "not authorized to perform kms:CreateGrant"}).Hook())
+	for run := range 4 {
+		res := w.run(reconcile.ModeApply)
+		if n := res.Summary.APICalls["CopyImage"]; n != 1 {
+			t.Fatalf("run %d: CopyImage = %d, want 1 (the Region stops at the first denial)", run, n)
+		}
+		wantCounts(t, res.Report, map[report.Category]int{report.Unreachable: 2})
+		if res.Summary.Status != report.StatusPartial {
+			t.Fatalf("run %d: status %s", run, res.Summary.Status)
+		}
+		for _, it := range itemsOf(res.Report, report.Unreachable) {
+			if !strings.Contains(it.Reason, "denied") || !strings.Contains(it.Reason, accountID(1)) {
+				t.Errorf("run %d: reason %q", run, it.Reason)
+			}
+		}
+	}
+	for _, img := range []cloud.Image{a, b} {
+		if rec, ok := w.pair(state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}); ok && rec.Failures != 0 {
+			t.Fatalf("a denial counted as a failed attempt: %+v", rec)
+		}
+	}
+	w.cloud.SetFault(nil) // the role is fixed
+	if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 2 {
+		t.Fatalf("after the fix: %v %v", res.Summary.APICalls, res.Summary.Errors)
+	}
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 2})
+}
+
+// TestCopiesInOtherStates: a copy that is neither available, pending nor
+// failed is never ignored. amicopier's own in state error or invalid is
+// replaced like a failed one; any other (disabled, another tool's in
+// error, transient) blocks a new copy, with its state in the reason.
+func TestCopiesInOtherStates(t *testing.T) {
+	tests := []struct {
+		state   cloud.ImageState
+		ours    bool
+		replace bool
+		reason  string
+	}{
+		{state: "error", ours: true, replace: true},
+		{state: "invalid", ours: true, replace: true},
+		{state: cloud.ImageDisabled, ours: true, reason: "is disabled: enable it (or deregister it)"},
+		{state: cloud.ImageDisabled, reason: "is disabled"},
+		{state: "error", reason: "state error"},
+		{state: "transient", ours: true, reason: "state transient"},
+	}
+	for _, tt := range tests {
+		name := string(tt.state)
+		if tt.ours {
+			name += " (amicopier's)"
+		}
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, 1)
+			w.cfg.Limits.RetryBackoff = 1 // a failed attempt is retried at once
+			img := w.image(euWest, "web", 1, accountID(1))
+			tags := map[string]string{reconcile.TagCopiedFrom: img.ID}
+			if tt.ours {
+				tags[reconcile.TagManaged] = "true"
+				tags[reconcile.TagSourceAccount] = srcAccount
+				tags[reconcile.TagAttempt] = "1"
+			}
+			bad := w.cloud.AddImage(accountID(1), euWest, sim.ImageSpec{Name: "copy-of-web", State: tt.state, Tags: tags,
+				Devices: []sim.DeviceSpec{{Size: 8, Encrypted: true}}})
+			w.cloud.Advance(time.Minute)
+			res := w.run(reconcile.ModeApply)
+			it := res.Report.Items[0]
+			if len(res.Report.Items) != 1 || it.Category != report.Failed || !strings.Contains(it.Reason, bad.ID) {
+				t.Fatalf("items %+v", res.Report.Items)
+			}
+			if tt.replace {
+				if res.Summary.Actions["deregister_failed"] != 1 || res.Summary.APICalls["CopyImage"] != 1 {
+					t.Fatalf("not replaced: %v %v %v", res.Summary.Actions, res.Summary.APICalls, res.Summary.Errors)
+				}
+				if im, ok := w.cloud.Image(accountID(1), euWest, bad.ID); ok && im.State != cloud.ImageDeregistered {
+					t.Fatalf("the %s copy is still there: %+v", tt.state, im)
+				}
+				return
+			}
+			if !strings.Contains(it.Reason, tt.reason) || it.Action != "none" {
+				t.Fatalf("item %+v, want reason with %q and no action", it, tt.reason)
+			}
+			if res.Summary.MutatingCalls != 0 {
+				t.Fatalf("acted on a %s copy: %v", tt.state, res.Summary.APICalls)
+			}
+		})
+	}
+}
+
+// TestFailedCopyThatCannotBeRemovedBlocksTheRetry: while amicopier's
+// failed copy cannot be deregistered it keeps its name, so the retry
+// waits (a copy would fail with InvalidAMIName.Duplicate and count a
+// failure that is not one); its failure is counted once.
+func TestFailedCopyThatCannotBeRemovedBlocksTheRetry(t *testing.T) {
+	w := newWorld(t, 1)
+	w.cfg.Limits.RetryBackoff = 1
+	img := w.image(euWest, "web", 1, accountID(1))
+	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+	kms, _ := w.cloud.ResolveKey(accountID(1), euWest, "alias/amicopier")
+	w.cloud.SetKeyEnabled(kms.ARN, false)
+	w.run(reconcile.ModeApply)
+	w.settle()
+	w.cloud.SetKeyEnabled(kms.ARN, true)
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DeregisterImage", Code: "InternalError"}).Hook())
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.APICalls["CopyImage"] != 0 || res.Summary.Actions["deferred"] != 1 {
+		t.Fatalf("calls %v, actions %v", res.Summary.APICalls, res.Summary.Actions)
+	}
+	if rec, _ := w.pair(key); rec.Failures != 1 || rec.Status != state.PairFailed {
+		t.Fatalf("record %+v", rec)
+	}
+	w.cloud.SetFault(nil)
+	res = w.run(reconcile.ModeApply)
+	if res.Summary.Actions["deregister_failed"] != 1 || res.Summary.APICalls["CopyImage"] != 1 {
+		t.Fatalf("calls %v, actions %v, errors %v", res.Summary.APICalls, res.Summary.Actions, res.Summary.Errors)
+	}
+	if rec, _ := w.pair(key); rec.Failures != 1 || rec.Attempts != 2 {
+		t.Fatalf("record %+v", rec)
+	}
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 1})
+}
