@@ -165,7 +165,10 @@ var ErrConflict = errors.New("conditional write conflict: the record changed sin
 // ErrLeaseLost is returned when renewing a lease someone else now holds.
 var ErrLeaseLost = errors.New("run lease lost to another holder")
 
-// LeaseHeldError says who holds a lease and until when.
+// LeaseHeldError says who holds a lease and until when. A zero Expires
+// means no lease was found held: another run (Holder, when known) changed
+// the state while this run was observing (reconcile reports that as this
+// error too), so its message says that instead of an expiry.
 type LeaseHeldError struct {
 	Scope   string
 	Holder  string
@@ -173,6 +176,13 @@ type LeaseHeldError struct {
 }
 
 func (e *LeaseHeldError) Error() string {
+	if e.Expires.IsZero() {
+		by := "another run"
+		if e.Holder != "" {
+			by += " (run " + e.Holder + ")"
+		}
+		return fmt.Sprintf("%s changed the state of scope %s while this run was observing", by, e.Scope)
+	}
 	return fmt.Sprintf("another run holds the lease for scope %q: holder %s, expires %s",
 		e.Scope, e.Holder, e.Expires.UTC().Format(time.RFC3339))
 }

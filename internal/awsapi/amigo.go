@@ -28,47 +28,93 @@ type recipeReader interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
-// RecipeTargets reads target accounts from AMIgo's recipes table (SPEC
+// recipeTargets reads target accounts from AMIgo's recipes table (SPEC
 // 6.3): the item whose id is the AMI's Recipe tag lists accounts in
 // encryptFor, as maps {"accountNumber": "..."} or as plain strings. Each
 // value is parsed like an AMI tag (reconcile.ParseTargetList); anything
 // else is reported as an invalid target naming the recipe and the entry.
 //
-// It remembers every recipe it read (and every failure) for its lifetime:
-// one GetItem per distinct recipe. Make one per run.
-type RecipeTargets struct {
+// It remembers for its lifetime (one run: Connector.TargetSources makes
+// one per call) every recipe read and every failure that retrying cannot
+// cure (access denied, no such table): one GetItem per distinct recipe.
+// A transient failure (throttling the SDK could not absorb, a network
+// error, a cancelled caller) is not remembered, so the next image of that
+// recipe reads it again instead of losing its targets for the whole run.
+// Concurrent lookups of one recipe share one read; lookups of different
+// recipes run in parallel (no lock is held during I/O).
+type recipeTargets struct {
 	table string
 	open  func(ctx context.Context) (recipeReader, error)
 
-	mu     sync.Mutex
-	reader recipeReader
-	cache  map[string]recipeResult
+	mu    sync.Mutex
+	reads map[string]*recipeRead
 }
 
-type recipeResult struct {
-	spec reconcile.TargetSpec
-	err  error
+// recipeRead is one read of a recipe: done is closed when spec and err
+// are set; cached says whether later lookups reuse it.
+type recipeRead struct {
+	done   chan struct{}
+	spec   reconcile.TargetSpec
+	err    error
+	cached bool
 }
 
-func newRecipeTargets(table string, open func(ctx context.Context) (recipeReader, error)) *RecipeTargets {
-	return &RecipeTargets{table: table, open: open, cache: map[string]recipeResult{}}
+func newRecipeTargets(table string, open func(ctx context.Context) (recipeReader, error)) *recipeTargets {
+	return &recipeTargets{table: table, open: open, reads: map[string]*recipeRead{}}
 }
 
 // Targets implements reconcile.TargetSource. An image without a Recipe
 // tag, or whose recipe is not in the table, has no targets from here.
-func (r *RecipeTargets) Targets(ctx context.Context, img *cloud.Image) (reconcile.TargetSpec, error) {
+func (r *recipeTargets) Targets(ctx context.Context, img *cloud.Image) (reconcile.TargetSpec, error) {
 	recipe := img.Tags[RecipeTag]
 	if recipe == "" {
 		return reconcile.TargetSpec{}, nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if res, ok := r.cache[recipe]; ok {
-		return cloneSpec(res.spec), res.err
+	for {
+		r.mu.Lock()
+		rd, ok := r.reads[recipe]
+		if !ok {
+			rd = &recipeRead{done: make(chan struct{})}
+			r.reads[recipe] = rd
+		}
+		r.mu.Unlock()
+		if !ok {
+			// This caller reads; the others wait for it.
+			rd.spec, rd.err = r.read(ctx, recipe)
+			rd.cached = cacheable(rd.err)
+			if !rd.cached {
+				r.mu.Lock()
+				delete(r.reads, recipe)
+				r.mu.Unlock()
+			}
+			close(rd.done)
+			return cloneSpec(rd.spec), rd.err
+		}
+		select {
+		case <-rd.done:
+		case <-ctx.Done():
+			return reconcile.TargetSpec{}, fmt.Errorf("read AMIgo recipe %q from the AMIgo recipes table %s: %w", recipe, r.table, context.Cause(ctx))
+		}
+		if rd.cached {
+			return cloneSpec(rd.spec), rd.err
+		}
+		// The read this caller waited for failed transiently (perhaps
+		// only because its caller gave up): read again.
 	}
-	spec, err := r.read(ctx, recipe)
-	r.cache[recipe] = recipeResult{spec: spec, err: err}
-	return cloneSpec(spec), err
+}
+
+// cacheable reports whether a read's outcome holds for the rest of the
+// run: a success (an absent item included), or an error retrying cannot
+// cure.
+func cacheable(err error) bool {
+	if err == nil {
+		return true
+	}
+	switch cloud.ClassOf(err) {
+	case cloud.ClassAccessDenied, cloud.ClassNotFound, cloud.ClassPermanent:
+		return true
+	}
+	return false
 }
 
 func cloneSpec(s reconcile.TargetSpec) reconcile.TargetSpec {
@@ -79,16 +125,15 @@ func cloneSpec(s reconcile.TargetSpec) reconcile.TargetSpec {
 	}
 }
 
-func (r *RecipeTargets) read(ctx context.Context, recipe string) (reconcile.TargetSpec, error) {
+func (r *recipeTargets) read(ctx context.Context, recipe string) (reconcile.TargetSpec, error) {
 	origin := fmt.Sprintf("AMIgo recipe %q", recipe)
-	if r.reader == nil {
-		rd, err := r.open(ctx)
-		if err != nil {
-			return reconcile.TargetSpec{}, fmt.Errorf("open the AMIgo recipes table %s: %w", r.table, err)
-		}
-		r.reader = rd
+	// The connector hands out one client (and assumes the source role
+	// once); asking each time costs nothing and keeps no state here.
+	reader, err := r.open(ctx)
+	if err != nil {
+		return reconcile.TargetSpec{}, fmt.Errorf("open the AMIgo recipes table %s for %s: %w", r.table, origin, err)
 	}
-	out, err := r.reader.GetItem(ctx, &dynamodb.GetItemInput{
+	out, err := reader.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:            aws.String(r.table),
 		Key:                  map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: recipe}},
 		ProjectionExpression: aws.String("#e"),

@@ -12,12 +12,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
@@ -132,15 +134,159 @@ func TestRecipeTargetsReadsEachRecipeOnce(t *testing.T) {
 		t.Errorf("reads %v, want %v", rd.calls, want)
 	}
 
-	failing := &countingReader{err: errors.New("boom")}
-	src = newRecipeTargets("t", func(context.Context) (recipeReader, error) { return failing, nil })
-	for range 2 {
-		if _, err := src.Targets(ctx, img("x")); err == nil || !strings.Contains(err.Error(), `"x"`) {
-			t.Errorf("error %v must name the recipe", err)
+	// A failure retrying cannot cure is remembered for the run; a
+	// transient one is not: the next image of the recipe reads it again.
+	for _, tc := range []struct {
+		name  string
+		err   error
+		reads int
+	}{
+		{"access denied", &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "no"}, 1},
+		{"no such table", &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "no table"}, 1},
+		{"throttled", &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "slow down"}, 3},
+		{"network", errors.New("connection reset by peer"), 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failing := &countingReader{err: tc.err}
+			src := newRecipeTargets("t", func(context.Context) (recipeReader, error) { return failing, nil })
+			for range 3 {
+				if _, err := src.Targets(ctx, img("x")); err == nil || !strings.Contains(err.Error(), `"x"`) {
+					t.Errorf("error %v must name the recipe", err)
+				}
+			}
+			if len(failing.calls) != tc.reads {
+				t.Errorf("%d reads of a failing recipe, want %d", len(failing.calls), tc.reads)
+			}
+		})
+	}
+	// Once the transient failure passes, the recipe's targets are back.
+	flaky := &countingReader{err: &smithy.GenericAPIError{Code: "ThrottlingException"}, items: rd.items}
+	src = newRecipeTargets("t", func(context.Context) (recipeReader, error) { return flaky, nil })
+	if _, err := src.Targets(ctx, img("ubuntu")); err == nil {
+		t.Fatal("throttled read succeeded")
+	}
+	flaky.err = nil
+	if spec, err := src.Targets(ctx, img("ubuntu")); err != nil || !slices.Equal(refIDs(spec), []string{acctA}) {
+		t.Errorf("after the throttle: %+v, %v", spec, err)
+	}
+}
+
+// gatedReader blocks reads of one recipe until released, and counts reads.
+type gatedReader struct {
+	items   map[string]map[string]types.AttributeValue
+	blocked string
+	entered chan struct{}
+	release chan struct{}
+
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (g *gatedReader) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	id := in.Key["id"].(*types.AttributeValueMemberS).Value
+	g.mu.Lock()
+	g.calls[id]++
+	g.mu.Unlock()
+	if id == g.blocked {
+		g.entered <- struct{}{}
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
-	if len(failing.calls) != 1 {
-		t.Errorf("%d reads of a failing recipe, want 1 per run", len(failing.calls))
+	return &dynamodb.GetItemOutput{Item: g.items[id]}, nil
+}
+
+// TestRecipeTargetsConcurrentLookups: lookups of one recipe share one
+// read, and a slow read does not hold up lookups of other recipes.
+func TestRecipeTargetsConcurrentLookups(t *testing.T) {
+	item := func(acct string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"encryptFor": &types.AttributeValueMemberL{Value: []types.AttributeValue{accountMap(acct)}}}
+	}
+	g := &gatedReader{
+		items:   map[string]map[string]types.AttributeValue{"slow": item(acctA), "fast": item(acctB)},
+		blocked: "slow", entered: make(chan struct{}, 1), release: make(chan struct{}), calls: map[string]int{},
+	}
+	src := newRecipeTargets("t", func(context.Context) (recipeReader, error) { return g, nil })
+	ctx := context.Background()
+	img := func(recipe string) *cloud.Image {
+		return &cloud.Image{ID: "ami-00000001", Tags: map[string]string{RecipeTag: recipe}}
+	}
+	const waiters = 8
+	var wg sync.WaitGroup
+	results := make([][]string, waiters)
+	errs := make([]error, waiters)
+	for i := range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spec, err := src.Targets(ctx, img("slow"))
+			results[i], errs[i] = refIDs(spec), err
+		}()
+	}
+	<-g.entered // one read of "slow" is in flight
+	fast := make(chan error, 1)
+	go func() {
+		spec, err := src.Targets(ctx, img("fast"))
+		if err == nil && !slices.Equal(refIDs(spec), []string{acctB}) {
+			err = fmt.Errorf("fast recipe: %v", refIDs(spec))
+		}
+		fast <- err
+	}()
+	select {
+	case err := <-fast:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lookup of another recipe waited for the slow read")
+	}
+	close(g.release)
+	wg.Wait()
+	for i := range waiters {
+		if errs[i] != nil || !slices.Equal(results[i], []string{acctA}) {
+			t.Errorf("waiter %d: %v, %v", i, results[i], errs[i])
+		}
+	}
+	if g.calls["slow"] != 1 || g.calls["fast"] != 1 {
+		t.Errorf("reads %v, want one per recipe", g.calls)
+	}
+}
+
+// TestRecipeTargetsWaiterOutlivesACancelledReader: the caller whose read
+// is cut by its own context does not pass that failure to callers that
+// still have time: they read again.
+func TestRecipeTargetsWaiterOutlivesACancelledReader(t *testing.T) {
+	g := &gatedReader{
+		items:   map[string]map[string]types.AttributeValue{"r": {"encryptFor": &types.AttributeValueMemberL{Value: []types.AttributeValue{accountMap(acctA)}}}},
+		blocked: "r", entered: make(chan struct{}, 2), release: make(chan struct{}), calls: map[string]int{},
+	}
+	src := newRecipeTargets("t", func(context.Context) (recipeReader, error) { return g, nil })
+	img := &cloud.Image{ID: "ami-00000001", Tags: map[string]string{RecipeTag: "r"}}
+	first, cancel := context.WithCancel(context.Background())
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := src.Targets(first, img)
+		firstDone <- err
+	}()
+	<-g.entered
+	second := make(chan error, 1)
+	go func() {
+		spec, err := src.Targets(context.Background(), img)
+		if err == nil && !slices.Equal(refIDs(spec), []string{acctA}) {
+			err = fmt.Errorf("targets %v", refIDs(spec))
+		}
+		second <- err
+	}()
+	cancel()
+	if err := <-firstDone; err == nil {
+		t.Fatal("the cancelled read succeeded")
+	}
+	<-g.entered // the second caller reads again
+	close(g.release)
+	if err := <-second; err != nil {
+		t.Fatalf("the second caller got %v", err)
 	}
 }
 

@@ -102,9 +102,9 @@ func (c *Connector) CallCounts() map[string]int64 {
 	return m
 }
 
-// AbsorbedThrottles returns how many attempts AWS throttled; the SDK's
-// retryer retried them (the connector is a reconcile.RetryingConnector, so
-// the engine does not retry on top).
+// AbsorbedThrottles returns how many attempts AWS throttled, retried by
+// the SDK or not (the connector is a reconcile.RetryingConnector, so the
+// engine neither retries on top nor counts them again).
 func (c *Connector) AbsorbedThrottles() int64 { return c.counts.throttledCount() }
 
 // StartedCopies lists the copies started through this connector, in the

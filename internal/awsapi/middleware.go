@@ -149,6 +149,12 @@ func stackOptions(counts *callCounts, b *buckets, readOnly bool) func(*middlewar
 						lim = b.mutating
 					}
 					if err := lim.Wait(ctx); err != nil {
+						if _, ok := ctx.Deadline(); ok && ctx.Err() == nil {
+							// The limiter refuses at once when the wait
+							// would outlast the deadline: say it is the
+							// deadline, so callers treat it as one.
+							err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+						}
 						return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("%s: wait for the rate limiter: %w", op, err)
 					}
 				}

@@ -14,6 +14,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
 )
 
@@ -131,6 +132,14 @@ func (s *Session) Region() string { return s.base.Region }
 
 // newRetryer is the retryer of one client. Every client gets its own, so
 // the SDK's per-retryer state never couples two accounts.
+//
+// The connector is a reconcile.RetryingConnector: the engine does not
+// retry on top of the SDK, so whatever the engine's classification
+// (cloud.ClassifyCode) calls throttled or retryable must be retried here,
+// not only the codes the SDK knows (IncorrectState,
+// InvalidAMIID.Unavailable, ConcurrentModificationException... answer
+// HTTP 400 and the SDK alone gives up on them at once). One table,
+// internal/cloud's, decides for both.
 func newRetryer(o Options) aws.Retryer {
 	return retry.NewStandard(func(so *retry.StandardOptions) {
 		so.MaxAttempts = o.MaxAttempts
@@ -139,7 +148,45 @@ func newRetryer(o Options) aws.Retryer {
 		// throttled attempts were seen; the token buckets per account
 		// and Region already pace retries, so the quota only hurts.
 		so.RateLimiter = ratelimit.None
+		// First the cancelled-request check (a cancelled call is never
+		// retried), then the classification table, then the SDK's own
+		// checks (connection errors, 5xx statuses, its code lists).
+		so.Retryables = append([]retry.IsErrorRetryable{retry.NoRetryCanceledError{}, retry.IsErrorRetryableFunc(classRetryable)}, so.Retryables...)
+		so.Throttles = append([]retry.IsErrorThrottle{retry.IsErrorThrottleFunc(classThrottle)}, so.Throttles...)
 	})
+}
+
+// sdkErrorClass classifies an SDK error with the engine's table; ok is
+// false when AWS gave no answer to classify (a transport failure, a
+// cancelled context): the SDK's own checks decide those.
+func sdkErrorClass(err error) (cloud.ErrorClass, bool) {
+	if err == nil {
+		return cloud.ClassUnknown, false
+	}
+	class := cloud.ClassOf(apiError("", err))
+	return class, class != cloud.ClassUnknown
+}
+
+// classRetryable retries what the engine would have retried: throttled
+// and transient answers. Other answers are left to the SDK's checks
+// (unknown), so a 5xx the table does not name is still retried.
+func classRetryable(err error) aws.Ternary {
+	switch class, ok := sdkErrorClass(err); {
+	case !ok:
+		return aws.UnknownTernary
+	case class == cloud.ClassThrottled || class == cloud.ClassRetryable:
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
+}
+
+// classThrottle marks the codes the table calls throttling, so the SDK
+// backs off from them as from its own throttling codes.
+func classThrottle(err error) aws.Ternary {
+	if class, ok := sdkErrorClass(err); ok && class == cloud.ClassThrottled {
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
 }
 
 // sdkLogger sends the SDK's own log lines (configuration warnings,

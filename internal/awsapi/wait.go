@@ -20,8 +20,9 @@ import (
 type WaitOptions struct {
 	// Timeout bounds the whole wait (required, > 0).
 	Timeout time.Duration
-	// MinDelay and MaxDelay bound the pause between two describes of one
-	// account and Region; defaults 15s and 120s (the SDK waiter's).
+	// MinDelay and MaxDelay bound the pause between two looks at one
+	// account and Region (the pause doubles from MinDelay up to
+	// MaxDelay); defaults 15s and 120s, the SDK image waiter's.
 	MinDelay, MaxDelay time.Duration
 }
 
@@ -29,22 +30,33 @@ type WaitOptions struct {
 type CopyOutcome struct {
 	StartedCopy
 	// State is the copy's last seen state; empty when EC2 did not show
-	// the image (yet).
+	// the image (yet); deregistered when it was listed once and then no
+	// more.
 	State cloud.ImageState
 	// Reason is EC2's explanation of a failed copy.
 	Reason string
 }
 
-// WaitForCopies waits, with the SDK's image-available waiter, until no
-// copy this connector started is pending any more, then reports each
-// copy's state. Accounts and Regions are waited for concurrently, each
-// with one paginated describe of its copies per round. It returns an error
-// when the wait timed out (the outcomes still say where each copy stood)
-// or a describe failed.
+// WaitForCopies waits until no copy this connector started is pending
+// any more, then reports each copy's state. Accounts and Regions are
+// waited for concurrently; each round describes the copies of one account
+// and Region by an image-id filter, at most filterValueLimit ids per
+// filter and every page of the answer. A copy seen before that is no
+// longer listed was deregistered while waiting: it is finished, with
+// state deregistered. A copy never seen yet (not visible yet) is waited
+// for. It returns an error when the wait timed out (the outcomes still
+// say where each copy stood at the last look) or a describe failed.
 func (c *Connector) WaitForCopies(ctx context.Context, o WaitOptions) ([]CopyOutcome, error) {
 	if o.Timeout <= 0 {
 		return nil, errors.New("wait for copies: the timeout must be positive")
 	}
+	if o.MinDelay <= 0 {
+		o.MinDelay = defaultWaitMinDelay
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = defaultWaitMaxDelay
+	}
+	o.MaxDelay = max(o.MaxDelay, o.MinDelay)
 	groups := map[[2]string][]StartedCopy{}
 	for _, sc := range c.StartedCopies() {
 		k := [2]string{sc.Account, sc.Region}
@@ -74,6 +86,19 @@ func (c *Connector) WaitForCopies(ctx context.Context, o WaitOptions) ([]CopyOut
 	return out, errors.Join(errs...)
 }
 
+// Default pauses between two looks at one account and Region, as the
+// SDK's image-available waiter's.
+const (
+	defaultWaitMinDelay = 15 * time.Second
+	defaultWaitMaxDelay = 120 * time.Second
+)
+
+// copyLook is what the last look showed of one copy.
+type copyLook struct {
+	state  cloud.ImageState
+	reason string
+}
+
 func (c *Connector) waitGroup(ctx context.Context, account, region string, copies []StartedCopy, o WaitOptions) ([]CopyOutcome, error) {
 	c.mu.Lock()
 	api := c.clients[[2]string{account, region}]
@@ -85,67 +110,116 @@ func (c *Connector) waitGroup(ctx context.Context, account, region string, copie
 	for i, sc := range copies {
 		ids[i] = sc.ImageID
 	}
-	in := &ec2.DescribeImagesInput{
-		Owners: []string{"self"},
-		// A filter, not ImageIds: a copy just started may not be
-		// visible yet, which ImageIds answers with NotFound.
-		Filters: []types.Filter{{Name: aws.String("image-id"), Values: ids}},
-	}
-	waiter := ec2.NewImageAvailableWaiter(api, func(w *ec2.ImageAvailableWaiterOptions) {
-		if o.MinDelay > 0 {
-			w.MinDelay = o.MinDelay
-		}
-		if o.MaxDelay > 0 {
-			w.MaxDelay = o.MaxDelay
-		}
-		// The stock waiter gives up on the first failed image; keep
-		// waiting until none is pending, so one bad copy does not hide
-		// how the others end.
-		w.Retryable = func(_ context.Context, _ *ec2.DescribeImagesInput, out *ec2.DescribeImagesOutput, err error) (bool, error) {
-			if err != nil {
-				return false, err
-			}
-			if len(out.Images) < len(ids) {
-				return true, nil
-			}
-			for _, im := range out.Images {
-				if im.State == types.ImageStatePending {
-					return true, nil
-				}
-			}
-			return false, nil
-		}
-	})
-	last, waitErr := waiter.WaitForOutput(ctx, in, o.Timeout)
-	if waitErr != nil {
-		// Timed out (or a describe failed): look once more, so the
-		// outcome says where every copy stands.
-		var err error
-		last, err = api.DescribeImages(ctx, in)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	what := fmt.Sprintf("wait for %d copies in account %s, %s", len(ids), account, region)
+
+	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	looks := map[string]copyLook{}
+	delay := o.MinDelay
+	looked := false
+	look := func(ctx context.Context) error {
+		listed, err := describeCopies(ctx, api, ids)
 		if err != nil {
-			return outcomes(copies, nil), fmt.Errorf("wait for %d copies in account %s, %s: %w", len(copies), account, region, apiError("DescribeImages", err))
+			return err
 		}
-		waitErr = fmt.Errorf("wait for %d copies in account %s, %s: %w", len(copies), account, region, waitErr)
+		looked = true
+		for _, id := range ids {
+			if l, ok := listed[id]; ok {
+				looks[id] = l
+			} else if _, seen := looks[id]; seen {
+				// Listed before, gone now: deregistered while we waited
+				// (DescribeImages does not list deregistered images).
+				looks[id] = copyLook{state: cloud.ImageDeregistered, reason: "the copy is no longer listed: it was deregistered"}
+			}
+		}
+		return nil
 	}
-	return outcomes(copies, last), waitErr
+	timedOut := func() ([]CopyOutcome, error) {
+		if !looked {
+			// The timeout cut the first look short: look once more, so
+			// the outcomes say where every copy stands.
+			if err := look(ctx); err != nil {
+				return outcomes(copies, looks), fmt.Errorf("%s: timed out after %s, then: %w", what, o.Timeout, err)
+			}
+		}
+		return outcomes(copies, looks), fmt.Errorf("%s: timed out after %s with %d still pending or not visible", what, o.Timeout, unfinished(ids, looks))
+	}
+	for {
+		if err := look(wctx); err != nil {
+			if ctx.Err() == nil && (wctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
+				return timedOut()
+			}
+			return outcomes(copies, looks), fmt.Errorf("%s: %w", what, err)
+		}
+		if unfinished(ids, looks) == 0 {
+			return outcomes(copies, looks), nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-wctx.Done():
+			t.Stop()
+			if err := ctx.Err(); err != nil {
+				return outcomes(copies, looks), fmt.Errorf("%s: %w", what, err)
+			}
+			return timedOut()
+		case <-t.C:
+		}
+		delay = min(2*delay, o.MaxDelay)
+	}
 }
 
-func outcomes(copies []StartedCopy, out *ec2.DescribeImagesOutput) []CopyOutcome {
-	seen := map[string]*types.Image{}
-	if out != nil {
-		for i := range out.Images {
-			seen[aws.ToString(out.Images[i].ImageId)] = &out.Images[i]
-		}
-	}
-	res := make([]CopyOutcome, len(copies))
-	for i, sc := range copies {
-		res[i] = CopyOutcome{StartedCopy: sc}
-		if im := seen[sc.ImageID]; im != nil {
-			res[i].State = cloud.ImageState(im.State)
-			if im.StateReason != nil {
-				res[i].Reason = aws.ToString(im.StateReason.Message)
+// describeCopies looks at the copies ids (sorted, distinct) of one account
+// and Region: one image-id filter per filterValueLimit ids (a filter, not
+// ImageIds: a copy just started may not be visible yet, which ImageIds
+// answers with NotFound), every page of each answer.
+func describeCopies(ctx context.Context, api ec2.DescribeImagesAPIClient, ids []string) (map[string]copyLook, error) {
+	out := make(map[string]copyLook, len(ids))
+	for chunk := range slices.Chunk(ids, filterValueLimit) {
+		p := ec2.NewDescribeImagesPaginator(api, &ec2.DescribeImagesInput{
+			Owners:  []string{"self"},
+			Filters: []types.Filter{{Name: aws.String("image-id"), Values: chunk}},
+			// A copy disabled meanwhile is still a copy, not a
+			// deregistered one.
+			IncludeDisabled: aws.Bool(true),
+			MaxResults:      aws.Int32(describePageSize),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, apiError("DescribeImages", err)
+			}
+			for _, im := range page.Images {
+				l := copyLook{state: cloud.ImageState(im.State)}
+				if im.StateReason != nil {
+					l.reason = aws.ToString(im.StateReason.Message)
+				}
+				out[aws.ToString(im.ImageId)] = l
 			}
 		}
+	}
+	return out, nil
+}
+
+// unfinished counts the copies still pending or never seen.
+func unfinished(ids []string, looks map[string]copyLook) int {
+	n := 0
+	for _, id := range ids {
+		if l, ok := looks[id]; !ok || l.state == cloud.ImagePending {
+			n++
+		}
+	}
+	return n
+}
+
+// outcomes reports every started copy (a copy listed twice is reported
+// twice) with its last look; a copy never seen has an empty state.
+func outcomes(copies []StartedCopy, looks map[string]copyLook) []CopyOutcome {
+	res := make([]CopyOutcome, len(copies))
+	for i, sc := range copies {
+		l := looks[sc.ImageID]
+		res[i] = CopyOutcome{StartedCopy: sc, State: l.state, Reason: l.reason}
 	}
 	return res
 }

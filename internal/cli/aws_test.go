@@ -214,9 +214,33 @@ func TestRunCopiesAndWaits(t *testing.T) {
 	}
 }
 
+func TestRunRefusesATimeBudgetWithinTheMargin(t *testing.T) {
+	w := newAWSWorld(t, false)
+	for _, tc := range []struct{ budget, want string }{
+		{"30s", "--time-budget 30s: must exceed limits.deadline_margin (1m0s)"},
+		{"1m", "--time-budget 1m0s: must exceed limits.deadline_margin (1m0s)"},
+	} {
+		code, out, errOut := run(t, "run", "--config", w.cfgPath, "--time-budget", tc.budget)
+		if code != cli.ExitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("--time-budget %s: exit %d, stderr %q: want %d and %q\n%s", tc.budget, code, errOut, cli.ExitUsage, tc.want, out)
+		}
+	}
+	if n := w.fake.Calls(""); n != 0 {
+		t.Errorf("%d AWS calls for a refused command line", n)
+	}
+}
+
 func TestRunTimeBudgetDefersWork(t *testing.T) {
 	w := newAWSWorld(t, false)
-	code, out, errOut := run(t, "run", "--config", w.cfgPath, "--output", "json", "--time-budget", "1s")
+	// A budget a millisecond over the margin leaves no time to start work.
+	doc, err := os.ReadFile(w.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.cfgPath, append(doc, "limits:\n  deadline_margin: 1s\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "run", "--config", w.cfgPath, "--output", "json", "--time-budget", "1001ms")
 	// The engine reports work cut short by the budget as partial.
 	if code != cli.ExitOK && code != cli.ExitPartial {
 		t.Fatalf("run: exit %d\n%s", code, errOut)
@@ -227,7 +251,6 @@ func TestRunTimeBudgetDefersWork(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
-	// A budget under limits.deadline_margin leaves no time to start work.
 	if res.Summary.Actions["copy"] != 0 || res.Summary.Actions["deferred"] == 0 || w.fake.Calls("CopyImage") != 0 {
 		t.Errorf("actions %v: want every copy deferred", res.Summary.Actions)
 	}

@@ -150,3 +150,19 @@ func TestHelpIsPrintedOnceOnStdout(t *testing.T) {
 		t.Errorf("bad flag: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestCommandsExplainAnInvalidConfigTheSameWay: every command working
+// from a configuration file loads it the same way.
+func TestCommandsExplainAnInvalidConfigTheSameWay(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("source:\n  account_id: \"12345\"\n  regions: [eu-west-1]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"plan"}, {"run"}, {"status"}, {"state", "init"}} {
+		code, _, errOut := run(t, append(args, "--config", bad)...)
+		want := bad + " is not valid (1 problem(s); `amicopier validate --config " + bad + "` explains them)"
+		if code != cli.ExitError || !strings.Contains(errOut, want) || !strings.Contains(errOut, "source.account_id") {
+			t.Errorf("%v: exit %d, stderr %q: want %q", args, code, errOut, want)
+		}
+	}
+}

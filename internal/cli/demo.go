@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +33,7 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 		_, _ = env.Stdout.Write(demo.ConfigYAML())
 		return ExitOK
 	}
-	if !validFormat(*output) {
+	if !slices.Contains(report.Formats, *output) {
 		fmt.Fprintf(env.Stderr, "amicopier demo: --output %q: want one of %s\n", *output, strings.Join(report.Formats, ", "))
 		return ExitUsage
 	}
@@ -71,15 +72,6 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 		return fail(env, "demo", err)
 	}
 	return ExitOK
-}
-
-func validFormat(f string) bool {
-	for _, ok := range report.Formats {
-		if f == ok {
-			return true
-		}
-	}
-	return false
 }
 
 func writeDemo(env Env, out *demo.Outcome, format string) error {

@@ -14,7 +14,6 @@ import (
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
-	"github.com/amicopier/amicopier/state"
 )
 
 // leasePoll bounds one pause while waiting for another run's lease.
@@ -35,10 +34,10 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	output := outputFlag(fs)
 	var scope scopeFlags
 	scope.register(fs)
-	wait := fs.Bool("wait", false, "after the run, wait until the copies it started are available or failed (uses the EC2 image-available waiter)")
+	wait := fs.Bool("wait", false, "after the run, wait until the copies it started are available, failed or deregistered (polls DescribeImages)")
 	waitTimeout := fs.Duration("wait-timeout", 2*time.Hour, "with --wait, give up waiting after this long (the copies go on; the next run sees them)")
 	waitLease := fs.Duration("wait-lease", 0, "when another run holds the lease, retry until this much time has passed (0: exit at once)")
-	budget := fs.Duration("time-budget", 0, "stop starting new work after this long and leave the rest to the next run; 0 means none (default: limits.time_budget)")
+	budget := fs.Duration("time-budget", 0, "stop starting new work limits.deadline_margin before this much time has passed (so it must exceed the margin) and leave the rest to the next run; 0 means none (default: limits.time_budget)")
 	var lf logFlags
 	defaultLevel := "info"
 	if env.Interactive {
@@ -76,6 +75,13 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		return fail(env, "run", err)
 	}
 	if budgetSet {
+		// The engine stops starting work limits.deadline_margin before
+		// the budget ends: a budget within the margin would silently
+		// defer everything (validation refuses the same in the file).
+		if margin := cfg.Limits.DeadlineMargin.D(); *budget > 0 && *budget <= margin {
+			fmt.Fprintf(env.Stderr, "amicopier run: --time-budget %s: must exceed limits.deadline_margin (%s)\n", *budget, margin)
+			return ExitUsage
+		}
 		cfg.Limits.TimeBudget = config.Duration(*budget)
 	}
 	format := reportFormat(*output, cfg)
@@ -94,8 +100,8 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	res, err := runWithLease(ctx, rec, req, *waitLease, log)
 	progress.Done()
 	if held, ok := reconcile.LeaseHeld(err); ok {
-		fmt.Fprintf(env.Stderr, "amicopier run: %s. Nothing was changed; that run, or the next one, does the work. "+
-			"Pass --wait-lease DURATION to wait for it.\n", describeHeld(held))
+		fmt.Fprintf(env.Stderr, "amicopier run: %v. Nothing was changed; that run, or the next one, does the work. "+
+			"Pass --wait-lease DURATION to wait for it.\n", held)
 		return ExitOK
 	}
 	if err != nil {
@@ -156,20 +162,6 @@ func runWithLease(ctx context.Context, rec *reconciler, req reconcile.Request, w
 		case <-t.C:
 		}
 	}
-}
-
-// describeHeld says who holds the lease. A run that found the state
-// changed under it by another run gets a lease error without an expiry.
-func describeHeld(held *state.LeaseHeldError) string {
-	holder := "another run"
-	if held.Holder != "" {
-		holder = "run " + held.Holder
-	}
-	if held.Expires.IsZero() {
-		return fmt.Sprintf("%s changed the state of %s while this run was observing", holder, held.Scope)
-	}
-	return fmt.Sprintf("another run holds the lease of %s: %s, until %s (%s from now)",
-		held.Scope, holder, held.Expires.UTC().Format(time.RFC3339), time.Until(held.Expires).Round(time.Second))
 }
 
 // runOutput is run's JSON output.

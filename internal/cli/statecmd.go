@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/amicopier/amicopier/internal/config"
@@ -34,20 +33,6 @@ func dynamoDBOptions(cfg *config.Config) state.DynamoDBOptions {
 		o.Endpoint = cfg.AWS.Endpoints.DynamoDB
 	}
 	return o
-}
-
-// loadStateConfig reads, overrides from the environment and validates
-// the configuration for the state commands.
-func loadStateConfig(path string, env Env) (*config.Config, error) {
-	cfg, err := config.LoadWithEnv(path, env.Getenv)
-	if err != nil {
-		var verr *config.ValidationError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("%s is not valid (run `amicopier validate --config %s`):\n%s", path, path, verr.Error())
-		}
-		return nil, err
-	}
-	return cfg, nil
 }
 
 func runState(ctx context.Context, args []string, env Env) int {
@@ -94,7 +79,7 @@ func runStateInit(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier state init: --timeout %s: want a positive duration\n", *wait)
 		return ExitUsage
 	}
-	cfg, err := loadStateConfig(*path, env)
+	cfg, err := loadConfig(*path, env)
 	if err != nil {
 		return fail(env, "state init", err)
 	}
@@ -148,19 +133,4 @@ func runStateInit(ctx context.Context, args []string, env Env) int {
 		return fail(env, "state init", fmt.Errorf("state.backend %q is not supported by this build", cfg.State.Backend))
 	}
 	return ExitOK
-}
-
-// describeStore names the store for people: backend and where it is.
-func describeStore(s state.Store, cfg *config.Config) string {
-	switch st := s.(type) {
-	case *state.DynamoDB:
-		parts := []string{"region " + st.Region()}
-		if st.Endpoint() != "" {
-			parts = append(parts, "endpoint "+st.Endpoint())
-		}
-		return fmt.Sprintf("dynamodb table %s (%s)", st.Table(), strings.Join(parts, ", "))
-	case *state.File:
-		return "file " + st.Path()
-	}
-	return cfg.State.Backend
 }

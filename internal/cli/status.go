@@ -95,13 +95,13 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier status: --timeout %s: want a positive duration\n", *limit)
 		return ExitUsage
 	}
-	cfg, err := loadStateConfig(*path, env)
+	cfg, err := loadConfig(*path, env)
 	if err != nil {
 		return fail(env, "status", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *limit)
 	defer cancel()
-	store, err := openStore(ctx, cfg)
+	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, state.ErrTableNotFound) {
 			defer fmt.Fprintf(env.Stderr, "Create the table with: amicopier state init --config %s\n", *path)
@@ -117,7 +117,7 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return fail(env, "status", err)
 	}
-	rep.Store = describeStore(store, cfg)
+	rep.Store = describeStore(cfg, store)
 	if *output == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")

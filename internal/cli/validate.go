@@ -58,16 +58,6 @@ func runValidate(_ context.Context, args []string, env Env) int {
 		sources = append(sources, "none (no AMI will have targets)")
 	}
 	fmt.Fprintf(env.Stdout, "  target metadata: %s\n", strings.Join(sources, ", "))
-	fmt.Fprintf(env.Stdout, "  state backend: %s\n", describeBackend(cfg))
+	fmt.Fprintf(env.Stdout, "  state backend: %s\n", describeStore(cfg, nil))
 	return ExitOK
-}
-
-func describeBackend(cfg *config.Config) string {
-	switch cfg.State.Backend {
-	case "file":
-		return "file " + cfg.State.Path
-	case "dynamodb":
-		return "dynamodb table " + cfg.State.Table
-	}
-	return cfg.State.Backend
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,13 +17,6 @@ import (
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
 )
-
-// OpenStore opens the state backend a configuration names. The Lambda
-// entrypoint uses it too (main passes it on), so both open the same
-// backends the same way.
-func OpenStore(ctx context.Context, cfg *config.Config) (state.Store, error) {
-	return openStore(ctx, cfg)
-}
 
 // scopeFlags are --only-ami and --only-account.
 type scopeFlags struct {
@@ -59,14 +53,16 @@ func outputFlag(fs *flag.FlagSet) *string {
 }
 
 func checkOutput(format string) error {
-	if format != "" && !validFormat(format) {
+	if format != "" && !slices.Contains(report.Formats, format) {
 		return fmt.Errorf("--output %q: want one of %s", format, strings.Join(report.Formats, ", "))
 	}
 	return nil
 }
 
 // loadConfig reads a configuration, applies the environment overrides
-// and validates it, explaining every problem at once.
+// and validates it, explaining every problem at once. Every command that
+// works from a configuration file (plan, run, status, state init) loads
+// it here.
 func loadConfig(path string, env Env) (*config.Config, error) {
 	cfg, err := config.LoadWithEnv(path, env.Getenv)
 	if err != nil {
@@ -100,7 +96,7 @@ type reconciler struct {
 // engine. The run id is chosen here, so the AWS role sessions, the state
 // records and the report all carry the same one.
 func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, readOnly bool, progress reconcile.Progress) (*reconciler, error) {
-	store, err := openStore(ctx, cfg)
+	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

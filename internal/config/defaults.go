@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/amicopier/amicopier/reconcile/report"
+)
 
 // Default values that other packages and the documentation refer to.
 const (
@@ -62,7 +66,7 @@ func Default() *Config {
 			Enabled:     false,
 			GracePeriod: Duration(7 * 24 * time.Hour),
 		},
-		Report: Report{Format: FormatTable},
+		Report: Report{Format: report.FormatTable},
 		// AWS.Region stays empty: the wiring takes it from the
 		// environment (AWS_REGION), else FallbackRegion.
 	}
@@ -73,13 +77,4 @@ const (
 	BackendFile     = "file"
 	BackendMemory   = "memory"
 	BackendDynamoDB = "dynamodb"
-)
-
-// Report formats.
-const (
-	FormatTable    = "table"
-	FormatJSON     = "json"
-	FormatMarkdown = "markdown"
-	// FormatHTML is the self-contained drift matrix page.
-	FormatHTML = "html"
 )

@@ -31,7 +31,19 @@ func Load(path string) (*Config, error) {
 // LoadWithEnv is the usual way to get a configuration: Load, then
 // ApplyEnv with getenv (os.Getenv when nil), then Validate.
 func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
-	cfg, err := Load(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	return ParseWithEnv(data, path, getenv)
+}
+
+// ParseWithEnv is LoadWithEnv for a document already in memory (the
+// Lambda function's AMICOPIER_CONFIG_YAML): Parse, then ApplyEnv with
+// getenv (os.Getenv when nil), then Validate. name stands for the file
+// in messages.
+func ParseWithEnv(data []byte, name string, getenv func(string) string) (*Config, error) {
+	cfg, err := Parse(data, name)
 	if err != nil {
 		return nil, err
 	}

@@ -338,3 +338,40 @@ func TestParentPath(t *testing.T) {
 		}
 	}
 }
+
+func TestParseWithEnv(t *testing.T) {
+	env := map[string]string{"AMICOPIER_SOURCE_ACCOUNT_ID": "111111111111", "AMICOPIER_STATE_TABLE": "t-prod"}
+	getenv := func(k string) string { return env[k] }
+	c, err := ParseWithEnv([]byte("source:\n  regions: [eu-west-1]\nstate:\n  backend: dynamodb\n"), "AMICOPIER_CONFIG_YAML", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source.AccountID != "111111111111" || c.State.Table != "t-prod" {
+		t.Errorf("overrides not applied: %+v %+v", c.Source, c.State)
+	}
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"syntax", "source: [", "AMICOPIER_CONFIG_YAML"},
+		{"unknown key", "source:\n  regionz: [eu-west-1]\n", "AMICOPIER_CONFIG_YAML:2"},
+		{"invalid value", "source:\n  regions: [moon-1]\n", "source.regions[0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseWithEnv([]byte(tc.doc), "AMICOPIER_CONFIG_YAML", getenv)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+	// The same document from a file and from memory gives the same result.
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	doc := []byte("source:\n  regions: [eu-west-1]\n")
+	if err := os.WriteFile(file, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err1 := LoadWithEnv(file, getenv)
+	fromMemory, err2 := ParseWithEnv(doc, file, getenv)
+	if err1 != nil || err2 != nil || !sameSettings(fromFile, fromMemory) {
+		t.Errorf("file %+v (%v) and memory %+v (%v) differ", fromFile, err1, fromMemory, err2)
+	}
+}

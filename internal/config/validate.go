@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/reconcile/report"
 )
 
 // FieldError is one problem with one configuration value.
@@ -400,10 +401,8 @@ func (v *validator) prune(p *Prune) {
 }
 
 func (v *validator) report(r *Report) {
-	switch r.Format {
-	case FormatTable, FormatJSON, FormatMarkdown, FormatHTML:
-	default:
-		v.add("report.format", "%q is not a report format: use table, json, markdown or html", r.Format)
+	if !slices.Contains(report.Formats, r.Format) {
+		v.add("report.format", "%q is not a report format: use %s", r.Format, strings.Join(report.Formats, ", "))
 	}
 }
 

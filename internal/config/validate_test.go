@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/amicopier/amicopier/reconcile/report"
 )
 
 // base is the smallest valid document; cases append to it. A case marks
@@ -297,5 +300,24 @@ func TestValidationErrorFormat(t *testing.T) {
 	two := &ValidationError{File: "c.yaml", Errors: []FieldError{{Path: "a", Line: 1, Message: "x"}, {Path: "b", Message: "y"}}}
 	if got, want := two.Error(), "a (c.yaml:1): x\nb: y"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestReportFormatsAreTheRenderers: report.format accepts exactly the
+// formats reconcile/report renders.
+func TestReportFormatsAreTheRenderers(t *testing.T) {
+	for _, f := range report.Formats {
+		c := mustParse(t, base+"report:\n  format: "+f+"\n")
+		if err := c.Validate(); err != nil {
+			t.Errorf("format %s: %v", f, err)
+		}
+	}
+	c := mustParse(t, base+"report:\n  format: pdf\n")
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), strings.Join(report.Formats, ", ")) {
+		t.Errorf("format pdf: %v, want an error listing %v", err, report.Formats)
+	}
+	if d := Default().Report.Format; !slices.Contains(report.Formats, d) {
+		t.Errorf("default format %q is not one of %v", d, report.Formats)
 	}
 }

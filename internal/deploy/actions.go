@@ -56,6 +56,8 @@ var APICalls = []APICall{
 		Why: "which accounts already have create-volume permission on a source snapshot"},
 	{Service: "ec2", Operation: "ModifySnapshotAttribute", Roles: []Role{RoleSource},
 		Why: "grant create-volume permission on a source snapshot to its targets"},
+	{Service: "ec2", Operation: "DescribeSnapshots", Roles: []Role{RoleMember},
+		Why: "which KMS key encrypts each snapshot of a copy in the target account (EC2 does not report it on the image)"},
 	{Service: "ec2", Operation: "CopyImage", Roles: []Role{RoleMember}, Also: []string{"ec2:CreateTags"},
 		Why: "start the encrypted copy in the target account; the tags travel in TagSpecifications"},
 	{Service: "ec2", Operation: "DeregisterImage", Roles: []Role{RoleMember},

@@ -60,18 +60,18 @@ type Event struct {
 	// and entries that are no target at all.
 	Targets []reconcile.TargetRef
 	Invalid []reconcile.InvalidTarget
-	// Message is the decoded AMIgo message of an SNS event.
-	Message *AmigoMessage
 }
 
-// AmigoMessage is what AMIgo publishes to SNS for a baked AMI (SPEC 6.3).
+// AmigoMessage is what amicopier reads of the message AMIgo publishes to
+// SNS for a baked AMI (SPEC 6.3). AMIgo also sends name, description and
+// tags; amicopier does not use them (the image's own tags are read from
+// EC2), so they are neither kept nor type-checked: an AMIgo release that
+// changes their shape cannot make amicopier refuse its messages.
 type AmigoMessage struct {
-	SourceAMI      string            `json:"sourceAmi"`
-	SourceRegion   string            `json:"sourceRegion"`
-	TargetAccounts []string          `json:"targetAccounts"`
-	Name           string            `json:"name"`
-	Description    string            `json:"description"`
-	Tags           map[string]string `json:"tags"`
+	SourceAMI    string
+	SourceRegion string
+	// TargetAccounts are the entries of targetAccounts, in order.
+	TargetAccounts []string
 }
 
 // FieldError is a malformed event: Field is the path of the offending
@@ -151,6 +151,9 @@ func ParseEvent(raw []byte) (Event, error) {
 		return Event{}, err
 	}
 	switch {
+	case probe.Records != nil && probe.DetailType != nil:
+		// Which one was meant? Guessing could reconcile the wrong thing.
+		return Event{}, fieldErr("event", `both "Records" (an SNS event) and "detail-type" (an EventBridge event): an event is one or the other`)
 	case probe.Records != nil:
 		return ParseSNS(trimmed)
 	case probe.DetailType == nil && probe.Shard != nil:
@@ -232,37 +235,53 @@ func ParseShardRun(raw []byte) (Event, error) {
 
 // ParseSNS parses an SNS event carrying AMIgo's message. SNS delivers one
 // record per invocation; a payload with another number of records is
-// refused rather than half handled.
+// refused rather than half handled. The envelope is decoded level by
+// level, so an error names the offending value with its list index
+// ("sns.Records[0].Sns.Message").
 func ParseSNS(raw []byte) (Event, error) {
 	var ev struct {
-		Records []struct {
-			EventSource string `json:"EventSource"`
-			Sns         *struct {
-				Message *string `json:"Message"`
-			} `json:"Sns"`
-		} `json:"Records"`
+		Records json.RawMessage `json:"Records"`
 	}
 	if err := decodeInto(raw, &ev, "sns"); err != nil {
 		return Event{}, err
 	}
-	switch n := len(ev.Records); {
+	var records []json.RawMessage
+	if err := decodeInto(ev.Records, &records, "sns.Records"); err != nil {
+		return Event{}, err
+	}
+	switch n := len(records); {
 	case n == 0:
 		return Event{}, fieldErr("sns.Records", "no record")
 	case n > 1:
 		return Event{}, fieldErr("sns.Records", "%d records; SNS delivers one per invocation", n)
 	}
-	rec := ev.Records[0]
+	const at = "sns.Records[0]"
+	var rec struct {
+		EventSource string          `json:"EventSource"`
+		Sns         json.RawMessage `json:"Sns"`
+	}
+	if err := decodeInto(records[0], &rec, at); err != nil {
+		return Event{}, err
+	}
+	var sns struct {
+		Message *string `json:"Message"`
+	}
+	if len(rec.Sns) > 0 {
+		if err := decodeInto(rec.Sns, &sns, at+".Sns"); err != nil {
+			return Event{}, err
+		}
+	}
 	if rec.EventSource != "aws:sns" {
-		return Event{}, fieldErr("sns.Records[0].EventSource", "%s, want \"aws:sns\"", quote(rec.EventSource))
+		return Event{}, fieldErr(at+".EventSource", "%s, want \"aws:sns\"", quote(rec.EventSource))
 	}
-	if rec.Sns == nil || rec.Sns.Message == nil {
-		return Event{}, fieldErr("sns.Records[0].Sns.Message", "missing")
+	if sns.Message == nil {
+		return Event{}, fieldErr(at+".Sns.Message", "missing")
 	}
-	msg, err := ParseAmigoMessage(*rec.Sns.Message, "sns.Records[0].Sns.Message")
+	msg, err := ParseAmigoMessage(*sns.Message, at+".Sns.Message")
 	if err != nil {
 		return Event{}, err
 	}
-	out := Event{Kind: KindSNS, Mode: reconcile.ModeApply, ImageID: msg.SourceAMI, Region: msg.SourceRegion, Message: &msg}
+	out := Event{Kind: KindSNS, Mode: reconcile.ModeApply, ImageID: msg.SourceAMI, Region: msg.SourceRegion}
 	if len(msg.TargetAccounts) > maxTargetEntries {
 		out.Invalid = append(out.Invalid, reconcile.InvalidTarget{
 			Token:  fmt.Sprintf("targetAccounts[%d:]", maxTargetEntries),
@@ -279,27 +298,51 @@ func ParseSNS(raw []byte) (Event, error) {
 }
 
 // ParseAmigoMessage parses AMIgo's SNS message (a JSON document in a
-// string); field prefixes the path in errors.
+// string); field prefixes the path in errors. targetAccounts is decoded
+// entry by entry, so an entry that is not a string is named by its index
+// ("....targetAccounts[2]"). Only sourceAmi, sourceRegion and
+// targetAccounts are read (see AmigoMessage).
 func ParseAmigoMessage(message, field string) (AmigoMessage, error) {
-	var msg AmigoMessage
+	var out AmigoMessage
 	trimmed := strings.TrimSpace(message)
 	if !strings.HasPrefix(trimmed, "{") {
-		return msg, fieldErr(field, "not a JSON object (AMIgo publishes {\"sourceAmi\": ..., \"sourceRegion\": ..., \"targetAccounts\": [...]})")
+		return out, fieldErr(field, "not a JSON object (AMIgo publishes {\"sourceAmi\": ..., \"sourceRegion\": ..., \"targetAccounts\": [...]})")
+	}
+	var msg struct {
+		SourceAMI      string          `json:"sourceAmi"`
+		SourceRegion   string          `json:"sourceRegion"`
+		TargetAccounts json.RawMessage `json:"targetAccounts"`
 	}
 	if err := decodeInto([]byte(trimmed), &msg, field); err != nil {
-		return msg, err
+		return out, err
 	}
 	switch {
 	case msg.SourceAMI == "":
-		return msg, fieldErr(field+".sourceAmi", "missing")
+		return out, fieldErr(field+".sourceAmi", "missing")
 	case !cloud.IsImageID(msg.SourceAMI):
-		return msg, fieldErr(field+".sourceAmi", "%s is not an AMI id", quote(msg.SourceAMI))
+		return out, fieldErr(field+".sourceAmi", "%s is not an AMI id", quote(msg.SourceAMI))
 	case msg.SourceRegion == "":
-		return msg, fieldErr(field+".sourceRegion", "missing")
+		return out, fieldErr(field+".sourceRegion", "missing")
 	case !cloud.IsRegion(msg.SourceRegion):
-		return msg, fieldErr(field+".sourceRegion", "%s is not an AWS Region name", quote(msg.SourceRegion))
+		return out, fieldErr(field+".sourceRegion", "%s is not an AWS Region name", quote(msg.SourceRegion))
 	}
-	return msg, nil
+	out.SourceAMI, out.SourceRegion = msg.SourceAMI, msg.SourceRegion
+	if len(msg.TargetAccounts) == 0 {
+		return out, nil
+	}
+	var entries []json.RawMessage
+	if err := decodeInto(msg.TargetAccounts, &entries, field+".targetAccounts"); err != nil {
+		return out, err
+	}
+	out.TargetAccounts = make([]string, 0, len(entries))
+	for i, e := range entries {
+		var entry string
+		if err := decodeInto(e, &entry, fmt.Sprintf("%s.targetAccounts[%d]", field, i)); err != nil {
+			return out, err
+		}
+		out.TargetAccounts = append(out.TargetAccounts, entry)
+	}
+	return out, nil
 }
 
 // ParseAMIStateChange parses an EventBridge "EC2 AMI State Change" event.

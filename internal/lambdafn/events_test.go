@@ -55,8 +55,27 @@ func TestParseFixtures(t *testing.T) {
 	if !slices.Equal(ids, []string{"222222222222", "999999999999"}) || len(ev.Invalid) != 1 || ev.Invalid[0].Token != `"not-an-account"` {
 		t.Errorf("targets %v, invalid %+v", ids, ev.Invalid)
 	}
-	if ev.Region != "eu-west-1" || ev.Message.Tags["Recipe"] != "ubuntu-jammy-web" || ev.Message.Name != "ubuntu-jammy-web-412" {
-		t.Errorf("message %+v", ev.Message)
+	if ev.Region != "eu-west-1" {
+		t.Errorf("event %+v", ev)
+	}
+}
+
+// TestAmigoMessageIgnoresWhatItDoesNotUse: name, description and tags are
+// AMIgo's and unused here; their shape must not make a message fail.
+func TestAmigoMessageIgnoresWhatItDoesNotUse(t *testing.T) {
+	for _, extra := range []string{
+		`"tags":{"Build":7}`, `"tags":["a"]`, `"tags":null`, `"name":5`, `"description":{"text":"x"}`,
+		`"name":"n","description":"d","tags":{"Recipe":"r"}`,
+	} {
+		msg := `{"sourceAmi":"ami-0123456789abcdef0","sourceRegion":"eu-west-1","targetAccounts":["222222222222"],` + extra + `}`
+		m, err := ParseAmigoMessage(msg, "message")
+		if err != nil {
+			t.Errorf("%s: %v", extra, err)
+			continue
+		}
+		if m.SourceAMI != "ami-0123456789abcdef0" || m.SourceRegion != "eu-west-1" || !slices.Equal(m.TargetAccounts, []string{"222222222222"}) {
+			t.Errorf("%s: %+v", extra, m)
+		}
 	}
 }
 
@@ -116,8 +135,16 @@ func TestParseMalformedEventsNameTheField(t *testing.T) {
 		{"no AMI", snsWith(t, `{"sourceRegion":"eu-west-1"}`), "sns.Records[0].Sns.Message.sourceAmi", "missing"},
 		{"bad region", snsWith(t, `{"sourceAmi":"ami-0123456789abcdef0","sourceRegion":"moon-1"}`), "sns.Records[0].Sns.Message.sourceRegion", `"moon-1"`},
 		{"targets not a list", snsWith(t, `{"sourceAmi":"ami-0123456789abcdef0","sourceRegion":"eu-west-1","targetAccounts":"222222222222"}`), "sns.Records[0].Sns.Message.targetAccounts", "a list"},
-		{"target not a string", snsWith(t, `{"sourceAmi":"ami-0123456789abcdef0","sourceRegion":"eu-west-1","targetAccounts":[222222222222]}`), "sns.Records[0].Sns.Message.targetAccounts", "number"},
-		{"tag not a string", snsWith(t, `{"sourceAmi":"ami-0123456789abcdef0","sourceRegion":"eu-west-1","tags":{"Build":7}}`), "sns.Records[0].Sns.Message.tags", "number"},
+		{"target not a string", snsWith(t, `{"sourceAmi":"ami-0123456789abcdef0","sourceRegion":"eu-west-1","targetAccounts":[222222222222]}`), "sns.Records[0].Sns.Message.targetAccounts[0]", "number"},
+		{"third target not a string", snsWith(t, `{"sourceAmi":"ami-0123456789abcdef0","sourceRegion":"eu-west-1","targetAccounts":["222222222222","333333333333",7]}`), "sns.Records[0].Sns.Message.targetAccounts[2]", "number"},
+		{"target an object", snsWith(t, `{"sourceAmi":"ami-0123456789abcdef0","sourceRegion":"eu-west-1","targetAccounts":["222222222222",{"id":"333333333333"}]}`), "sns.Records[0].Sns.Message.targetAccounts[1]", "object"},
+		{"message a number", []byte(`{"Records":[{"Sns":{"Message":5}}]}`), "sns.Records[0].Sns.Message", "number"},
+		{"message a number, sns source", []byte(`{"Records":[{"EventSource":"aws:sns","Sns":{"Message":5}}]}`), "sns.Records[0].Sns.Message", "number"},
+		{"records not a list", []byte(`{"Records":{"Sns":{}}}`), "sns.Records", "a list"},
+		{"record not an object", []byte(`{"Records":[5]}`), "sns.Records[0]", "an object"},
+		{"event source not a string", []byte(`{"Records":[{"EventSource":1,"Sns":{"Message":"{}"}}]}`), "sns.Records[0].EventSource", "number"},
+		{"sns not an object", []byte(`{"Records":[{"EventSource":"aws:sns","Sns":"hello"}]}`), "sns.Records[0].Sns", "an object"},
+		{"records and detail-type", []byte(`{"Records":[{"EventSource":"aws:sns","Sns":{"Message":"{}"}}],"detail-type":"Scheduled Event"}`), "event", `both "Records"`},
 		{"state change bad image", []byte(strings.Replace(string(fixture(t, "ami-state-change-available.json")), `"ImageId": "ami-0123456789abcdef0"`, `"ImageId": "snap-1"`, 1)), "event.detail.ImageId", `"snap-1"`},
 		{"state change wrong source", []byte(strings.Replace(string(fixture(t, "ami-state-change-available.json")), `"source": "aws.ec2"`, `"source": "evil"`, 1)), "event.source", `"evil"`},
 		{"state change no detail", []byte(`{"detail-type":"EC2 AMI State Change","source":"aws.ec2","account":"111111111111","region":"eu-west-1"}`), "event.detail", "missing"},
@@ -159,6 +186,9 @@ func FuzzParseEvent(f *testing.F) {
 		f.Add(fixture(f, name))
 	}
 	f.Add([]byte(`{"shard":"3/16"}`))
+	f.Add([]byte(`{"Records":[{"Sns":{"Message":5}}]}`))
+	f.Add([]byte(`{"Records":[{"EventSource":"aws:sns","Sns":{"Message":"{\"sourceAmi\":\"ami-12345678\",\"sourceRegion\":\"us-east-1\",\"targetAccounts\":[\"222222222222\",\"333333333333\",7]}"}}]}`))
+	f.Add([]byte(`{"Records":[],"detail-type":"Scheduled Event"}`))
 	f.Add([]byte(`{"Records":[{"EventSource":"aws:sns","Sns":{"Message":"{\"sourceAmi\":\"ami-12345678\",\"sourceRegion\":\"us-east-1\",\"targetAccounts\":[\"*\",\"ou-ab12-34cd56ef\"]}"}}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev, err := ParseEvent(raw)

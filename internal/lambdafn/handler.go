@@ -41,7 +41,9 @@
 // returns a Result holding the run summary. The run's time budget ends at
 // the invocation's deadline, less limits.deadline_margin: the engine
 // stops starting work then, records what it did, and the next run goes
-// on.
+// on. Calls still in flight are cancelled 25 s before the deadline (the
+// reserve in which the run record is written and the lease released), so
+// a slow or retried call cannot use up the time those writes need.
 package lambdafn
 
 import (
@@ -229,13 +231,7 @@ func logLevel(getenv func(string) string) slog.Level {
 // the code; then the AMICOPIER_* overrides and validation.
 func LoadConfig(getenv func(string) string) (*config.Config, error) {
 	if inline := getenv(EnvConfigYAML); strings.TrimSpace(inline) != "" {
-		cfg, err := config.Parse([]byte(inline), EnvConfigYAML)
-		if err == nil {
-			err = config.ApplyEnv(cfg, getenv)
-		}
-		if err == nil {
-			err = cfg.Validate()
-		}
+		cfg, err := config.ParseWithEnv([]byte(inline), EnvConfigYAML, getenv)
 		if err != nil {
 			return nil, fmt.Errorf("configuration from %s: %w", EnvConfigYAML, err)
 		}
@@ -287,9 +283,12 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 		log.Info("event ignored", "event", string(ev.Kind), "image", ev.ImageID, "reason", reason)
 		return &Result{Event: ev.Kind, Outcome: OutcomeIgnored, Reason: reason}, nil
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		req.Deadline = deadline
+	ctx, cancel, err := h.runContext(ctx, &req)
+	if err != nil {
+		log.Error("no time to run; nothing done", "error", err)
+		return nil, err
 	}
+	defer cancel()
 	req.RunID = reconcile.NewRunID(time.Now())
 	log = log.With("run_id", req.RunID, "event", string(ev.Kind))
 	for _, bad := range ev.Invalid {
@@ -311,9 +310,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 	}
 	res, err := eng.Run(ctx, req)
 	if held, ok := reconcile.LeaseHeld(err); ok {
-		reason := fmt.Sprintf("run %s holds the lease of %s (until %s); it, or the next scheduled run, does the work",
-			held.Holder, held.Scope, held.Expires.UTC().Format(time.RFC3339))
-		log.Warn("another run is working; nothing changed", "holder", held.Holder, "expires", held.Expires)
+		reason := held.Error() + "; that run, or the next scheduled one, does the work"
+		log.Warn("another run is working; nothing changed", "holder", held.Holder, "reason", held.Error())
 		return &Result{Event: ev.Kind, Outcome: OutcomeLeaseHeld, Reason: reason}, nil
 	}
 	if err != nil {
@@ -328,6 +326,42 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 		outcome = OutcomePlanned
 	}
 	return &Result{Event: ev.Kind, Outcome: outcome, Summary: res.Summary}, nil
+}
+
+// DeadlineReserve is kept free at the end of an invocation for what a run
+// does after its context ends: the engine writes the run record and
+// releases the lease with contexts of their own (WithoutCancel), each
+// bounded to 10 s, one after the other; then the metrics line and the
+// result. Without the reserve, a call still in flight (the SDK retrying
+// with up to awsapi.DefaultMaxBackoff between attempts) could last until Lambda
+// freezes the process, and the run would leave no record and a lease
+// held until it expires. 25 s covers the two bounded writes and leaves
+// 5 s for the rest.
+const DeadlineReserve = 25 * time.Second
+
+// runContext bounds a run to the invocation: the returned context ends
+// DeadlineReserve before the invocation's deadline, and req.Deadline
+// (where the engine stops starting work, limits.deadline_margin before
+// it) is the invocation's deadline, moved earlier if needed so that no
+// work starts after the context ended. An invocation with less time left
+// than the reserve is refused. Without a deadline (tests, local runs) the
+// context is ctx.
+func (h *Handler) runContext(ctx context.Context, req *reconcile.Request) (context.Context, context.CancelFunc, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}, nil
+	}
+	end := deadline.Add(-DeadlineReserve)
+	if left := time.Until(deadline); !time.Now().Before(end) {
+		return nil, nil, fmt.Errorf("the invocation has %s left, not more than the %s kept to record a run: nothing done (raise the function's timeout)",
+			left.Round(time.Millisecond), DeadlineReserve)
+	}
+	req.Deadline = deadline
+	if stop := end.Add(h.cfg.Limits.DeadlineMargin.D()); stop.Before(deadline) {
+		req.Deadline = stop
+	}
+	runCtx, cancel := context.WithDeadline(ctx, end)
+	return runCtx, cancel, nil
 }
 
 // request turns an event into a run request, plus the target source of

@@ -367,3 +367,141 @@ func TestInLambda(t *testing.T) {
 		}
 	}
 }
+
+// stallingConnector is the simulator's connector whose target describes
+// hang until their context ends: an AWS call still in flight when the
+// invocation runs out of time.
+type stallingConnector struct{ reconcile.Connector }
+
+func (c stallingConnector) Target(ctx context.Context, account, region string) (reconcile.EC2, error) {
+	e, err := c.Connector.Target(ctx, account, region)
+	if err != nil {
+		return nil, err
+	}
+	return stallingEC2{e}, nil
+}
+
+type stallingEC2 struct{ reconcile.EC2 }
+
+func (e stallingEC2) DescribeImages(ctx context.Context, _ cloud.ImageQuery) ([]cloud.Image, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Minute):
+		return nil, fmt.Errorf("stallingEC2: the run's context never ended")
+	}
+}
+
+func TestRunEndsBeforeTheDeadlineWithTimeToRecordIt(t *testing.T) {
+	w := newWorld(t)
+	rec := &recordingStore{Store: w.store}
+	w.h.store = rec
+	w.h.backend = func(_ context.Context, _ string, _ bool) (reconcile.Connector, []reconcile.TargetSource, error) {
+		w.runs++
+		return stallingConnector{w.cloud.Connector(source)}, nil, nil
+	}
+	// One second more than the reserve: calls in flight are cut after
+	// about a second, and the run is recorded well before the deadline.
+	start := time.Now()
+	deadline := start.Add(DeadlineReserve + time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	res, err := w.h.Handle(ctx, fixture(t, "scheduled-event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := time.Now(); done.After(deadline.Add(-DeadlineReserve / 2)) {
+		t.Errorf("the invocation returned %s after it started, %s before its deadline: in-flight calls were not cut at deadline - %s",
+			done.Sub(start).Round(time.Millisecond), deadline.Sub(done).Round(time.Millisecond), DeadlineReserve)
+	}
+	if res.Summary == nil || len(res.Summary.Errors) == 0 {
+		t.Fatalf("result %+v: the cut observations must be reported", res)
+	}
+	if res.Summary.Actions["copy"] != 0 || len(w.copies()) != 0 {
+		t.Errorf("copies started past the deadline: %v", res.Summary.Actions)
+	}
+	if len(rec.runs) != 1 || rec.runs[0].ID != res.Summary.RunID || rec.runs[0].Status != res.Summary.Status {
+		t.Fatalf("recorded runs %+v: want this run's record", rec.runs)
+	}
+}
+
+// recordingStore keeps the run records written through it.
+type recordingStore struct {
+	state.Store
+	runs []state.Run
+}
+
+func (s *recordingStore) PutRun(ctx context.Context, r state.Run) error {
+	if err := s.Store.PutRun(ctx, r); err != nil {
+		return err
+	}
+	s.runs = append(s.runs, r)
+	return nil
+}
+
+func TestInvocationWithoutTimeToRecordIsRefused(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(DeadlineReserve-time.Second))
+	defer cancel()
+	_, err := w.h.Handle(ctx, fixture(t, "scheduled-event.json"))
+	if err == nil || !strings.Contains(err.Error(), "nothing done") {
+		t.Fatalf("error %v, want a refusal", err)
+	}
+	if w.runs != 0 || w.cloud.Calls("", "", "") != 0 {
+		t.Error("a refused invocation reached AWS")
+	}
+}
+
+// staleStore reports, on the lease, what the engine reports when another
+// run changed the state while this one observed: a LeaseHeldError
+// without an expiry.
+type staleStore struct{ state.Store }
+
+func (s staleStore) AcquireLease(_ context.Context, scope, _ string, _ time.Duration) (state.Lease, error) {
+	return state.Lease{}, &state.LeaseHeldError{Scope: scope, Holder: "run-42"}
+}
+
+func TestStaleObservationReasonHasNoZeroTime(t *testing.T) {
+	w := newWorld(t)
+	w.h.store = staleStore{w.store}
+	res, err := w.h.Handle(context.Background(), fixture(t, "scheduled-event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeLeaseHeld || strings.Contains(res.Reason, "0001-01-01") ||
+		!strings.Contains(res.Reason, "another run (run run-42) changed the state of scope "+source+" while this run was observing") {
+		t.Errorf("result %+v", res)
+	}
+	if strings.Contains(w.stdout.String(), "0001-01-01") {
+		t.Errorf("the log shows a zero time:\n%s", w.stdout)
+	}
+}
+
+// TestMetricNamesAreDocumented: README's Lambda section lists the metric
+// names WriteMetrics emits.
+func TestMetricNamesAreDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t)
+	if _, err := w.h.Handle(context.Background(), fixture(t, "scheduler-plan.json")); err != nil {
+		t.Fatal(err)
+	}
+	ms := w.metrics(t)
+	if len(ms) != 1 {
+		t.Fatalf("%d metric lines", len(ms))
+	}
+	for _, x := range ms[0]["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Metrics"].([]any) {
+		name := x.(map[string]any)["Name"].(string)
+		if cat, ok := strings.CutPrefix(name, "Drift."); ok {
+			if cat == string(report.OK) {
+				t.Errorf("metric %s: ok pairs are no drift", name)
+			}
+			name = "Drift.<category>"
+		}
+		if !strings.Contains(string(readme), "`"+name+"`") {
+			t.Errorf("README.md does not list the metric %s", name)
+		}
+	}
+}
