@@ -264,6 +264,15 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 			return
 		}
 	}
+	if pw.dec.Copy && pw.dec.Record != nil && pw.stored != nil && pw.dec.Record.Attempts <= pw.stored.Attempts &&
+		pw.stored.Status == state.PairFailed {
+		// The failure was written by reopening an earlier life's settled
+		// record, whose attempts went further: the copy takes the next.
+		next := *pw.dec.Record
+		next.Attempts = pw.stored.Attempts + 1
+		next.ClientToken = ClientToken(next.Key, next.Fingerprint, next.Attempts)
+		pw.dec.Record = &next
+	}
 	if !pw.dec.Copy {
 		if pw.dec.Record != nil {
 			if _, err := r.putPair(ctx, pw, *pw.dec.Record); err != nil {
@@ -352,11 +361,14 @@ func (r *run) deregisterFailed(ctx context.Context, rw *regionWork, pw *pairWork
 		if r.outOfTime() {
 			return false
 		}
-		if err := r.callAt(ctx, rw.account, rw.region, mutatingCall, func() error { return rw.client.DeregisterImage(ctx, id) }); err != nil {
+		err := r.callAt(ctx, rw.account, rw.region, mutatingCall, func() error { return rw.client.DeregisterImage(ctx, id) })
+		if err != nil && cloud.ClassOf(err) != cloud.ClassNotFound {
 			r.recordError("pair %s: deregister failed copy %s: %v", pw.key, id, err)
 			all = false
 			continue
 		}
+		// Gone already (a person or an overlapping run removed it): that
+		// is what we wanted.
 		r.count("deregister_failed", 1)
 	}
 	return all
@@ -440,12 +452,18 @@ func (r *run) putPair(ctx context.Context, pw *pairWork, want state.Pair) (state
 		cur, ok, gerr := r.e.store.GetPair(ctx, want.Key)
 		if gerr == nil && ok && cur.Status.Settled() && cur.UpdatedAt.Before(r.policy.Now) {
 			want.Version = cur.Version
-			if want.Status == state.PairCopying {
-				// The earlier life's tokens are spent: the same token
-				// would hand back its copy (deleted since, or the pair
-				// would not be copied again) instead of a new one.
+			// The earlier life's tokens are spent: the same token would
+			// hand back its copy (deleted since, or the pair would not be
+			// copied again) instead of a new one. Attempts continue from
+			// there, whether this write starts a copy or records the
+			// failure that precedes one (applyPair keeps the copy's
+			// attempt above it).
+			switch want.Status {
+			case state.PairCopying:
 				want.Attempts = max(want.Attempts, cur.Attempts+1)
 				want.ClientToken = ClientToken(want.Key, want.Fingerprint, want.Attempts)
+			case state.PairFailed:
+				want.Attempts = max(want.Attempts, cur.Attempts)
 			}
 			got, err = r.e.store.PutPair(ctx, want)
 		}

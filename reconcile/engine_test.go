@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -538,10 +539,122 @@ func TestForeignCopyKeysAreReadFromItsSnapshots(t *testing.T) {
 	if it.SourceImage != bad.ID || !strings.Contains(it.Reason, other) {
 		t.Fatalf("wrong_key item %+v", it)
 	}
-	// One DescribeSnapshots for the two foreign copies; amicopier's own
-	// copy is judged by the key it recorded, at no cost.
+	// One DescribeSnapshots for the two foreign copies.
 	if n := w.last.CallCounts()["DescribeSnapshots"]; n != 1 {
 		t.Fatalf("DescribeSnapshots = %d, want 1", n)
 	}
-	_ = ours
+	if len(w.copies(accountID(1), euWest, ours.ID)) != 1 {
+		t.Fatal("no copy of ours")
+	}
+
+	// A Region holding only amicopier's copies, under a key ARN setting:
+	// they are judged by the key they recorded, at no cost.
+	east, ok := w.cloud.ResolveKey(accountID(1), usEast, "alias/amicopier")
+	if !ok {
+		t.Fatal("no key in us-east-1")
+	}
+	w.cfg.Encryption.Overrides = []config.KeyOverride{{Region: usEast, KMSKey: east.ARN}}
+	w.image(usEast, "east", 1, accountID(1))
+	w.run(reconcile.ModeApply)
+	w.settle()
+	res = w.run(reconcile.ModePlan)
+	if n := w.cloud.Calls("DescribeSnapshots", accountID(1), usEast); n != 0 {
+		t.Fatalf("DescribeSnapshots in a Region of amicopier's own copies = %d, want 0", n)
+	}
+	if res.Report.Counts[report.WrongKey] != 1 || res.Report.Counts[report.OK] != 3 {
+		t.Fatalf("counts %v", res.Report.Counts)
+	}
+}
+
+func TestOrphanRecordOfARediscoveredPairIsDecidedOnce(t *testing.T) {
+	w := newWorld(t, 1)
+	w.cfg.Prune.Enabled = true
+	img := w.image(euWest, "web", 1, accountID(1))
+	w.run(reconcile.ModeApply)
+	w.settle()
+	w.run(reconcile.ModeApply) // settles the pair
+	// A record left orphaned by an earlier version (say the source was
+	// disabled, and looked gone), while the source is discovered today.
+	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+	cur, ok, err := w.store.GetPair(context.Background(), key)
+	must(t, err)
+	if !ok {
+		t.Fatal("no record")
+	}
+	cur.Status = state.PairOrphaned
+	_, err = w.store.PutPair(context.Background(), cur)
+	must(t, err)
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.Status != report.StatusSucceeded {
+		t.Fatalf("status %s: %v", res.Summary.Status, res.Summary.Errors)
+	}
+	left, err := w.store.UnsettledPairs(context.Background(), srcAccount)
+	must(t, err)
+	if len(left) != 0 {
+		t.Fatalf("unsettled records left: %+v", left)
+	}
+}
+
+func TestOrphanRecordsLeaveWhenPruningIsTurnedOff(t *testing.T) {
+	w, _ := orphanWorld(t, true)
+	w.run(reconcile.ModeApply) // remembers the orphan
+	left, err := w.store.UnsettledPairs(context.Background(), srcAccount)
+	must(t, err)
+	if len(left) != 1 || left[0].Status != state.PairOrphaned {
+		t.Fatalf("records %+v", left)
+	}
+	w.cfg.Prune.Enabled = false
+	w.run(reconcile.ModeApply)
+	left, err = w.store.UnsettledPairs(context.Background(), srcAccount)
+	must(t, err)
+	if len(left) != 0 {
+		t.Fatalf("orphan records kept with pruning off: %+v", left)
+	}
+}
+
+func TestFailedCopyAlreadyGoneDoesNotBlockTheRetry(t *testing.T) {
+	w := newWorld(t, 1)
+	img := w.image(euWest, "web", 1, accountID(1))
+	failed := w.cloud.AddImage(accountID(1), euWest, sim.ImageSpec{
+		Name: "failed-copy", State: cloud.ImageFailed, StateReason: "bad key", CreationDate: w.cloud.Now().Add(-48 * time.Hour),
+		Tags: map[string]string{"CopiedFromAMI": img.ID, "amicopier:managed": "true", "amicopier:attempt": "1"},
+	})
+	// Someone removes the failed copy between the observation and the
+	// engine's own DeregisterImage.
+	client := w.cloud.Client(accountID(1), euWest)
+	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DeregisterImage", Times: 1, Before: func() {
+		_ = client.DeregisterImage(context.Background(), failed.ID)
+	}}).Hook())
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.Status != report.StatusSucceeded || res.Summary.APICalls["CopyImage"] != 1 {
+		t.Fatalf("status %s, calls %v, errors %v", res.Summary.Status, res.Summary.APICalls, res.Summary.Errors)
+	}
+}
+
+func TestReopenedPairTakesANewAttempt(t *testing.T) {
+	w := newWorld(t, 1)
+	img := w.image(euWest, "web", 1, accountID(1))
+	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+	// An earlier life went to attempt 3 and settled; a failed copy of
+	// attempt 1 from before is still there.
+	_, err := w.store.PutPair(context.Background(), state.Pair{Key: key, Source: srcAccount, Status: state.PairSettled, Attempts: 3, Fingerprint: "old"})
+	must(t, err)
+	w.cloud.Advance(time.Hour)
+	w.cloud.AddImage(accountID(1), euWest, sim.ImageSpec{
+		Name: "old-failed", State: cloud.ImageFailed, CreationDate: w.cloud.Now().Add(-48 * time.Hour),
+		Tags: map[string]string{"CopiedFromAMI": img.ID, "amicopier:managed": "true", "amicopier:attempt": "1"},
+	})
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.APICalls["CopyImage"] != 1 {
+		t.Fatalf("calls %v, errors %v", res.Summary.APICalls, res.Summary.Errors)
+	}
+	var live []cloud.Image
+	for _, c := range w.copies(accountID(1), euWest, img.ID) {
+		if c.State != cloud.ImageFailed {
+			live = append(live, c)
+		}
+	}
+	if len(live) != 1 || live[0].Tags[reconcile.TagAttempt] != "4" {
+		t.Fatalf("copies %+v: want one new copy of attempt 4", live)
+	}
 }

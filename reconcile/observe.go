@@ -243,6 +243,13 @@ func (r *run) settleUntargeted() {
 		}
 		rw := &regionWork{account: k[0], region: k[1]}
 		r.noteStale(r.records[k], nil, nil, rw)
+		for _, rec := range r.records[k] {
+			if rec.Status == state.PairOrphaned {
+				// Every ACTIVE account is observed while pruning is on:
+				// this one left, or pruning was turned off.
+				rw.pairs = append(rw.pairs, retire(rec, "NotObserved", "the account and Region are no longer observed"))
+			}
+		}
 		if len(rw.pairs) > 0 {
 			r.work = append(r.work, rw)
 		}

@@ -116,7 +116,11 @@ func (r *run) findOrphans(ctx context.Context) {
 		rw.pairs = append(rw.pairs, pw)
 	}
 	var orphans []orphanCandidate
+	// candidate holds every pair with a copy left by an undiscovered
+	// source: whatever becomes of its record, it is decided once, here.
+	candidate := map[state.PairKey]bool{}
 	for _, o := range r.orphans {
+		candidate[state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}] = true
 		if !exists[o.sourceID] && slices.Contains(r.e.cfg.Source.Regions, o.sourceRegion) {
 			orphans = append(orphans, o)
 			continue
@@ -149,6 +153,11 @@ func (r *run) findOrphans(ctx context.Context) {
 		}
 		pw := &pruneWork{o: o, key: key, stored: rec, item: -1}
 		pw.dec = PlanOrphan(OrphanFacts{Key: key, CopyID: o.copyID, Record: rec, Source: r.e.cfg.Source.AccountID, InUse: -1}, policy)
+		if !policy.Enabled && rec != nil && rec.Status == state.PairOrphaned && settle {
+			// Pruning was turned off: the grace period it measured no
+			// longer matters; the record leaves the unsettled index.
+			pw.dec.Record = retire(*rec, "PruneOff", "pruning is off; the orphaned copy is only reported").dec.Record
+		}
 		if pw.dec.Due {
 			due = append(due, pw)
 		}
@@ -174,7 +183,9 @@ func (r *run) findOrphans(ctx context.Context) {
 				continue
 			}
 			for key, rec := range r.records[k] {
-				if rec.Status == state.PairOrphaned && !seen[key] {
+				// A record another path decides about (its copy is
+				// still listed, or its source is discovered) is not ours.
+				if rec.Status == state.PairOrphaned && !seen[key] && !candidate[key] && r.byID[key.SourceImage] == nil {
 					retireAt(k, retire(rec, "CopyGone", "the orphaned copy no longer exists"))
 				}
 			}

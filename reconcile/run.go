@@ -498,7 +498,10 @@ func (r *run) finish(ctx context.Context) *Result {
 		defer cancel()
 		if err := r.e.store.PutRun(wctx, rec); err != nil {
 			sum.Errors = append(sum.Errors, fmt.Sprintf("record run %s: %v", r.id, err))
-			sum.Status = report.StatusPartial
+			sum.ErrorCount++
+			if sum.Status == report.StatusSucceeded {
+				sum.Status = report.StatusPartial
+			}
 		} else {
 			r.writes.Add(1)
 		}

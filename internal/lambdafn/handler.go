@@ -340,12 +340,12 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 const DeadlineReserve = 25 * time.Second
 
 // runContext bounds a run to the invocation: the returned context ends
-// DeadlineReserve before the invocation's deadline, and req.Deadline
-// (where the engine stops starting work, limits.deadline_margin before
-// it) is the invocation's deadline, moved earlier if needed so that no
-// work starts after the context ended. An invocation with less time left
-// than the reserve is refused. Without a deadline (tests, local runs) the
-// context is ctx.
+// DeadlineReserve before the invocation's deadline, and req.Deadline is
+// that same end, so the engine stops starting work
+// limits.deadline_margin before the context ends: calls started by then
+// have the margin to finish before they would be cancelled. An
+// invocation with less time left than the reserve is refused. Without a
+// deadline (tests, local runs) the context is ctx.
 func (h *Handler) runContext(ctx context.Context, req *reconcile.Request) (context.Context, context.CancelFunc, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -356,10 +356,7 @@ func (h *Handler) runContext(ctx context.Context, req *reconcile.Request) (conte
 		return nil, nil, fmt.Errorf("the invocation has %s left, not more than the %s kept to record a run: nothing done (raise the function's timeout)",
 			left.Round(time.Millisecond), DeadlineReserve)
 	}
-	req.Deadline = deadline
-	if stop := end.Add(h.cfg.Limits.DeadlineMargin.D()); stop.Before(deadline) {
-		req.Deadline = stop
-	}
+	req.Deadline = end
 	runCtx, cancel := context.WithDeadline(ctx, end)
 	return runCtx, cancel, nil
 }
