@@ -84,22 +84,7 @@ func (w *world) image(region, name string, snapshots int, targets string) cloud.
 
 func (w *world) engine() *reconcile.Engine {
 	w.t.Helper()
-	e, err := reconcile.New(reconcile.Options{
-		Config: w.cfg,
-		Connect: func(context.Context, string) (reconcile.Connector, error) {
-			conn := w.cloud.Connector(srcAccount)
-			w.mu.Lock()
-			w.last = conn
-			w.mu.Unlock()
-			return conn, nil
-		},
-		Store:  w.store,
-		Clock:  w.cloud,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Sleep:  func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
-	})
-	must(w.t, err)
-	return e
+	return w.engineWith(func(*reconcile.Options) {})
 }
 
 func (w *world) run(mode reconcile.Mode) *reconcile.Result {
@@ -166,8 +151,8 @@ func itemsOf(r *report.Report, c report.Category) []report.Item {
 	return slices.DeleteFunc(slices.Clone(r.Items), func(it report.Item) bool { return it.Category != c })
 }
 
-// engineWith builds an engine like engine does, with mod applied to its
-// options (extra target sources, say).
+// engineWith builds the world's engine with mod applied to its options
+// (extra target sources, say).
 func (w *world) engineWith(mod func(*reconcile.Options)) *reconcile.Engine {
 	w.t.Helper()
 	o := reconcile.Options{
