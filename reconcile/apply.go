@@ -18,7 +18,7 @@ import (
 // share grants the launch permission of each source image that is copied
 // in this run, and the create-volume permission of its snapshots, to every
 // account about to copy it: one describe and at most one modify per image
-// and per snapshot (per MaxShareBatch accounts), for all targets at once,
+// and per snapshot (per cloud.MaxShareBatch accounts), for all targets at once,
 // skipping accounts already granted. The source account's mutating token
 // bucket is shared by every target, so this is where per-pair sharing
 // would collapse.
@@ -136,7 +136,7 @@ func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []strin
 	}); err != nil {
 		return errorf(err, "read launch permission of %s", src.img.ID)
 	}
-	for batch := range slices.Chunk(missing(accounts, granted), MaxShareBatch) {
+	for batch := range slices.Chunk(missing(accounts, granted), cloud.MaxShareBatch) {
 		if err := r.callAt(ctx, owner, region, mutatingCall, func() error { return c.AddImageLaunchPermissions(ctx, src.img.ID, batch) }); err != nil {
 			return errorf(err, "grant launch permission of %s", src.img.ID)
 		}
@@ -150,7 +150,7 @@ func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []strin
 		}); err != nil {
 			return errorf(err, "read create-volume permission of %s (snapshot of %s)", snap, src.img.ID)
 		}
-		for batch := range slices.Chunk(missing(accounts, granted), MaxShareBatch) {
+		for batch := range slices.Chunk(missing(accounts, granted), cloud.MaxShareBatch) {
 			if err := r.callAt(ctx, owner, region, mutatingCall, func() error { return c.AddSnapshotVolumePermissions(ctx, snap, batch) }); err != nil {
 				return errorf(err, "grant create-volume permission of %s (snapshot of %s)", snap, src.img.ID)
 			}
@@ -177,7 +177,7 @@ func missing(want, have []string) []string {
 
 var errTimeBudget = errors.New("time budget reached; the next run continues")
 
-// shareRefused reports whether a sharing call failed because EC2 refuses
+// shareRefused reports whether a sharing call failed because cloud.EC2 refuses
 // to share the source at all: the answers it gives for a snapshot under
 // the AWS-managed aws/ebs key. Every other failure (a denial, a throttle,
 // a code nobody classified) may pass by the next run.
@@ -303,7 +303,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none" })
 		return
 	case c.quotaFull:
-		r.deferPair(pw, "EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
+		r.deferPair(pw, "cloud.EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
 		return
 	case rw.inFlight >= capacity:
 		r.deferPair(pw, capReason(rw), true)
@@ -395,7 +395,7 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, err error) {
 	})
 }
 
-// shareFailed handles a pair whose source could not be shared. EC2
+// shareFailed handles a pair whose source could not be shared. cloud.EC2
 // refusing the share for good (a snapshot under the AWS-managed aws/ebs
 // key cannot be shared at all) rejects the target and remembers why, so
 // the next plan shows it without trying. Anything else leaves the pair as

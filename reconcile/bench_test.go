@@ -43,7 +43,7 @@ func BenchmarkPlanPair(b *testing.B) {
 
 // fakeEC2 answers DescribeImages with a fixed slice; nothing else.
 type fakeEC2 struct {
-	EC2
+	cloud.EC2
 	images []cloud.Image
 }
 
@@ -52,7 +52,7 @@ func (f *fakeEC2) DescribeImages(context.Context, cloud.ImageQuery) ([]cloud.Ima
 }
 
 type fakeOrg struct {
-	Organization
+	cloud.Organization
 	accounts []cloud.Account
 }
 
@@ -64,15 +64,15 @@ type fakeConnector struct {
 	org     *fakeOrg
 }
 
-func (f *fakeConnector) Source(_ context.Context, region string) (EC2, error) {
+func (f *fakeConnector) Source(_ context.Context, region string) (cloud.EC2, error) {
 	return f.sources[region], nil
 }
 
-func (f *fakeConnector) Target(_ context.Context, _, region string) (EC2, error) {
+func (f *fakeConnector) Target(_ context.Context, _, region string) (cloud.EC2, error) {
 	return f.target[region], nil
 }
 
-func (f *fakeConnector) Organization(context.Context) (Organization, error) { return f.org, nil }
+func (f *fakeConnector) Organization(context.Context) (cloud.Organization, error) { return f.org, nil }
 
 // BenchmarkObserveAccount is a dry run over one target account holding a
 // good copy of each of 800 source images (200 in each of 4 Regions):
@@ -114,7 +114,7 @@ func BenchmarkObserveAccount(b *testing.B) {
 	}
 	e, err := New(Options{
 		Config:  cfg,
-		Connect: func(context.Context, string) (Connector, error) { return conn, nil },
+		Connect: func(context.Context, string) (cloud.Connector, error) { return conn, nil },
 		Store:   state.NewMemory(),
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

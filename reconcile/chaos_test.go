@@ -354,7 +354,7 @@ func TestNoEngineRetriesOnTopOfARetryingConnector(t *testing.T) {
 			w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(1), Code: tt.code}).Hook())
 			e, err := reconcile.New(reconcile.Options{
 				Config: w.cfg, Store: w.store, Clock: w.cloud,
-				Connect: func(context.Context, string) (reconcile.Connector, error) {
+				Connect: func(context.Context, string) (cloud.Connector, error) {
 					return retryingConnector{w.cloud.Connector(srcAccount)}, nil
 				},
 				Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },

@@ -22,15 +22,15 @@ import (
 // flakyTargets names targets like AMIgo's recipes table would, and fails
 // while fail is set.
 type flakyTargets struct {
-	refs []reconcile.TargetRef
+	refs []cloud.TargetRef
 	fail *atomic.Bool
 }
 
-func (s flakyTargets) Targets(context.Context, *cloud.Image) (reconcile.TargetSpec, error) {
+func (s flakyTargets) Targets(context.Context, *cloud.Image) (cloud.TargetSpec, error) {
 	if s.fail.Load() {
-		return reconcile.TargetSpec{}, errors.New("recipes table: ProvisionedThroughputExceededException")
+		return cloud.TargetSpec{}, errors.New("recipes table: ProvisionedThroughputExceededException")
 	}
-	return reconcile.TargetSpec{Refs: s.refs}, nil
+	return cloud.TargetSpec{Refs: s.refs}, nil
 }
 
 // TestIncompleteDiscoveryRetiresNoRecord: a pair that only looks
@@ -83,11 +83,11 @@ func TestIncompleteDiscoveryRetiresNoRecord(t *testing.T) {
 			img := w.image(euWest, "web", 1, tt.targets)
 			// Only the first case's targets come from the recipes table.
 			fail := &atomic.Bool{}
-			var sources []reconcile.TargetSource
+			var sources []cloud.TargetSource
 			if tt.targets == "" {
-				sources = append(sources, flakyTargets{fail: fail, refs: []reconcile.TargetRef{
-					{Kind: reconcile.TargetAccount, ID: accountID(1), Origin: "recipes"},
-					{Kind: reconcile.TargetAccount, ID: accountID(2), Origin: "recipes"},
+				sources = append(sources, flakyTargets{fail: fail, refs: []cloud.TargetRef{
+					{Kind: cloud.TargetAccount, ID: accountID(1), Origin: "recipes"},
+					{Kind: cloud.TargetAccount, ID: accountID(2), Origin: "recipes"},
 				}})
 			}
 			engine := w.engineWith(func(o *reconcile.Options) { o.TargetSources = sources })

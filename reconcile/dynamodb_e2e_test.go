@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -183,7 +184,7 @@ func TestDynamoDBTwoRunsAtOnceOneReconciles(t *testing.T) {
 		store := &ddbGate{Store: ddbStore(t, w, o), other: done[1-i]}
 		e, err := reconcile.New(reconcile.Options{
 			Config: w.cfg,
-			Connect: func(context.Context, string) (reconcile.Connector, error) {
+			Connect: func(context.Context, string) (cloud.Connector, error) {
 				return w.cloud.Connector(srcAccount), nil
 			},
 			Store:  store,
@@ -238,7 +239,7 @@ func TestDynamoDBTwoRunsAtOnceOneReconciles(t *testing.T) {
 	// copies pending (recorded by the winner) and starts none.
 	again, err := reconcile.New(reconcile.Options{
 		Config:  w.cfg,
-		Connect: func(context.Context, string) (reconcile.Connector, error) { return w.cloud.Connector(srcAccount), nil },
+		Connect: func(context.Context, string) (cloud.Connector, error) { return w.cloud.Connector(srcAccount), nil },
 		Store:   ddbStore(t, w, o), Clock: w.cloud,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/state"
 )
@@ -35,7 +36,7 @@ const (
 )
 
 // ConnectFunc opens the AWS clients of one run; runID names the sessions.
-type ConnectFunc func(ctx context.Context, runID string) (Connector, error)
+type ConnectFunc func(ctx context.Context, runID string) (cloud.Connector, error)
 
 // Progress is told how far a run is; the CLI draws a bar with it.
 // A run calls Step (and Phase) from several goroutines at once, its
@@ -59,7 +60,7 @@ type Options struct {
 	Logger *slog.Logger
 	// TargetSources are metadata sources beyond the configured tag and
 	// rules (the AMIgo recipes table).
-	TargetSources []TargetSource
+	TargetSources []cloud.TargetSource
 	// Sleep waits between retries of throttled calls; default a real,
 	// context-aware sleep.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -75,7 +76,7 @@ type Engine struct {
 	store    state.Store
 	clock    Clock
 	log      *slog.Logger
-	sources  []TargetSource
+	sources  []cloud.TargetSource
 	sleep    func(ctx context.Context, d time.Duration) error
 	progress Progress
 	shaper   *copyShaper
@@ -156,7 +157,7 @@ type Request struct {
 	OnlyAccounts []string
 	// ExtraTargets are added to every image's targets (event payloads);
 	// they are checked against the organisation like any other.
-	ExtraTargets []TargetRef
+	ExtraTargets []cloud.TargetRef
 	// Deadline is when the run must have finished (the Lambda deadline);
 	// zero means none beyond the configured time budget.
 	Deadline time.Time

@@ -52,7 +52,7 @@ func leaseRun(t *testing.T, store state.Store, clock Clock) (*run, chan time.Tim
 	cfg.Source.Regions = []string{"eu-west-1"}
 	cfg.State.LeaseTTL = config.Duration(30 * time.Minute)
 	e, err := New(Options{Config: cfg, Store: store, Clock: clock,
-		Connect: func(context.Context, string) (Connector, error) { return nil, errors.New("no AWS in this test") },
+		Connect: func(context.Context, string) (cloud.Connector, error) { return nil, errors.New("no AWS in this test") },
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestShareNeedsFollowTrimDeferred(t *testing.T) {
 	cfg.Source.AccountID = "111111111111"
 	cfg.Limits.InFlightCopies = 1
 	e, err := New(Options{Config: cfg, Store: state.NewMemory(),
-		Connect: func(context.Context, string) (Connector, error) { return nil, errors.New("no AWS in this test") }})
+		Connect: func(context.Context, string) (cloud.Connector, error) { return nil, errors.New("no AWS in this test") }})
 	if err != nil {
 		t.Fatal(err)
 	}

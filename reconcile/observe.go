@@ -134,8 +134,8 @@ func (r *run) discover(ctx context.Context) error {
 	return nil
 }
 
-func (r *run) targetSpecs(ctx context.Context, img *cloud.Image) ([]TargetSpec, error) {
-	specs := make([]TargetSpec, 0, len(r.e.sources)+1)
+func (r *run) targetSpecs(ctx context.Context, img *cloud.Image) ([]cloud.TargetSpec, error) {
+	specs := make([]cloud.TargetSpec, 0, len(r.e.sources)+1)
 	var firstErr error
 	for _, s := range r.e.sources {
 		spec, err := s.Targets(ctx, img)
@@ -145,7 +145,7 @@ func (r *run) targetSpecs(ctx context.Context, img *cloud.Image) ([]TargetSpec, 
 		specs = append(specs, spec)
 	}
 	if len(r.req.ExtraTargets) > 0 {
-		specs = append(specs, TargetSpec{Refs: r.req.ExtraTargets})
+		specs = append(specs, cloud.TargetSpec{Refs: r.req.ExtraTargets})
 	}
 	return specs, firstErr
 }
@@ -327,7 +327,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 	r.markObserved(account, region)
 	// The first Target call of an account assumes the role: a throttled
 	// AssumeRole is retried like any call, a denied one is not.
-	var client EC2
+	var client cloud.EC2
 	err := r.call(ctx, func() error {
 		var err error
 		client, err = r.conn.Target(ctx, account, region)
@@ -404,7 +404,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 // the key they were made with, so a steady-state Region of its copies
 // costs no call here. Keys that cannot be read stay unknown, and such
 // copies get the benefit of the doubt.
-func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, client EC2, copies []cloud.Image) {
+func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, client cloud.EC2, copies []cloud.Image) {
 	want := r.e.cfg.KMSKeyFor(account, region)
 	var ids []string
 	for i := range copies {
@@ -481,7 +481,7 @@ func (r *run) item(src *sourceImage, account, region string, cat report.Category
 
 // noteOrphans keeps copies made by amicopier for this source account
 // whose source the run did not discover, and returns their sources.
-func (r *run) noteOrphans(account, region string, client EC2, bySource map[string][]cloud.Image, wanted map[string]bool) (sources map[string]bool) {
+func (r *run) noteOrphans(account, region string, client cloud.EC2, bySource map[string][]cloud.Image, wanted map[string]bool) (sources map[string]bool) {
 	var found []orphanCandidate
 	for from, copies := range bySource {
 		if wanted[from] || r.byID[from] != nil {

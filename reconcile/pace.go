@@ -12,7 +12,7 @@ import (
 	"github.com/amicopier/amicopier/internal/config"
 )
 
-// EC2 meters every account and Region with token buckets and answers
+// cloud.EC2 meters every account and Region with token buckets and answers
 // RequestLimitExceeded when one is empty; retrying then only burns more
 // tokens. A run therefore paces itself with client-side buckets of the same
 // shape (limits.describe_* and limits.mutating_*), one per account, Region

@@ -13,7 +13,7 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// The planner is pure: it turns what was observed (copies in EC2) and what
+// The planner is pure: it turns what was observed (copies in cloud.EC2) and what
 // was remembered (the pair's state record) into a category, a reason and
 // the actions to take. It does no I/O and reads no clock, so every
 // decision is reproducible in a table test.
@@ -100,7 +100,7 @@ const (
 	copyGone
 )
 
-// EC2 image states the engine names but internal/cloud does not.
+// cloud.EC2 image states the engine names but internal/cloud does not.
 const (
 	imageError   cloud.ImageState = "error"
 	imageInvalid cloud.ImageState = "invalid"
@@ -163,7 +163,7 @@ func classifyCopy(img *cloud.Image, wantKey string) (cls copyClass, detail strin
 // sameKey compares a key as known for a copy (the key its snapshots are
 // encrypted with, as an ARN, or the key amicopier was asked to use, as
 // configured) with the configured key. Key ids and key ARNs compare by the
-// key id. An alias cannot be resolved without KMS, and a key EC2 did not
+// key id. An alias cannot be resolved without KMS, and a key cloud.EC2 did not
 // report is unknown: both get the benefit of the doubt unless the two
 // sides are written the same way.
 func sameKey(actual, want string) bool {
@@ -367,7 +367,7 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 	}
 
 	if f.Record != nil && f.Record.Status == state.PairRejected && f.Record.Fingerprint == f.Fingerprint {
-		// EC2 refused to share this very source with the account; the
+		// cloud.EC2 refused to share this very source with the account; the
 		// same request cannot succeed, so do not hammer the source account.
 		d.Category = report.RejectedTarget
 		d.Reason = orUnknownReason(f.Record.LastError)

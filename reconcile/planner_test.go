@@ -90,7 +90,7 @@ func TestPlanPair(t *testing.T) {
 		{name: "own copy judged by the key it was made with", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = otherKeyARN })}, wantKey: testKeyARN, category: report.WrongKey, reason: otherKeyARN},
 		{name: "own copy made with the key id of the configured ARN", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "11111111-2222-3333-4444-555555555555" })}, wantKey: testKeyARN, category: report.OK},
 		{name: "own copy made under an alias, an ARN configured now: not judged", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/amicopier" })}, wantKey: testKeyARN, category: report.OK},
-		{name: "foreign copy whose key EC2 did not report", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, func(i *cloud.Image) { i.BlockDevices[0].KMSKeyID = "" })}, wantKey: testKeyARN, category: report.OK},
+		{name: "foreign copy whose key cloud.EC2 did not report", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, func(i *cloud.Image) { i.BlockDevices[0].KMSKeyID = "" })}, wantKey: testKeyARN, category: report.OK},
 		{name: "right key by key id", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable)}, wantKey: "11111111-2222-3333-4444-555555555555", category: report.OK},
 		{name: "alias compared through the copy's tag", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/old" })}, wantKey: "alias/new", category: report.WrongKey},
 		{name: "alias matching the tag", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/new" })}, wantKey: "alias/new", category: report.OK},
@@ -216,7 +216,7 @@ func TestPlanPairIsDeterministic(t *testing.T) {
 	if a.Reason != b.Reason || *a.Record != *b.Record {
 		t.Fatalf("two plans of the same facts differ:\n%+v\n%+v", a, b)
 	}
-	// The order EC2 describes the copies in changes nothing, and the
+	// The order cloud.EC2 describes the copies in changes nothing, and the
 	// facts are not reordered.
 	copies := []cloud.Image{
 		copyOf("ami-2", cloud.ImageFailed, attemptTag("2"), createdAgo(10*time.Minute)),

@@ -13,7 +13,7 @@ import (
 // its state, and the OUs the run had to expand (lazily, cached), so the
 // cost is one ListAccounts walk plus the OUs metadata actually names.
 type orgView struct {
-	org Organization
+	org cloud.Organization
 	// call makes an Organizations call under the run's retry policy.
 	call     func(ctx context.Context, fn func() error) error
 	accounts map[string]cloud.Account
@@ -55,7 +55,7 @@ func (v *orgView) walkTree(ctx context.Context) error {
 // loadOrg lists the organisation's accounts. call makes each
 // Organizations call under the run's retry policy, here and in every
 // later expand: the leaf calls are retried, never a walk of them.
-func loadOrg(ctx context.Context, org Organization, call func(context.Context, func() error) error) (*orgView, error) {
+func loadOrg(ctx context.Context, org cloud.Organization, call func(context.Context, func() error) error) (*orgView, error) {
 	var accts []cloud.Account
 	err := call(ctx, func() error {
 		var err error
@@ -152,7 +152,7 @@ type resolveOptions struct {
 // resolve checks an image's target references against the organisation:
 // only ACTIVE member accounts that are not excluded survive; everything
 // else becomes a rejection with a reason naming the value and its origin.
-func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion string, opt resolveOptions) targetSet {
+func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceRegion string, opt resolveOptions) targetSet {
 	var ts targetSet
 	picked := map[string]bool{}
 	add := func(id string) {
@@ -201,15 +201,15 @@ func (v *orgView) resolve(ctx context.Context, specs []TargetSpec, sourceRegion 
 		}
 		for _, ref := range spec.Refs {
 			switch ref.Kind {
-			case TargetOrganization:
+			case cloud.TargetOrganization:
 				for _, id := range v.active {
 					if !opt.exclude[id] && id != opt.source {
 						add(id)
 					}
 				}
-			case TargetAccount:
+			case cloud.TargetAccount:
 				checkAccount(ref.ID, ref.Origin)
-			case TargetOU:
+			case cloud.TargetOU:
 				ids, err := v.expand(ctx, ref.ID)
 				if err != nil {
 					if cloud.ClassOf(err) == cloud.ClassNotFound {

@@ -42,8 +42,8 @@ type pairWork struct {
 // regionWork is the work of one account and Region.
 type regionWork struct {
 	account, region string
-	client          EC2
-	inFlight        int // copies pending in EC2 when observed
+	client          cloud.EC2
+	inFlight        int // copies pending in cloud.EC2 when observed
 	pairs           []*pairWork
 }
 
@@ -52,7 +52,7 @@ type regionWork struct {
 // It keeps only what prune needs, not the whole image.
 type orphanCandidate struct {
 	account, region string
-	client          EC2
+	client          cloud.EC2
 	copyID          string
 	snapshotIDs     []string
 	sourceID        string
@@ -66,7 +66,7 @@ type run struct {
 	started  time.Time // wall clock
 	deadline time.Time // wall clock; zero: none
 	policy   PairPolicy
-	conn     Connector
+	conn     cloud.Connector
 	scoped   bool
 
 	sources []*sourceImage
@@ -106,7 +106,7 @@ type run struct {
 	observed  map[[2]string]bool
 	described map[[2]string]bool
 	shareErr  map[string]error
-	sourceEC  map[string]EC2
+	sourceEC  map[string]cloud.EC2
 	// shareNeed holds, per source image, the accounts that copy it this
 	// run; shareDone is closed once the image's sharing is over.
 	shareNeed map[string]map[string]bool
@@ -127,7 +127,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Mode != ModePlan && req.Mode != ModeApply {
 		return nil, fmt.Errorf("unknown run mode %q (want %q or %q)", req.Mode, ModePlan, ModeApply)
 	}
-	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, shareErr: map[string]error{}, sourceEC: map[string]EC2{},
+	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, shareErr: map[string]error{}, sourceEC: map[string]cloud.EC2{},
 		observed: map[[2]string]bool{}, described: map[[2]string]bool{}}
 	r.id = req.RunID
 	if r.id == "" {
@@ -169,7 +169,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	r.conn = conn
 	r.retries = e.cfg.Limits.CallRetries
-	if _, ok := conn.(RetryingConnector); ok {
+	if _, ok := conn.(cloud.RetryingConnector); ok {
 		r.retries, r.retrying = 0, true
 	}
 	log.Info("run started", "trigger", req.Trigger)
@@ -408,7 +408,7 @@ func (r *run) recategorize(idx int, from, to report.Category, reason string) {
 	}
 }
 
-func (r *run) sourceClient(ctx context.Context, region string) (EC2, error) {
+func (r *run) sourceClient(ctx context.Context, region string) (cloud.EC2, error) {
 	r.mu.Lock()
 	c, ok := r.sourceEC[region]
 	r.mu.Unlock()
@@ -453,12 +453,12 @@ func parallel(ctx context.Context, n, limit int, fn func(ctx context.Context, i 
 func (r *run) finish(ctx context.Context) *Result {
 	r.rep.Sort()
 	calls := map[string]int64{}
-	if cc, ok := r.conn.(CallCounter); ok {
+	if cc, ok := r.conn.(cloud.CallCounter); ok {
 		calls = cc.CallCounts()
 	}
 	var mutating int64
 	for op, n := range calls {
-		if IsMutating(op) {
+		if cloud.IsMutating(op) {
 			mutating += n
 		}
 	}
@@ -510,8 +510,8 @@ func (r *run) finish(ctx context.Context) *Result {
 }
 
 // absorbedThrottles is what the connector's own retries absorbed.
-func absorbedThrottles(c Connector) int64 {
-	if rc, ok := c.(RetryingConnector); ok {
+func absorbedThrottles(c cloud.Connector) int64 {
+	if rc, ok := c.(cloud.RetryingConnector); ok {
 		return rc.AbsorbedThrottles()
 	}
 	return 0

@@ -58,25 +58,25 @@ func FuzzNoShareOutsideTheOrganization(f *testing.F) {
 		cfg.Source.Regions = []string{euWest}
 		cfg.Targets.ExcludeAccounts = []string{"200000000003"}
 		cfg.State.Backend = config.BackendMemory
-		refs, _ := reconcile.ParseTargetList(ruleAccounts, "rule")
+		refs, _ := cloud.ParseTargetList(ruleAccounts, "rule")
 		rule := config.Rule{Name: "fuzz", Match: map[string]string{"Recipe": "web"}}
 		for _, r := range refs {
 			switch r.Kind {
-			case reconcile.TargetAccount:
+			case cloud.TargetAccount:
 				rule.Accounts = append(rule.Accounts, r.ID)
-			case reconcile.TargetOrganization:
+			case cloud.TargetOrganization:
 				rule.Accounts = append(rule.Accounts, "*")
-			case reconcile.TargetOU:
+			case cloud.TargetOU:
 				rule.OUs = append(rule.OUs, r.ID)
 			}
 		}
 		if len(rule.Accounts)+len(rule.OUs) > 0 {
 			cfg.Targets.Rules = []config.Rule{rule}
 		}
-		extra, _ := reconcile.ParseTargetList(event, "event")
+		extra, _ := cloud.ParseTargetList(event, "event")
 		e, err := reconcile.New(reconcile.Options{
 			Config:  cfg,
-			Connect: func(context.Context, string) (reconcile.Connector, error) { return c.Connector(srcAccount), nil },
+			Connect: func(context.Context, string) (cloud.Connector, error) { return c.Connector(srcAccount), nil },
 			Store:   state.NewMemory(state.WithClock(c.Now)),
 			Clock:   c,
 			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -18,7 +18,7 @@ import (
 
 // specKey identifies target metadata for resolution: images whose keys are
 // equal resolve to the same target set.
-func specKey(specs []TargetSpec, sourceRegion string) string {
+func specKey(specs []cloud.TargetSpec, sourceRegion string) string {
 	const unit, record, group = "\x1f", "\x1e", "\x1d"
 	var b strings.Builder
 	b.WriteString(sourceRegion)

@@ -13,25 +13,25 @@ func TestParseTargetList(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      string
-		refs    []TargetRef
+		refs    []cloud.TargetRef
 		invalid []string // tokens, as displayed
 	}{
 		{name: "empty", in: ""},
-		{name: "comma separated", in: "111111111111,222222222222", refs: []TargetRef{
-			{Kind: TargetAccount, ID: "111111111111"}, {Kind: TargetAccount, ID: "222222222222"}}},
-		{name: "spaces, commas and duplicates", in: " 111111111111 ,, 111111111111\t ou-ab12-cdefghij ", refs: []TargetRef{
-			{Kind: TargetAccount, ID: "111111111111"}, {Kind: TargetOU, ID: "ou-ab12-cdefghij"}}},
-		{name: "whole organisation", in: "*", refs: []TargetRef{{Kind: TargetOrganization}}},
-		{name: "root id", in: "r-ab12", refs: []TargetRef{{Kind: TargetOU, ID: "r-ab12"}}},
+		{name: "comma separated", in: "111111111111,222222222222", refs: []cloud.TargetRef{
+			{Kind: cloud.TargetAccount, ID: "111111111111"}, {Kind: cloud.TargetAccount, ID: "222222222222"}}},
+		{name: "spaces, commas and duplicates", in: " 111111111111 ,, 111111111111\t ou-ab12-cdefghij ", refs: []cloud.TargetRef{
+			{Kind: cloud.TargetAccount, ID: "111111111111"}, {Kind: cloud.TargetOU, ID: "ou-ab12-cdefghij"}}},
+		{name: "whole organisation", in: "*", refs: []cloud.TargetRef{{Kind: cloud.TargetOrganization}}},
+		{name: "root id", in: "r-ab12", refs: []cloud.TargetRef{{Kind: cloud.TargetOU, ID: "r-ab12"}}},
 		{name: "short account id", in: "12345", invalid: []string{`"12345"`}},
 		{name: "thirteen digits", in: "1234567890123", invalid: []string{`"1234567890123"`}},
 		{name: "arn is not an id", in: "arn:aws:iam::111111111111:root", invalid: []string{`"arn:aws:iam::111111111111:root"`}},
 		{name: "markup is quoted", in: "<script>alert(1)</script>", invalid: []string{`"<script>alert(1)</script>"`}},
-		{name: "mixed", in: "111111111111 bogus", refs: []TargetRef{{Kind: TargetAccount, ID: "111111111111"}}, invalid: []string{`"bogus"`}},
+		{name: "mixed", in: "111111111111 bogus", refs: []cloud.TargetRef{{Kind: cloud.TargetAccount, ID: "111111111111"}}, invalid: []string{`"bogus"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			refs, invalid := ParseTargetList(tt.in, "tag T")
+			refs, invalid := cloud.ParseTargetList(tt.in, "tag T")
 			if len(refs) != len(tt.refs) {
 				t.Fatalf("refs = %+v, want %+v", refs, tt.refs)
 			}
@@ -54,7 +54,7 @@ func TestParseTargetList(t *testing.T) {
 
 func TestParseTargetListBoundsUntrustedInput(t *testing.T) {
 	long := strings.Repeat("111111111111,", 200)
-	refs, invalid := ParseTargetList(long, "tag T")
+	refs, invalid := cloud.ParseTargetList(long, "tag T")
 	if len(refs) != 1 {
 		t.Fatalf("duplicates not folded: %d refs", len(refs))
 	}
@@ -64,7 +64,7 @@ func TestParseTargetListBoundsUntrustedInput(t *testing.T) {
 	if len(invalid[0].Token) > 80 {
 		t.Fatalf("displayed token not shortened: %d bytes", len(invalid[0].Token))
 	}
-	_, invalid = ParseTargetList(strings.Repeat("é", 100), "tag T")
+	_, invalid = cloud.ParseTargetList(strings.Repeat("é", 100), "tag T")
 	if len(invalid) != 1 || !utf8.ValidString(invalid[0].Token) {
 		t.Fatalf("shortened token is not valid UTF-8: %q", invalid[0].Token)
 	}
@@ -75,18 +75,18 @@ func FuzzParseTargetList(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		refs, invalid := ParseTargetList(s, "tag T")
+		refs, invalid := cloud.ParseTargetList(s, "tag T")
 		for _, r := range refs {
 			switch r.Kind {
-			case TargetAccount:
+			case cloud.TargetAccount:
 				if !cloud.IsAccountID(r.ID) {
 					t.Fatalf("accepted account id %q is not 12 digits", r.ID)
 				}
-			case TargetOU:
+			case cloud.TargetOU:
 				if !cloud.IsOUID(r.ID) && !cloud.IsRootID(r.ID) {
 					t.Fatalf("accepted OU id %q is malformed", r.ID)
 				}
-			case TargetOrganization:
+			case cloud.TargetOrganization:
 			default:
 				t.Fatalf("unknown kind %v", r.Kind)
 			}

@@ -157,7 +157,7 @@ func (w *world) engineWith(mod func(*reconcile.Options)) *reconcile.Engine {
 	w.t.Helper()
 	o := reconcile.Options{
 		Config: w.cfg,
-		Connect: func(context.Context, string) (reconcile.Connector, error) {
+		Connect: func(context.Context, string) (cloud.Connector, error) {
 			conn := w.cloud.Connector(srcAccount)
 			w.mu.Lock()
 			w.last = conn

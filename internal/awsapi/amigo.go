@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 const (
@@ -31,7 +30,7 @@ type recipeReader interface {
 // recipeTargets reads target accounts from AMIgo's recipes table (SPEC
 // 6.3): the item whose id is the AMI's Recipe tag lists accounts in
 // encryptFor, as maps {"accountNumber": "..."} or as plain strings. Each
-// value is parsed like an AMI tag (reconcile.ParseTargetList); anything
+// value is parsed like an AMI tag (cloud.ParseTargetList); anything
 // else is reported as an invalid target naming the recipe and the entry.
 //
 // It remembers for its lifetime (one run: Connector.TargetSources makes
@@ -54,7 +53,7 @@ type recipeTargets struct {
 // are set; cached says whether later lookups reuse it.
 type recipeRead struct {
 	done   chan struct{}
-	spec   reconcile.TargetSpec
+	spec   cloud.TargetSpec
 	err    error
 	cached bool
 }
@@ -63,12 +62,12 @@ func newRecipeTargets(table string, open func(ctx context.Context) (recipeReader
 	return &recipeTargets{table: table, open: open, reads: map[string]*recipeRead{}}
 }
 
-// Targets implements reconcile.TargetSource. An image without a Recipe
+// Targets implements cloud.TargetSource. An image without a Recipe
 // tag, or whose recipe is not in the table, has no targets from here.
-func (r *recipeTargets) Targets(ctx context.Context, img *cloud.Image) (reconcile.TargetSpec, error) {
+func (r *recipeTargets) Targets(ctx context.Context, img *cloud.Image) (cloud.TargetSpec, error) {
 	recipe := img.Tags[RecipeTag]
 	if recipe == "" {
-		return reconcile.TargetSpec{}, nil
+		return cloud.TargetSpec{}, nil
 	}
 	for {
 		r.mu.Lock()
@@ -93,7 +92,7 @@ func (r *recipeTargets) Targets(ctx context.Context, img *cloud.Image) (reconcil
 		select {
 		case <-rd.done:
 		case <-ctx.Done():
-			return reconcile.TargetSpec{}, fmt.Errorf("read AMIgo recipe %q from the AMIgo recipes table %s: %w", recipe, r.table, context.Cause(ctx))
+			return cloud.TargetSpec{}, fmt.Errorf("read AMIgo recipe %q from the AMIgo recipes table %s: %w", recipe, r.table, context.Cause(ctx))
 		}
 		if rd.cached {
 			return cloneSpec(rd.spec), rd.err
@@ -117,21 +116,21 @@ func cacheable(err error) bool {
 	return false
 }
 
-func cloneSpec(s reconcile.TargetSpec) reconcile.TargetSpec {
-	return reconcile.TargetSpec{
-		Refs:    append([]reconcile.TargetRef(nil), s.Refs...),
+func cloneSpec(s cloud.TargetSpec) cloud.TargetSpec {
+	return cloud.TargetSpec{
+		Refs:    append([]cloud.TargetRef(nil), s.Refs...),
 		Regions: append([]string(nil), s.Regions...),
-		Invalid: append([]reconcile.InvalidTarget(nil), s.Invalid...),
+		Invalid: append([]cloud.InvalidTarget(nil), s.Invalid...),
 	}
 }
 
-func (r *recipeTargets) read(ctx context.Context, recipe string) (reconcile.TargetSpec, error) {
+func (r *recipeTargets) read(ctx context.Context, recipe string) (cloud.TargetSpec, error) {
 	origin := fmt.Sprintf("AMIgo recipe %q", recipe)
 	// The connector hands out one client (and assumes the source role
 	// once); asking each time costs nothing and keeps no state here.
 	reader, err := r.open(ctx)
 	if err != nil {
-		return reconcile.TargetSpec{}, fmt.Errorf("open the AMIgo recipes table %s for %s: %w", r.table, origin, err)
+		return cloud.TargetSpec{}, fmt.Errorf("open the AMIgo recipes table %s for %s: %w", r.table, origin, err)
 	}
 	out, err := reader.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:            aws.String(r.table),
@@ -142,10 +141,10 @@ func (r *recipeTargets) read(ctx context.Context, recipe string) (reconcile.Targ
 		ExpressionAttributeNames: map[string]string{"#e": "encryptFor"},
 	})
 	if err != nil {
-		return reconcile.TargetSpec{}, fmt.Errorf("read %s from the AMIgo recipes table %s: %w", origin, r.table, apiError("GetItem", err))
+		return cloud.TargetSpec{}, fmt.Errorf("read %s from the AMIgo recipes table %s: %w", origin, r.table, apiError("GetItem", err))
 	}
 	if out.Item == nil {
-		return reconcile.TargetSpec{}, nil
+		return cloud.TargetSpec{}, nil
 	}
 	return parseEncryptFor(out.Item["encryptFor"], origin+" encryptFor"), nil
 }
@@ -154,8 +153,8 @@ func (r *recipeTargets) read(ctx context.Context, recipe string) (reconcile.Targ
 // accountNumber, of strings, or a string set. Numbers are accepted too
 // (left-padded to 12 digits: a number loses an account id's leading
 // zeros).
-func parseEncryptFor(av types.AttributeValue, origin string) reconcile.TargetSpec {
-	var spec reconcile.TargetSpec
+func parseEncryptFor(av types.AttributeValue, origin string) cloud.TargetSpec {
+	var spec cloud.TargetSpec
 	if av == nil {
 		return spec
 	}
@@ -170,14 +169,14 @@ func parseEncryptFor(av types.AttributeValue, origin string) reconcile.TargetSpe
 	case *types.AttributeValueMemberNULL:
 		return spec
 	default:
-		spec.Invalid = append(spec.Invalid, reconcile.InvalidTarget{
+		spec.Invalid = append(spec.Invalid, cloud.InvalidTarget{
 			Token: "encryptFor", Origin: origin,
 			Reason: fmt.Sprintf("encryptFor is a %s, not a list", attributeKind(av)),
 		})
 		return spec
 	}
 	if len(entries) > maxEncryptFor {
-		spec.Invalid = append(spec.Invalid, reconcile.InvalidTarget{
+		spec.Invalid = append(spec.Invalid, cloud.InvalidTarget{
 			Token: fmt.Sprintf("encryptFor[%d:]", maxEncryptFor), Origin: origin,
 			Reason: fmt.Sprintf("more than %d entries; the rest are ignored", maxEncryptFor),
 		})
@@ -187,13 +186,13 @@ func parseEncryptFor(av types.AttributeValue, origin string) reconcile.TargetSpe
 		at := fmt.Sprintf("%s[%d]", origin, i)
 		value, ok := entryValue(e)
 		if !ok {
-			spec.Invalid = append(spec.Invalid, reconcile.InvalidTarget{
+			spec.Invalid = append(spec.Invalid, cloud.InvalidTarget{
 				Token: fmt.Sprintf("entry %d", i), Origin: at,
 				Reason: fmt.Sprintf("a %s, not an account number string or a map with accountNumber", attributeKind(e)),
 			})
 			continue
 		}
-		refs, invalid := reconcile.ParseTargetList(value, at)
+		refs, invalid := cloud.ParseTargetList(value, at)
 		spec.Refs = append(spec.Refs, refs...)
 		spec.Invalid = append(spec.Invalid, invalid...)
 	}

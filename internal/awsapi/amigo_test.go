@@ -23,14 +23,13 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 func accountMap(id string) types.AttributeValue {
 	return &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"accountNumber": &types.AttributeValueMemberS{Value: id}}}
 }
 
-func refIDs(spec reconcile.TargetSpec) []string {
+func refIDs(spec cloud.TargetSpec) []string {
 	var ids []string
 	for _, r := range spec.Refs {
 		ids = append(ids, r.ID)

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 // ConnectOptions tune one run's connector.
@@ -27,7 +26,7 @@ type ConnectOptions struct {
 }
 
 // Connector is the AWS access of one run. It implements
-// reconcile.Connector and reconcile.CallCounter; it assumes each role at
+// cloud.Connector and cloud.CallCounter; it assumes each role at
 // most once (while the credentials live) and keeps one client per account
 // and Region. Safe for concurrent use.
 type Connector struct {
@@ -82,18 +81,18 @@ func (s *Session) Connect(runID string, o ConnectOptions) *Connector {
 	return c
 }
 
-// ConnectFunc returns a reconcile.ConnectFunc handing out this connector,
-// whatever run id the engine passes (the caller chose it: give the
-// engine the same one in Request.RunID).
-func (c *Connector) ConnectFunc() reconcile.ConnectFunc {
-	return func(context.Context, string) (reconcile.Connector, error) { return c, nil }
+// ConnectFunc returns a function handing out this connector, whatever run
+// id the engine passes (the caller chose it: give the engine the same one
+// in Request.RunID); it is a reconcile.ConnectFunc.
+func (c *Connector) ConnectFunc() func(context.Context, string) (cloud.Connector, error) {
+	return func(context.Context, string) (cloud.Connector, error) { return c, nil }
 }
 
 // RunID is the run the connector serves.
 func (c *Connector) RunID() string { return c.runID }
 
 // CallCounts returns the attempts made through this connector, retries
-// included, by operation name (it is a reconcile.CallCounter).
+// included, by operation name (it is a cloud.CallCounter).
 func (c *Connector) CallCounts() map[string]int64 {
 	m := c.counts.snapshot()
 	if m == nil {
@@ -103,7 +102,7 @@ func (c *Connector) CallCounts() map[string]int64 {
 }
 
 // AbsorbedThrottles returns how many attempts AWS throttled, retried by
-// the SDK or not (the connector is a reconcile.RetryingConnector, so the
+// the SDK or not (the connector is a cloud.RetryingConnector, so the
 // engine neither retries on top nor counts them again).
 func (c *Connector) AbsorbedThrottles() int64 { return c.counts.throttledCount() }
 
@@ -221,7 +220,7 @@ func (c *Connector) ec2Client(key, account, region string, creds aws.Credentials
 
 // Source returns the source account's EC2 client in region, through
 // source.role_arn when it is set.
-func (c *Connector) Source(ctx context.Context, region string) (reconcile.EC2, error) {
+func (c *Connector) Source(ctx context.Context, region string) (cloud.EC2, error) {
 	if !cloud.IsRegion(region) {
 		return nil, fmt.Errorf("source client: region %q is not an AWS Region name", region)
 	}
@@ -237,7 +236,7 @@ func (c *Connector) Source(ctx context.Context, region string) (reconcile.EC2, e
 // copier role. The role is assumed on the first call for the account and
 // the session reused in every Region; an error of class
 // cloud.ClassAccessDenied makes the account unreachable.
-func (c *Connector) Target(ctx context.Context, accountID, region string) (reconcile.EC2, error) {
+func (c *Connector) Target(ctx context.Context, accountID, region string) (cloud.EC2, error) {
 	if !cloud.IsAccountID(accountID) {
 		return nil, fmt.Errorf("target client: account %q is not a 12-digit account id", accountID)
 	}
@@ -253,7 +252,7 @@ func (c *Connector) Target(ctx context.Context, accountID, region string) (recon
 
 // Organization returns the Organizations client, through
 // organization.role_arn when it is set.
-func (c *Connector) Organization(ctx context.Context) (reconcile.Organization, error) {
+func (c *Connector) Organization(ctx context.Context) (cloud.Organization, error) {
 	creds, err := c.credentials(ctx, c.s.cfg.Organization.RoleARN)
 	if err != nil {
 		return nil, err
@@ -297,20 +296,20 @@ func (c *Connector) dynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 // TargetSources returns the target metadata sources that need AWS: the
 // AMIgo recipes table when targets.amigo_recipes_table is set. They read
 // through this connector, so their calls are counted with the run's.
-func (c *Connector) TargetSources() []reconcile.TargetSource {
+func (c *Connector) TargetSources() []cloud.TargetSource {
 	table := strings.TrimSpace(c.s.cfg.Targets.AmigoRecipesTable)
 	if table == "" {
 		return nil
 	}
-	return []reconcile.TargetSource{newRecipeTargets(table, func(ctx context.Context) (recipeReader, error) {
+	return []cloud.TargetSource{newRecipeTargets(table, func(ctx context.Context) (recipeReader, error) {
 		return c.dynamoDB(ctx)
 	})}
 }
 
 // Compile-time checks of the ports.
 var (
-	_ reconcile.Connector    = (*Connector)(nil)
-	_ reconcile.CallCounter  = (*Connector)(nil)
-	_ reconcile.EC2          = (*ec2Adapter)(nil)
-	_ reconcile.Organization = (*orgAdapter)(nil)
+	_ cloud.Connector    = (*Connector)(nil)
+	_ cloud.CallCounter  = (*Connector)(nil)
+	_ cloud.EC2          = (*ec2Adapter)(nil)
+	_ cloud.Organization = (*orgAdapter)(nil)
 )

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/awsapi/awsfake"
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/demo"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
@@ -35,7 +36,7 @@ func TestEngineContract(t *testing.T) {
 		return e
 	}
 	viaSim := func(scene *demo.Scene) reconcile.ConnectFunc {
-		return func(context.Context, string) (reconcile.Connector, error) {
+		return func(context.Context, string) (cloud.Connector, error) {
 			return scene.Cloud.Connector(demo.SourceAccount), nil
 		}
 	}
@@ -60,7 +61,7 @@ func TestEngineContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	viaHTTP := func(readOnly bool) reconcile.ConnectFunc {
-		return func(_ context.Context, id string) (reconcile.Connector, error) {
+		return func(_ context.Context, id string) (cloud.Connector, error) {
 			return sess.Connect(id, ConnectOptions{ReadOnly: readOnly}), nil
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 const (
@@ -235,8 +234,8 @@ func checkAccounts(op, resource string, ids []string) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("%s %s: no account ids to add", op, resource)
 	}
-	if len(ids) > reconcile.MaxShareBatch {
-		return fmt.Errorf("%s %s: %d account ids in one call, at most %d", op, resource, len(ids), reconcile.MaxShareBatch)
+	if len(ids) > cloud.MaxShareBatch {
+		return fmt.Errorf("%s %s: %d account ids in one call, at most %d", op, resource, len(ids), cloud.MaxShareBatch)
 	}
 	for _, id := range ids {
 		if !cloud.IsAccountID(id) {

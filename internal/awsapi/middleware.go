@@ -11,7 +11,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 // Rate is one token bucket: Burst tokens, refilled at PerSecond.
@@ -24,7 +23,7 @@ type Rate struct {
 type Rates struct {
 	// Describe paces non-mutating calls (Describe*).
 	Describe Rate
-	// Mutating paces the calls reconcile.IsMutating names.
+	// Mutating paces the calls cloud.IsMutating names.
 	Mutating Rate
 }
 
@@ -131,7 +130,7 @@ func stackOptions(counts *callCounts, b *buckets, readOnly bool) func(*middlewar
 		if readOnly {
 			guard := middleware.InitializeMiddlewareFunc("amicopierReadOnly",
 				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					if op := awsmiddleware.GetOperationName(ctx); reconcile.IsMutating(op) {
+					if op := awsmiddleware.GetOperationName(ctx); cloud.IsMutating(op) {
 						return middleware.InitializeOutput{}, middleware.Metadata{}, errReadOnly{op: op}
 					}
 					return next.HandleInitialize(ctx, in)
@@ -145,7 +144,7 @@ func stackOptions(counts *callCounts, b *buckets, readOnly bool) func(*middlewar
 				op := awsmiddleware.GetOperationName(ctx)
 				if b != nil {
 					lim := b.describe
-					if reconcile.IsMutating(op) {
+					if cloud.IsMutating(op) {
 						lim = b.mutating
 					}
 					if err := lim.Wait(ctx); err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/internal/sim"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 func TestOrganizationPaginates(t *testing.T) {
@@ -249,7 +248,7 @@ func TestThrottlingIsAbsorbedByTheRetryer(t *testing.T) {
 		t.Errorf("counts %v: every attempt counts, retries included", counts)
 	}
 	// The engine does not retry on top of the SDK, and reports what it absorbed.
-	var _ reconcile.RetryingConnector = conn
+	var _ cloud.RetryingConnector = conn
 	if got := conn.AbsorbedThrottles(); got != 5 {
 		t.Errorf("absorbed throttles = %d, want 5", got)
 	}

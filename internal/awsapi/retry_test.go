@@ -13,7 +13,7 @@ import (
 )
 
 // TestRetryerFollowsTheClassification: the connector is a
-// reconcile.RetryingConnector, so the engine retries nothing itself; every
+// cloud.RetryingConnector, so the engine retries nothing itself; every
 // code internal/cloud calls throttled or retryable must be retried by the
 // SDK, and nothing else because of the table.
 func TestRetryerFollowsTheClassification(t *testing.T) {

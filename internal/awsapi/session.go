@@ -133,7 +133,7 @@ func (s *Session) Region() string { return s.base.Region }
 // newRetryer is the retryer of one client. Every client gets its own, so
 // the SDK's per-retryer state never couples two accounts.
 //
-// The connector is a reconcile.RetryingConnector: the engine does not
+// The connector is a cloud.RetryingConnector: the engine does not
 // retry on top of the SDK, so whatever the engine's classification
 // (cloud.ClassifyCode) calls throttled or retryable must be retried here,
 // not only the codes the SDK knows (IncorrectState,

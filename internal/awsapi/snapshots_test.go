@@ -89,7 +89,7 @@ func TestSnapshotKeysRequests(t *testing.T) {
 	if n := conn.CallCounts()["DescribeSnapshots"]; n != 3 {
 		t.Errorf("connector counted %d DescribeSnapshots", n)
 	}
-	if n := c.Calls(sim.OpDescribeSnapshots, srcAccount, region1); n != 3 {
+	if n := c.Calls(cloud.OpDescribeSnapshots, srcAccount, region1); n != 3 {
 		t.Errorf("simulator counted %d DescribeSnapshots, one per request", n)
 	}
 

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/sim"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 // LowerBound is the number of API calls a run of the scenario cannot do
@@ -145,7 +145,7 @@ func (w *world) expect() Expect {
 		if n == 0 {
 			continue
 		}
-		calls := (1 + w.images[i].set.Snapshots) * ((n + reconcile.MaxShareBatch - 1) / reconcile.MaxShareBatch)
+		calls := (1 + w.images[i].set.Snapshots) * ((n + cloud.MaxShareBatch - 1) / cloud.MaxShareBatch)
 		b.Sharing += calls
 		sharingPerRegion[w.images[i].region] += calls
 	}

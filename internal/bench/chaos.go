@@ -251,7 +251,7 @@ func buildChaos(sc Scenario) (*chaosWorld, error) {
 func (w *chaosWorld) run(ctx context.Context, mode reconcile.Mode, sc Scenario) (*reconcile.Result, error) {
 	e, err := reconcile.New(reconcile.Options{
 		Config: w.cfg,
-		Connect: func(context.Context, string) (reconcile.Connector, error) {
+		Connect: func(context.Context, string) (cloud.Connector, error) {
 			return w.cloud.RetryingConnector(SourceAccount, 5), nil
 		},
 		Store:  w.store,

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
@@ -214,7 +215,7 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 	}
 	eng, err := reconcile.New(reconcile.Options{
 		Config: w.cfg,
-		Connect: func(context.Context, string) (reconcile.Connector, error) {
+		Connect: func(context.Context, string) (cloud.Connector, error) {
 			p.conn = &sdkConnector{w.cloud.Connector(SourceAccount)}
 			return p.conn, nil
 		},
@@ -327,12 +328,12 @@ func firstN(s []string, n int) []string {
 // sdkConnector hides the simulator connector's extra methods, so the
 // engine sees only the Connector port and the call counter.
 type sdkConnector struct {
-	reconcile.Connector
+	cloud.Connector
 }
 
-// CallCounts implements reconcile.CallCounter.
+// CallCounts implements cloud.CallCounter.
 func (c *sdkConnector) CallCounts() map[string]int64 {
-	return c.Connector.(reconcile.CallCounter).CallCounts()
+	return c.Connector.(cloud.CallCounter).CallCounts()
 }
 
 // heap is a reading of the heap: bytes in heap objects (live and not yet

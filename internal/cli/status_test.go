@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/state"
@@ -193,7 +194,7 @@ func TestStatusReadsTheEngineScope(t *testing.T) {
 	cfg.Source.Regions = []string{"eu-west-1"}
 	e, err := reconcile.New(reconcile.Options{
 		Config:  cfg,
-		Connect: func(context.Context, string) (reconcile.Connector, error) { return nil, fmt.Errorf("unused") },
+		Connect: func(context.Context, string) (cloud.Connector, error) { return nil, fmt.Errorf("unused") },
 		Store:   state.NewMemory(),
 	})
 	if err != nil {

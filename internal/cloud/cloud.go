@@ -57,7 +57,7 @@ type BlockDevice struct {
 	// never fills it: EC2 reports whether an image's volumes are encrypted
 	// but not with which key (KmsKeyId of a block device mapping is only
 	// an input, of RunInstances and friends). The engine fills it from
-	// the snapshots' own description (reconcile.SnapshotKeyReader) when it
+	// the snapshots' own description (cloud.SnapshotKeyReader) when it
 	// needs the key.
 	KMSKeyID   string
 	VolumeSize int32

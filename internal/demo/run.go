@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
@@ -34,7 +35,7 @@ type Options struct {
 func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome, error) {
 	eng, err := reconcile.New(reconcile.Options{
 		Config: s.Config,
-		Connect: func(context.Context, string) (reconcile.Connector, error) {
+		Connect: func(context.Context, string) (cloud.Connector, error) {
 			return s.Cloud.Connector(SourceAccount), nil
 		},
 		Store:    store,

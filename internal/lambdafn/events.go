@@ -58,8 +58,8 @@ type Event struct {
 	// Targets and Invalid are the parsed targetAccounts of an AMIgo
 	// message: references still to be checked against the organisation,
 	// and entries that are no target at all.
-	Targets []reconcile.TargetRef
-	Invalid []reconcile.InvalidTarget
+	Targets []cloud.TargetRef
+	Invalid []cloud.InvalidTarget
 }
 
 // AmigoMessage is what amicopier reads of the message AMIgo publishes to
@@ -283,14 +283,14 @@ func ParseSNS(raw []byte) (Event, error) {
 	}
 	out := Event{Kind: KindSNS, Mode: reconcile.ModeApply, ImageID: msg.SourceAMI, Region: msg.SourceRegion}
 	if len(msg.TargetAccounts) > maxTargetEntries {
-		out.Invalid = append(out.Invalid, reconcile.InvalidTarget{
+		out.Invalid = append(out.Invalid, cloud.InvalidTarget{
 			Token:  fmt.Sprintf("targetAccounts[%d:]", maxTargetEntries),
 			Origin: "SNS message of " + msg.SourceAMI,
 			Reason: fmt.Sprintf("more than %d targets; the rest are ignored", maxTargetEntries),
 		})
 	}
 	for i, entry := range msg.TargetAccounts[:min(len(msg.TargetAccounts), maxTargetEntries)] {
-		refs, invalid := reconcile.ParseTargetList(entry, fmt.Sprintf("SNS message targetAccounts[%d]", i))
+		refs, invalid := cloud.ParseTargetList(entry, fmt.Sprintf("SNS message targetAccounts[%d]", i))
 		out.Targets = append(out.Targets, refs...)
 		out.Invalid = append(out.Invalid, invalid...)
 	}

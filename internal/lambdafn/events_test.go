@@ -209,7 +209,7 @@ func FuzzParseEvent(f *testing.F) {
 				t.Fatalf("accepted image %q in %q", ev.ImageID, ev.Region)
 			}
 			for _, r := range ev.Targets {
-				if r.Kind == reconcile.TargetAccount && !cloud.IsAccountID(r.ID) {
+				if r.Kind == cloud.TargetAccount && !cloud.IsAccountID(r.ID) {
 					t.Fatalf("accepted target %q", r.ID)
 				}
 			}

@@ -86,12 +86,12 @@ func InLambda(getenv func(string) string) bool {
 // Backend opens the AWS side of one run: the connector (named after
 // runID) and the target metadata sources that need AWS. readOnly runs
 // refuse mutating calls.
-type Backend func(ctx context.Context, runID string, readOnly bool) (reconcile.Connector, []reconcile.TargetSource, error)
+type Backend func(ctx context.Context, runID string, readOnly bool) (cloud.Connector, []cloud.TargetSource, error)
 
 // AWSBackend is the production Backend: the SDK adapters of package
 // awsapi over one session.
 func AWSBackend(sess *awsapi.Session) Backend {
-	return func(_ context.Context, runID string, readOnly bool) (reconcile.Connector, []reconcile.TargetSource, error) {
+	return func(_ context.Context, runID string, readOnly bool) (cloud.Connector, []cloud.TargetSource, error) {
 		conn := sess.Connect(runID, awsapi.ConnectOptions{ReadOnly: readOnly})
 		return conn, conn.TargetSources(), nil
 	}
@@ -303,7 +303,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 	}
 	eng, err := reconcile.New(reconcile.Options{
 		Config: h.cfg, Store: h.store, Clock: h.clock, Logger: log, TargetSources: sources,
-		Connect: func(context.Context, string) (reconcile.Connector, error) { return conn, nil },
+		Connect: func(context.Context, string) (cloud.Connector, error) { return conn, nil },
 	})
 	if err != nil {
 		return nil, err
@@ -364,7 +364,7 @@ func (h *Handler) runContext(ctx context.Context, req *reconcile.Request) (conte
 // request turns an event into a run request, plus the target source of
 // an AMIgo message's invalid entries. A non-empty reason means the event
 // asks for nothing.
-func (h *Handler) request(ev Event) (reconcile.Request, reconcile.TargetSource, string) {
+func (h *Handler) request(ev Event) (reconcile.Request, cloud.TargetSource, string) {
 	req := reconcile.Request{Mode: ev.Mode, Trigger: string(ev.Kind), Shard: ev.Shard}
 	if ev.Kind == KindSchedule {
 		return req, nil, ""
@@ -388,7 +388,7 @@ func (h *Handler) request(ev Event) (reconcile.Request, reconcile.TargetSource, 
 		// target set the scope.
 		var accounts []string
 		for _, t := range ev.Targets {
-			if t.Kind != reconcile.TargetAccount {
+			if t.Kind != cloud.TargetAccount {
 				accounts = nil
 				break
 			}
@@ -406,12 +406,12 @@ func (h *Handler) request(ev Event) (reconcile.Request, reconcile.TargetSource, 
 // all, so the run lists them as rejected targets of the image.
 type invalidTargets struct {
 	image   string
-	invalid []reconcile.InvalidTarget
+	invalid []cloud.InvalidTarget
 }
 
-func (s invalidTargets) Targets(_ context.Context, img *cloud.Image) (reconcile.TargetSpec, error) {
+func (s invalidTargets) Targets(_ context.Context, img *cloud.Image) (cloud.TargetSpec, error) {
 	if img.ID != s.image {
-		return reconcile.TargetSpec{}, nil
+		return cloud.TargetSpec{}, nil
 	}
-	return reconcile.TargetSpec{Invalid: slices.Clone(s.invalid)}, nil
+	return cloud.TargetSpec{Invalid: slices.Clone(s.invalid)}, nil
 }

@@ -72,7 +72,7 @@ func newWorld(t *testing.T) *world {
 		},
 		Stdout:    w.stdout,
 		OpenStore: func(context.Context, *config.Config) (state.Store, error) { return w.store, nil },
-		Backend: func(_ context.Context, runID string, _ bool) (reconcile.Connector, []reconcile.TargetSource, error) {
+		Backend: func(_ context.Context, runID string, _ bool) (cloud.Connector, []cloud.TargetSource, error) {
 			w.runs++
 			return c.Connector(source), nil, nil
 		},
@@ -371,9 +371,9 @@ func TestInLambda(t *testing.T) {
 // stallingConnector is the simulator's connector whose target describes
 // hang until their context ends: an AWS call still in flight when the
 // invocation runs out of time.
-type stallingConnector struct{ reconcile.Connector }
+type stallingConnector struct{ cloud.Connector }
 
-func (c stallingConnector) Target(ctx context.Context, account, region string) (reconcile.EC2, error) {
+func (c stallingConnector) Target(ctx context.Context, account, region string) (cloud.EC2, error) {
 	e, err := c.Connector.Target(ctx, account, region)
 	if err != nil {
 		return nil, err
@@ -381,7 +381,7 @@ func (c stallingConnector) Target(ctx context.Context, account, region string) (
 	return stallingEC2{e}, nil
 }
 
-type stallingEC2 struct{ reconcile.EC2 }
+type stallingEC2 struct{ cloud.EC2 }
 
 func (e stallingEC2) DescribeImages(ctx context.Context, _ cloud.ImageQuery) ([]cloud.Image, error) {
 	select {
@@ -396,7 +396,7 @@ func TestRunEndsBeforeTheDeadlineWithTimeToRecordIt(t *testing.T) {
 	w := newWorld(t)
 	rec := &recordingStore{Store: w.store}
 	w.h.store = rec
-	w.h.backend = func(_ context.Context, _ string, _ bool) (reconcile.Connector, []reconcile.TargetSource, error) {
+	w.h.backend = func(_ context.Context, _ string, _ bool) (cloud.Connector, []cloud.TargetSource, error) {
 		w.runs++
 		return stallingConnector{w.cloud.Connector(source)}, nil, nil
 	}

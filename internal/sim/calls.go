@@ -6,27 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/reconcile"
-)
-
-// Operation names, exactly as AWS spells them. Call.Op carries one of these.
-const (
-	OpDescribeImages                   = "DescribeImages"
-	OpDescribeImageAttribute           = "DescribeImageAttribute"
-	OpModifyImageAttribute             = "ModifyImageAttribute"
-	OpDescribeSnapshotAttribute        = "DescribeSnapshotAttribute"
-	OpModifySnapshotAttribute          = "ModifySnapshotAttribute"
-	OpCopyImage                        = "CopyImage"
-	OpCreateTags                       = "CreateTags"
-	OpDeregisterImage                  = "DeregisterImage"
-	OpDeleteSnapshot                   = "DeleteSnapshot"
-	OpDescribeInstances                = "DescribeInstances"
-	OpDescribeSnapshots                = "DescribeSnapshots"
-	OpAssumeRole                       = "AssumeRole"
-	OpListAccounts                     = "ListAccounts"
-	OpListRoots                        = "ListRoots"
-	OpListOrganizationalUnitsForParent = "ListOrganizationalUnitsForParent"
-	OpListAccountsForParent            = "ListAccountsForParent"
 )
 
 // opCode indexes the fixed table of operations, so counting a call is one
@@ -54,27 +33,27 @@ const (
 )
 
 var opNames = [numOps]string{
-	opDescribeImages:                   OpDescribeImages,
-	opDescribeImageAttribute:           OpDescribeImageAttribute,
-	opModifyImageAttribute:             OpModifyImageAttribute,
-	opDescribeSnapshotAttribute:        OpDescribeSnapshotAttribute,
-	opModifySnapshotAttribute:          OpModifySnapshotAttribute,
-	opCopyImage:                        OpCopyImage,
-	opCreateTags:                       OpCreateTags,
-	opDeregisterImage:                  OpDeregisterImage,
-	opDeleteSnapshot:                   OpDeleteSnapshot,
-	opDescribeInstances:                OpDescribeInstances,
-	opDescribeSnapshots:                OpDescribeSnapshots,
-	opAssumeRole:                       OpAssumeRole,
-	opListAccounts:                     OpListAccounts,
-	opListRoots:                        OpListRoots,
-	opListOrganizationalUnitsForParent: OpListOrganizationalUnitsForParent,
-	opListAccountsForParent:            OpListAccountsForParent,
+	opDescribeImages:                   cloud.OpDescribeImages,
+	opDescribeImageAttribute:           cloud.OpDescribeImageAttribute,
+	opModifyImageAttribute:             cloud.OpModifyImageAttribute,
+	opDescribeSnapshotAttribute:        cloud.OpDescribeSnapshotAttribute,
+	opModifySnapshotAttribute:          cloud.OpModifySnapshotAttribute,
+	opCopyImage:                        cloud.OpCopyImage,
+	opCreateTags:                       cloud.OpCreateTags,
+	opDeregisterImage:                  cloud.OpDeregisterImage,
+	opDeleteSnapshot:                   cloud.OpDeleteSnapshot,
+	opDescribeInstances:                cloud.OpDescribeInstances,
+	opDescribeSnapshots:                cloud.OpDescribeSnapshots,
+	opAssumeRole:                       cloud.OpAssumeRole,
+	opListAccounts:                     cloud.OpListAccounts,
+	opListRoots:                        cloud.OpListRoots,
+	opListOrganizationalUnitsForParent: cloud.OpListOrganizationalUnitsForParent,
+	opListAccountsForParent:            cloud.OpListAccountsForParent,
 }
 
 // isMutating reports whether op is metered in EC2's (much smaller)
 // mutating token bucket; the engine's list is the one list.
-func isMutating(op opCode) bool { return reconcile.IsMutating(opNames[op]) }
+func isMutating(op opCode) bool { return cloud.IsMutating(opNames[op]) }
 
 // Call describes one simulated API call as it passes the gate; the fault
 // hook receives it.

@@ -75,7 +75,7 @@ func New(opts ...Option) *Cloud {
 // Clock returns the Cloud's manual clock.
 func (c *Cloud) Clock() *Clock { return c.clock }
 
-// Now returns the simulated time (the Cloud is a reconcile.Clock).
+// Now returns the simulated time (the Cloud is the engine's clock).
 func (c *Cloud) Now() time.Time { return c.clock.Now() }
 
 // Advance moves the simulated time forward by d; pending copies whose
@@ -96,7 +96,7 @@ func (c *Cloud) SetFault(f FaultFunc) {
 }
 
 // CallCounts returns how many calls of each operation were made, through
-// any connector or client (the Cloud is a reconcile.CallCounter).
+// any connector or client (the Cloud is a cloud.CallCounter).
 func (c *Cloud) CallCounts() map[string]int64 { return c.calls.byOp() }
 
 // MutatingCalls returns how many mutating calls were made (see IsMutating).
@@ -104,7 +104,7 @@ func (c *Cloud) MutatingCalls() int64 { return c.calls.mutating() }
 
 // Calls returns how many calls of op were made by account in region; an
 // empty argument matches anything. Organizations and STS calls have an empty
-// Region, so Calls(OpAssumeRole, acct, "") counts the role assumptions into
+// Region, so Calls(cloud.OpAssumeRole, acct, "") counts the role assumptions into
 // acct.
 func (c *Cloud) Calls(op, account, region string) int64 { return c.calls.count(op, account, region) }
 
@@ -312,13 +312,13 @@ func (c *Cloud) assumeRoleError(source, account string) error {
 	a := c.accounts[account]
 	switch {
 	case a == nil:
-		return cloud.Errorf(OpAssumeRole, "AccessDenied",
+		return cloud.Errorf(cloud.OpAssumeRole, "AccessDenied",
 			"account %s is not authorized to perform sts:AssumeRole on a role in account %q: no such account in the organisation", source, account)
 	case c.denied[account]:
-		return cloud.Errorf(OpAssumeRole, "AccessDenied",
+		return cloud.Errorf(cloud.OpAssumeRole, "AccessDenied",
 			"account %s is not authorized to perform sts:AssumeRole on the copier role in account %s", source, account)
 	case a.state == cloud.AccountSuspended || a.state == cloud.AccountClosed || a.state == cloud.AccountPendingClosure:
-		return cloud.Errorf(OpAssumeRole, "AccessDenied",
+		return cloud.Errorf(cloud.OpAssumeRole, "AccessDenied",
 			"account %s is not authorized to perform sts:AssumeRole in account %s: the account is %s", source, account, a.state)
 	}
 	return nil

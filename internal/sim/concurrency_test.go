@@ -111,10 +111,10 @@ func TestConcurrentRun(t *testing.T) {
 			}
 		}
 	}
-	if got := c.CallCounts()[sim.OpCopyImage]; got != calls.Load() || conn.CallCounts()[sim.OpCopyImage] != got {
-		t.Fatalf("CopyImage counted %d (connector %d), made %d", got, conn.CallCounts()[sim.OpCopyImage], calls.Load())
+	if got := c.CallCounts()[cloud.OpCopyImage]; got != calls.Load() || conn.CallCounts()[cloud.OpCopyImage] != got {
+		t.Fatalf("CopyImage counted %d (connector %d), made %d", got, conn.CallCounts()[cloud.OpCopyImage], calls.Load())
 	}
-	if got := conn.CallCounts()[sim.OpAssumeRole]; got != nAccounts {
+	if got := conn.CallCounts()[cloud.OpAssumeRole]; got != nAccounts {
 		t.Fatalf("AssumeRole = %d, want %d", got, nAccounts)
 	}
 	wantMutating := calls.Load() * 3 // share image, share snapshot, copy
@@ -171,7 +171,7 @@ func TestConcurrentBuildAndRead(t *testing.T) {
 					t.Error(err)
 				}
 				_ = c.CallCounts()
-				_ = c.Calls(sim.OpDescribeImages, tgtA, "")
+				_ = c.Calls(cloud.OpDescribeImages, tgtA, "")
 			}
 		})
 	}

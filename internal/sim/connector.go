@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 // Connector hands out clients for one run, as the engine's Connector port
@@ -33,7 +32,7 @@ type Connector struct {
 
 // RetryingConnector is a Connector whose calls retry throttled and 5xx
 // answers themselves, each page and each attempt a counted call, the way
-// the SDK adapters' clients do: a reconcile.RetryingConnector, so the
+// the SDK adapters' clients do: a cloud.RetryingConnector, so the
 // engine does not retry on top. Benchmarks and chaos scenarios use it to
 // model a real deployment; the plain Connector leaves retries to the
 // engine.
@@ -76,7 +75,7 @@ func (k *Connector) SourceAccount() string { return k.source }
 
 // Source returns the source account's client in region (the run's own
 // credentials: no AssumeRole).
-func (k *Connector) Source(_ context.Context, region string) (reconcile.EC2, error) {
+func (k *Connector) Source(_ context.Context, region string) (cloud.EC2, error) {
 	z, err := k.cloud.zone(k.source, region)
 	if err != nil {
 		return nil, fmt.Errorf("source client in account %s: %w", k.source, err)
@@ -90,7 +89,7 @@ func (k *Connector) Source(_ context.Context, region string) (reconcile.EC2, err
 // accounts and those given to DenyAssumeRole fail with AccessDenied (a
 // *cloud.APIError of op AssumeRole) every time they are asked, each time a
 // counted call.
-func (k *Connector) Target(ctx context.Context, accountID, region string) (reconcile.EC2, error) {
+func (k *Connector) Target(ctx context.Context, accountID, region string) (cloud.EC2, error) {
 	if !cloud.IsRegion(region) {
 		return nil, fmt.Errorf("target client in account %s: region %q is not an AWS Region name", accountID, region)
 	}
@@ -123,12 +122,12 @@ func (k *Connector) Target(ctx context.Context, accountID, region string) (recon
 }
 
 // Organization returns the Organizations client; it makes no call.
-func (k *Connector) Organization(_ context.Context) (reconcile.Organization, error) {
+func (k *Connector) Organization(_ context.Context) (cloud.Organization, error) {
 	return &Organization{cloud: k.cloud, conn: k, caller: k.source, counts: k.cloud.calls.cell(k.source, "")}, nil
 }
 
 // CallCounts returns the calls made through this connector by operation
-// (the connector is a reconcile.CallCounter).
+// (the connector is a cloud.CallCounter).
 func (k *Connector) CallCounts() map[string]int64 { return k.counts.byOp() }
 
 // MutatingCalls returns how many mutating calls were made through this

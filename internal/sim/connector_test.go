@@ -11,7 +11,6 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/sim"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 func TestAssumeRoleOncePerAccountPerConnector(t *testing.T) {
@@ -33,15 +32,15 @@ func TestAssumeRoleOncePerAccountPerConnector(t *testing.T) {
 	if _, err := conn.Source(ctx, region); err != nil {
 		t.Fatal(err)
 	}
-	if n := conn.CallCounts()[sim.OpAssumeRole]; n != 2 {
+	if n := conn.CallCounts()[cloud.OpAssumeRole]; n != 2 {
 		t.Fatalf("connector AssumeRole = %d, want 2", n)
 	}
 	for _, acct := range []string{tgtA, tgtB} {
-		if n := c.Calls(sim.OpAssumeRole, acct, ""); n != 1 {
+		if n := c.Calls(cloud.OpAssumeRole, acct, ""); n != 1 {
 			t.Fatalf("AssumeRole into %s = %d, want 1", acct, n)
 		}
 	}
-	if n := c.Calls(sim.OpAssumeRole, srcAcct, ""); n != 0 {
+	if n := c.Calls(cloud.OpAssumeRole, srcAcct, ""); n != 0 {
 		t.Fatalf("Source assumed a role (%d)", n)
 	}
 	// A new connector is a new run.
@@ -49,7 +48,7 @@ func TestAssumeRoleOncePerAccountPerConnector(t *testing.T) {
 	if _, err := conn2.Target(ctx, tgtA, region2); err != nil {
 		t.Fatal(err)
 	}
-	if conn2.CallCounts()[sim.OpAssumeRole] != 1 || c.CallCounts()[sim.OpAssumeRole] != 3 || conn.CallCounts()[sim.OpAssumeRole] != 2 {
+	if conn2.CallCounts()[cloud.OpAssumeRole] != 1 || c.CallCounts()[cloud.OpAssumeRole] != 3 || conn.CallCounts()[cloud.OpAssumeRole] != 2 {
 		t.Fatalf("counts: new %v, cloud %v, old %v", conn2.CallCounts(), c.CallCounts(), conn.CallCounts())
 	}
 }
@@ -70,7 +69,7 @@ func TestAssumeRoleConcurrentFirstCalls(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := conn.CallCounts()[sim.OpAssumeRole]; n != 1 {
+	if n := conn.CallCounts()[cloud.OpAssumeRole]; n != 1 {
 		t.Fatalf("AssumeRole = %d, want 1", n)
 	}
 }
@@ -98,11 +97,11 @@ func TestAssumeRoleDenied(t *testing.T) {
 					t.Fatalf("client %v, class %s", e, cloud.ClassOf(err))
 				}
 				var apiErr *cloud.APIError
-				if !errors.As(err, &apiErr) || apiErr.Op != sim.OpAssumeRole {
+				if !errors.As(err, &apiErr) || apiErr.Op != cloud.OpAssumeRole {
 					t.Fatalf("error %v is not from AssumeRole", err)
 				}
 			}
-			if n := conn.CallCounts()[sim.OpAssumeRole]; n != 3 {
+			if n := conn.CallCounts()[cloud.OpAssumeRole]; n != 3 {
 				t.Fatalf("AssumeRole calls = %d, want one per attempt (3)", n)
 			}
 		})
@@ -118,7 +117,7 @@ func TestAssumeRoleFaultIsNotCached(t *testing.T) {
 	conn := c.Connector(srcAcct)
 	fail := true
 	c.SetFault(func(_ context.Context, call sim.Call) error {
-		if call.Op == sim.OpAssumeRole && fail {
+		if call.Op == cloud.OpAssumeRole && fail {
 			return cloud.Errorf(call.Op, "Throttling", "slow down")
 		}
 		return nil
@@ -132,7 +131,7 @@ func TestAssumeRoleFaultIsNotCached(t *testing.T) {
 	if _, err := conn.Target(context.Background(), tgtA, region2); err != nil {
 		t.Fatal(err)
 	}
-	if n := conn.CallCounts()[sim.OpAssumeRole]; n != 2 {
+	if n := conn.CallCounts()[cloud.OpAssumeRole]; n != 2 {
 		t.Fatalf("AssumeRole = %d, want 2 (failed + successful)", n)
 	}
 }
@@ -154,11 +153,11 @@ func TestConnectorCountsOnlyItsCalls(t *testing.T) {
 	if _, err := c.Client(srcAcct, region).DescribeImages(ctx, cloud.ImageQuery{}); err != nil {
 		t.Fatal(err)
 	}
-	if one.CallCounts()[sim.OpDescribeImages] != 2 || two.CallCounts()[sim.OpDescribeImages] != 1 || c.CallCounts()[sim.OpDescribeImages] != 4 {
+	if one.CallCounts()[cloud.OpDescribeImages] != 2 || two.CallCounts()[cloud.OpDescribeImages] != 1 || c.CallCounts()[cloud.OpDescribeImages] != 4 {
 		t.Fatalf("one %v two %v cloud %v", one.CallCounts(), two.CallCounts(), c.CallCounts())
 	}
 	one.ResetCounters()
-	if len(one.CallCounts()) != 0 || c.CallCounts()[sim.OpDescribeImages] != 4 {
+	if len(one.CallCounts()) != 0 || c.CallCounts()[cloud.OpDescribeImages] != 4 {
 		t.Fatal("connector reset touched the wrong counts")
 	}
 }
@@ -166,7 +165,7 @@ func TestConnectorCountsOnlyItsCalls(t *testing.T) {
 func TestConnectorIsTheEnginesPort(t *testing.T) {
 	ctx := context.Background()
 	c := newOrg(t)
-	var conn reconcile.Connector = c.Connector(srcAcct)
+	var conn cloud.Connector = c.Connector(srcAcct)
 	src, err := conn.Source(ctx, region)
 	if err != nil || src == nil {
 		t.Fatal(src, err)
@@ -187,8 +186,8 @@ func TestConnectorIsTheEnginesPort(t *testing.T) {
 	if roots, err := org.ListRoots(ctx); err != nil || !slices.Equal(roots, []string{sim.RootID}) {
 		t.Fatal(roots, err)
 	}
-	counter := conn.(reconcile.CallCounter)
-	if counter.CallCounts()[sim.OpListRoots] != 1 || counter.CallCounts()[sim.OpAssumeRole] != 1 {
+	counter := conn.(cloud.CallCounter)
+	if counter.CallCounts()[cloud.OpListRoots] != 1 || counter.CallCounts()[cloud.OpAssumeRole] != 1 {
 		t.Fatalf("connector counts %v", counter.CallCounts())
 	}
 }
@@ -231,7 +230,7 @@ func TestOrganizationListing(t *testing.T) {
 	if err != nil || len(accounts) != 42 || accounts[10].State != cloud.AccountSuspended || accounts[41].ID != "999999999999" || accounts[41].State != cloud.AccountActive {
 		t.Fatalf("ListAccounts = %d accounts, %v", len(accounts), err)
 	}
-	if n := conn.CallCounts()[sim.OpListAccounts]; n != 3 {
+	if n := conn.CallCounts()[cloud.OpListAccounts]; n != 3 {
 		t.Fatalf("ListAccounts calls = %d, want 3 pages of 20", n)
 	}
 
@@ -247,7 +246,7 @@ func TestOrganizationListing(t *testing.T) {
 		t.Fatalf("children of big: %+v", kids)
 	}
 	counts := conn.CallCounts()
-	if counts[sim.OpListOrganizationalUnitsForParent] != 2 || counts[sim.OpListAccountsForParent] != 3 {
+	if counts[cloud.OpListOrganizationalUnitsForParent] != 2 || counts[cloud.OpListAccountsForParent] != 3 {
 		t.Fatalf("ListChildren counts %v, want 2 OU pages and 3 account pages", counts)
 	}
 
@@ -261,18 +260,18 @@ func TestOrganizationListing(t *testing.T) {
 		t.Fatalf("children of root: %+v", root)
 	}
 	counts = conn.CallCounts()
-	if counts[sim.OpListOrganizationalUnitsForParent] != 2 || counts[sim.OpListAccountsForParent] != 2 {
+	if counts[cloud.OpListOrganizationalUnitsForParent] != 2 || counts[cloud.OpListAccountsForParent] != 2 {
 		t.Fatalf("counts %v, want one page of each per parent", counts)
 	}
 
 	conn.ResetCounters()
 	_, err = org.ListChildren(ctx, "ou-sim0-deadbeef")
 	wantCode(t, err, "ParentNotFoundException")
-	if counts := conn.CallCounts(); counts[sim.OpListOrganizationalUnitsForParent] != 1 || counts[sim.OpListAccountsForParent] != 0 {
+	if counts := conn.CallCounts(); counts[cloud.OpListOrganizationalUnitsForParent] != 1 || counts[cloud.OpListAccountsForParent] != 0 {
 		t.Fatalf("counts %v", counts)
 	}
 	// 2 pages for big, 1 each for empty, the root and the unknown parent.
-	if n := c.Calls(sim.OpListOrganizationalUnitsForParent, srcAcct, ""); n != 5 {
+	if n := c.Calls(cloud.OpListOrganizationalUnitsForParent, srcAcct, ""); n != 5 {
 		t.Fatalf("Organizations calls attributed to the source account: %d, want 5", n)
 	}
 }
@@ -292,7 +291,7 @@ func TestOrganizationPageSizeOption(t *testing.T) {
 	if _, err := org.ListChildren(context.Background(), c.Root()); err != nil {
 		t.Fatal(err)
 	}
-	if got := conn.CallCounts(); got[sim.OpListAccounts] != 3 || got[sim.OpListAccountsForParent] != 3 || got[sim.OpListOrganizationalUnitsForParent] != 1 {
+	if got := conn.CallCounts(); got[cloud.OpListAccounts] != 3 || got[cloud.OpListAccountsForParent] != 3 || got[cloud.OpListOrganizationalUnitsForParent] != 1 {
 		t.Fatalf("counts %v", got)
 	}
 }
@@ -349,9 +348,9 @@ func TestRetryingConnectorRetriesLikeTheSDK(t *testing.T) {
 	c := newOrg(t)
 	img := c.AddImage(srcAcct, region, sim.ImageSpec{Name: "x"})
 	c.SetFault(sim.NewFaultPlan(1).
-		Add(sim.FaultRule{Op: sim.OpDescribeImages, Times: 2, Code: "RequestLimitExceeded"}).
-		Add(sim.FaultRule{Op: sim.OpDescribeImageAttribute, Times: 1, Code: "InternalError"}).
-		Add(sim.FaultRule{Op: sim.OpModifyImageAttribute, Times: 9, Code: "RequestLimitExceeded"}).
+		Add(sim.FaultRule{Op: cloud.OpDescribeImages, Times: 2, Code: "RequestLimitExceeded"}).
+		Add(sim.FaultRule{Op: cloud.OpDescribeImageAttribute, Times: 1, Code: "InternalError"}).
+		Add(sim.FaultRule{Op: cloud.OpModifyImageAttribute, Times: 9, Code: "RequestLimitExceeded"}).
 		Hook())
 	conn := c.RetryingConnector(srcAcct, 3)
 	src, err := conn.Source(ctx, region)
@@ -371,7 +370,7 @@ func TestRetryingConnectorRetriesLikeTheSDK(t *testing.T) {
 	_, err = src.ImageLaunchPermissions(ctx, "ami-00000000000000bad")
 	wantCode(t, err, "InvalidAMIID.NotFound")
 	counts := conn.CallCounts()
-	if counts[sim.OpDescribeImages] != 3 || counts[sim.OpDescribeImageAttribute] != 3 || counts[sim.OpModifyImageAttribute] != 3 {
+	if counts[cloud.OpDescribeImages] != 3 || counts[cloud.OpDescribeImageAttribute] != 3 || counts[cloud.OpModifyImageAttribute] != 3 {
 		t.Fatalf("every attempt is a counted call: %v", counts)
 	}
 	if got := conn.AbsorbedThrottles(); got != 5 {

@@ -56,7 +56,7 @@ func (e *EC2) CopyImage(ctx context.Context, in cloud.CopyImageInput) (string, e
 }
 
 func (e *EC2) copyImage(in cloud.CopyImageInput) (string, error) {
-	const op = OpCopyImage
+	const op = cloud.OpCopyImage
 	c, z := e.cloud, e.zone
 	if err := checkClientToken(in.ClientToken); err != nil {
 		return "", err
@@ -126,7 +126,7 @@ func (e *EC2) copyImage(in cloud.CopyImageInput) (string, error) {
 // IdempotentParameterMismatch otherwise.
 func (e *EC2) replay(token string, t copyToken, params copyParams) (string, error) {
 	if t.params != params {
-		return "", cloud.Errorf(OpCopyImage, "IdempotentParameterMismatch",
+		return "", cloud.Errorf(cloud.OpCopyImage, "IdempotentParameterMismatch",
 			"client token %q was already used with different parameters (source %s)", token, t.params.source)
 	}
 	return formatID(prefixImage, e.zone.id, t.image), nil
@@ -134,12 +134,12 @@ func (e *EC2) replay(token string, t copyToken, params copyParams) (string, erro
 
 func checkClientToken(token string) error {
 	if len(token) > MaxClientTokenLength {
-		return cloud.Errorf(OpCopyImage, "InvalidParameterValue",
+		return cloud.Errorf(cloud.OpCopyImage, "InvalidParameterValue",
 			"client token %q is longer than %d characters", token, MaxClientTokenLength)
 	}
 	for i := 0; i < len(token); i++ {
 		if token[i] < 0x20 || token[i] > 0x7e {
-			return cloud.Errorf(OpCopyImage, "InvalidParameterValue", "client token %q is not printable ASCII", token)
+			return cloud.Errorf(cloud.OpCopyImage, "InvalidParameterValue", "client token %q is not printable ASCII", token)
 		}
 	}
 	return nil
@@ -148,7 +148,7 @@ func checkClientToken(token string) error {
 // checkCopyInput applies the request validation AWS does before looking at
 // any resource.
 func checkCopyInput(in cloud.CopyImageInput) error {
-	const op = OpCopyImage
+	const op = cloud.OpCopyImage
 	if in.KMSKeyID != "" && !in.Encrypted {
 		return cloud.Errorf(op, "InvalidParameterCombination",
 			"KmsKeyId %q requires Encrypted to be true", in.KMSKeyID)
@@ -185,7 +185,7 @@ func checkCopyInput(in cloud.CopyImageInput) error {
 
 // copySource finds the source image and checks the caller may copy it.
 func (c *Cloud) copySource(in cloud.CopyImageInput, caller string, now int64) ([]srcDevice, error) {
-	const op = OpCopyImage
+	const op = cloud.OpCopyImage
 	id := in.SourceImageID
 	if !cloud.IsImageID(id) {
 		return nil, cloud.Errorf(op, "InvalidAMIID.Malformed", "Invalid id: %q", id)

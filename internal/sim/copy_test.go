@@ -222,7 +222,7 @@ func TestCopyImageRules(t *testing.T) {
 			id, err := e.CopyImage(context.Background(), in)
 			wantCode(t, err, tt.code)
 			wantContains(t, err, tt.msg)
-			if n := c.Calls(sim.OpCopyImage, caller, region); n != 1 {
+			if n := c.Calls(cloud.OpCopyImage, caller, region); n != 1 {
 				t.Fatalf("CopyImage calls = %d, want 1", n)
 			}
 			if tt.code != "" {

@@ -131,10 +131,10 @@ func TestDescribeImagesPagination(t *testing.T) {
 			if len(got) != want {
 				t.Fatalf("got %d images, want %d", len(got), want)
 			}
-			if n := c.Calls(sim.OpDescribeImages, srcAcct, region); n != tt.wantCalls {
+			if n := c.Calls(cloud.OpDescribeImages, srcAcct, region); n != tt.wantCalls {
 				t.Fatalf("DescribeImages calls = %d, want %d", n, tt.wantCalls)
 			}
-			if n := conn.CallCounts()[sim.OpDescribeImages]; n != tt.wantCalls {
+			if n := conn.CallCounts()[cloud.OpDescribeImages]; n != tt.wantCalls {
 				t.Fatalf("connector counted %d DescribeImages, want %d", n, tt.wantCalls)
 			}
 		})

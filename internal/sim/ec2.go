@@ -264,7 +264,7 @@ func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.I
 // ImageLaunchPermissions returns the accounts granted launch permission on
 // one of the caller's images (DescribeImageAttribute launchPermission).
 func (e *EC2) ImageLaunchPermissions(ctx context.Context, imageID string) ([]string, error) {
-	const op = OpDescribeImageAttribute
+	const op = cloud.OpDescribeImageAttribute
 	var out []string
 	err := e.do(ctx, opDescribeImageAttribute, imageID, func() error {
 		idx, err := e.ownImageIndex(op, imageID)
@@ -292,7 +292,7 @@ func (e *EC2) ImageLaunchPermissions(ctx context.Context, imageID string) ([]str
 // the caller's images (ModifyImageAttribute LaunchPermission.Add). Ids
 // already granted are fine; a disabled image cannot be shared.
 func (e *EC2) AddImageLaunchPermissions(ctx context.Context, imageID string, accountIDs []string) error {
-	const op = OpModifyImageAttribute
+	const op = cloud.OpModifyImageAttribute
 	return e.do(ctx, opModifyImageAttribute, imageID, func() error {
 		idx, err := e.ownImageIndex(op, imageID)
 		if err != nil {
@@ -320,7 +320,7 @@ func (e *EC2) AddImageLaunchPermissions(ctx context.Context, imageID string, acc
 // permission on one of the caller's snapshots (DescribeSnapshotAttribute
 // createVolumePermission).
 func (e *EC2) SnapshotVolumePermissions(ctx context.Context, snapshotID string) ([]string, error) {
-	const op = OpDescribeSnapshotAttribute
+	const op = cloud.OpDescribeSnapshotAttribute
 	var out []string
 	err := e.do(ctx, opDescribeSnapshotAttribute, snapshotID, func() error {
 		idx, err := e.ownSnapshotIndex(op, snapshotID)
@@ -349,7 +349,7 @@ func (e *EC2) SnapshotVolumePermissions(ctx context.Context, snapshotID string) 
 // createVolumePermission add). A snapshot encrypted with the AWS-managed
 // default key cannot be shared: InvalidParameter.
 func (e *EC2) AddSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error {
-	const op = OpModifySnapshotAttribute
+	const op = cloud.OpModifySnapshotAttribute
 	return e.do(ctx, opModifySnapshotAttribute, snapshotID, func() error {
 		idx, err := e.ownSnapshotIndex(op, snapshotID)
 		if err != nil {
@@ -379,7 +379,7 @@ func (e *EC2) AddSnapshotVolumePermissions(ctx context.Context, snapshotID strin
 // DeregisterImage deregisters one of the caller's images. Its snapshots
 // stay (as in AWS) and can then be deleted.
 func (e *EC2) DeregisterImage(ctx context.Context, imageID string) error {
-	const op = OpDeregisterImage
+	const op = cloud.OpDeregisterImage
 	return e.do(ctx, opDeregisterImage, imageID, func() error {
 		idx, err := e.ownImageIndex(op, imageID)
 		if err != nil {
@@ -400,7 +400,7 @@ func (e *EC2) DeregisterImage(ctx context.Context, imageID string) error {
 // DeleteSnapshot deletes one of the caller's snapshots; a snapshot still
 // backing a registered image is in use.
 func (e *EC2) DeleteSnapshot(ctx context.Context, snapshotID string) error {
-	const op = OpDeleteSnapshot
+	const op = cloud.OpDeleteSnapshot
 	return e.do(ctx, opDeleteSnapshot, snapshotID, func() error {
 		idx, err := e.ownSnapshotIndex(op, snapshotID)
 		if err != nil {

@@ -9,18 +9,17 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/sim"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 func TestIsMutating(t *testing.T) {
-	mutating := []string{sim.OpCopyImage, sim.OpModifyImageAttribute, sim.OpModifySnapshotAttribute, sim.OpCreateTags, sim.OpDeregisterImage, sim.OpDeleteSnapshot}
+	mutating := []string{cloud.OpCopyImage, cloud.OpModifyImageAttribute, cloud.OpModifySnapshotAttribute, cloud.OpCreateTags, cloud.OpDeregisterImage, cloud.OpDeleteSnapshot}
 	for _, op := range []string{
-		sim.OpDescribeImages, sim.OpDescribeImageAttribute, sim.OpModifyImageAttribute, sim.OpDescribeSnapshotAttribute,
-		sim.OpModifySnapshotAttribute, sim.OpCopyImage, sim.OpCreateTags, sim.OpDeregisterImage, sim.OpDeleteSnapshot,
-		sim.OpDescribeInstances, sim.OpDescribeSnapshots, sim.OpAssumeRole, sim.OpListAccounts, sim.OpListRoots,
-		sim.OpListOrganizationalUnitsForParent, sim.OpListAccountsForParent, "Bogus",
+		cloud.OpDescribeImages, cloud.OpDescribeImageAttribute, cloud.OpModifyImageAttribute, cloud.OpDescribeSnapshotAttribute,
+		cloud.OpModifySnapshotAttribute, cloud.OpCopyImage, cloud.OpCreateTags, cloud.OpDeregisterImage, cloud.OpDeleteSnapshot,
+		cloud.OpDescribeInstances, cloud.OpDescribeSnapshots, cloud.OpAssumeRole, cloud.OpListAccounts, cloud.OpListRoots,
+		cloud.OpListOrganizationalUnitsForParent, cloud.OpListAccountsForParent, "Bogus",
 	} {
-		if got, want := reconcile.IsMutating(op), slices.Contains(mutating, op); got != want {
+		if got, want := cloud.IsMutating(op), slices.Contains(mutating, op); got != want {
 			t.Errorf("IsMutating(%s) = %v, want %v", op, got, want)
 		}
 	}
@@ -37,7 +36,7 @@ type sceneCall struct {
 
 type scene struct {
 	conn     *sim.Connector
-	src, tgt reconcile.EC2
+	src, tgt cloud.EC2
 	image    cloud.Image // source image, shared with tgtA
 	unshared cloud.Image // source image shared with nobody, for the Modify calls
 	old      cloud.Image // a deregistered source image
@@ -66,47 +65,47 @@ func newScene(t *testing.T, c *sim.Cloud) *scene {
 }
 
 var sceneCalls = []sceneCall{
-	{sim.OpDescribeImages, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpDescribeImages, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.src.DescribeImages(ctx, cloud.ImageQuery{})
 		return err
 	}, nil},
-	{sim.OpDescribeImageAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpDescribeImageAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.src.ImageLaunchPermissions(ctx, s.image.ID)
 		return err
 	}, nil},
-	{sim.OpModifyImageAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpModifyImageAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		return s.src.AddImageLaunchPermissions(ctx, s.unshared.ID, []string{tgtB})
 	}, func(c *sim.Cloud, s *scene) bool { return len(c.LaunchPermissions(srcAcct, region, s.unshared.ID)) > 0 }},
-	{sim.OpDescribeSnapshotAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpDescribeSnapshotAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.src.SnapshotVolumePermissions(ctx, s.image.BlockDevices[0].SnapshotID)
 		return err
 	}, nil},
-	{sim.OpModifySnapshotAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpModifySnapshotAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		return s.src.AddSnapshotVolumePermissions(ctx, s.unshared.BlockDevices[0].SnapshotID, []string{tgtB})
 	}, func(c *sim.Cloud, s *scene) bool {
 		return len(c.SnapshotPermissions(srcAcct, region, s.unshared.BlockDevices[0].SnapshotID)) > 0
 	}},
-	{sim.OpCopyImage, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpCopyImage, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.tgt.CopyImage(ctx, copyInput(s.image, "copy"))
 		return err
 	}, func(c *sim.Cloud, _ *scene) bool { return len(c.Images(tgtA, region)) > 0 }},
-	{sim.OpDeregisterImage, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpDeregisterImage, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		return s.src.DeregisterImage(ctx, s.unshared.ID)
 	}, func(c *sim.Cloud, s *scene) bool {
 		im, _ := c.Image(srcAcct, region, s.unshared.ID)
 		return im.State == cloud.ImageDeregistered
 	}},
-	{sim.OpDeleteSnapshot, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpDeleteSnapshot, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		return s.src.DeleteSnapshot(ctx, s.old.BlockDevices[0].SnapshotID)
 	}, func(c *sim.Cloud, s *scene) bool {
 		_, ok := c.Snapshot(srcAcct, region, s.old.BlockDevices[0].SnapshotID)
 		return !ok
 	}},
-	{sim.OpDescribeInstances, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpDescribeInstances, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.tgt.InstancesUsingImages(ctx, []string{s.image.ID})
 		return err
 	}, nil},
-	{sim.OpDescribeSnapshots, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+	{cloud.OpDescribeSnapshots, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.src.SnapshotKeys(ctx, s.image.SnapshotIDs())
 		return err
 	}, nil},
@@ -128,7 +127,7 @@ func TestEveryCallIsCountedOnce(t *testing.T) {
 				t.Fatalf("counts %v, want exactly one %s", counts, sc.op)
 			}
 			wantMutating := int64(0)
-			if reconcile.IsMutating(sc.op) {
+			if cloud.IsMutating(sc.op) {
 				wantMutating = 1
 			}
 			if got := c.MutatingCalls(); got != wantMutating {
@@ -165,7 +164,7 @@ func TestFaultHookPreventsEffects(t *testing.T) {
 			if sc.effect != nil && sc.effect(c, s) {
 				t.Fatal("a failed call took effect")
 			}
-			if len(seen) != 1 || seen[0].Op != sc.op || seen[0].Mutating != reconcile.IsMutating(sc.op) || seen[0].Region != region {
+			if len(seen) != 1 || seen[0].Op != sc.op || seen[0].Mutating != cloud.IsMutating(sc.op) || seen[0].Region != region {
 				t.Fatalf("hook saw %+v", seen)
 			}
 			if c.CallCounts()[sc.op] != 1 {
@@ -194,7 +193,7 @@ func TestFaultHookSeesCallDetails(t *testing.T) {
 	if _, err := s.tgt.CopyImage(context.Background(), copyInput(s.image, "copy")); err != nil {
 		t.Fatal(err)
 	}
-	want := sim.Call{Op: sim.OpCopyImage, Account: tgtA, Region: region, Mutating: true, Resource: s.image.ID}
+	want := sim.Call{Op: cloud.OpCopyImage, Account: tgtA, Region: region, Mutating: true, Resource: s.image.ID}
 	if got != want {
 		t.Fatalf("hook saw %+v, want %+v", got, want)
 	}
@@ -215,8 +214,8 @@ func TestFaultOnLaterPage(t *testing.T) {
 	})
 	got, err := src.DescribeImages(context.Background(), cloud.ImageQuery{})
 	wantCode(t, err, "RequestLimitExceeded")
-	if got != nil || c.Calls(sim.OpDescribeImages, "", "") != 2 {
-		t.Fatalf("got %v after %d calls", got, c.Calls(sim.OpDescribeImages, "", ""))
+	if got != nil || c.Calls(cloud.OpDescribeImages, "", "") != 2 {
+		t.Fatalf("got %v after %d calls", got, c.Calls(cloud.OpDescribeImages, "", ""))
 	}
 }
 
@@ -258,14 +257,14 @@ func TestCallsFilter(t *testing.T) {
 		want                int64
 	}{
 		{"", "", "", 9},
-		{sim.OpDescribeImages, "", "", 8},
-		{sim.OpDescribeImages, srcAcct, "", 4},
-		{sim.OpDescribeImages, "", region2, 4},
-		{sim.OpDescribeImages, tgtA, region, 2},
+		{cloud.OpDescribeImages, "", "", 8},
+		{cloud.OpDescribeImages, srcAcct, "", 4},
+		{cloud.OpDescribeImages, "", region2, 4},
+		{cloud.OpDescribeImages, tgtA, region, 2},
 		{"", tgtA, "", 5},
-		{sim.OpAssumeRole, tgtA, "", 1},
-		{sim.OpAssumeRole, tgtA, region, 0},
-		{sim.OpCopyImage, "", "", 0},
+		{cloud.OpAssumeRole, tgtA, "", 1},
+		{cloud.OpAssumeRole, tgtA, region, 0},
+		{cloud.OpCopyImage, "", "", 0},
 	} {
 		if got := c.Calls(tt.op, tt.account, tt.region); got != tt.want {
 			t.Errorf("Calls(%q, %q, %q) = %d, want %d", tt.op, tt.account, tt.region, got, tt.want)

@@ -90,7 +90,7 @@ func (o *Organization) ListChildren(ctx context.Context, parentID string) (cloud
 		defer o.cloud.mu.RUnlock()
 		node := o.cloud.nodes[parentID]
 		if node == nil {
-			return 0, cloud.Errorf(OpListOrganizationalUnitsForParent, "ParentNotFoundException",
+			return 0, cloud.Errorf(cloud.OpListOrganizationalUnitsForParent, "ParentNotFoundException",
 				"parent %q does not exist in the organisation", parentID)
 		}
 		for _, id := range node.ous {

@@ -36,7 +36,7 @@ const DefaultCallLatency = 25 * time.Millisecond
 type Latency struct {
 	// Describe is EC2's non-mutating calls (Describe*).
 	Describe time.Duration
-	// Mutating is EC2's mutating calls (see reconcile.IsMutating).
+	// Mutating is EC2's mutating calls (see cloud.IsMutating).
 	Mutating time.Duration
 	// STS is AssumeRole.
 	STS time.Duration

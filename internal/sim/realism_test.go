@@ -9,7 +9,6 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/sim"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 // slow is a refill so slow that no token comes back during a test.
@@ -17,7 +16,7 @@ const slow = 0.001
 
 // fresh returns a source client in region2, where newScene made no
 // mutating call, and an image there shared with nobody.
-func fresh(t *testing.T, c *sim.Cloud, s *scene) (reconcile.EC2, cloud.Image) {
+func fresh(t *testing.T, c *sim.Cloud, s *scene) (cloud.EC2, cloud.Image) {
 	t.Helper()
 	img := c.AddImage(srcAcct, region2, sim.ImageSpec{Name: "fresh"})
 	src, err := s.conn.Source(context.Background(), region2)
@@ -32,16 +31,16 @@ func TestClassOf(t *testing.T) {
 		op   string
 		want sim.BucketClass
 	}{
-		{sim.OpDescribeImages, sim.BucketDescribe},
-		{sim.OpDescribeImageAttribute, sim.BucketDescribe},
-		{sim.OpDescribeInstances, sim.BucketDescribe},
-		{sim.OpCopyImage, sim.BucketMutating},
-		{sim.OpModifyImageAttribute, sim.BucketMutating},
-		{sim.OpModifySnapshotAttribute, sim.BucketMutating},
-		{sim.OpDeregisterImage, sim.BucketMutating},
-		{sim.OpAssumeRole, sim.BucketSTS},
-		{sim.OpListAccounts, sim.BucketOrganizations},
-		{sim.OpListAccountsForParent, sim.BucketOrganizations},
+		{cloud.OpDescribeImages, sim.BucketDescribe},
+		{cloud.OpDescribeImageAttribute, sim.BucketDescribe},
+		{cloud.OpDescribeInstances, sim.BucketDescribe},
+		{cloud.OpCopyImage, sim.BucketMutating},
+		{cloud.OpModifyImageAttribute, sim.BucketMutating},
+		{cloud.OpModifySnapshotAttribute, sim.BucketMutating},
+		{cloud.OpDeregisterImage, sim.BucketMutating},
+		{cloud.OpAssumeRole, sim.BucketSTS},
+		{cloud.OpListAccounts, sim.BucketOrganizations},
+		{cloud.OpListAccountsForParent, sim.BucketOrganizations},
 	}
 	for _, tt := range tests {
 		if got := sim.ClassOf(tt.op); got != tt.want {
@@ -156,7 +155,7 @@ func TestThrottledCallIsCountedAndHasNoEffect(t *testing.T) {
 	if got := c.LaunchPermissions(srcAcct, region2, img.ID); len(got) != 1 || got[0] != tgtA {
 		t.Fatalf("launch permission = %v: the throttled call took effect", got)
 	}
-	if n := c.Calls(sim.OpModifyImageAttribute, srcAcct, region2); n != 2 {
+	if n := c.Calls(cloud.OpModifyImageAttribute, srcAcct, region2); n != 2 {
 		t.Fatalf("ModifyImageAttribute counted %d times, want 2 (a throttled call is a call)", n)
 	}
 	c.ResetCounters()
@@ -244,7 +243,7 @@ func TestThrottledContinuationPagesAreRetried(t *testing.T) {
 		t.Fatal("no page was throttled; the test proves nothing")
 	}
 	calls := conn.CallCounts()
-	if got := calls[sim.OpListAccounts] + calls[sim.OpDescribeImages]; got != 5+5+throttled {
+	if got := calls[cloud.OpListAccounts] + calls[cloud.OpDescribeImages]; got != 5+5+throttled {
 		t.Fatalf("calls = %v with %d throttled, want 10 pages plus the throttled attempts", calls, throttled)
 	}
 }

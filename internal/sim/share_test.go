@@ -217,7 +217,7 @@ func TestInstancesUsingImages(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	if n := c.Calls(sim.OpDescribeInstances, tgtA, region); n != 1 {
+	if n := c.Calls(cloud.OpDescribeInstances, tgtA, region); n != 1 {
 		t.Fatalf("DescribeInstances calls = %d", n)
 	}
 }

@@ -128,10 +128,10 @@ func TestSnapshotKeysCallsPer200Ids(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := c.Calls(sim.OpDescribeSnapshots, srcAcct, region); n != tt.wantCalls {
+			if n := c.Calls(cloud.OpDescribeSnapshots, srcAcct, region); n != tt.wantCalls {
 				t.Fatalf("DescribeSnapshots calls = %d, want %d", n, tt.wantCalls)
 			}
-			if n := conn.CallCounts()[sim.OpDescribeSnapshots]; n != tt.wantCalls {
+			if n := conn.CallCounts()[cloud.OpDescribeSnapshots]; n != tt.wantCalls {
 				t.Fatalf("connector counted %d, want %d", n, tt.wantCalls)
 			}
 			if c.MutatingCalls() != 0 {
@@ -160,7 +160,7 @@ func TestSnapshotKeysFaultOnLaterCall(t *testing.T) {
 	})
 	got, err := c.Client(srcAcct, region).SnapshotKeys(context.Background(), ids)
 	wantCode(t, err, "UnauthorizedOperation")
-	if got != nil || c.Calls(sim.OpDescribeSnapshots, "", "") != 2 {
-		t.Fatalf("got %v after %d calls", got, c.Calls(sim.OpDescribeSnapshots, "", ""))
+	if got != nil || c.Calls(cloud.OpDescribeSnapshots, "", "") != 2 {
+		t.Fatalf("got %v after %d calls", got, c.Calls(cloud.OpDescribeSnapshots, "", ""))
 	}
 }

@@ -210,7 +210,7 @@ func TestDescribeSnapshots(t *testing.T) {
 		})
 	}
 	// Refused requests never reach the simulator.
-	if n := c.Calls(sim.OpDescribeSnapshots, owner, region); n != 2 {
+	if n := c.Calls(cloud.OpDescribeSnapshots, owner, region); n != 2 {
 		t.Errorf("simulator counted %d DescribeSnapshots, want one per served request (2)", n)
 	}
 }

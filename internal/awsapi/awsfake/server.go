@@ -35,7 +35,6 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/sim"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 // Static credentials of the base identity: tests export them as
@@ -146,13 +145,13 @@ func (s *Server) Calls(op string) int {
 }
 
 // MutatingCalls counts the requests for operations that change something
-// (reconcile.IsMutating).
+// (cloud.IsMutating).
 func (s *Server) MutatingCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, r := range s.requests {
-		if reconcile.IsMutating(r.Op) {
+		if cloud.IsMutating(r.Op) {
 			n++
 		}
 	}

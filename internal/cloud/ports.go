@@ -1,0 +1,102 @@
+package cloud
+
+import "context"
+
+// The interfaces below are the engine's only view of AWS. The SDK adapters
+// (internal/awsapi) and the simulator (internal/sim) both implement them, so
+// every test and benchmark runs the real engine. They are deliberately
+// narrow: one method per EC2 action the engine needs, engine types in and
+// out. Retries and pacing belong to the implementations (the connector owns
+// them), never to the engine.
+
+// ImageDescriber lists images owned by the caller in one account and Region.
+// Implementations paginate; the engine never sees page tokens.
+type ImageDescriber interface {
+	DescribeImages(ctx context.Context, q ImageQuery) ([]Image, error)
+}
+
+// ImageSharer reads and extends the launch permission of an image and the
+// create-volume permission of its snapshots. Only the owner (the source
+// account) calls these.
+type ImageSharer interface {
+	ImageLaunchPermissions(ctx context.Context, imageID string) ([]string, error)
+	// AddImageLaunchPermissions grants accountIDs launch permission; at most
+	// MaxShareBatch ids per call.
+	AddImageLaunchPermissions(ctx context.Context, imageID string, accountIDs []string) error
+	SnapshotVolumePermissions(ctx context.Context, snapshotID string) ([]string, error)
+	// AddSnapshotVolumePermissions grants accountIDs create-volume
+	// permission; at most MaxShareBatch ids per call.
+	AddSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error
+}
+
+// ImageCopier starts an encrypted copy in the caller's account and Region.
+type ImageCopier interface {
+	CopyImage(ctx context.Context, in CopyImageInput) (imageID string, err error)
+}
+
+// ImageRemover removes images and snapshots the engine made, and tells
+// whether instances still use an image (prune must never remove those).
+type ImageRemover interface {
+	DeregisterImage(ctx context.Context, imageID string) error
+	DeleteSnapshot(ctx context.Context, snapshotID string) error
+	// InstancesUsingImages counts the instances (in any state but
+	// terminated) launched from each of imageIDs.
+	InstancesUsingImages(ctx context.Context, imageIDs []string) (map[string]int, error)
+}
+
+// SnapshotKeyReader tells which KMS key encrypts each of the caller's
+// snapshots. DescribeImages cannot: EC2 reports whether an image's volumes
+// are encrypted, never the key (BlockDevice.KMSKeyID stays empty), while
+// DescribeSnapshots reports KmsKeyId per snapshot.
+type SnapshotKeyReader interface {
+	// SnapshotKeys returns the KMS key ARN, as EC2 reports it, of each of
+	// the caller's snapshots among snapshotIDs, keyed by snapshot id.
+	// Unencrypted snapshots, snapshots of other accounts and ids that do
+	// not exist are absent (not an error), as with EC2's snapshot-id
+	// filter. Implementations split the ids so that no call carries more
+	// than MaxFilterValues filter values; no ids, no call.
+	SnapshotKeys(ctx context.Context, snapshotIDs []string) (map[string]string, error)
+}
+
+// EC2 is everything the engine does in one account and Region.
+type EC2 interface {
+	ImageDescriber
+	SnapshotKeyReader
+	ImageSharer
+	ImageCopier
+	ImageRemover
+}
+
+// Organization reads the AWS Organization. Implementations paginate.
+type Organization interface {
+	ListAccounts(ctx context.Context) ([]Account, error)
+	ListRoots(ctx context.Context) ([]string, error)
+	// ListChildren returns the OUs and accounts directly under a root or OU.
+	ListChildren(ctx context.Context, parentID string) (OrgChildren, error)
+}
+
+// Connector hands out clients. Target assumes the copier role in an
+// account at most once per run and reuses the session across Regions; a
+// ClassAccessDenied error from it makes the account unreachable.
+type Connector interface {
+	Source(ctx context.Context, region string) (EC2, error)
+	Target(ctx context.Context, accountID, region string) (EC2, error)
+	Organization(ctx context.Context) (Organization, error)
+}
+
+// CallCounter is implemented by connectors that count the API calls they
+// make, by operation name (for example "CopyImage", "AssumeRole").
+type CallCounter interface {
+	CallCounts() map[string]int64
+}
+
+// RetryingConnector is implemented by connectors whose clients retry
+// throttled and transient calls themselves (the SDK adapters, with the
+// SDK's retryer). The engine then makes each call once instead of retrying
+// on top (retries would multiply), and reports the throttled answers the
+// clients got (AbsorbedThrottles: every throttled attempt, retried or not)
+// as the run's throttled calls, counting none itself.
+type RetryingConnector interface {
+	Connector
+	AbsorbedThrottles() int64
+}
