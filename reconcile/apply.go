@@ -41,7 +41,7 @@ func (r *run) share(ctx context.Context) (wait func()) {
 		defer close(finished)
 		// A few images at a time: the source account's mutating bucket
 		// is the bottleneck, more parallelism would only wait on it.
-		parallel(ctx, len(ids), min(4, r.e.cfg.Limits.Concurrency), func(ctx context.Context, i int) {
+		parallel(ctx, len(ids), min(4, r.e.set.Concurrency), func(ctx context.Context, i int) {
 			defer close(r.shareDone[ids[i]])
 			src := r.byID[ids[i]]
 			accounts := sortedKeys(need[ids[i]])
@@ -75,7 +75,7 @@ func (r *run) share(ctx context.Context) (wait func()) {
 // there once), the source account's own excepted (the owner needs no
 // permission).
 func (r *run) shareNeeds() map[string]map[string]bool {
-	source := r.e.cfg.Source.AccountID
+	source := r.e.set.SourceAccount
 	need := map[string]map[string]bool{}
 	for _, rw := range r.work {
 		if rw.account == source {
@@ -127,31 +127,23 @@ func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []strin
 	if err != nil {
 		return err
 	}
-	owner, region := r.e.cfg.Source.AccountID, src.img.Region
-	var granted []string
-	if err := r.callAt(ctx, owner, region, describeCall, func() error {
-		var err error
-		granted, err = c.ImageLaunchPermissions(ctx, src.img.ID)
-		return err
-	}); err != nil {
+	granted, err := c.ImageLaunchPermissions(ctx, src.img.ID)
+	if err != nil {
 		return errorf(err, "read launch permission of %s", src.img.ID)
 	}
 	for batch := range slices.Chunk(missing(accounts, granted), cloud.MaxShareBatch) {
-		if err := r.callAt(ctx, owner, region, mutatingCall, func() error { return c.AddImageLaunchPermissions(ctx, src.img.ID, batch) }); err != nil {
+		if err := c.AddImageLaunchPermissions(ctx, src.img.ID, batch); err != nil {
 			return errorf(err, "grant launch permission of %s", src.img.ID)
 		}
 		r.count("share_launch_permission", 1)
 	}
 	for _, snap := range src.img.SnapshotIDs() {
-		if err := r.callAt(ctx, owner, region, describeCall, func() error {
-			var err error
-			granted, err = c.SnapshotVolumePermissions(ctx, snap)
-			return err
-		}); err != nil {
+		granted, err := c.SnapshotVolumePermissions(ctx, snap)
+		if err != nil {
 			return errorf(err, "read create-volume permission of %s (snapshot of %s)", snap, src.img.ID)
 		}
 		for batch := range slices.Chunk(missing(accounts, granted), cloud.MaxShareBatch) {
-			if err := r.callAt(ctx, owner, region, mutatingCall, func() error { return c.AddSnapshotVolumePermissions(ctx, snap, batch) }); err != nil {
+			if err := c.AddSnapshotVolumePermissions(ctx, snap, batch); err != nil {
 				return errorf(err, "grant create-volume permission of %s (snapshot of %s)", snap, src.img.ID)
 			}
 			r.count("share_snapshot", 1)
@@ -200,7 +192,7 @@ func (r *run) apply(ctx context.Context) {
 		total += len(rw.pairs)
 	}
 	r.e.progress.Phase("copy", total)
-	r.applyAll(ctx, r.work, r.e.cfg.Limits.Concurrency) // schedule.go
+	r.applyAll(ctx, r.work, r.e.set.Concurrency) // schedule.go
 	if ctx.Err() != nil {
 		r.recordError("run interrupted before all work was done: %v", context.Cause(ctx))
 	}
@@ -283,7 +275,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	}
 
 	granted := true
-	if rw.account != r.e.cfg.Source.AccountID {
+	if rw.account != r.e.set.SourceAccount {
 		shared, err := r.shareOutcome(ctx, pw.src.img.ID, rw.account)
 		// A refusal of the source (an aws/ebs snapshot) rejects every pair
 		// of the image; any other failure matters only to pairs that needed it.
@@ -331,12 +323,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	in.ClientToken = rec.ClientToken
 	in.Tags = maps.Clone(in.Tags)
 	in.Tags[TagAttempt] = strconv.Itoa(rec.Attempts)
-	var imageID string
-	callErr := r.callAt(ctx, rw.account, rw.region, mutatingCall, func() error {
-		var err error
-		imageID, err = rw.client.CopyImage(ctx, in)
-		return err
-	})
+	imageID, callErr := rw.client.CopyImage(ctx, in)
 	after := AfterCopy(rec, imageID, callErr, r.policy)
 	if _, err := r.putPair(ctx, &pairWork{key: pw.key, stored: &rec}, after); err != nil {
 		r.recordError("pair %s: record copy result: %v", pw.key, err)
@@ -361,7 +348,7 @@ func (r *run) deregisterFailed(ctx context.Context, rw *regionWork, pw *pairWork
 		if r.outOfTime() {
 			return false
 		}
-		err := r.callAt(ctx, rw.account, rw.region, mutatingCall, func() error { return rw.client.DeregisterImage(ctx, id) })
+		err := rw.client.DeregisterImage(ctx, id)
 		if err != nil && cloud.ClassOf(err) != cloud.ClassNotFound {
 			r.recordError("pair %s: deregister failed copy %s: %v", pw.key, id, err)
 			all = false
@@ -410,7 +397,7 @@ func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
 	}
 	reason := fmt.Sprintf("the source cannot be shared with account %s: %v", pw.key.Account, err)
 	r.recategorize(pw.item, pw.dec.Category, report.RejectedTarget, reason)
-	rec := state.Pair{Key: pw.key, Source: r.e.cfg.Source.AccountID, Fingerprint: pw.plan.Fingerprint}
+	rec := state.Pair{Key: pw.key, Source: r.e.set.SourceAccount, Fingerprint: pw.plan.Fingerprint}
 	if pw.dec.Record != nil {
 		rec = *pw.dec.Record
 	} else if pw.stored != nil {

@@ -329,23 +329,17 @@ func TestChaosDeadlineStopsNewWork(t *testing.T) {
 	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: n})
 }
 
-// retryingConnector stands for the SDK adapters, whose clients retry.
-type retryingConnector struct {
-	*sim.Connector
-}
-
-func (retryingConnector) AbsorbedThrottles() int64 { return 7 }
-
-func TestNoEngineRetriesOnTopOfARetryingConnector(t *testing.T) {
+// TestTheConnectorRetriesTheEngineDoesNot: retries have one owner, the
+// connector. A call that keeps failing is tried as often as the connector
+// allows (3 here) and not once more by the engine; the connector counts
+// every throttled attempt, the engine the throttled error that surfaced.
+func TestTheConnectorRetriesTheEngineDoesNot(t *testing.T) {
 	tests := []struct {
-		code string
-		// The connector counts every throttled attempt (7 here), the
-		// last one too: the engine adds none, and counts a surfaced
-		// throttle only among the throttle errors.
-		throttleErrors int64
+		code                      string
+		throttled, throttleErrors int64
 	}{
 		{code: "InternalError"},
-		{code: "RequestLimitExceeded", throttleErrors: 1},
+		{code: "RequestLimitExceeded", throttled: 3, throttleErrors: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
@@ -353,21 +347,20 @@ func TestNoEngineRetriesOnTopOfARetryingConnector(t *testing.T) {
 			w.image(euWest, "web", 1, "*")
 			w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(1), Code: tt.code}).Hook())
 			e, err := reconcile.New(reconcile.Options{
-				Config: w.cfg, Store: w.store, Clock: w.cloud,
+				Settings: settingsOf(t, w.cfg), Store: w.store, Clock: w.cloud,
 				Connect: func(context.Context, string) (cloud.Connector, error) {
-					return retryingConnector{w.cloud.Connector(srcAccount)}, nil
+					return w.cloud.Connector(srcAccount, sim.WithAttempts(3)), nil
 				},
-				Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 			})
 			must(t, err)
 			res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModePlan})
 			must(t, err)
-			if got := w.cloud.Calls("DescribeImages", accountID(1), euWest); got != 1 {
-				t.Fatalf("DescribeImages in the failing account = %d, want 1 (the connector retries, not the engine)", got)
+			if got := w.cloud.Calls("DescribeImages", accountID(1), euWest); got != 3 {
+				t.Fatalf("DescribeImages in the failing account = %d, want 3 (the connector's attempts, none from the engine)", got)
 			}
 			wantCounts(t, res.Report, map[report.Category]int{report.Missing: 1, report.Unreachable: 1})
-			if res.Summary.ThrottledCalls != 7 {
-				t.Fatalf("throttled calls = %d, want the connector's 7", res.Summary.ThrottledCalls)
+			if res.Summary.ThrottledCalls != tt.throttled {
+				t.Fatalf("throttled calls = %d, want the connector's %d", res.Summary.ThrottledCalls, tt.throttled)
 			}
 			if res.Summary.ThrottleErrors != tt.throttleErrors {
 				t.Fatalf("throttle errors = %d, want %d", res.Summary.ThrottleErrors, tt.throttleErrors)

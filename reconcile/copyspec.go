@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/state"
 )
 
@@ -57,26 +56,21 @@ type copyPlan struct {
 }
 
 // copyShaper turns a source image and a target into a CopyImage request.
-// It is built once per run from the configuration.
+// It is built once per engine from the settings.
 type copyShaper struct {
-	cfg           *config.Config
-	nameTmpl      *template.Template
-	descTmpl      *template.Template
+	copy          CopySettings
+	keys          KeyPolicy
 	sourceAccount string
 }
 
-func newCopyShaper(cfg *config.Config) (*copyShaper, error) {
-	name, desc, err := cfg.Copy.Templates()
-	if err != nil {
-		return nil, fmt.Errorf("copy templates: %w", err)
-	}
-	return &copyShaper{cfg: cfg, nameTmpl: name, descTmpl: desc, sourceAccount: cfg.Source.AccountID}, nil
+func newCopyShaper(s Settings) *copyShaper {
+	return &copyShaper{copy: s.Copy, keys: s.Keys, sourceAccount: s.SourceAccount}
 }
 
 // shape builds the copy request for src in account and region. attempt is
 // not part of it: the ClientToken is added by the caller.
 func (s *copyShaper) shape(src *cloud.Image, account, region string) (copyPlan, error) {
-	data := config.CopyNameData{
+	data := CopyNameData{
 		Name: src.Name, ID: src.ID, Region: src.Region,
 		Account: account, TargetRegion: region, Tags: src.Tags,
 	}
@@ -84,12 +78,12 @@ func (s *copyShaper) shape(src *cloud.Image, account, region string) (copyPlan, 
 	if err != nil {
 		return copyPlan{}, err
 	}
-	desc, err := render(s.descTmpl, data)
+	desc, err := render(s.copy.Description, data)
 	if err != nil {
 		return copyPlan{}, fmt.Errorf("description template for %s: %w", src.ID, err)
 	}
 	desc = truncateRunes(desc, maxDescriptionLn)
-	key := s.cfg.KMSKeyFor(account, region)
+	key := s.keys.For(account, region)
 	in := cloud.CopyImageInput{
 		SourceImageID: src.ID,
 		SourceRegion:  src.Region,
@@ -105,9 +99,9 @@ func (s *copyShaper) shape(src *cloud.Image, account, region string) (copyPlan, 
 // renderName renders the name template and makes the result a valid AMI
 // name: disallowed characters become '-', and an over-long name is cut in
 // the source name part so the source id (which keeps it unique) survives.
-func (s *copyShaper) renderName(data config.CopyNameData) (string, error) {
+func (s *copyShaper) renderName(data CopyNameData) (string, error) {
 	data.Name = sanitizeImageName(data.Name)
-	name, err := render(s.nameTmpl, data)
+	name, err := render(s.copy.Name, data)
 	if err != nil {
 		return "", fmt.Errorf("name template for %s: %w", data.ID, err)
 	}
@@ -115,7 +109,7 @@ func (s *copyShaper) renderName(data config.CopyNameData) (string, error) {
 	if over := len(name) - maxImageNameLen; over > 0 {
 		keep := max(len(data.Name)-over, 0)
 		data.Name = data.Name[:keep]
-		if name, err = render(s.nameTmpl, data); err != nil {
+		if name, err = render(s.copy.Name, data); err != nil {
 			return "", fmt.Errorf("name template for %s: %w", data.ID, err)
 		}
 		name = sanitizeImageName(name)
@@ -129,7 +123,7 @@ func (s *copyShaper) renderName(data config.CopyNameData) (string, error) {
 	return name, nil
 }
 
-func render(t *template.Template, data config.CopyNameData) (string, error) {
+func render(t *template.Template, data CopyNameData) (string, error) {
 	var b bytes.Buffer
 	if err := t.Execute(&b, data); err != nil {
 		return "", err
@@ -170,7 +164,7 @@ func truncateRunes(s string, n int) string {
 func (s *copyShaper) tags(src *cloud.Image, key string) map[string]string {
 	own := map[string]string{
 		TagCopiedFrom:    src.ID,
-		TagEncrypted:     s.cfg.Copy.EncryptedTagValue,
+		TagEncrypted:     s.copy.EncryptedTagValue,
 		TagManaged:       "true",
 		TagSourceAccount: s.sourceAccount,
 		TagSourceRegion:  src.Region,
@@ -181,7 +175,7 @@ func (s *copyShaper) tags(src *cloud.Image, key string) map[string]string {
 	room := maxTags - len(own) - 1 // one slot is TagAttempt, added per attempt
 	keys := make([]string, 0, len(src.Tags))
 	for k := range src.Tags {
-		if _, ours := own[k]; ours || k == TagAttempt || !s.cfg.Copy.KeepTag(k) {
+		if _, ours := own[k]; ours || k == TagAttempt || (s.copy.KeepTag != nil && !s.copy.KeepTag(k)) || strings.HasPrefix(strings.ToLower(k), "aws:") {
 			continue
 		}
 		if len(k) > maxTagKeyLen || strings.HasPrefix(strings.ToLower(k), "amicopier:") {

@@ -197,10 +197,11 @@ func TestOrganizationCallsAreRetriedOnce(t *testing.T) {
 	}
 }
 
-// TestPruneCallsArePaced: prune's deregistration and snapshot deletions
-// draw on the account and Region's mutating bucket. With one token and a
-// refill after the deadline, the first call takes the token and the next
-// one is refused by the pacer, not sent.
+// TestPruneCallsArePaced: prune's calls draw on the connector's buckets of
+// each API in the account and Region. With one token per API and a refill
+// after the deadline, the deregistration and the first snapshot deletion
+// take their tokens and the second deletion is refused by the pacer, not
+// sent.
 func TestPruneCallsArePaced(t *testing.T) {
 	w, copyID := orphanWorld(t, true)
 	w.run(reconcile.ModeApply) // first sighting
@@ -212,8 +213,8 @@ func TestPruneCallsArePaced(t *testing.T) {
 	if res.Summary.Actions["prune"] != 1 {
 		t.Fatalf("not pruned: %v %v", res.Summary.Actions, res.Summary.Errors)
 	}
-	if got := w.cloud.Calls("DeleteSnapshot", accountID(1), euWest); got != 0 {
-		t.Fatalf("DeleteSnapshot sent %d times past the pacer", got)
+	if got := w.cloud.Calls("DeleteSnapshot", accountID(1), euWest); got != 1 {
+		t.Fatalf("DeleteSnapshot sent %d times, want 1 (the second waits past the deadline)", got)
 	}
 	if errs := strings.Join(res.Summary.Errors, "\n"); !strings.Contains(errs, "prune "+copyID) || !strings.Contains(errs, "delete snapshot") {
 		t.Fatalf("errors %v", res.Summary.Errors)

@@ -183,14 +183,13 @@ func TestDynamoDBTwoRunsAtOnceOneReconciles(t *testing.T) {
 	for i := range 2 {
 		store := &ddbGate{Store: ddbStore(t, w, o), other: done[1-i]}
 		e, err := reconcile.New(reconcile.Options{
-			Config: w.cfg,
+			Settings: settingsOf(t, w.cfg),
 			Connect: func(context.Context, string) (cloud.Connector, error) {
 				return w.cloud.Connector(srcAccount), nil
 			},
 			Store:  store,
 			Clock:  w.cloud,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Sleep:  func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 		})
 		must(t, err)
 		wg.Go(func() {
@@ -238,9 +237,9 @@ func TestDynamoDBTwoRunsAtOnceOneReconciles(t *testing.T) {
 	// The lease was released: the refused run, started again, finds the
 	// copies pending (recorded by the winner) and starts none.
 	again, err := reconcile.New(reconcile.Options{
-		Config:  w.cfg,
-		Connect: func(context.Context, string) (cloud.Connector, error) { return w.cloud.Connector(srcAccount), nil },
-		Store:   ddbStore(t, w, o), Clock: w.cloud,
+		Settings: settingsOf(t, w.cfg),
+		Connect:  func(context.Context, string) (cloud.Connector, error) { return w.cloud.Connector(srcAccount), nil },
+		Store:    ddbStore(t, w, o), Clock: w.cloud,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	must(t, err)

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/state"
 )
 
@@ -50,20 +49,19 @@ type Progress interface {
 
 // Options build an Engine.
 type Options struct {
-	Config  *config.Config
-	Connect ConnectFunc
-	Store   state.Store
+	// Settings are the engine's configuration (config.Config's
+	// EngineSettings builds them from config.yaml).
+	Settings Settings
+	Connect  ConnectFunc
+	Store    state.Store
 	// Clock dates records and backoffs; the simulator's clock in tests
 	// and the demo. Default: the system clock.
 	Clock Clock
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
-	// TargetSources are metadata sources beyond the configured tag and
-	// rules (the AMIgo recipes table).
+	// TargetSources are metadata sources beyond the tag and rules of the
+	// settings (the AMIgo recipes table).
 	TargetSources []cloud.TargetSource
-	// Sleep waits between retries of throttled calls; default a real,
-	// context-aware sleep.
-	Sleep func(ctx context.Context, d time.Duration) error
 	// Progress is optional.
 	Progress Progress
 }
@@ -71,13 +69,12 @@ type Options struct {
 // Engine runs reconciliations. It holds no per-run state: several runs
 // may use one engine (the state lease keeps them from overlapping).
 type Engine struct {
-	cfg      *config.Config
+	set      Settings
 	connect  ConnectFunc
 	store    state.Store
 	clock    Clock
 	log      *slog.Logger
 	sources  []cloud.TargetSource
-	sleep    func(ctx context.Context, d time.Duration) error
 	progress Progress
 	shaper   *copyShaper
 	// ticker starts the lease renewal ticks; tests of the renewal pass a
@@ -87,8 +84,8 @@ type Engine struct {
 
 // New checks the options and builds an engine.
 func New(o Options) (*Engine, error) {
-	if o.Config == nil {
-		return nil, errors.New("reconcile: no configuration")
+	if err := o.Settings.Validate(); err != nil {
+		return nil, err
 	}
 	if o.Connect == nil {
 		return nil, errors.New("reconcile: no AWS connector")
@@ -96,22 +93,15 @@ func New(o Options) (*Engine, error) {
 	if o.Store == nil {
 		return nil, errors.New("reconcile: no state store")
 	}
-	shaper, err := newCopyShaper(o.Config)
-	if err != nil {
-		return nil, err
-	}
 	e := &Engine{
-		cfg: o.Config, connect: o.Connect, store: o.Store, clock: o.Clock,
-		log: o.Logger, sleep: o.Sleep, progress: o.Progress, shaper: shaper,
+		set: o.Settings, connect: o.Connect, store: o.Store, clock: o.Clock,
+		log: o.Logger, progress: o.Progress, shaper: newCopyShaper(o.Settings),
 	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
 	}
 	if e.log == nil {
 		e.log = slog.Default()
-	}
-	if e.sleep == nil {
-		e.sleep = sleepContext
 	}
 	if e.progress == nil {
 		e.progress = noProgress{}
@@ -120,11 +110,11 @@ func New(o Options) (*Engine, error) {
 		t := time.NewTicker(d)
 		return t.C, t.Stop
 	}
-	if o.Config.Targets.TagKey != "" {
-		e.sources = append(e.sources, TagTargets{Key: o.Config.Targets.TagKey})
+	if o.Settings.TargetTagKey != "" {
+		e.sources = append(e.sources, TagTargets{Key: o.Settings.TargetTagKey})
 	}
-	if len(o.Config.Targets.Rules) > 0 {
-		e.sources = append(e.sources, RuleTargets{Rules: o.Config.Targets.Rules})
+	if len(o.Settings.Rules) > 0 {
+		e.sources = append(e.sources, RuleTargets{Rules: o.Settings.Rules})
 	}
 	e.sources = append(e.sources, o.TargetSources...)
 	return e, nil
@@ -134,17 +124,6 @@ type noProgress struct{}
 
 func (noProgress) Phase(string, int) {}
 func (noProgress) Step(int)          {}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // Request says what one run covers.
 type Request struct {
@@ -179,7 +158,7 @@ func NewRunID(now time.Time) string {
 
 // Scope names the lease a run takes: one run at a time per source account
 // (per shard of it for a sharded run: see ScopeFor).
-func (e *Engine) Scope() string { return e.cfg.Source.AccountID }
+func (e *Engine) Scope() string { return e.set.SourceAccount }
 
 // LeaseHeld reports whether err says another run holds the lease, or (a
 // *StaleError) held it and changed the state while this run observed:

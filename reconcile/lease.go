@@ -62,7 +62,7 @@ func isChange(pw *pairWork) bool {
 // lease is lost. releaseLease gives it back.
 func (r *run) takeLease(ctx context.Context, log interface{ Warn(string, ...any) }) (context.Context, error) {
 	scope := r.e.ScopeFor(r.shard)
-	lease, err := r.e.store.AcquireLease(ctx, scope, r.id, r.e.cfg.State.LeaseTTL.D())
+	lease, err := r.e.store.AcquireLease(ctx, scope, r.id, r.e.set.LeaseTTL)
 	if err != nil {
 		if _, held := LeaseHeld(err); held {
 			return nil, err
@@ -114,9 +114,9 @@ func (e *StaleError) Error() string {
 // one changed or new, or one loaded that is no longer unsettled (another
 // run settled it).
 func (r *run) checkFresh(ctx context.Context) error {
-	recs, err := r.e.store.UnsettledPairs(ctx, r.e.cfg.Source.AccountID)
+	recs, err := r.e.store.UnsettledPairs(ctx, r.e.set.SourceAccount)
 	if err != nil {
-		return errorf(err, "state store: read unsettled pairs of source %s", r.e.cfg.Source.AccountID)
+		return errorf(err, "state store: read unsettled pairs of source %s", r.e.set.SourceAccount)
 	}
 	scope := r.e.ScopeFor(r.shard)
 	current := make(map[state.PairKey]bool, len(recs))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/state"
 )
 
@@ -47,11 +46,9 @@ func (s renewFails) RenewLease(context.Context, state.Lease, time.Duration) (sta
 // renewals tick when the test sends on the returned channel.
 func leaseRun(t *testing.T, store state.Store, clock Clock) (*run, chan time.Time) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Source.AccountID = "111111111111"
-	cfg.Source.Regions = []string{"eu-west-1"}
-	cfg.State.LeaseTTL = config.Duration(30 * time.Minute)
-	e, err := New(Options{Config: cfg, Store: store, Clock: clock,
+	set := testSettings(t, "111111111111")
+	set.LeaseTTL = 30 * time.Minute
+	e, err := New(Options{Settings: set, Store: store, Clock: clock,
 		Connect: func(context.Context, string) (cloud.Connector, error) { return nil, errors.New("no AWS in this test") },
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -145,10 +142,9 @@ func TestLeaseRenewalSucceeds(t *testing.T) {
 // TestShareNeedsFollowTrimDeferred: share grants exactly the copy requests
 // trimDeferred kept; it allocates no slots of its own.
 func TestShareNeedsFollowTrimDeferred(t *testing.T) {
-	cfg := config.Default()
-	cfg.Source.AccountID = "111111111111"
-	cfg.Limits.InFlightCopies = 1
-	e, err := New(Options{Config: cfg, Store: state.NewMemory(),
+	set := testSettings(t, "111111111111")
+	set.InFlightCopies = 1
+	e, err := New(Options{Settings: set, Store: state.NewMemory(),
 		Connect: func(context.Context, string) (cloud.Connector, error) { return nil, errors.New("no AWS in this test") }})
 	if err != nil {
 		t.Fatal(err)

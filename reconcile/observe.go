@@ -15,8 +15,8 @@ import (
 // discover lists the source AMIs of every configured Region, reads the
 // organisation, and resolves each image's targets.
 func (r *run) discover(ctx context.Context) error {
-	cfg := r.e.cfg
-	regions := cfg.Source.Regions
+	set := &r.e.set
+	regions := set.SourceRegions
 	found := make([][]cloud.Image, len(regions))
 	errs := make([]error, len(regions)+1)
 	var orgView *orgView
@@ -30,25 +30,19 @@ func (r *run) discover(ctx context.Context) error {
 				errs[i] = err
 				return
 			}
-			q := cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}, Tags: cfg.Source.Filters, ImageIDs: r.req.OnlyImages}
-			err = r.callAt(ctx, cfg.Source.AccountID, region, describeCall, func() error {
-				var err error
-				found[i], err = c.DescribeImages(ctx, q)
-				return err
-			})
+			q := cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}, Tags: set.SourceFilters, ImageIDs: r.req.OnlyImages}
+			found[i], err = c.DescribeImages(ctx, q)
 			if err != nil {
-				errs[i] = errorf(err, "discover source images of account %s in %s", cfg.Source.AccountID, region)
+				errs[i] = errorf(err, "discover source images of account %s in %s", set.SourceAccount, region)
 			}
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// Each Organizations call is retried by itself (orgView.call),
-		// never a whole walk on top: retries would multiply.
 		org, err := r.conn.Organization(ctx)
 		if err == nil {
-			orgView, err = loadOrg(ctx, org, r.call)
+			orgView, err = loadOrg(ctx, org)
 		}
 		if err != nil {
 			errs[len(regions)] = errorf(err, "read the organisation")
@@ -69,8 +63,8 @@ func (r *run) discover(ctx context.Context) error {
 	}
 	r.org = orgView
 
-	opt := resolveOptions{source: cfg.Source.AccountID, regions: cfg.Targets.Regions, exclude: map[string]bool{}, shard: r.shard}
-	for _, a := range cfg.Targets.ExcludeAccounts {
+	opt := resolveOptions{source: set.SourceAccount, regions: set.TargetRegions, exclude: map[string]bool{}, shard: r.shard}
+	for _, a := range set.ExcludeAccounts {
 		opt.exclude[a] = true
 	}
 	if len(r.req.OnlyAccounts) > 0 {
@@ -210,7 +204,7 @@ func (r *run) observeAll(ctx context.Context) {
 	// With pruning on, copies may outlive every pair of an account: look
 	// at every ACTIVE account and Region, not just today's targets.
 	var sweep []string
-	if r.e.cfg.Prune.Enabled && !r.scoped {
+	if r.e.set.Prune.Enabled && !r.scoped {
 		sweep = r.sweepRegions()
 		for _, a := range r.org.active {
 			if r.shard.Contains(a) {
@@ -220,7 +214,7 @@ func (r *run) observeAll(ctx context.Context) {
 	}
 	accounts := sortedKeys(set)
 	r.e.progress.Phase("observe", len(accounts))
-	parallel(ctx, len(accounts), r.e.cfg.Limits.Concurrency, func(ctx context.Context, i int) {
+	parallel(ctx, len(accounts), r.e.set.Concurrency, func(ctx context.Context, i int) {
 		r.observeAccount(ctx, accounts[i], groups.imagesOf(accounts[i]), sweep)
 		r.e.progress.Step(1)
 	})
@@ -260,10 +254,10 @@ func (r *run) settleUntargeted() {
 // the configured extra Regions and every image's target Regions.
 func (r *run) sweepRegions() []string {
 	set := map[string]bool{}
-	for _, reg := range r.e.cfg.Source.Regions {
+	for _, reg := range r.e.set.SourceRegions {
 		set[reg] = true
 	}
-	for _, reg := range r.e.cfg.Targets.Regions {
+	for _, reg := range r.e.set.TargetRegions {
 		set[reg] = true
 	}
 	for _, src := range r.sources {
@@ -284,17 +278,6 @@ func (r *run) observeAccount(ctx context.Context, account string, images []int32
 		for _, region := range src.targets.Regions {
 			regionSet[region] = append(regionSet[region], src)
 		}
-	}
-	// One session per account, reused in every Region: the first Target
-	// call assumes the role, paced within the STS rate.
-	if err := r.pace.waitAssume(ctx); err != nil {
-		// Not observed is not "nothing there": report it like any other
-		// account that cannot be observed, and retire none of its records.
-		for _, region := range sortedKeys(regionSet) {
-			r.markObserved(account, region)
-			r.regionUnreachable(account, region, regionSet[region], fmt.Errorf("waiting for an AssumeRole slot: %w", err))
-		}
-		return
 	}
 	for _, region := range sortedKeys(regionSet) {
 		r.observeRegion(ctx, account, region, regionSet[region])
@@ -325,24 +308,14 @@ func (r *run) regionUnreachable(account, region string, srcs []*sourceImage, err
 
 func (r *run) observeRegion(ctx context.Context, account, region string, srcs []*sourceImage) {
 	r.markObserved(account, region)
-	// The first Target call of an account assumes the role: a throttled
-	// AssumeRole is retried like any call, a denied one is not.
-	var client cloud.EC2
-	err := r.call(ctx, func() error {
-		var err error
-		client, err = r.conn.Target(ctx, account, region)
-		return err
-	})
+	// The first Target call of an account assumes the role (one session
+	// per account, reused in every Region).
+	client, err := r.conn.Target(ctx, account, region)
 	if err != nil {
 		r.regionUnreachable(account, region, srcs, err)
 		return
 	}
-	var copies []cloud.Image
-	err = r.callAt(ctx, account, region, describeCall, func() error {
-		var err error
-		copies, err = client.DescribeImages(ctx, cloud.ImageQuery{TagKeys: []string{TagCopiedFrom}})
-		return err
-	})
+	copies, err := client.DescribeImages(ctx, cloud.ImageQuery{TagKeys: []string{TagCopiedFrom}})
 	if err != nil {
 		r.regionUnreachable(account, region, srcs, err)
 		return
@@ -405,7 +378,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 // costs no call here. Keys that cannot be read stay unknown, and such
 // copies get the benefit of the doubt.
 func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, client cloud.EC2, copies []cloud.Image) {
-	want := r.e.cfg.KMSKeyFor(account, region)
+	want := r.e.set.Keys.For(account, region)
 	var ids []string
 	for i := range copies {
 		if needsSnapshotKeys(&copies[i], want) {
@@ -415,12 +388,7 @@ func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, cli
 	if len(ids) == 0 {
 		return
 	}
-	var keys map[string]string
-	err := r.callAt(ctx, account, region, describeCall, func() error {
-		var err error
-		keys, err = client.SnapshotKeys(ctx, ids)
-		return err
-	})
+	keys, err := client.SnapshotKeys(ctx, ids)
 	if err != nil {
 		r.recordError("read the KMS keys of copies made by other tools in %s/%s (they are not judged by key this run): %v", account, region, err)
 		return
@@ -439,7 +407,7 @@ func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, cli
 // nil when there is none. An ok pair the report does not list is only
 // counted, in *ok.
 func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image, rec *state.Pair, ok *int) *pairWork {
-	wantKey := r.e.cfg.KMSKeyFor(key.Account, key.Region)
+	wantKey := r.e.set.Keys.For(key.Account, key.Region)
 	// The common case, one good copy and nothing remembered, needs no
 	// copy request: skip rendering it (a no-op run plans every pair).
 	if rec == nil && len(copies) == 1 {
@@ -460,7 +428,7 @@ func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image
 	}
 	dec := PlanPair(PairFacts{
 		Key: key, Copies: copies, Record: rec, WantKey: wantKey,
-		Fingerprint: plan.Fingerprint, Source: r.e.cfg.Source.AccountID,
+		Fingerprint: plan.Fingerprint, Source: r.e.set.SourceAccount,
 	}, r.policy)
 	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, nil)
 	it.CopyImages, it.Action, it.Attempts, it.LastError = dec.CopyImages, dec.Action(), dec.Attempts, dec.LastError
@@ -489,7 +457,7 @@ func (r *run) noteOrphans(account, region string, client cloud.EC2, bySource map
 		}
 		for i := range copies {
 			c := &copies[i]
-			if !Managed(c) || c.Tags[TagSourceAccount] != r.e.cfg.Source.AccountID {
+			if !Managed(c) || c.Tags[TagSourceAccount] != r.e.set.SourceAccount {
 				continue
 			}
 			found = append(found, orphanCandidate{

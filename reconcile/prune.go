@@ -121,7 +121,7 @@ func (r *run) findOrphans(ctx context.Context) {
 	candidate := map[state.PairKey]bool{}
 	for _, o := range r.orphans {
 		candidate[state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}] = true
-		if !exists[o.sourceID] && slices.Contains(r.e.cfg.Source.Regions, o.sourceRegion) {
+		if !exists[o.sourceID] && slices.Contains(r.e.set.SourceRegions, o.sourceRegion) {
 			orphans = append(orphans, o)
 			continue
 		}
@@ -140,7 +140,8 @@ func (r *run) findOrphans(ctx context.Context) {
 	slices.SortFunc(orphans, func(a, b orphanCandidate) int {
 		return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region), strings.Compare(a.copyID, b.copyID))
 	})
-	policy := PrunePolicy{Enabled: r.e.cfg.Prune.Enabled, Grace: r.e.cfg.Prune.GracePeriod.D(), Now: r.policy.Now}
+	policy := r.e.set.Prune
+	policy.Now = r.policy.Now
 
 	seen := map[state.PairKey]bool{}
 	var due []*pruneWork
@@ -152,7 +153,7 @@ func (r *run) findOrphans(ctx context.Context) {
 			rec = &p
 		}
 		pw := &pruneWork{o: o, key: key, stored: rec, item: -1}
-		pw.dec = PlanOrphan(OrphanFacts{Key: key, CopyID: o.copyID, Record: rec, Source: r.e.cfg.Source.AccountID, InUse: -1}, policy)
+		pw.dec = PlanOrphan(OrphanFacts{Key: key, CopyID: o.copyID, Record: rec, Source: r.e.set.SourceAccount, InUse: -1}, policy)
 		if !policy.Enabled && rec != nil && rec.Status == state.PairOrphaned && settle {
 			// Pruning was turned off: the grace period it measured no
 			// longer matters; the record leaves the unsettled index.
@@ -209,9 +210,8 @@ func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
 	for _, o := range r.orphans {
 		byRegion[o.sourceRegion] = append(byRegion[o.sourceRegion], o.sourceID)
 	}
-	owner := r.e.cfg.Source.AccountID
 	for _, region := range sortedKeys(byRegion) {
-		if !slices.Contains(r.e.cfg.Source.Regions, region) {
+		if !slices.Contains(r.e.set.SourceRegions, region) {
 			continue
 		}
 		ids := byRegion[region]
@@ -222,20 +222,13 @@ func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
 			r.recordError("check orphan sources in %s: %v", region, err)
 			return nil, false
 		}
-		for chunk := range slices.Chunk(ids, 200) {
-			var imgs []cloud.Image
-			err := r.callAt(ctx, owner, region, describeCall, func() error {
-				var err error
-				imgs, err = c.DescribeImages(ctx, cloud.ImageQuery{ImageIDs: chunk})
-				return err
-			})
-			if err != nil {
-				r.recordError("check orphan sources in %s: %v", region, err)
-				return nil, false
-			}
-			for _, im := range imgs {
-				exists[im.ID] = true
-			}
+		imgs, err := c.DescribeImages(ctx, cloud.ImageQuery{ImageIDs: ids})
+		if err != nil {
+			r.recordError("check orphan sources in %s: %v", region, err)
+			return nil, false
+		}
+		for _, im := range imgs {
+			exists[im.ID] = true
 		}
 	}
 	return exists, true
@@ -255,12 +248,7 @@ func (r *run) checkInstances(ctx context.Context, due []*pruneWork, policy Prune
 		for i, pw := range ws {
 			ids[i] = pw.o.copyID
 		}
-		var inUse map[string]int
-		err := r.callAt(ctx, k[0], k[1], describeCall, func() error {
-			var err error
-			inUse, err = ws[0].o.client.InstancesUsingImages(ctx, ids)
-			return err
-		})
+		inUse, err := ws[0].o.client.InstancesUsingImages(ctx, ids)
 		for _, pw := range ws {
 			if err != nil {
 				// Unknown use means keep: never prune what might be running.
@@ -268,7 +256,7 @@ func (r *run) checkInstances(ctx context.Context, due []*pruneWork, policy Prune
 				continue
 			}
 			pw.dec = PlanOrphan(OrphanFacts{Key: pw.key, CopyID: pw.o.copyID, Record: pw.stored,
-				Source: r.e.cfg.Source.AccountID, InUse: inUse[pw.o.copyID]}, policy)
+				Source: r.e.set.SourceAccount, InUse: inUse[pw.o.copyID]}, policy)
 		}
 		if err != nil {
 			r.recordError("check instances using orphaned copies in %s/%s: %v", k[0], k[1], err)
@@ -300,7 +288,7 @@ func (r *run) prune(ctx context.Context) {
 			if !r.pruneCopy(ctx, pw) {
 				continue
 			}
-			next := state.Pair{Key: pw.key, Source: r.e.cfg.Source.AccountID}
+			next := state.Pair{Key: pw.key, Source: r.e.set.SourceAccount}
 			if pw.stored != nil {
 				next = *pw.stored
 			}
@@ -318,13 +306,13 @@ func (r *run) prune(ctx context.Context) {
 
 func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) bool {
 	o := &pw.o
-	if err := r.callAt(ctx, o.account, o.region, mutatingCall, func() error { return o.client.DeregisterImage(ctx, o.copyID) }); err != nil {
+	if err := o.client.DeregisterImage(ctx, o.copyID); err != nil {
 		r.recordError("prune %s in %s/%s: deregister: %v", o.copyID, o.account, o.region, err)
 		r.updateItem(pw.item, func(it *report.Item) { it.Action = "prune_failed"; it.LastError = err.Error() })
 		return false
 	}
 	for _, snap := range o.snapshotIDs {
-		if err := r.callAt(ctx, o.account, o.region, mutatingCall, func() error { return o.client.DeleteSnapshot(ctx, snap) }); err != nil {
+		if err := o.client.DeleteSnapshot(ctx, snap); err != nil {
 			// The image is gone; a leftover snapshot only costs storage.
 			r.recordError("prune %s in %s/%s: delete snapshot %s: %v", o.copyID, o.account, o.region, snap, err)
 		}

@@ -13,9 +13,7 @@ import (
 // its state, and the OUs the run had to expand (lazily, cached), so the
 // cost is one ListAccounts walk plus the OUs metadata actually names.
 type orgView struct {
-	org cloud.Organization
-	// call makes an Organizations call under the run's retry policy.
-	call     func(ctx context.Context, fn func() error) error
+	org      cloud.Organization
 	accounts map[string]cloud.Account
 	// active lists ACTIVE account ids, sorted.
 	active []string
@@ -35,12 +33,7 @@ func (v *orgView) accountOU(account string) string { return v.ouName[v.parent[ac
 // drift matrix groups accounts by OU. It costs the OU listing calls of the
 // whole tree, so only runs that draw the matrix make it.
 func (v *orgView) walkTree(ctx context.Context) error {
-	var roots []string
-	err := v.call(ctx, func() error {
-		var err error
-		roots, err = v.org.ListRoots(ctx)
-		return err
-	})
+	roots, err := v.org.ListRoots(ctx)
 	if err != nil {
 		return fmt.Errorf("list organisation roots: %w", err)
 	}
@@ -52,22 +45,15 @@ func (v *orgView) walkTree(ctx context.Context) error {
 	return nil
 }
 
-// loadOrg lists the organisation's accounts. call makes each
-// Organizations call under the run's retry policy, here and in every
-// later expand: the leaf calls are retried, never a walk of them.
-func loadOrg(ctx context.Context, org cloud.Organization, call func(context.Context, func() error) error) (*orgView, error) {
-	var accts []cloud.Account
-	err := call(ctx, func() error {
-		var err error
-		accts, err = org.ListAccounts(ctx)
-		return err
-	})
+// loadOrg lists the organisation's accounts. The connector retries each
+// Organizations call by itself (each page), never a walk of them.
+func loadOrg(ctx context.Context, org cloud.Organization) (*orgView, error) {
+	accts, err := org.ListAccounts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list organisation accounts: %w", err)
 	}
 	v := &orgView{
 		org:        org,
-		call:       call,
 		accounts:   make(map[string]cloud.Account, len(accts)),
 		ouAccounts: map[string][]string{},
 		parent:     map[string]string{},
@@ -88,12 +74,7 @@ func (v *orgView) expand(ctx context.Context, id string) ([]string, error) {
 	if got, ok := v.ouAccounts[id]; ok {
 		return got, nil
 	}
-	var children cloud.OrgChildren
-	err := v.call(ctx, func() error {
-		var err error
-		children, err = v.org.ListChildren(ctx, id)
-		return err
-	})
+	children, err := v.org.ListChildren(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("list children of %s: %w", id, err)
 	}

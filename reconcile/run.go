@@ -80,13 +80,7 @@ type run struct {
 	// retired as no longer wanted. Set by discover, before observation.
 	discoveryIncomplete bool
 
-	pace  *pacer
 	shard Shard
-	// retrying: the connector's clients retry themselves (and count the
-	// throttled answers), so the engine neither retries nor counts them.
-	retrying bool
-	// retries is how often a failed call is retried by the engine.
-	retries int
 	// release gives the lease up; nil while the run holds none.
 	release func()
 
@@ -112,11 +106,7 @@ type run struct {
 	shareNeed map[string]map[string]bool
 	shareDone map[string]chan struct{}
 
-	writes    atomic.Int64
-	throttled atomic.Int64
-	// throttleErrors counts throttled calls that exhausted their retries
-	// and failed (throttled counts every throttled answer).
-	throttleErrors atomic.Int64
+	writes atomic.Int64
 }
 
 // Run performs one reconciliation (or, in ModePlan, one observation).
@@ -137,19 +127,19 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("shard %s: %w", req.Shard, err)
 	}
 	r.shard = req.Shard
-	r.pace = newPacer(e.cfg.Limits, e.cfg.Source.AccountID, max(1, req.Shard.Count))
 	r.scoped = len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0
 	r.deadline = req.Deadline
-	if b := e.cfg.Limits.TimeBudget.D(); b > 0 {
+	if b := e.set.TimeBudget; b > 0 {
 		if end := r.started.Add(b); r.deadline.IsZero() || end.Before(r.deadline) {
 			r.deadline = end
 		}
 	}
 	if !r.deadline.IsZero() {
-		r.deadline = r.deadline.Add(-e.cfg.Limits.DeadlineMargin.D())
+		r.deadline = r.deadline.Add(-e.set.DeadlineMargin)
 	}
-	r.policy = PairPolicy{MaxAttempts: e.cfg.Limits.MaxAttempts, RetryBackoff: e.cfg.Limits.RetryBackoff.D(), Now: e.clock.Now()}
-	r.rep = report.New(string(req.Mode), e.cfg.Source.AccountID, e.cfg.Source.Regions, r.policy.Now)
+	r.policy = e.set.Pairs
+	r.policy.Now = e.clock.Now()
+	r.rep = report.New(string(req.Mode), e.set.SourceAccount, e.set.SourceRegions, r.policy.Now)
 	r.rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts), Shard: req.Shard.String()}
 	log := e.log.With("run_id", r.id, "mode", string(req.Mode))
 	if req.Shard.Sharded() {
@@ -168,10 +158,6 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, errorf(err, "connect to AWS")
 	}
 	r.conn = conn
-	r.retries = e.cfg.Limits.CallRetries
-	if _, ok := conn.(cloud.RetryingConnector); ok {
-		r.retries, r.retrying = 0, true
-	}
 	log.Info("run started", "trigger", req.Trigger)
 
 	if err := r.discover(ctx); err != nil {
@@ -220,7 +206,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 // the engine's clock, the clock the store dates leases by in every wiring.
 func (r *run) keepLease(ctx context.Context, lease state.Lease, log interface{ Warn(string, ...any) }) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	ttl := r.e.cfg.State.LeaseTTL.D()
+	ttl := r.e.set.LeaseTTL
 	margin := ttl / 3
 	tick, stopTick := r.e.ticker(max(ttl/3, time.Second))
 	done := make(chan struct{})
@@ -264,9 +250,9 @@ func (r *run) keepLease(ctx context.Context, lease state.Lease, log interface{ W
 }
 
 func (r *run) loadRecords(ctx context.Context) error {
-	recs, err := r.e.store.UnsettledPairs(ctx, r.e.cfg.Source.AccountID)
+	recs, err := r.e.store.UnsettledPairs(ctx, r.e.set.SourceAccount)
 	if err != nil {
-		return errorf(err, "state store: read unsettled pairs of source %s", r.e.cfg.Source.AccountID)
+		return errorf(err, "state store: read unsettled pairs of source %s", r.e.set.SourceAccount)
 	}
 	r.records = map[[2]string]map[state.PairKey]state.Pair{}
 	for _, p := range recs {
@@ -280,14 +266,6 @@ func (r *run) loadRecords(ctx context.Context) error {
 		r.records[k][p.Key] = p
 	}
 	return nil
-}
-
-// call makes one AWS call, unpaced, retrying throttled and transient
-// failures with jittered exponential backoff, at most Limits.CallRetries
-// times. Calls whose account and Region are known use callAt, which also
-// paces them (pace.go).
-func (r *run) call(ctx context.Context, fn func() error) error {
-	return r.callAt(ctx, "", "", unpaced, fn)
 }
 
 // maxRunErrors bounds the error messages a run keeps, and maxErrorLen
@@ -417,7 +395,7 @@ func (r *run) sourceClient(ctx context.Context, region string) (cloud.EC2, error
 	}
 	c, err := r.conn.Source(ctx, region)
 	if err != nil {
-		return nil, errorf(err, "source account %s in %s", r.e.cfg.Source.AccountID, region)
+		return nil, errorf(err, "source account %s in %s", r.e.set.SourceAccount, region)
 	}
 	r.mu.Lock()
 	r.sourceEC[region] = c
@@ -453,8 +431,10 @@ func parallel(ctx context.Context, n, limit int, fn func(ctx context.Context, i 
 func (r *run) finish(ctx context.Context) *Result {
 	r.rep.Sort()
 	calls := map[string]int64{}
+	var throttled, surfaced int64
 	if cc, ok := r.conn.(cloud.CallCounter); ok {
 		calls = cc.CallCounts()
+		throttled, surfaced = cc.Throttles()
 	}
 	var mutating int64
 	for op, n := range calls {
@@ -479,7 +459,7 @@ func (r *run) finish(ctx context.Context) *Result {
 		Started: r.started.UTC(), Finished: time.Now().UTC(),
 		Actions: maps.Clone(r.actions), APICalls: calls, MutatingCalls: mutating,
 		Counts: maps.Clone(r.rep.Counts), Errors: errs, ErrorCount: nerrs,
-		ThrottledCalls: r.throttled.Load() + absorbedThrottles(r.conn), ThrottleErrors: r.throttleErrors.Load(),
+		ThrottledCalls: throttled, ThrottleErrors: surfaced,
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
 	if r.req.Mode == ModeApply {
@@ -491,7 +471,7 @@ func (r *run) finish(ctx context.Context) *Result {
 		for c, n := range sum.Counts {
 			rec.Counts[string(c)] = n
 		}
-		if ret := r.e.cfg.State.RunRetention.D(); ret > 0 {
+		if ret := r.e.set.RunRetention; ret > 0 {
 			rec.ExpiresAt = rec.Finished.Add(ret)
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -507,14 +487,6 @@ func (r *run) finish(ctx context.Context) *Result {
 		}
 	}
 	return &Result{Report: r.rep, Summary: sum}
-}
-
-// absorbedThrottles is what the connector's own retries absorbed.
-func absorbedThrottles(c cloud.Connector) int64 {
-	if rc, ok := c.(cloud.RetryingConnector); ok {
-		return rc.AbsorbedThrottles()
-	}
-	return 0
 }
 
 func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {

@@ -290,7 +290,7 @@ func TestThrottlesAreRetriedAndCounted(t *testing.T) {
 	for i := range 4 {
 		w.image(euWest, fmt.Sprintf("img-%d", i), 1, "*")
 	}
-	e, err := reconcile.New(reconcile.Options{Config: w.cfg, Store: w.store, Clock: w.cloud,
+	e, err := reconcile.New(reconcile.Options{Settings: settingsOf(t, w.cfg), Store: w.store, Clock: w.cloud,
 		Connect: func(context.Context, string) (cloud.Connector, error) { return w.cloud.Connector(srcAccount), nil }})
 	must(t, err) // the real, sleeping backoff: the bucket refills meanwhile
 	res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply})

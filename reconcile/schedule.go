@@ -97,7 +97,7 @@ func (r *run) applyAll(ctx context.Context, works []*regionWork, limit int) {
 // a source still being shared that the next pair waits for, or "" once
 // the Region is done (or the run is cancelled).
 func (r *run) applyFrom(ctx context.Context, c *regionCursor) (waitFor string) {
-	capacity := r.e.cfg.Limits.InFlightCopies
+	capacity := r.e.set.InFlightCopies
 	for ; c.next < len(c.rw.pairs); c.next++ {
 		if ctx.Err() != nil {
 			return ""
@@ -115,7 +115,7 @@ func (r *run) applyFrom(ctx context.Context, c *regionCursor) (waitFor string) {
 // sharing returns the id of pw's source if pw is a copy that must wait for
 // that source's sharing, still going on.
 func (r *run) sharing(rw *regionWork, pw *pairWork) string {
-	if !pw.dec.Copy || rw.account == r.e.cfg.Source.AccountID {
+	if !pw.dec.Copy || rw.account == r.e.set.SourceAccount {
 		return ""
 	}
 	done, ok := r.shareDone[pw.src.img.ID]
@@ -141,10 +141,10 @@ func (r *run) sharing(rw *regionWork, pw *pairWork) string {
 // The source account's own pairs are kept whole: they need no grant, so a
 // slot freed by a failed copy can still go to them.
 func (r *run) trimDeferred(rw *regionWork) {
-	if rw.account == r.e.cfg.Source.AccountID {
+	if rw.account == r.e.set.SourceAccount {
 		return
 	}
-	slots := r.e.cfg.Limits.InFlightCopies - rw.inFlight
+	slots := r.e.set.InFlightCopies - rw.inFlight
 	for _, pw := range rw.pairs {
 		if !pw.dec.Copy {
 			continue

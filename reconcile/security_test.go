@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
@@ -75,12 +74,11 @@ func FuzzNoShareOutsideTheOrganization(f *testing.F) {
 		}
 		extra, _ := cloud.ParseTargetList(event, "event")
 		e, err := reconcile.New(reconcile.Options{
-			Config:  cfg,
-			Connect: func(context.Context, string) (cloud.Connector, error) { return c.Connector(srcAccount), nil },
-			Store:   state.NewMemory(state.WithClock(c.Now)),
-			Clock:   c,
-			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Sleep:   func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+			Settings: settingsOf(t, cfg),
+			Connect:  func(context.Context, string) (cloud.Connector, error) { return c.Connector(srcAccount), nil },
+			Store:    state.NewMemory(state.WithClock(c.Now)),
+			Clock:    c,
+			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {
 			t.Fatal(err)

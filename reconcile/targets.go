@@ -5,7 +5,6 @@ import (
 	"path"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/internal/config"
 )
 
 // TagTargets reads targets from an AMI tag.
@@ -23,9 +22,9 @@ func (s TagTargets) Targets(_ context.Context, img *cloud.Image) (cloud.TargetSp
 	return cloud.TargetSpec{Refs: refs, Invalid: invalid}, nil
 }
 
-// RuleTargets maps AMI tags to targets with the rules of config.yaml.
+// RuleTargets maps AMI tags to targets with the rules of the settings.
 type RuleTargets struct {
-	Rules []config.Rule
+	Rules []Rule
 }
 
 // Targets implements cloud.TargetSource.
@@ -53,7 +52,7 @@ func (s RuleTargets) Targets(_ context.Context, img *cloud.Image) (cloud.TargetS
 
 // RuleMatches reports whether every key of the rule's match is a tag whose
 // value matches the glob.
-func RuleMatches(rule config.Rule, tags map[string]string) bool {
+func RuleMatches(rule Rule, tags map[string]string) bool {
 	if len(rule.Match) == 0 {
 		return false
 	}

@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/internal/config"
 )
 
 func TestParseTargetList(t *testing.T) {
@@ -113,7 +112,7 @@ func TestRuleMatches(t *testing.T) {
 		{map[string]string{}, false},
 	}
 	for _, tt := range tests {
-		if got := RuleMatches(config.Rule{Name: "r", Match: tt.match}, tags); got != tt.want {
+		if got := RuleMatches(Rule{Name: "r", Match: tt.match}, tags); got != tt.want {
 			t.Errorf("RuleMatches(%v) = %v, want %v", tt.match, got, tt.want)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/pacing"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -156,9 +157,9 @@ func itemsOf(r *report.Report, c report.Category) []report.Item {
 func (w *world) engineWith(mod func(*reconcile.Options)) *reconcile.Engine {
 	w.t.Helper()
 	o := reconcile.Options{
-		Config: w.cfg,
+		Settings: settingsOf(w.t, w.cfg),
 		Connect: func(context.Context, string) (cloud.Connector, error) {
-			conn := w.cloud.Connector(srcAccount)
+			conn := w.connector()
 			w.mu.Lock()
 			w.last = conn
 			w.mu.Unlock()
@@ -167,12 +168,21 @@ func (w *world) engineWith(mod func(*reconcile.Options)) *reconcile.Engine {
 		Store:  w.store,
 		Clock:  w.cloud,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Sleep:  func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}
 	mod(&o)
 	e, err := reconcile.New(o)
 	must(w.t, err)
 	return e
+}
+
+// connector is a new run's connector as the production wiring would build
+// it from the world's configuration: limits.call_retries and the
+// client-side buckets of limits.*_rate and *_burst.
+func (w *world) connector() *sim.Connector {
+	w.t.Helper()
+	pace, err := pacing.New(w.cfg.Limits.PaceRates(), srcAccount, 1)
+	must(w.t, err)
+	return w.cloud.Connector(srcAccount, sim.WithAttempts(w.cfg.Limits.CallRetries+1), sim.WithPacing(pace))
 }
 
 // pair returns the stored record of a pair (ok false: none).
@@ -181,4 +191,14 @@ func (w *world) pair(key state.PairKey) (state.Pair, bool) {
 	p, ok, err := w.store.GetPair(context.Background(), key)
 	must(w.t, err)
 	return p, ok
+}
+
+// settingsOf is the engine's settings for cfg.
+func settingsOf(t testing.TB, cfg *config.Config) reconcile.Settings {
+	t.Helper()
+	s, err := cfg.EngineSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/pacing"
 )
 
 // ConnectOptions tune one run's connector.
@@ -23,6 +24,10 @@ type ConnectOptions struct {
 	// ReadOnly refuses every mutating call before it is sent: plan runs
 	// with it, so even a bug in the engine cannot change anything.
 	ReadOnly bool
+	// Shards is how many runs share the source account's buckets at once
+	// (a sharded run: --shard I/N gives N); each paces the source account
+	// at 1/N of the configured rates. 0 or 1: the whole organisation.
+	Shards int
 }
 
 // Connector is the AWS access of one run. It implements
@@ -35,7 +40,7 @@ type Connector struct {
 	session  string // STS role session name
 	readOnly bool
 	counts   callCounts
-	limits   limiters
+	pace     *pacing.Pacer
 	sts      *sts.Client
 
 	mu      sync.Mutex
@@ -66,9 +71,11 @@ type role struct {
 // Connect starts a run: a connector whose role sessions are named after
 // runID. It makes no call until a client is used.
 func (s *Session) Connect(runID string, o ConnectOptions) *Connector {
+	// The session checked the rates: New cannot fail on them.
+	pace, _ := pacing.New(s.opt.Rates, s.cfg.Source.AccountID, o.Shards)
 	c := &Connector{
 		s: s, runID: runID, session: SessionName(runID), readOnly: o.ReadOnly,
-		limits:  limiters{rates: s.opt.Rates},
+		pace:    pace,
 		roles:   map[string]*role{},
 		clients: map[[2]string]*ec2.Client{},
 	}
@@ -76,7 +83,7 @@ func (s *Session) Connect(runID string, o ConnectOptions) *Connector {
 		if ep := s.cfg.AWS.Endpoints.STS; ep != "" {
 			o.BaseEndpoint = aws.String(ep)
 		}
-		o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, nil, false))
+		o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, c.pace, "", "", false))
 	})
 	return c
 }
@@ -101,10 +108,10 @@ func (c *Connector) CallCounts() map[string]int64 {
 	return m
 }
 
-// AbsorbedThrottles returns how many attempts AWS throttled, retried by
-// the SDK or not (the connector is a cloud.RetryingConnector, so the
-// engine neither retries on top nor counts them again).
-func (c *Connector) AbsorbedThrottles() int64 { return c.counts.throttledCount() }
+// Throttles returns how many attempts AWS throttled, retried by the SDK or
+// not, and how many calls still failed throttled after the last attempt
+// (the connector is a cloud.CallCounter).
+func (c *Connector) Throttles() (attempts, surfaced int64) { return c.counts.throttles() }
 
 // StartedCopies lists the copies started through this connector, in the
 // order they were started.
@@ -196,8 +203,8 @@ func (c *Connector) credentials(ctx context.Context, arn string) (aws.Credential
 }
 
 // ec2Client returns the client named key in region, creating it with
-// creds the first time. Clients of one account share its rate limiters
-// whatever credentials they use.
+// creds the first time. Clients of one account share its buckets (keyed
+// by account, Region and operation) whatever credentials they use.
 func (c *Connector) ec2Client(key, account, region string, creds aws.CredentialsProvider) *ec2.Client {
 	ck := [2]string{key, region}
 	c.mu.Lock()
@@ -205,14 +212,13 @@ func (c *Connector) ec2Client(key, account, region string, creds aws.Credentials
 	if cl := c.clients[ck]; cl != nil {
 		return cl
 	}
-	b := c.limits.get(account, region)
 	cl := ec2.NewFromConfig(c.s.base, func(o *ec2.Options) {
 		o.Region = region
 		o.Credentials = creds
 		if ep := c.s.cfg.AWS.Endpoints.EC2; ep != "" {
 			o.BaseEndpoint = aws.String(ep)
 		}
-		o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, b, c.readOnly))
+		o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, c.pace, account, region, c.readOnly))
 	})
 	c.clients[ck] = cl
 	return cl
@@ -265,7 +271,7 @@ func (c *Connector) Organization(ctx context.Context) (cloud.Organization, error
 			if ep := c.s.cfg.AWS.Endpoints.Organizations; ep != "" {
 				o.BaseEndpoint = aws.String(ep)
 			}
-			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, nil, c.readOnly))
+			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, nil, "", "", c.readOnly))
 		})
 	}
 	return &orgAdapter{api: c.org}, nil
@@ -287,7 +293,7 @@ func (c *Connector) dynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 			if ep := c.s.cfg.AWS.Endpoints.DynamoDB; ep != "" {
 				o.BaseEndpoint = aws.String(ep)
 			}
-			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, nil, false))
+			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, nil, "", "", false))
 		})
 	}
 	return c.ddb, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/amicopier/amicopier/internal/awsapi/awsfake"
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/internal/demo"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
@@ -27,8 +28,7 @@ func TestEngineContract(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine := func(scene *demo.Scene, connect reconcile.ConnectFunc) *reconcile.Engine {
 		e, err := reconcile.New(reconcile.Options{
-			Config: scene.Config, Connect: connect, Store: state.NewMemory(), Clock: scene.Cloud, Logger: quiet,
-			Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+			Settings: settingsOf(t, scene.Config), Connect: connect, Store: state.NewMemory(), Clock: scene.Cloud, Logger: quiet,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -118,4 +118,14 @@ func TestEngineContract(t *testing.T) {
 	if n := after.Report.Counts[report.Missing] + after.Report.Counts[report.InProgress] + after.Report.Counts[report.Failed]; n != 0 {
 		t.Errorf("after the copies finished: counts %v", after.Report.Counts)
 	}
+}
+
+// settingsOf is the engine's settings for cfg.
+func settingsOf(t testing.TB, cfg *config.Config) reconcile.Settings {
+	t.Helper()
+	s, err := cfg.EngineSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

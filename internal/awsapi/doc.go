@@ -25,13 +25,16 @@
 //
 // Every client uses the SDK's standard retryer (MaxAttempts attempts,
 // throttling and transient errors retried with jittered exponential
-// backoff). Its own retry quota is switched off: under a throttling storm
-// across hundreds of accounts it would fail calls outright, and the rate
-// limiters below already bound how fast retries go out. Each account and
-// Region has two token buckets (golang.org/x/time/rate) matching EC2's
-// own, one for Describe* calls and one for mutating calls; every attempt,
-// retries included, waits for a token and is then counted by operation
-// name (Connector.CallCounts).
+// backoff; limits.call_retries + 1 attempts). Its own retry quota is
+// switched off: under a throttling storm across hundreds of accounts it
+// would fail calls outright, and the rate limiters below already bound how
+// fast retries go out. The connector is the one owner of retries and
+// pacing: the engine does neither. Each account, Region and EC2 API has its
+// own client-side token bucket (package pacing), as EC2 meters each API
+// separately; a shard of N paces the source account at 1/N. Every attempt,
+// retries and pages included, waits for a token and is then counted by
+// operation name (Connector.CallCounts), throttled attempts apart
+// (Connector.Throttles).
 //
 // Failed calls come back as *cloud.APIError carrying the AWS error code,
 // so the one classification table in package cloud decides what they

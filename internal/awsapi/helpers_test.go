@@ -104,6 +104,10 @@ func newFixture(t *testing.T, c *sim.Cloud, fo awsfake.Options, edit func(*confi
 	return &fixture{cloud: c, fake: fake, cfg: cfg, sess: sess}
 }
 
+// testMaxAttempts is how often the fixture's clients try a call: the
+// default limits.call_retries (4) plus the first attempt.
+const testMaxAttempts = 5
+
 // requests returns the recorded requests for op.
 func (f *fixture) requests(op string) []awsfake.Request {
 	var out []awsfake.Request

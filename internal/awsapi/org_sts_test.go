@@ -247,14 +247,13 @@ func TestThrottlingIsAbsorbedByTheRetryer(t *testing.T) {
 	if counts["DescribeImages"] != 3 || counts["ListAccounts"] != 2 || counts["ListRoots"] != 2 || counts["AssumeRole"] != 2 {
 		t.Errorf("counts %v: every attempt counts, retries included", counts)
 	}
-	// The engine does not retry on top of the SDK, and reports what it absorbed.
-	var _ cloud.RetryingConnector = conn
-	if got := conn.AbsorbedThrottles(); got != 5 {
+	// The connector owns retries and counts every throttled attempt.
+	if got, _ := conn.Throttles(); got != 5 {
 		t.Errorf("absorbed throttles = %d, want 5", got)
 	}
 
 	// Past MaxAttempts the throttle reaches the engine, classified.
-	f.fake.FailNext("DescribeImages", slices.Repeat([]string{"RequestLimitExceeded"}, DefaultMaxAttempts)...)
+	f.fake.FailNext("DescribeImages", slices.Repeat([]string{"RequestLimitExceeded"}, testMaxAttempts)...)
 	_, err := src.DescribeImages(ctx, cloud.ImageQuery{})
 	if cloud.ClassOf(err) != cloud.ClassThrottled {
 		t.Fatalf("exhausted retries: %v (class %v)", err, cloud.ClassOf(err))
@@ -288,7 +287,7 @@ func TestErrorsAreClassified(t *testing.T) {
 	} {
 		t.Run(tc.op+"/"+tc.code, func(t *testing.T) {
 			// Retryable codes are retried: fail every attempt.
-			f.fake.FailNext(tc.op, slices.Repeat([]string{tc.code}, DefaultMaxAttempts)...)
+			f.fake.FailNext(tc.op, slices.Repeat([]string{tc.code}, testMaxAttempts)...)
 			err := tc.call()
 			var ae *cloud.APIError
 			if !errors.As(err, &ae) || ae.Code != tc.code || ae.Op != tc.op {

@@ -13,11 +13,11 @@ import (
 )
 
 // TestRetryerFollowsTheClassification: the connector is a
-// cloud.RetryingConnector, so the engine retries nothing itself; every
+// the owner of retries, so the engine retries nothing itself; every
 // code internal/cloud calls throttled or retryable must be retried by the
 // SDK, and nothing else because of the table.
 func TestRetryerFollowsTheClassification(t *testing.T) {
-	r := newRetryer(Options{MaxAttempts: DefaultMaxAttempts, MaxBackoff: DefaultMaxBackoff})
+	r := newRetryer(Options{MaxAttempts: testMaxAttempts, MaxBackoff: DefaultMaxBackoff})
 	for _, tc := range []struct {
 		code      string
 		retryable bool

@@ -16,13 +16,11 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/pacing"
 )
 
 // Defaults of Options.
 const (
-	// DefaultMaxAttempts is how many times one call is tried (the first
-	// attempt included) before its error reaches the engine.
-	DefaultMaxAttempts = 5
 	// DefaultMaxBackoff caps the wait between two attempts.
 	DefaultMaxBackoff = 20 * time.Second
 	// DefaultSessionDuration is how long assumed-role credentials live;
@@ -41,16 +39,16 @@ type Options struct {
 	Logger *slog.Logger
 	// HTTPClient replaces the SDK's HTTP client (tests).
 	HTTPClient *http.Client
-	// MaxAttempts per call, retries included; default DefaultMaxAttempts.
+	// MaxAttempts per call, the first attempt included; default
+	// limits.call_retries + 1.
 	MaxAttempts int
 	// MaxBackoff caps the wait between attempts; default
 	// DefaultMaxBackoff. Tests set it to a millisecond.
 	MaxBackoff time.Duration
-	// Rates are the client-side token buckets per account and Region;
-	// the zero value means the configuration's limits.describe_* and
-	// limits.mutating_* (the engine paces its calls with the same
-	// values), else DefaultRates.
-	Rates Rates
+	// Rates size the client-side token buckets (per account, Region and
+	// API); the zero value means the configuration's limits.describe_*,
+	// limits.mutating_* and limits.assume_role_rate.
+	Rates pacing.Rates
 	// SessionDuration of assumed roles; default DefaultSessionDuration.
 	SessionDuration time.Duration
 }
@@ -77,19 +75,19 @@ func NewSession(ctx context.Context, cfg *config.Config, o Options) (*Session, e
 		o.Logger = slog.Default()
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = DefaultMaxAttempts
+		o.MaxAttempts = cfg.Limits.CallRetries + 1
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
-	if o.Rates == (Rates{}) {
-		o.Rates = ratesFrom(cfg.Limits)
+	if o.Rates == (pacing.Rates{}) {
+		o.Rates = cfg.Limits.PaceRates()
 	}
 	if o.SessionDuration <= 0 {
 		o.SessionDuration = DefaultSessionDuration
 	}
-	if err := o.Rates.check(); err != nil {
-		return nil, err
+	if err := o.Rates.Check(); err != nil {
+		return nil, fmt.Errorf("aws session: %w", err)
 	}
 	load := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRetryer(func() aws.Retryer { return newRetryer(o) }),
@@ -114,18 +112,6 @@ func NewSession(ctx context.Context, cfg *config.Config, o Options) (*Session, e
 	return &Session{cfg: cfg, base: base, opt: o, log: o.Logger}, nil
 }
 
-// ratesFrom takes the buckets from the configuration where it sets them.
-func ratesFrom(l config.Limits) Rates {
-	r := DefaultRates
-	if l.DescribeRate > 0 && l.DescribeBurst > 0 {
-		r.Describe = Rate{PerSecond: l.DescribeRate, Burst: l.DescribeBurst}
-	}
-	if l.MutatingRate > 0 && l.MutatingBurst > 0 {
-		r.Mutating = Rate{PerSecond: l.MutatingRate, Burst: l.MutatingBurst}
-	}
-	return r
-}
-
 // Region is the home Region: Organizations, STS and the AMIgo table are
 // called there.
 func (s *Session) Region() string { return s.base.Region }
@@ -133,8 +119,8 @@ func (s *Session) Region() string { return s.base.Region }
 // newRetryer is the retryer of one client. Every client gets its own, so
 // the SDK's per-retryer state never couples two accounts.
 //
-// The connector is a cloud.RetryingConnector: the engine does not
-// retry on top of the SDK, so whatever the engine's classification
+// The connector owns retries: the engine does not retry on top of the
+// SDK, so whatever the engine's classification
 // (cloud.ClassifyCode) calls throttled or retryable must be retried here,
 // not only the codes the SDK knows (IncorrectState,
 // InvalidAMIID.Unavailable, ConcurrentModificationException... answer

@@ -52,7 +52,9 @@ type Floor struct {
 	LatencySeconds float64 `json:"latency_seconds"`
 	// BucketSeconds: the time the busiest token bucket needs to refill
 	// for the calls of the lower bound that draw on it, beyond its
-	// burst: max(0, (calls - burst) / refill).
+	// burst: max(0, (calls - burst) / refill). EC2 meters each API in
+	// its own bucket per account and Region, so each (account, Region,
+	// API) is a bucket here.
 	BucketSeconds float64 `json:"bucket_seconds"`
 	// Bucket names the busiest bucket.
 	Bucket string `json:"bucket"`
@@ -140,14 +142,17 @@ func (w *world) expect() Expect {
 		}
 	}
 	e.DeferredCap = e.Missing - e.Startable
-	sharingPerRegion := map[string]int{}
+	// Sharing, per API: EC2 meters ModifyImageAttribute and
+	// ModifySnapshotAttribute in buckets of their own.
+	launchPerRegion, snapshotPerRegion := map[string]int{}, map[string]int{}
 	for i, n := range copyingAccounts {
 		if n == 0 {
 			continue
 		}
-		calls := (1 + w.images[i].set.Snapshots) * ((n + cloud.MaxShareBatch - 1) / cloud.MaxShareBatch)
-		b.Sharing += calls
-		sharingPerRegion[w.images[i].region] += calls
+		batches := (n + cloud.MaxShareBatch - 1) / cloud.MaxShareBatch
+		launchPerRegion[w.images[i].region] += batches
+		snapshotPerRegion[w.images[i].region] += w.images[i].set.Snapshots * batches
+		b.Sharing += (1 + w.images[i].set.Snapshots) * batches
 	}
 	b.CopyImage = e.Startable
 	b.Total = b.SourceDescribes + b.OrganizationList + b.AssumeRole + b.TargetDescribes + b.Sharing + b.CopyImage
@@ -172,11 +177,12 @@ func (w *world) expect() Expect {
 		consider(b.AssumeRole, th.STS, "sts")
 		for _, region := range w.sc.Regions {
 			consider(pages(perRegion[region], sim.DefaultPageSize), th.Describe, "source describe "+region)
-			consider(sharingPerRegion[region], th.Mutating, "source mutating "+region)
+			consider(launchPerRegion[region], th.Mutating, "source ModifyImageAttribute "+region)
+			consider(snapshotPerRegion[region], th.Mutating, "source ModifySnapshotAttribute "+region)
 		}
 		for k := range zones {
 			consider(pages(copies[k], sim.DefaultPageSize), th.Describe, fmt.Sprintf("target describe %s/%s", k.account, k.region))
-			consider(perZoneCopies[k], th.Mutating, fmt.Sprintf("target mutating %s/%s", k.account, k.region))
+			consider(perZoneCopies[k], th.Mutating, fmt.Sprintf("target CopyImage %s/%s", k.account, k.region))
 		}
 		e.Floor.BucketSeconds, e.Floor.Bucket = worst, name
 	}

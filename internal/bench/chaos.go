@@ -249,25 +249,18 @@ func buildChaos(sc Scenario) (*chaosWorld, error) {
 }
 
 func (w *chaosWorld) run(ctx context.Context, mode reconcile.Mode, sc Scenario) (*reconcile.Result, error) {
+	settings, err := w.cfg.EngineSettings()
+	if err != nil {
+		return nil, err
+	}
 	e, err := reconcile.New(reconcile.Options{
-		Config: w.cfg,
+		Settings: settings,
 		Connect: func(context.Context, string) (cloud.Connector, error) {
-			return w.cloud.RetryingConnector(SourceAccount, 5), nil
+			return w.cloud.Connector(SourceAccount), nil
 		},
 		Store:  w.store,
 		Clock:  w.cloud,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		// Retries back off for real, but briefly: the simulator has no latency.
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(d / 100)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-				return nil
-			}
-		},
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/pacing"
+	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
@@ -213,10 +215,20 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 		store:  state.NewCounting(state.NewMemory(state.WithClock(w.cloud.Now))),
 		phases: &phaseClock{heapProfile: heapProfile},
 	}
+	settings, err := w.cfg.EngineSettings()
+	if err != nil {
+		return nil, err
+	}
 	eng, err := reconcile.New(reconcile.Options{
-		Config: w.cfg,
+		Settings: settings,
 		Connect: func(context.Context, string) (cloud.Connector, error) {
-			p.conn = &sdkConnector{w.cloud.Connector(SourceAccount)}
+			// The connector paces like the SDK adapters, with the same
+			// client-side buckets (limits.*_rate and *_burst).
+			pace, err := pacing.New(w.cfg.Limits.PaceRates(), SourceAccount, 1)
+			if err != nil {
+				return nil, err
+			}
+			p.conn = &sdkConnector{w.cloud.Connector(SourceAccount, sim.WithPacing(pace))}
 			return p.conn, nil
 		},
 		Store:    p.store,
@@ -335,6 +347,13 @@ type sdkConnector struct {
 func (c *sdkConnector) CallCounts() map[string]int64 {
 	return c.Connector.(cloud.CallCounter).CallCounts()
 }
+
+// Throttles implements cloud.CallCounter.
+func (c *sdkConnector) Throttles() (attempts, surfaced int64) {
+	return c.Connector.(cloud.CallCounter).Throttles()
+}
+
+var _ cloud.CallCounter = (*sdkConnector)(nil)
 
 // heap is a reading of the heap: bytes in heap objects (live and not yet
 // collected garbage) and the live heap as of the last GC.

@@ -42,7 +42,7 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		return fail(env, "plan", err)
 	}
 	format := reportFormat(*output, cfg)
-	rec, err := newReconciler(ctx, cfg, log, true, nil)
+	rec, err := newReconciler(ctx, cfg, log, true, scope.shard.Shard, nil)
 	if err != nil {
 		return fail(env, "plan", err)
 	}

@@ -86,7 +86,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	}
 	format := reportFormat(*output, cfg)
 	progress := newProgress(env, log)
-	rec, err := newReconciler(ctx, cfg, log, false, progress)
+	rec, err := newReconciler(ctx, cfg, log, false, scope.shard.Shard, progress)
 	if err != nil {
 		return fail(env, "run", err)
 	}

@@ -192,10 +192,14 @@ func TestStatusReadsTheEngineScope(t *testing.T) {
 	cfg := config.Default()
 	cfg.Source.AccountID = statusSource
 	cfg.Source.Regions = []string{"eu-west-1"}
+	settings, err := cfg.EngineSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
 	e, err := reconcile.New(reconcile.Options{
-		Config:  cfg,
-		Connect: func(context.Context, string) (cloud.Connector, error) { return nil, fmt.Errorf("unused") },
-		Store:   state.NewMemory(),
+		Settings: settings,
+		Connect:  func(context.Context, string) (cloud.Connector, error) { return nil, fmt.Errorf("unused") },
+		Store:    state.NewMemory(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,11 @@ type reconciler struct {
 // newReconciler opens the state store and AWS for one run and builds the
 // engine. The run id is chosen here, so the AWS role sessions, the state
 // records and the report all carry the same one.
-func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, readOnly bool, progress reconcile.Progress) (*reconciler, error) {
+func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, readOnly bool, shard reconcile.Shard, progress reconcile.Progress) (*reconciler, error) {
+	settings, err := cfg.EngineSettings()
+	if err != nil {
+		return nil, err
+	}
 	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -106,9 +110,9 @@ func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 		return nil, err
 	}
 	runID := reconcile.NewRunID(time.Now())
-	conn := sess.Connect(runID, awsapi.ConnectOptions{ReadOnly: readOnly})
+	conn := sess.Connect(runID, awsapi.ConnectOptions{ReadOnly: readOnly, Shards: shard.Count})
 	eng, err := reconcile.New(reconcile.Options{
-		Config: cfg, Connect: conn.ConnectFunc(), Store: store, Logger: log,
+		Settings: settings, Connect: conn.ConnectFunc(), Store: store, Logger: log,
 		TargetSources: conn.TargetSources(), Progress: progress,
 	})
 	if err != nil {

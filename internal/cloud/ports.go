@@ -85,18 +85,11 @@ type Connector interface {
 }
 
 // CallCounter is implemented by connectors that count the API calls they
-// make, by operation name (for example "CopyImage", "AssumeRole").
+// make: every attempt, retries and pages included, by operation name (for
+// example "CopyImage", "AssumeRole"); the attempts AWS throttled, whether
+// the connector retried them or not; and the calls that still failed
+// throttled after the connector's last attempt (surfaced to the engine).
 type CallCounter interface {
 	CallCounts() map[string]int64
-}
-
-// RetryingConnector is implemented by connectors whose clients retry
-// throttled and transient calls themselves (the SDK adapters, with the
-// SDK's retryer). The engine then makes each call once instead of retrying
-// on top (retries would multiply), and reports the throttled answers the
-// clients got (AbsorbedThrottles: every throttled attempt, retried or not)
-// as the run's throttled calls, counting none itself.
-type RetryingConnector interface {
-	Connector
-	AbsorbedThrottles() int64
+	Throttles() (attempts, surfaced int64)
 }

@@ -52,7 +52,7 @@ func Default() *Config {
 			RetryBackoff:   Duration(time.Hour),
 			TimeBudget:     0,
 			DeadlineMargin: Duration(60 * time.Second),
-			CallRetries:    5,
+			CallRetries:    4,
 			// The rates equal EC2's refill rates and the bursts stay a
 			// tenth under EC2's, so client and server buckets never
 			// disagree by more than that margin.

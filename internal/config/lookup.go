@@ -12,28 +12,7 @@ const AccountPlaceholder = "{account}"
 // first listed wins (Validate rejects such duplicates anyway). An empty
 // result means the account's default EBS encryption key.
 func (c *Config) KMSKeyFor(account, region string) string {
-	best, bestRank := c.Encryption.KMSKey, 0
-	for _, o := range c.Encryption.Overrides {
-		rank := 0
-		switch {
-		case o.Account != "" && o.Region != "":
-			if o.Account == account && o.Region == region {
-				rank = 3
-			}
-		case o.Account != "":
-			if o.Account == account {
-				rank = 2
-			}
-		case o.Region != "":
-			if o.Region == region {
-				rank = 1
-			}
-		}
-		if rank > bestRank {
-			best, bestRank = o.KMSKey, rank
-		}
-	}
-	return best
+	return c.keyPolicy().For(account, region)
 }
 
 // TargetRoleARN returns the role to assume in a target account: the

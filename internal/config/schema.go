@@ -34,7 +34,11 @@
 // EnvOverrides holds the same list for --help.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/amicopier/amicopier/reconcile"
+)
 
 // Config is the whole of config.yaml. Every field has a default (see
 // Default), so an almost empty file is a valid configuration.
@@ -188,18 +192,20 @@ type Limits struct {
 	TimeBudget Duration `yaml:"time_budget"`
 	// DeadlineMargin is kept free before a deadline for recording results.
 	DeadlineMargin Duration `yaml:"deadline_margin"`
-	// CallRetries is how many times a throttled or transient call is
-	// retried within a run before the pair is recorded as failed.
+	// CallRetries is how many times the SDK's retryer retries a throttled
+	// or transient call (it makes CallRetries+1 attempts) before the error
+	// reaches the engine.
 	CallRetries int `yaml:"call_retries"`
-	// DescribeRate and DescribeBurst pace the run's non-mutating EC2 calls
-	// per account and Region (a token bucket on the client side) so they
-	// stay within EC2's Describe* bucket (100 burst, 20 per second).
+	// DescribeRate and DescribeBurst pace the run's calls of each
+	// non-mutating EC2 API per account and Region (a token bucket on the
+	// client side) so they stay within EC2's bucket of that API (100
+	// burst, 20 per second).
 	DescribeRate  float64 `yaml:"describe_rate"`
 	DescribeBurst int     `yaml:"describe_burst"`
-	// MutatingRate and MutatingBurst pace mutating EC2 calls (CopyImage,
-	// ModifyImageAttribute, ...) per account and Region, within EC2's
-	// mutating bucket (50 burst, 5 per second). The source account's
-	// bucket is shared by every target's sharing calls.
+	// MutatingRate and MutatingBurst pace the calls of each mutating EC2
+	// API (CopyImage, ModifyImageAttribute, ...) per account and Region,
+	// within EC2's bucket of that API. The source account's buckets are
+	// shared by every target's sharing calls.
 	MutatingRate  float64 `yaml:"mutating_rate"`
 	MutatingBurst int     `yaml:"mutating_burst"`
 	// AssumeRoleRate paces AssumeRole calls per second (and is their
@@ -242,15 +248,6 @@ type Duration time.Duration
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// CopyNameData is what the copy name and description templates see.
-type CopyNameData struct {
-	// Name, ID and Region of the source image.
-	Name   string
-	ID     string
-	Region string
-	// Account and TargetRegion the copy is made in.
-	Account      string
-	TargetRegion string
-	// Tags of the source image.
-	Tags map[string]string
-}
+// CopyNameData is what the copy name and description templates see: the
+// engine's own type, so a template validated here renders the same there.
+type CopyNameData = reconcile.CopyNameData

@@ -33,8 +33,12 @@ type Options struct {
 // report), a reconcile, simulated time passing until the copies are
 // done, and a second dry run (the clean report).
 func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome, error) {
+	settings, err := s.Config.EngineSettings()
+	if err != nil {
+		return nil, err
+	}
 	eng, err := reconcile.New(reconcile.Options{
-		Config: s.Config,
+		Settings: settings,
 		Connect: func(context.Context, string) (cloud.Connector, error) {
 			return s.Cloud.Connector(SourceAccount), nil
 		},
@@ -42,8 +46,6 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 		Clock:    s.Cloud,
 		Logger:   o.Logger,
 		Progress: o.Progress,
-		// The simulator answers at once; no need to wait between retries.
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	})
 	if err != nil {
 		return nil, err

@@ -85,14 +85,15 @@ func InLambda(getenv func(string) string) bool {
 
 // Backend opens the AWS side of one run: the connector (named after
 // runID) and the target metadata sources that need AWS. readOnly runs
-// refuse mutating calls.
-type Backend func(ctx context.Context, runID string, readOnly bool) (cloud.Connector, []cloud.TargetSource, error)
+// refuse mutating calls; shards is how many runs share the source
+// account's request buckets (a shard of N: N).
+type Backend func(ctx context.Context, runID string, readOnly bool, shards int) (cloud.Connector, []cloud.TargetSource, error)
 
 // AWSBackend is the production Backend: the SDK adapters of package
 // awsapi over one session.
 func AWSBackend(sess *awsapi.Session) Backend {
-	return func(_ context.Context, runID string, readOnly bool) (cloud.Connector, []cloud.TargetSource, error) {
-		conn := sess.Connect(runID, awsapi.ConnectOptions{ReadOnly: readOnly})
+	return func(_ context.Context, runID string, readOnly bool, shards int) (cloud.Connector, []cloud.TargetSource, error) {
+		conn := sess.Connect(runID, awsapi.ConnectOptions{ReadOnly: readOnly, Shards: shards})
 		return conn, conn.TargetSources(), nil
 	}
 }
@@ -121,12 +122,13 @@ type Deps struct {
 // Handler serves invocations. It keeps the configuration, the state
 // store and the AWS session between warm invocations.
 type Handler struct {
-	cfg     *config.Config
-	store   state.Store
-	backend Backend
-	clock   reconcile.Clock
-	log     *slog.Logger
-	out     io.Writer
+	cfg      *config.Config
+	settings reconcile.Settings
+	store    state.Store
+	backend  Backend
+	clock    reconcile.Clock
+	log      *slog.Logger
+	out      io.Writer
 }
 
 // Result is what an invocation returns.
@@ -184,6 +186,10 @@ func New(ctx context.Context, d Deps) (*Handler, error) {
 			return nil, err
 		}
 	}
+	settings, err := cfg.EngineSettings()
+	if err != nil {
+		return nil, fmt.Errorf("lambda handler: %w", err)
+	}
 	store, err := d.OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("lambda handler: %w", err)
@@ -199,7 +205,7 @@ func New(ctx context.Context, d Deps) (*Handler, error) {
 	}
 	log.Info("amicopier function ready", "version", d.Version, "source_account", cfg.Source.AccountID,
 		"regions", cfg.Source.Regions, "state_backend", cfg.State.Backend)
-	return &Handler{cfg: cfg, store: store, backend: backend, clock: d.Clock, log: log, out: out}, nil
+	return &Handler{cfg: cfg, settings: settings, store: store, backend: backend, clock: d.Clock, log: log, out: out}, nil
 }
 
 // Close closes the state store.
@@ -294,7 +300,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 	for _, bad := range ev.Invalid {
 		log.Warn("event names an invalid target", "token", bad.Token, "origin", bad.Origin, "reason", bad.Reason)
 	}
-	conn, sources, err := h.backend(ctx, req.RunID, req.Mode == reconcile.ModePlan)
+	conn, sources, err := h.backend(ctx, req.RunID, req.Mode == reconcile.ModePlan, req.Shard.Count)
 	if err != nil {
 		return nil, fmt.Errorf("connect to AWS: %w", err)
 	}
@@ -302,7 +308,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 		sources = append(sources, extra)
 	}
 	eng, err := reconcile.New(reconcile.Options{
-		Config: h.cfg, Store: h.store, Clock: h.clock, Logger: log, TargetSources: sources,
+		Settings: h.settings, Store: h.store, Clock: h.clock, Logger: log, TargetSources: sources,
 		Connect: func(context.Context, string) (cloud.Connector, error) { return conn, nil },
 	})
 	if err != nil {

@@ -72,7 +72,7 @@ func newWorld(t *testing.T) *world {
 		},
 		Stdout:    w.stdout,
 		OpenStore: func(context.Context, *config.Config) (state.Store, error) { return w.store, nil },
-		Backend: func(_ context.Context, runID string, _ bool) (cloud.Connector, []cloud.TargetSource, error) {
+		Backend: func(_ context.Context, runID string, _ bool, _ int) (cloud.Connector, []cloud.TargetSource, error) {
 			w.runs++
 			return c.Connector(source), nil, nil
 		},
@@ -396,7 +396,7 @@ func TestRunEndsBeforeTheDeadlineWithTimeToRecordIt(t *testing.T) {
 	w := newWorld(t)
 	rec := &recordingStore{Store: w.store}
 	w.h.store = rec
-	w.h.backend = func(_ context.Context, _ string, _ bool) (cloud.Connector, []cloud.TargetSource, error) {
+	w.h.backend = func(_ context.Context, _ string, _ bool, _ int) (cloud.Connector, []cloud.TargetSource, error) {
 		w.runs++
 		return stallingConnector{w.cloud.Connector(source)}, nil, nil
 	}

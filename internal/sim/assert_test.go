@@ -8,12 +8,10 @@ import (
 
 // The simulator implements the engine's ports.
 var (
-	_ cloud.EC2               = (*sim.EC2)(nil)
-	_ cloud.Organization      = (*sim.Organization)(nil)
-	_ cloud.Connector         = (*sim.Connector)(nil)
-	_ cloud.RetryingConnector = sim.RetryingConnector{}
-	_ cloud.CallCounter       = (*sim.Connector)(nil)
-	_ cloud.CallCounter       = (*sim.Cloud)(nil)
-	_ reconcile.Clock         = (*sim.Cloud)(nil)
-	_ reconcile.Clock         = (*sim.Clock)(nil)
+	_ cloud.EC2          = (*sim.EC2)(nil)
+	_ cloud.Organization = (*sim.Organization)(nil)
+	_ cloud.Connector    = (*sim.Connector)(nil)
+	_ cloud.CallCounter  = (*sim.Connector)(nil)
+	_ reconcile.Clock    = (*sim.Cloud)(nil)
+	_ reconcile.Clock    = (*sim.Clock)(nil)
 )

@@ -2,8 +2,11 @@ package sim
 
 import (
 	"context"
+	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 )
@@ -227,35 +230,55 @@ func (c *Cloud) do(ctx context.Context, conn *Connector, counts *cell, op opCode
 	return c.attempt(ctx, conn, counts, op, classOf(op), account, region, resource, fn)
 }
 
-// attempt passes a call through the gate, again as the SDK's retryer would
-// when the connector is a RetryingConnector.
+// attempt passes a call through the gate, and again, as the SDK's retryer
+// would, while the connector has attempts left and the answer is one the
+// classification table calls throttled or transient. Before each attempt
+// the connector's pacer (if any) lets the call go. Calls made without a
+// connector (Cloud.Client: test setup) are tried once.
 func (c *Cloud) attempt(ctx context.Context, conn *Connector, counts *cell, op opCode, class BucketClass, account, region, resource string, fn func() error) error {
 	attempts := 1
 	if conn != nil {
 		attempts = max(1, conn.attempts)
 	}
 	for attempt := 1; ; attempt++ {
-		err := c.gate(ctx, conn, counts, op, class, account, region, resource, fn)
-		if conn != nil && attempts > 1 && cloud.ClassOf(err) == cloud.ClassThrottled {
-			// Every throttled answer, retried or not, as the adapters
-			// count them: the engine does not count them again.
-			conn.absorbed.Add(1)
+		if conn != nil && conn.pace != nil {
+			if err := conn.pace.Wait(ctx, account, region, opNames[op]); err != nil {
+				return err
+			}
 		}
-		if err == nil || attempt >= attempts || !sdkRetries(err) {
+		err := c.gate(ctx, conn, counts, op, class, account, region, resource, fn)
+		throttled := cloud.ClassOf(err) == cloud.ClassThrottled
+		if conn != nil && throttled {
+			conn.throttled.Add(1)
+		}
+		if err == nil || attempt >= attempts || !cloud.IsTransient(err) {
+			if conn != nil && throttled {
+				conn.surfaced.Add(1)
+			}
 			return err
 		}
-		// Back off as the retryer would: exponential, scaled to the
-		// simulated latency (none when latency is off).
-		if err := pause(ctx, c.cfg.latency.of(class)<<attempt); err != nil {
+		if err := pause(ctx, c.backoff(class, attempt, err)); err != nil {
 			return err
 		}
 	}
 }
 
-// sdkRetries reports whether the adapters' retryer retries err: the codes
-// the one classification table (internal/cloud) calls throttled or
-// retryable, as internal/awsapi configures the SDK.
-func sdkRetries(err error) bool { return cloud.IsTransient(err) }
+// backoff is the wait before attempt+1, as the SDK's retryer would wait:
+// exponential, scaled to the simulated latency (none when latency is off),
+// and, after a refusal by one of the Cloud's own buckets, at least until
+// the bucket refills a token, with jitter (the SDK's standard retryer waits
+// a random part of 2^attempt seconds; retrying into an empty bucket at
+// once would only be refused again). A fault injected by the hook has no
+// bucket behind it to wait for.
+func (c *Cloud) backoff(class BucketClass, attempt int, err error) time.Duration {
+	d := c.cfg.latency.of(class) << attempt
+	var refused *bucketRefusal
+	if errors.As(err, &refused) && refused.refill > 0 {
+		tok := time.Duration(float64(time.Second) / refused.refill)
+		d = max(d, tok<<(attempt-1)+rand.N(tok))
+	}
+	return d
+}
 
 // gate is do with the bucket class given, for the calls whose class
 // depends on their arguments (an unfiltered DescribeImages).
@@ -277,9 +300,6 @@ func (c *Cloud) gate(ctx context.Context, conn *Connector, counts *cell, op opCo
 	}
 	if err := c.take(class, op, caller, region); err != nil {
 		c.throttled.Add(1)
-		if conn != nil {
-			conn.throttled.Add(1)
-		}
 		if perr := pause(ctx, lat-lat/2); perr != nil {
 			return perr
 		}

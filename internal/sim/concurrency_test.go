@@ -40,7 +40,7 @@ func TestConcurrentRun(t *testing.T) {
 		}
 	}
 
-	conn := c.Connector(srcAcct)
+	conn := c.Connector(srcAcct, sim.WithAttempts(1))
 	var calls atomic.Int64 // CopyImage calls made
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

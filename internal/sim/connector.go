@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/pacing"
 )
 
 // Connector hands out clients for one run, as the engine's Connector port
@@ -14,43 +15,46 @@ import (
 // a member account once per run and reuses that session in every Region.
 // A new Connector is a new run: it assumes roles again. It counts the calls
 // made through it (CallCounts), separately from the Cloud's totals.
+//
+// Like the SDK adapters' connector, it owns retries and pacing: each call
+// is tried up to its attempts (WithAttempts; by default DefaultAttempts,
+// as many as the adapters make), retrying the answers the one
+// classification table calls throttled or transient, with backoff; and
+// with WithPacing it waits for its client-side bucket before each attempt
+// (package pacing, the same buckets the adapters use). The engine neither
+// retries nor paces on top.
 type Connector struct {
 	cloud  *Cloud
 	source string
 	counts opCounts
-	// throttled counts the calls made through the connector that a token
-	// bucket refused.
-	throttled atomic.Int64
-	// attempts > 1 makes every call retry transient answers like the
-	// SDK's retryer (see RetryingConnector).
-	attempts int
-	absorbed atomic.Int64
+	// throttled counts the throttled answers the connector's calls got,
+	// every attempt, retried or not (bucket refusals and injected ones);
+	// surfaced the calls that failed throttled after the last attempt.
+	throttled, surfaced atomic.Int64
+	attempts            int
+	pace                *pacing.Pacer
 
 	mu       sync.Mutex
 	sessions map[string]*session
 }
 
-// RetryingConnector is a Connector whose calls retry throttled and 5xx
-// answers themselves, each page and each attempt a counted call, the way
-// the SDK adapters' clients do: a cloud.RetryingConnector, so the
-// engine does not retry on top. Benchmarks and chaos scenarios use it to
-// model a real deployment; the plain Connector leaves retries to the
-// engine.
-type RetryingConnector struct {
-	*Connector
+// DefaultAttempts is how often a connector tries one call by default: as
+// often as the SDK adapters (internal/awsapi) do by default.
+const DefaultAttempts = 5
+
+// ConnectorOption configures a Connector.
+type ConnectorOption func(*Connector)
+
+// WithAttempts makes each call tried at most n times (at least once).
+// Unit tests that inject one fault per call and count its effect set 1.
+func WithAttempts(n int) ConnectorOption {
+	return func(k *Connector) { k.attempts = max(1, n) }
 }
 
-// AbsorbedThrottles returns how many throttled answers the connector's
-// calls got, retried or not (the engine does not count them again).
-func (r RetryingConnector) AbsorbedThrottles() int64 { return r.absorbed.Load() }
-
-// RetryingConnector returns a new connector (a new run) whose calls are
-// tried up to attempts times (the SDK's standard retryer makes 3; the
-// adapters 5).
-func (c *Cloud) RetryingConnector(sourceAccountID string, attempts int) RetryingConnector {
-	k := c.Connector(sourceAccountID)
-	k.attempts = max(1, attempts)
-	return RetryingConnector{k}
+// WithPacing makes the connector wait for p's bucket of each call before
+// every attempt, as the adapters' middleware does; nil paces nothing.
+func WithPacing(p *pacing.Pacer) ConnectorOption {
+	return func(k *Connector) { k.pace = p }
 }
 
 // session is one account's assumed role. Its lock serialises concurrent
@@ -63,11 +67,15 @@ type session struct {
 
 // Connector returns a new connector (a new run) acting from sourceAccountID.
 // It panics on a malformed account id.
-func (c *Cloud) Connector(sourceAccountID string) *Connector {
+func (c *Cloud) Connector(sourceAccountID string, opts ...ConnectorOption) *Connector {
 	if !cloud.IsAccountID(sourceAccountID) {
 		panic(fmt.Sprintf("sim: Connector(%q): account id is not 12 digits", sourceAccountID))
 	}
-	return &Connector{cloud: c, source: sourceAccountID, sessions: make(map[string]*session)}
+	k := &Connector{cloud: c, source: sourceAccountID, attempts: DefaultAttempts, sessions: make(map[string]*session)}
+	for _, o := range opts {
+		o(k)
+	}
+	return k
 }
 
 // SourceAccount returns the account the connector acts from.
@@ -134,13 +142,18 @@ func (k *Connector) CallCounts() map[string]int64 { return k.counts.byOp() }
 // connector.
 func (k *Connector) MutatingCalls() int64 { return k.counts.mutating() }
 
-// ThrottledCalls returns how many calls made through this connector a
-// token bucket refused.
-func (k *Connector) ThrottledCalls() int64 { return k.throttled.Load() }
+// Throttles returns how many attempts made through this connector were
+// throttled (by a bucket or by the fault hook), retried or not, and how
+// many calls failed throttled after their last attempt (the connector is a
+// cloud.CallCounter).
+func (k *Connector) Throttles() (attempts, surfaced int64) {
+	return k.throttled.Load(), k.surfaced.Load()
+}
 
 // ResetCounters sets the connector's counts, and its count of throttled
 // calls, to zero.
 func (k *Connector) ResetCounters() {
 	k.counts.reset()
 	k.throttled.Store(0)
+	k.surfaced.Store(0)
 }

@@ -16,7 +16,7 @@ import (
 func TestAssumeRoleOncePerAccountPerConnector(t *testing.T) {
 	ctx := context.Background()
 	c := newOrg(t)
-	conn := c.Connector(srcAcct)
+	conn := c.Connector(srcAcct, sim.WithAttempts(1))
 	for _, reg := range []string{region, region2, region} {
 		for _, acct := range []string{tgtA, tgtB} {
 			got, err := conn.Target(ctx, acct, reg)
@@ -44,7 +44,7 @@ func TestAssumeRoleOncePerAccountPerConnector(t *testing.T) {
 		t.Fatalf("Source assumed a role (%d)", n)
 	}
 	// A new connector is a new run.
-	conn2 := c.Connector(srcAcct)
+	conn2 := c.Connector(srcAcct, sim.WithAttempts(1))
 	if _, err := conn2.Target(ctx, tgtA, region2); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestAssumeRoleOncePerAccountPerConnector(t *testing.T) {
 
 func TestAssumeRoleConcurrentFirstCalls(t *testing.T) {
 	c := newOrg(t)
-	conn := c.Connector(srcAcct)
+	conn := c.Connector(srcAcct, sim.WithAttempts(1))
 	var wg sync.WaitGroup
 	for i := range 64 {
 		wg.Go(func() {
@@ -89,7 +89,7 @@ func TestAssumeRoleDenied(t *testing.T) {
 		{"suspended", "555555555555"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			conn := c.Connector(srcAcct)
+			conn := c.Connector(srcAcct, sim.WithAttempts(1))
 			for range 3 {
 				e, err := conn.Target(context.Background(), tt.account, region)
 				wantCode(t, err, "AccessDenied")
@@ -107,14 +107,14 @@ func TestAssumeRoleDenied(t *testing.T) {
 		})
 	}
 	c.AllowAssumeRole(tgtB)
-	if _, err := c.Connector(srcAcct).Target(context.Background(), tgtB, region); err != nil {
+	if _, err := c.Connector(srcAcct, sim.WithAttempts(1)).Target(context.Background(), tgtB, region); err != nil {
 		t.Fatalf("after AllowAssumeRole: %v", err)
 	}
 }
 
 func TestAssumeRoleFaultIsNotCached(t *testing.T) {
 	c := newOrg(t)
-	conn := c.Connector(srcAcct)
+	conn := c.Connector(srcAcct, sim.WithAttempts(1))
 	fail := true
 	c.SetFault(func(_ context.Context, call sim.Call) error {
 		if call.Op == cloud.OpAssumeRole && fail {
@@ -139,7 +139,7 @@ func TestAssumeRoleFaultIsNotCached(t *testing.T) {
 func TestConnectorCountsOnlyItsCalls(t *testing.T) {
 	ctx := context.Background()
 	c := newOrg(t)
-	one, two := c.Connector(srcAcct), c.Connector(srcAcct)
+	one, two := c.Connector(srcAcct, sim.WithAttempts(1)), c.Connector(srcAcct, sim.WithAttempts(1))
 	s1, _ := one.Source(ctx, region)
 	s2, _ := two.Source(ctx, region)
 	for range 2 {
@@ -165,7 +165,7 @@ func TestConnectorCountsOnlyItsCalls(t *testing.T) {
 func TestConnectorIsTheEnginesPort(t *testing.T) {
 	ctx := context.Background()
 	c := newOrg(t)
-	var conn cloud.Connector = c.Connector(srcAcct)
+	var conn cloud.Connector = c.Connector(srcAcct, sim.WithAttempts(1))
 	src, err := conn.Source(ctx, region)
 	if err != nil || src == nil {
 		t.Fatal(src, err)
@@ -223,7 +223,7 @@ func TestOrganizationListing(t *testing.T) {
 	if err := c.AddAccount("999999999999", "at root", "", ""); err != nil {
 		t.Fatal(err)
 	}
-	conn := c.Connector(srcAcct)
+	conn := c.Connector(srcAcct, sim.WithAttempts(1))
 	org, _ := conn.Organization(ctx)
 
 	accounts, err := org.ListAccounts(ctx)
@@ -283,7 +283,7 @@ func TestOrganizationPageSizeOption(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn := c.Connector(srcAcct)
+	conn := c.Connector(srcAcct, sim.WithAttempts(1))
 	org, _ := conn.Organization(context.Background())
 	if _, err := org.ListAccounts(context.Background()); err != nil {
 		t.Fatal(err)
@@ -326,7 +326,7 @@ func TestOrganizationBuilder(t *testing.T) {
 	if a, ok := c.Account("123456789012"); !ok || a.State != cloud.AccountClosed {
 		t.Fatalf("account %+v", a)
 	}
-	org, _ := c.Connector(srcAcct).Organization(context.Background())
+	org, _ := c.Connector(srcAcct, sim.WithAttempts(1)).Organization(context.Background())
 	kids, _ := org.ListChildren(context.Background(), ou)
 	root, _ := org.ListChildren(context.Background(), c.Root())
 	if len(kids.Accounts) != 0 || !slices.Equal(root.Accounts, []string{"123456789012"}) {
@@ -343,7 +343,7 @@ func TestOrganizationBuilder(t *testing.T) {
 	c.AddOU("ou-sim0-ffffffff", "x")
 }
 
-func TestRetryingConnectorRetriesLikeTheSDK(t *testing.T) {
+func TestConnectorRetriesLikeTheSDK(t *testing.T) {
 	ctx := context.Background()
 	c := newOrg(t)
 	img := c.AddImage(srcAcct, region, sim.ImageSpec{Name: "x"})
@@ -352,7 +352,7 @@ func TestRetryingConnectorRetriesLikeTheSDK(t *testing.T) {
 		Add(sim.FaultRule{Op: cloud.OpDescribeImageAttribute, Times: 1, Code: "InternalError"}).
 		Add(sim.FaultRule{Op: cloud.OpModifyImageAttribute, Times: 9, Code: "RequestLimitExceeded"}).
 		Hook())
-	conn := c.RetryingConnector(srcAcct, 3)
+	conn := c.Connector(srcAcct, sim.WithAttempts(3))
 	src, err := conn.Source(ctx, region)
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +373,7 @@ func TestRetryingConnectorRetriesLikeTheSDK(t *testing.T) {
 	if counts[cloud.OpDescribeImages] != 3 || counts[cloud.OpDescribeImageAttribute] != 3 || counts[cloud.OpModifyImageAttribute] != 3 {
 		t.Fatalf("every attempt is a counted call: %v", counts)
 	}
-	if got := conn.AbsorbedThrottles(); got != 5 {
+	if got, _ := conn.Throttles(); got != 5 {
 		t.Fatalf("throttled answers = %d, want 5 (2 describes, 3 modifies: every attempt, the surfaced one too)", got)
 	}
 }

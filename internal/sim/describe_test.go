@@ -36,7 +36,7 @@ func TestDescribeImagesFilters(t *testing.T) {
 	// Other owners' images and other Regions are never listed.
 	foreign := c.AddImage(tgtA, region, sim.ImageSpec{Name: "foreign", Tags: map[string]string{"Recipe": "ubuntu"}}).ID
 	c.AddImage(srcAcct, region2, sim.ImageSpec{Name: "elsewhere", Tags: map[string]string{"Recipe": "ubuntu"}})
-	src, err := c.Connector(srcAcct).Source(ctx, region)
+	src, err := c.Connector(srcAcct, sim.WithAttempts(1)).Source(ctx, region)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestDescribeImagesPagination(t *testing.T) {
 				}
 				c.AddImage(srcAcct, region, sim.ImageSpec{Tags: tags})
 			}
-			conn := c.Connector(srcAcct)
+			conn := c.Connector(srcAcct, sim.WithAttempts(1))
 			src, _ := conn.Source(context.Background(), region)
 			q := cloud.ImageQuery{}
 			want := tt.images

@@ -17,9 +17,9 @@
 // Realism is off by default, so unit tests run instantly. WithLatency makes
 // each call take a round trip per class of operation (DefaultLatency: 25 ms);
 // WithThrottling enforces AWS's request token buckets (DefaultThrottling:
-// EC2's Describe* 100 burst / 20 per second and mutating 50 / 5 per account
-// and Region, unfiltered describes 50 / 5, and STS and Organizations buckets
-// per calling account), answering RequestLimitExceeded (EC2), Throttling
+// one bucket per EC2 API, account and Region, 100 burst / 20 per second for
+// non-mutating APIs and 50 / 5 for mutating ones, unfiltered describes
+// 50 / 5, and STS and Organizations buckets per calling account), answering RequestLimitExceeded (EC2), Throttling
 // (STS) or TooManyRequestsException (Organizations) when a bucket is empty.
 // Both run on the real clock: latency is a real sleep and buckets refill in
 // real time, so a benchmark's wall time is measured, not modelled. Goroutines

@@ -186,8 +186,9 @@ func (m *queryMatcher) match(im *image, now int64) bool {
 // configured size, each page one counted DescribeImages call (at least one
 // call even when nothing matches); pages are read one at a time, as with
 // NextToken, so images created between pages may appear. A query with no
-// filter at all draws on EC2's smaller bucket for unfiltered describes; a
-// continuation page the buckets refuse is retried as the SDK would.
+// filter at all draws on EC2's smaller bucket for unfiltered describes. Each
+// page is one call of the connector's: a refused page is retried by itself,
+// as the SDK's retryer retries each page request.
 func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.Image, error) {
 	z := e.zone
 	var candidates []int
@@ -211,7 +212,7 @@ func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.I
 	}
 	var out []cloud.Image
 	cursor := 0
-	for first := true; ; first = false {
+	for {
 		more := false
 		page := func() error {
 			return e.cloud.attempt(ctx, e.conn, z.calls, opDescribeImages, class, z.account, z.region, "", func() error {
@@ -246,13 +247,7 @@ func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.I
 				return nil
 			})
 		}
-		var err error
-		if first {
-			err = page()
-		} else {
-			err = retryPage(ctx, page)
-		}
-		if err != nil {
+		if err := page(); err != nil {
 			return nil, err
 		}
 		if !more {
@@ -440,7 +435,6 @@ func (e *EC2) SnapshotKeys(ctx context.Context, snapshotIDs []string) (map[strin
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	out := make(map[string]string)
-	first := true
 	for chunk := range slices.Chunk(ids, snapshotFilterLimit) {
 		call := func() error {
 			return e.do(ctx, opDescribeSnapshots, "", func() error {
@@ -458,16 +452,9 @@ func (e *EC2) SnapshotKeys(ctx context.Context, snapshotIDs []string) (map[strin
 				return nil
 			})
 		}
-		var err error
-		if first {
-			err = call()
-		} else {
-			err = retryPage(ctx, call)
-		}
-		if err != nil {
+		if err := call(); err != nil {
 			return nil, err
 		}
-		first = false
 	}
 	return out, nil
 }

@@ -48,7 +48,7 @@ func newScene(t *testing.T, c *sim.Cloud) *scene {
 	s.unshared = c.AddImage(srcAcct, region, sim.ImageSpec{Name: "unshared"})
 	s.old = c.AddImage(srcAcct, region, sim.ImageSpec{Name: "old"})
 	var err error
-	conn := c.Connector(srcAcct)
+	conn := c.Connector(srcAcct, sim.WithAttempts(1))
 	s.conn = conn
 	if s.src, err = conn.Source(context.Background(), region); err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestCancelledContext(t *testing.T) {
 			t.Errorf("%s: error %v", sc.op, err)
 		}
 	}
-	if _, err := c.Connector(srcAcct).Target(ctx, tgtB, region); !errors.Is(err, context.Canceled) {
+	if _, err := c.Connector(srcAcct, sim.WithAttempts(1)).Target(ctx, tgtB, region); !errors.Is(err, context.Canceled) {
 		t.Errorf("Target: %v", err)
 	}
 	if n := len(c.CallCounts()); n != 0 {
@@ -249,7 +249,7 @@ func TestCallsFilter(t *testing.T) {
 			}
 		}
 	}
-	if _, err := c.Connector(srcAcct).Target(ctx, tgtA, region); err != nil {
+	if _, err := c.Connector(srcAcct, sim.WithAttempts(1)).Target(ctx, tgtA, region); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {

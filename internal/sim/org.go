@@ -44,7 +44,7 @@ func (o *Organization) paged(ctx context.Context, op opCode, resource string, fn
 		return err
 	}
 	for p := 1; p < pages(n, o.cloud.cfg.orgPageSize); p++ {
-		if err := retryPage(ctx, func() error { return o.do(ctx, op, resource, nil) }); err != nil {
+		if err := o.do(ctx, op, resource, nil); err != nil {
 			return err
 		}
 	}

@@ -2,9 +2,7 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -58,13 +56,15 @@ type Bucket struct {
 	Refill float64
 }
 
-// Throttling is the set of token buckets the Cloud enforces. EC2 buckets
-// are per account and Region, the STS bucket per calling account (the one
-// that assumes roles), the Organizations bucket per calling account.
+// Throttling is the set of token buckets the Cloud enforces: one per API,
+// account and Region for EC2 (see bucketKey), one per calling account for
+// STS (the account that assumes roles) and for Organizations.
 type Throttling struct {
-	// Describe meters EC2's filtered or paginated non-mutating calls.
+	// Describe sizes the bucket of each of EC2's non-mutating APIs
+	// (filtered or paginated calls), per account and Region.
 	Describe Bucket
-	// Mutating meters EC2's mutating calls.
+	// Mutating sizes the bucket of each of EC2's mutating APIs, per
+	// account and Region.
 	Mutating Bucket
 	// Unfiltered meters DescribeImages calls with no filter at all (an
 	// empty cloud.ImageQuery), which EC2 puts in a smaller bucket. The
@@ -76,11 +76,17 @@ type Throttling struct {
 	Organizations Bucket
 }
 
-// DefaultThrottling returns EC2's documented request token buckets
-// (Describe* 100 burst refilled at 20 per second, mutating 50 at 5,
-// unfiltered describes 50 at 5) and assumptions for STS and Organizations,
-// which publish no exact figures: STS 600 at 600 per second, Organizations
-// 50 at 20 per second.
+// DefaultThrottling returns the request token buckets the simulator
+// enforces by default, each one per API, account and Region for EC2
+// (Request throttling for the Amazon EC2 API,
+// https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html:
+// non-mutating APIs such as DescribeHosts hold 100 tokens refilled at 20
+// per second; the page gives mutating APIs smaller buckets without naming
+// the figures of the ones amicopier calls, so 50 at 5 is the cautious
+// assumption, and unfiltered, unpaginated describes 50 at 5), and
+// assumptions for STS and Organizations, which publish no exact figures:
+// STS 600 at 600 per second, Organizations 50 at 20 per second, per
+// calling account.
 func DefaultThrottling() Throttling {
 	return Throttling{
 		Describe:      Bucket{Burst: 100, Refill: 20},
@@ -208,9 +214,20 @@ func (c *Cloud) Throttling() (Throttling, bool) {
 // connector or client, since construction or ResetCounters.
 func (c *Cloud) ThrottledCalls() int64 { return c.throttled.Load() }
 
+// bucketKey names one token bucket. EC2 evaluates each API individually
+// ("each API is evaluated individually, and you are throttled on the
+// number of requests you make on a per-API basis", Request throttling for
+// the Amazon EC2 API,
+// https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html),
+// per account and Region, so an EC2 bucket is keyed by its operation too;
+// the class only sizes it (and separates unfiltered describes, which the
+// same page meters in a smaller bucket). STS and Organizations publish no
+// per-API figures: their buckets are per calling account, every operation
+// sharing one (the cautious reading).
 type bucketKey struct {
 	account, region string
 	class           BucketClass
+	op              opCode
 }
 
 // buckets holds the Cloud's token buckets, made on first use.
@@ -238,13 +255,6 @@ func (b *buckets) get(k bucketKey, spec Bucket) *rate.Limiter {
 	return l
 }
 
-// throttleError is a refusal by one of the Cloud's own buckets (as opposed
-// to one injected by the fault hook), so paginated listings can retry the
-// page the way the SDK's retryer would.
-type throttleError struct{ *cloud.APIError }
-
-func (e *throttleError) Unwrap() error { return e.APIError }
-
 // take draws a token for a call of class made by account in region, or
 // returns the throttling error AWS would. Caller holds no lock.
 func (c *Cloud) take(class BucketClass, op opCode, account, region string) error {
@@ -256,7 +266,11 @@ func (c *Cloud) take(class BucketClass, op opCode, account, region string) error
 	if spec.Burst == 0 {
 		return nil
 	}
-	if c.buckets.get(bucketKey{account, region, class}, spec).Allow() {
+	k := bucketKey{account: account, region: region, class: class}
+	if class != BucketSTS && class != BucketOrganizations {
+		k.op = op
+	}
+	if c.buckets.get(k, spec).Allow() {
 		return nil
 	}
 	name := opNames[op]
@@ -269,11 +283,21 @@ func (c *Cloud) take(class BucketClass, op opCode, account, region string) error
 			"You have sent too many requests in too short a period of time (account %s)", account)
 	default:
 		err = cloud.Errorf(name, "RequestLimitExceeded",
-			"Request limit exceeded: the %s bucket of account %s in %s is empty (%d burst, %g per second)",
-			class, account, region, spec.Burst, spec.Refill)
+			"Request limit exceeded: the %s bucket of %s for account %s in %s is empty (%d burst, %g per second)",
+			class, name, account, region, spec.Burst, spec.Refill)
 	}
-	return &throttleError{err}
+	return &bucketRefusal{APIError: err, refill: spec.Refill}
 }
+
+// bucketRefusal is a refusal by one of the Cloud's own buckets (as
+// opposed to one injected by the fault hook): the connector's backoff
+// waits for the bucket to refill.
+type bucketRefusal struct {
+	*cloud.APIError
+	refill float64
+}
+
+func (e *bucketRefusal) Unwrap() error { return e.APIError }
 
 // pause sleeps d in real time, or until ctx is done.
 func pause(ctx context.Context, d time.Duration) error {
@@ -287,27 +311,5 @@ func pause(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
-	}
-}
-
-// pageRetries is how often a continuation page refused by a bucket is
-// retried before the listing fails: the SDK's paginators retry a
-// throttled page with backoff (standard retry mode, 3 attempts) instead of
-// starting the listing over, and the simulator plays the adapter's part.
-const pageRetries = 4
-
-// retryPage runs one continuation page of a listing, retrying it with
-// jittered exponential backoff while the Cloud's own buckets refuse it.
-func retryPage(ctx context.Context, page func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := page()
-		var te *throttleError
-		if err == nil || attempt >= pageRetries || !errors.As(err, &te) {
-			return err
-		}
-		base := 50 * time.Millisecond << attempt
-		if perr := pause(ctx, base/2+rand.N(base/2+1)); perr != nil {
-			return err
-		}
 	}
 }

@@ -119,7 +119,7 @@ func TestSnapshotKeysCallsPer200Ids(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c.ResetCounters()
-			conn := c.Connector(srcAcct)
+			conn := c.Connector(srcAcct, sim.WithAttempts(1))
 			src, err := conn.Source(ctx, region)
 			if err != nil {
 				t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -276,7 +277,8 @@ type protocol interface {
 
 func (s *Server) fail(w http.ResponseWriter, p protocol, op string, err error) {
 	code, msg := "InternalError", err.Error()
-	if ae, ok := err.(*cloud.APIError); ok {
+	var ae *cloud.APIError
+	if errors.As(err, &ae) {
 		code, msg = ae.Code, ae.Message
 	}
 	id := s.requestID()
