@@ -1,0 +1,106 @@
+package pacing
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/amicopier/amicopier/internal/cloud"
+)
+
+// tiny is a bucket of one token that never refills within a test.
+var tiny = Bucket{PerSecond: 1e-6, Burst: 1}
+
+// tryWait reports whether a call may go now: Wait with a deadline far
+// shorter than a refill fails at once when the bucket is empty.
+func tryWait(t *testing.T, p *Pacer, account, region, op string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := p.Wait(ctx, account, region, op)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait: %v", err)
+	}
+	return err == nil
+}
+
+// TestOneBucketPerAPI: EC2 throttles each API separately, per account and
+// Region, so an empty bucket of one API holds back no other API, account
+// or Region.
+func TestOneBucketPerAPI(t *testing.T) {
+	p, err := New(Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny}, "111111111111", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const a, b, r1, r2 = "222222222222", "333333333333", "eu-west-1", "us-east-1"
+	if !tryWait(t, p, a, r1, cloud.OpModifyImageAttribute) {
+		t.Fatal("first call refused")
+	}
+	if tryWait(t, p, a, r1, cloud.OpModifyImageAttribute) {
+		t.Fatal("the API's bucket is empty, yet a second call went")
+	}
+	for _, c := range []struct{ account, region, op string }{
+		{a, r1, cloud.OpModifySnapshotAttribute},
+		{a, r1, cloud.OpCopyImage},
+		{a, r1, cloud.OpDescribeImages},
+		{b, r1, cloud.OpModifyImageAttribute},
+		{a, r2, cloud.OpModifyImageAttribute},
+	} {
+		if !tryWait(t, p, c.account, c.region, c.op) {
+			t.Errorf("%s by %s in %s was held back by another API's bucket", c.op, c.account, c.region)
+		}
+	}
+}
+
+// TestShardsShareTheSourceAccount: each of N shards gets 1/N of the source
+// account's buckets (so N in parallel stay inside one AWS bucket), and of
+// the caller's STS bucket, but the whole bucket of every target account.
+func TestShardsShareTheSourceAccount(t *testing.T) {
+	rates := Rates{Describe: Bucket{PerSecond: 1e-6, Burst: 8}, Mutating: Bucket{PerSecond: 1e-6, Burst: 8}, AssumeRole: Bucket{PerSecond: 1e-6, Burst: 8}}
+	p, err := New(rates, "111111111111", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(account, region, op string) int {
+		n := 0
+		for tryWait(t, p, account, region, op) {
+			n++
+		}
+		return n
+	}
+	if got := count("111111111111", "eu-west-1", cloud.OpModifySnapshotAttribute); got != 2 {
+		t.Errorf("source account burst for one of 4 shards = %d, want 2", got)
+	}
+	if got := count("", "", cloud.OpAssumeRole); got != 2 {
+		t.Errorf("AssumeRole burst for one of 4 shards = %d, want 2", got)
+	}
+	if got := count("222222222222", "eu-west-1", cloud.OpCopyImage); got != 8 {
+		t.Errorf("target account burst = %d, want the whole 8", got)
+	}
+}
+
+func TestOrganizationsAndNilPacerWait(t *testing.T) {
+	p, err := New(Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny}, "111111111111", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if !tryWait(t, p, "111111111111", "", cloud.OpListAccounts) {
+			t.Fatal("Organizations calls are not paced")
+		}
+	}
+	var none *Pacer
+	if err := none.Wait(context.Background(), "a", "r", cloud.OpCopyImage); err != nil {
+		t.Fatalf("nil pacer: %v", err)
+	}
+}
+
+func TestRatesCheck(t *testing.T) {
+	if _, err := New(Rates{Describe: Bucket{PerSecond: 0, Burst: 1}, Mutating: tiny, AssumeRole: tiny}, "111111111111", 1); err == nil {
+		t.Fatal("a bucket that never refills was accepted")
+	}
+	if err := DefaultRates.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
