@@ -48,6 +48,17 @@ const (
 // copies are ever deregistered.
 func Managed(img *cloud.Image) bool { return img.Tags[TagManaged] == "true" }
 
+// IsCopy reports whether an image is a copy of another AMI, whoever made
+// it: it carries CopiedFromAMI (AMIgo's Image Copier and amicopier set it)
+// or amicopier's marker. A copy is never a source.
+func IsCopy(img *cloud.Image) bool {
+	if _, ok := img.Tags[TagCopiedFrom]; ok {
+		return true
+	}
+	_, marked := img.Tags[TagManaged]
+	return marked
+}
+
 // copyPlan is everything needed to make one copy of a source in a target
 // account and Region, derived from the source and the configuration only.
 type copyPlan struct {

@@ -84,6 +84,13 @@ func (r *run) discover(ctx context.Context) error {
 			if _, dup := r.byID[img.ID]; dup {
 				continue
 			}
+			if IsCopy(&img) {
+				// A copy in the source account (AMIgo's, another tool's,
+				// an earlier amicopier's) is never a source: copying it
+				// would breed a generation of copies every run.
+				r.copiesInSource++
+				continue
+			}
 			src := &sourceImage{img: img}
 			specs, err := r.targetSpecs(ctx, &src.img)
 			if err != nil {

@@ -15,8 +15,9 @@ import (
 type orgView struct {
 	org      cloud.Organization
 	accounts map[string]cloud.Account
-	// active lists ACTIVE account ids, sorted.
-	active []string
+	// active lists ACTIVE account ids, sorted; members every account id,
+	// sorted.
+	active, members []string
 	// ouAccounts caches the recursive expansion of each OU or root.
 	ouAccounts map[string][]string
 	// parent is the OU (or root) an account sits in, and ouName the name
@@ -61,11 +62,13 @@ func loadOrg(ctx context.Context, org cloud.Organization) (*orgView, error) {
 	}
 	for _, a := range accts {
 		v.accounts[a.ID] = a
+		v.members = append(v.members, a.ID)
 		if a.State == cloud.AccountActive {
 			v.active = append(v.active, a.ID)
 		}
 	}
 	slices.Sort(v.active)
+	slices.Sort(v.members)
 	return v, nil
 }
 
@@ -119,8 +122,8 @@ type targetSet struct {
 
 // resolveOptions narrow resolution to a run's scope.
 type resolveOptions struct {
-	// source is the source account: "*" does not include it (it owns the
-	// originals; name it explicitly to get encrypted copies there too).
+	// source is the source account: it holds the originals and is never a
+	// target, whichever form names it.
 	source string
 	// regions are added to every image's target Regions.
 	regions      []string
@@ -156,11 +159,18 @@ func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceR
 		rejected[target] = true
 		ts.Rejected = append(ts.Rejected, rejection{Target: target, Reason: reason, Unreachable: len(unreachable) > 0 && unreachable[0]})
 	}
-	checkAccount := func(id, origin string) {
+	// checkAccount admits an account named by metadata (explicitly, or
+	// as a member of "*", a root or an OU: grouped). The source account
+	// holds the originals and is never a target: named explicitly it is
+	// reported, a group just leaves it out.
+	checkAccount := func(id, origin string, grouped bool) {
 		a, ok := v.accounts[id]
 		switch {
 		case !ok:
 			reject(id, fmt.Sprintf("account %s (from %s) is not a member of the organisation; never shared with", id, origin))
+		case id == opt.source && grouped:
+		case id == opt.source:
+			reject(id, fmt.Sprintf("account %s (from %s) is the source account: it holds the original AMI, and amicopier copies only into other accounts", id, origin))
 		case a.State != cloud.AccountActive:
 			reject(id, fmt.Sprintf("account %s (from %s) is %s, not ACTIVE", id, origin, a.State))
 		case opt.exclude[id]:
@@ -183,13 +193,14 @@ func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceR
 		for _, ref := range spec.Refs {
 			switch ref.Kind {
 			case cloud.TargetOrganization:
-				for _, id := range v.active {
-					if !opt.exclude[id] && id != opt.source {
-						add(id)
-					}
+				// Every member, in the order ListAccounts gave them: the
+				// ACTIVE ones are targets, the others are reported
+				// exactly as an OU's would be.
+				for _, id := range v.members {
+					checkAccount(id, ref.Origin+" via *", true)
 				}
 			case cloud.TargetAccount:
-				checkAccount(ref.ID, ref.Origin)
+				checkAccount(ref.ID, ref.Origin, false)
 			case cloud.TargetOU:
 				ids, err := v.expand(ctx, ref.ID)
 				if err != nil {
@@ -201,7 +212,7 @@ func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceR
 					continue
 				}
 				for _, id := range ids {
-					checkAccount(id, ref.Origin+" via "+ref.ID)
+					checkAccount(id, ref.Origin+" via "+ref.ID, true)
 				}
 			}
 		}

@@ -74,6 +74,9 @@ type run struct {
 	org     *orgView
 	// records holds unsettled records by account and Region.
 	records map[[2]string]map[state.PairKey]state.Pair
+	// copiesInSource counts the copies discovery found among the source
+	// account's images and left out.
+	copiesInSource int
 	// discoveryIncomplete says some image's targets may be missing (a
 	// metadata source failed, an OU could not be listed): a pair absent
 	// from this run's targets may still be wanted, so no record is

@@ -30,6 +30,8 @@ const (
 type world struct {
 	t     *testing.T
 	cloud *sim.Cloud
+	// ou holds every target account.
+	ou    string
 	cfg   *config.Config
 	store *state.Counting
 	// last is the connector of the latest run, for its call counts; mu
@@ -60,7 +62,7 @@ func newWorld(t *testing.T, n int, opts ...sim.Option) *world {
 	cfg.State.Backend = config.BackendMemory
 	cfg.Limits.Concurrency = 4
 	must(t, cfg.Validate())
-	return &world{t: t, cloud: c, cfg: cfg, store: state.NewCounting(state.NewMemory(state.WithClock(c.Now)))}
+	return &world{t: t, cloud: c, ou: ou, cfg: cfg, store: state.NewCounting(state.NewMemory(state.WithClock(c.Now)))}
 }
 
 func accountID(i int) string { return fmt.Sprintf("2000000%05d", i) }
