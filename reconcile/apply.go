@@ -18,7 +18,7 @@ import (
 // share grants the launch permission of each source image that is copied
 // in this run, and the create-volume permission of its snapshots, to every
 // account about to copy it: one describe and at most one modify per image
-// and per snapshot (per cloud.MaxShareBatch accounts), for all targets at once,
+// and per snapshot (per MaxShareBatch accounts), for all targets at once,
 // skipping accounts already granted. The source account's mutating token
 // bucket is shared by every target, so this is where per-pair sharing
 // would collapse.
@@ -169,7 +169,7 @@ func missing(want, have []string) []string {
 
 var errTimeBudget = errors.New("time budget reached; the next run continues")
 
-// shareRefused reports whether a sharing call failed because cloud.EC2 refuses
+// shareRefused reports whether a sharing call failed because EC2 refuses
 // to share the source at all: the answers it gives for a snapshot under
 // the AWS-managed aws/ebs key. Every other failure (a denial, a throttle,
 // a code nobody classified) may pass by the next run.
@@ -295,7 +295,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none" })
 		return
 	case c.quotaFull:
-		r.deferPair(pw, "cloud.EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
+		r.deferPair(pw, "EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
 		return
 	case rw.inFlight >= capacity:
 		r.deferPair(pw, capReason(rw), true)
@@ -324,12 +324,17 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	in.Tags = maps.Clone(in.Tags)
 	in.Tags[TagAttempt] = strconv.Itoa(rec.Attempts)
 	imageID, callErr := rw.client.CopyImage(ctx, in)
-	after := AfterCopy(rec, imageID, callErr, r.policy)
-	if _, err := r.putPair(ctx, &pairWork{key: pw.key, stored: &rec}, after); err != nil {
+	answer := CopyAnswer{ImageID: imageID, Err: callErr, JustShared: granted && rw.account != r.e.set.SourceAccount}
+	after := AfterCopy(rec, answer, r.policy)
+	// The answer is recorded even when the run is being stopped (the
+	// deadline, a signal): it is what the next run starts from.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if _, err := r.putPair(wctx, &pairWork{key: pw.key, stored: &rec}, after); err != nil {
 		r.recordError("pair %s: record copy result: %v", pw.key, err)
 	}
 	if callErr != nil {
-		r.copyError(c, pw, callErr)
+		r.copyError(c, pw, answer)
 		return
 	}
 	rw.inFlight++
@@ -361,28 +366,42 @@ func (r *run) deregisterFailed(ctx context.Context, rw *regionWork, pw *pairWork
 	return all
 }
 
-// copyError reports a CopyImage call that failed. A full quota stops the
-// copies of the account and Region for this run, and so does a denial (a
-// missing IAM or KMS grant of the copier role), which makes the pair
-// unreachable: the next run tries again, the pair's attempts untouched.
-func (r *run) copyError(c *regionCursor, pw *pairWork, err error) {
-	switch cloud.ClassOf(err) {
-	case cloud.ClassLimit:
-		c.quotaFull = true
-	case cloud.ClassAccessDenied:
-		c.denied = fmt.Sprintf("CopyImage was denied in account %s (%s): %v; check the copier role's IAM permissions and the KMS key's policy (the next run tries again)",
+// copyError reports a CopyImage call that started no copy. A deferred
+// answer (nothing failed: a full quota, a grant still propagating, an
+// outcome the deadline or a signal cut off) defers the pair; a full quota
+// also stops the copies of the account and Region for this run. A refusal
+// is the pair's failed attempt; a denial (a missing IAM or KMS grant of
+// the copier role) also stops the Region's other copies, which would be
+// refused alike.
+func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
+	err := a.Err
+	if a.Deferred() {
+		reason := fmt.Sprintf("CopyImage started no copy, nothing failed (%v); the next run asks again with the same request", err)
+		switch {
+		case cloud.ClassOf(err) == cloud.ClassLimit:
+			c.quotaFull = true
+			reason = fmt.Sprintf("EC2 refused more concurrent copies in %s/%s (%v)", c.rw.account, c.rw.region, err)
+		case a.Propagating():
+			reason = fmt.Sprintf("the source was shared with %s moments ago and EC2 does not see the grant yet (%v); the next run copies it", c.rw.account, err)
+		}
+		r.deferPair(pw, reason, false)
+		r.updateItem(pw.item, func(it *report.Item) { it.LastError = err.Error() })
+		return
+	}
+	if cloud.ClassOf(err) == cloud.ClassAccessDenied {
+		c.denied = fmt.Sprintf("CopyImage was denied in account %s (%s): %v; check the copier role's IAM permissions and the KMS key's policy",
 			c.rw.account, c.rw.region, err)
-		r.recategorize(pw.item, pw.dec.Category, report.Unreachable, c.denied)
 	}
 	r.count("copy_failed", 1)
 	r.recordError("pair %s: %v", pw.key, err)
+	r.recategorize(pw.item, pw.dec.Category, report.Failed, fmt.Sprintf("CopyImage refused the copy: %v; it counts as a failed attempt", err))
 	r.updateItem(pw.item, func(it *report.Item) {
 		it.Action = "copy_failed"
 		it.LastError = err.Error()
 	})
 }
 
-// shareFailed handles a pair whose source could not be shared. cloud.EC2
+// shareFailed handles a pair whose source could not be shared. EC2
 // refusing the share for good (a snapshot under the AWS-managed aws/ebs
 // key cannot be shared at all) rejects the target and remembers why, so
 // the next plan shows it without trying. Anything else leaves the pair as

@@ -4,11 +4,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
+	"github.com/amicopier/amicopier/state"
 )
 
 // The tests of this file pin the AWS facts, and the bugs found by running
@@ -106,6 +109,74 @@ func TestEveryFormRejectsTheSameAccounts(t *testing.T) {
 			}
 			if got := res.Report.Counts[report.Missing]; got != 1 {
 				t.Errorf("missing = %d, want 1 (only the ACTIVE, included account)", got)
+			}
+		})
+	}
+}
+
+// TestRefusedCopyIsAFailedAttempt: EC2 refusing CopyImage on its merits is
+// a failed attempt (counted, backed off, stuck after limits.max_attempts,
+// its reason shown), never a copy in progress; a full quota or a grant not
+// propagated yet is a deferral: nothing counted, the same request next run.
+func TestRefusedCopyIsAFailedAttempt(t *testing.T) {
+	tests := []struct {
+		code   string
+		status state.PairStatus
+		cat    report.Category
+	}{
+		{"InvalidAMIName.Duplicate", state.PairFailed, report.Failed},
+		{"AccessDenied", state.PairFailed, report.Failed},
+		{"KMS.NotFoundException", state.PairFailed, report.Failed},
+		{"InvalidParameterValue", state.PairFailed, report.Failed},
+		{"ResourceLimitExceeded", state.PairDeferred, report.Missing},
+		// The source was shared in this very run: EC2 not finding it is
+		// the grant propagating.
+		{"InvalidAMIID.NotFound", state.PairDeferred, report.Missing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			w := newWorld(t, 1)
+			w.cfg.Limits.MaxAttempts = 2
+			w.cfg.Limits.RetryBackoff = config.Duration(time.Hour)
+			img := w.image(euWest, "web", 1, accountID(1))
+			key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+			w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: cloud.OpCopyImage, Code: tt.code, Message: "refused"}).Hook())
+			res := w.run(reconcile.ModeApply)
+			rec, _ := w.pair(key)
+			if rec.Status != tt.status || rec.LastErrorCode != tt.code || rec.CopyImageID != "" {
+				t.Fatalf("record %+v, want status %s", rec, tt.status)
+			}
+			it := itemsOf(res.Report, tt.cat)
+			if len(it) != 1 || !strings.Contains(it[0].LastError, tt.code) {
+				t.Fatalf("report %+v", res.Report.Items)
+			}
+			if tt.status == state.PairDeferred {
+				if rec.Failures != 0 || res.Summary.Actions["deferred"] != 1 || res.Summary.Actions["copy_failed"] != 0 {
+					t.Fatalf("a deferral counted as a failure: %+v %v", rec, res.Summary.Actions)
+				}
+				w.cloud.SetFault(nil)
+				if res := w.run(reconcile.ModeApply); res.Summary.APICalls[cloud.OpCopyImage] != 1 {
+					t.Fatalf("the deferred copy was not made next run: %v", res.Summary.APICalls)
+				}
+				if again, _ := w.pair(key); again.Attempts != rec.Attempts || again.ClientToken != rec.ClientToken {
+					t.Fatalf("the deferred request changed: %+v then %+v", rec, again)
+				}
+				return
+			}
+			if rec.Failures != 1 || res.Summary.Actions["copy_failed"] != 1 {
+				t.Fatalf("record %+v actions %v", rec, res.Summary.Actions)
+			}
+			// Backing off: nothing until the retry is due, then the
+			// second failure makes it stuck, with its reason.
+			if res := w.run(reconcile.ModeApply); res.Summary.APICalls[cloud.OpCopyImage] != 0 {
+				t.Fatalf("retried within the backoff: %v", res.Summary.APICalls)
+			}
+			w.cloud.Advance(time.Hour + time.Minute)
+			w.run(reconcile.ModeApply)
+			res = w.run(reconcile.ModeApply)
+			stuck := itemsOf(res.Report, report.Stuck)
+			if len(stuck) != 1 || !strings.Contains(stuck[0].Reason, tt.code) || res.Summary.APICalls[cloud.OpCopyImage] != 0 {
+				t.Fatalf("not stuck after 2 refusals: %+v %v", res.Report.Items, res.Summary.APICalls)
 			}
 		})
 	}

@@ -25,7 +25,7 @@ const (
 	TagSourceAccount = "amicopier:source-account"
 	TagSourceRegion  = "amicopier:source-region"
 	// TagKMSKey records the key the copy was asked to use, as configured
-	// (often an alias cloud.EC2 cannot report back), so a later run can tell a
+	// (often an alias EC2 cannot report back), so a later run can tell a
 	// copy made under another key setting.
 	TagKMSKey = "amicopier:kms-key"
 	// TagAttempt records which attempt made the copy, so a failed copy
@@ -33,7 +33,7 @@ const (
 	TagAttempt = "amicopier:attempt"
 )
 
-// cloud.EC2 limits on tags and names (SPEC section 4).
+// EC2 limits on tags and names (SPEC section 4).
 const (
 	maxTags          = 50
 	maxTagKeyLen     = 128
@@ -142,7 +142,7 @@ func render(t *template.Template, data CopyNameData) (string, error) {
 	return b.String(), nil
 }
 
-// sanitizeImageName keeps the characters cloud.EC2 allows in AMI names
+// sanitizeImageName keeps the characters EC2 allows in AMI names
 // (letters, digits, space and ( ) [ ] . / - ' @ _) and replaces the rest.
 func sanitizeImageName(s string) string {
 	var b strings.Builder
@@ -171,7 +171,7 @@ func truncateRunes(s string, n int) string {
 
 // tags are the copy's tags: the source's user tags the policy keeps, then
 // amicopier's own, which always win and always fit (source tags are cut,
-// in key order, to stay within cloud.EC2's 50-tag limit).
+// in key order, to stay within EC2's 50-tag limit).
 func (s *copyShaper) tags(src *cloud.Image, key string) map[string]string {
 	own := map[string]string{
 		TagCopiedFrom:    src.ID,

@@ -139,43 +139,51 @@ func TestReopenLosesToALaterWrite(t *testing.T) {
 	}
 }
 
-// TestCopyDeniedIsUnreachableNotAFailure: CopyImage denied (a missing IAM
-// or KMS grant) keeps the attempt open, stops the account and Region's
-// other copies for the run and reports the pairs unreachable; fixing the
-// role copies them, however many runs were denied before.
-func TestCopyDeniedIsUnreachableNotAFailure(t *testing.T) {
+// TestCopyDeniedIsAFailedAttempt: CopyImage denied (a missing IAM or KMS
+// grant) is a refusal, so the pair's attempt fails: counted, backed off,
+// stuck after limits.max_attempts, with its reason shown. The account and
+// Region's other copies are not attempted in that run (they would be
+// denied alike) and are reported unreachable.
+func TestCopyDeniedIsAFailedAttempt(t *testing.T) {
 	w := newWorld(t, 1)
 	w.cfg.Limits.RetryBackoff = 1
-	a := w.image(euWest, "a", 1, accountID(1))
-	b := w.image(euWest, "b", 1, accountID(1))
+	w.cfg.Limits.MaxAttempts = 2
+	w.image(euWest, "a", 1, accountID(1))
+	w.image(euWest, "b", 1, accountID(1))
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Account: accountID(1), Code: "UnauthorizedOperation",
 		Message: "not authorized to perform kms:CreateGrant"}).Hook())
-	for run := range 4 {
-		res := w.run(reconcile.ModeApply)
-		if n := res.Summary.APICalls["CopyImage"]; n != 1 {
-			t.Fatalf("run %d: CopyImage = %d, want 1 (the Region stops at the first denial)", run, n)
-		}
-		wantCounts(t, res.Report, map[report.Category]int{report.Unreachable: 2})
-		if res.Summary.Status != report.StatusPartial {
-			t.Fatalf("run %d: status %s", run, res.Summary.Status)
-		}
-		for _, it := range itemsOf(res.Report, report.Unreachable) {
-			if !strings.Contains(it.Reason, "denied") || !strings.Contains(it.Reason, accountID(1)) {
-				t.Errorf("run %d: reason %q", run, it.Reason)
-			}
+	res := w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls["CopyImage"]; n != 1 {
+		t.Fatalf("CopyImage = %d, want 1 (the Region stops at the first denial)", n)
+	}
+	wantCounts(t, res.Report, map[report.Category]int{report.Failed: 1, report.Unreachable: 1})
+	if res.Summary.Status != report.StatusPartial || res.Summary.Actions["copy_failed"] != 1 {
+		t.Fatalf("status %s, actions %v", res.Summary.Status, res.Summary.Actions)
+	}
+	for _, it := range itemsOf(res.Report, report.Unreachable) {
+		if !strings.Contains(it.Reason, "denied") || !strings.Contains(it.Reason, accountID(1)) {
+			t.Errorf("reason %q", it.Reason)
 		}
 	}
-	for _, img := range []cloud.Image{a, b} {
-		if rec, ok := w.pair(state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}); ok && rec.Failures != 0 {
-			t.Fatalf("a denial counted as a failed attempt: %+v", rec)
-		}
+	failed := itemsOf(res.Report, report.Failed)[0]
+	if !strings.Contains(failed.Reason, "kms:CreateGrant") || !strings.Contains(failed.LastError, "UnauthorizedOperation") {
+		t.Errorf("failed item %+v", failed)
 	}
-	w.cloud.SetFault(nil) // the role is fixed
-	if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 2 {
-		t.Fatalf("after the fix: %v %v", res.Summary.APICalls, res.Summary.Errors)
+	rec, ok := w.pair(state.PairKey{SourceImage: failed.SourceImage, Account: accountID(1), Region: euWest})
+	if !ok || rec.Status != state.PairFailed || rec.Failures != 1 || rec.LastErrorCode != "UnauthorizedOperation" {
+		t.Fatalf("record %+v", rec)
 	}
-	w.settle()
-	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 2})
+	// Runs go on failing both pairs' attempts until they are stuck, and
+	// then no CopyImage is made any more.
+	for range 6 {
+		w.cloud.Advance(time.Minute)
+		w.run(reconcile.ModeApply)
+	}
+	res = w.run(reconcile.ModeApply)
+	wantCounts(t, res.Report, map[report.Category]int{report.Stuck: 2})
+	if n := res.Summary.APICalls["CopyImage"]; n != 0 {
+		t.Fatalf("stuck pairs copied again: %d", n)
+	}
 }
 
 // TestCopiesInOtherStates: a copy that is neither available, pending nor

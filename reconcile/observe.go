@@ -348,7 +348,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 			stored := p // only a remembered pair costs an allocation
 			rec = &stored
 		}
-		pw := r.planPair(src, key, bySource.of(src.img.ID), rec, &ok)
+		pw := r.planPair(src, key, bySource.of(src.img.ID), rec, &ok, &rw.inFlight)
 		if pw != nil {
 			rw.pairs = append(rw.pairs, pw)
 		}
@@ -412,8 +412,9 @@ func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, cli
 
 // planPair plans one pair and reports it; it returns the work to do, or
 // nil when there is none. An ok pair the report does not list is only
-// counted, in *ok.
-func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image, rec *state.Pair, ok *int) *pairWork {
+// counted, in *ok; a copy started but not listed yet is counted in
+// *inFlight (it holds a slot of the in-flight cap).
+func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image, rec *state.Pair, ok, inFlight *int) *pairWork {
 	wantKey := r.e.set.Keys.For(key.Account, key.Region)
 	// The common case, one good copy and nothing remembered, needs no
 	// copy request: skip rendering it (a no-op run plans every pair).
@@ -437,6 +438,9 @@ func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image
 		Key: key, Copies: copies, Record: rec, WantKey: wantKey,
 		Fingerprint: plan.Fingerprint, Source: r.e.set.SourceAccount,
 	}, r.policy)
+	if dec.Unlisted {
+		*inFlight++
+	}
 	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, nil)
 	it.CopyImages, it.Action, it.Attempts, it.LastError = dec.CopyImages, dec.Action(), dec.Attempts, dec.LastError
 	idx := r.addItem(it)

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -13,7 +15,7 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// The planner is pure: it turns what was observed (copies in cloud.EC2) and what
+// The planner is pure: it turns what was observed (copies in EC2) and what
 // was remembered (the pair's state record) into a category, a reason and
 // the actions to take. It does no I/O and reads no clock, so every
 // decision is reproducible in a table test.
@@ -38,7 +40,24 @@ type PairFacts struct {
 type PairPolicy struct {
 	MaxAttempts  int
 	RetryBackoff time.Duration
-	Now          time.Time
+	// VisibilityGrace is how long a copy CopyImage started may stay
+	// unlisted by DescribeImages before it counts as gone: EC2 is
+	// eventually consistent ("resources might not be immediately
+	// visible", Eventual consistency in the Amazon EC2 API,
+	// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html),
+	// and the documentation gives no bound, so the grace is generous.
+	VisibilityGrace time.Duration
+	Now             time.Time
+}
+
+// DefaultVisibilityGrace is PairPolicy.VisibilityGrace unless configured.
+const DefaultVisibilityGrace = 15 * time.Minute
+
+// repeatsAttempt reports whether rec's attempt is made again as it is,
+// with its ClientToken: a request whose answer never came back (the run
+// died between the write-ahead record and the answer) or was deferred.
+func repeatsAttempt(rec *state.Pair) bool {
+	return rec != nil && ((rec.Status == state.PairCopying && rec.CopyImageID == "") || rec.Status == state.PairDeferred)
 }
 
 // PairDecision is what to do about a pair.
@@ -60,6 +79,9 @@ type PairDecision struct {
 	// when the new copy really starts: a copy deferred (or a run killed)
 	// in between then loses nothing.
 	Failure *state.Pair
+	// Unlisted: the pair's copy was started moments ago and is not
+	// listed yet; it is in flight (and counts against the cap).
+	Unlisted bool
 	// Attempts and LastError are for the report.
 	Attempts  int
 	LastError string
@@ -100,7 +122,7 @@ const (
 	copyGone
 )
 
-// cloud.EC2 image states the engine names but internal/cloud does not.
+// EC2 image states the engine names but internal/cloud does not.
 const (
 	imageError   cloud.ImageState = "error"
 	imageInvalid cloud.ImageState = "invalid"
@@ -163,7 +185,7 @@ func classifyCopy(img *cloud.Image, wantKey string) (cls copyClass, detail strin
 // sameKey compares a key as known for a copy (the key its snapshots are
 // encrypted with, as an ARN, or the key amicopier was asked to use, as
 // configured) with the configured key. Key ids and key ARNs compare by the
-// key id. An alias cannot be resolved without KMS, and a key cloud.EC2 did not
+// key id. An alias cannot be resolved without KMS, and a key EC2 did not
 // report is unknown: both get the benefit of the doubt unless the two
 // sides are written the same way.
 func sameKey(actual, want string) bool {
@@ -336,6 +358,13 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 		d.Reason = "encrypted copy " + good[0].ID + " is available"
 		d.Record = settle(f.Record, good[0].ID)
 		return d
+	case unlisted(rec, copies, p):
+		// Just started, not listed yet: in flight, not gone.
+		d.Category = report.InProgress
+		d.Unlisted = true
+		d.Reason = fmt.Sprintf("copy %s was started at %s and is not listed yet (EC2 is eventually consistent); it counts as in flight until %s",
+			rec.CopyImageID, rec.UpdatedAt.UTC().Format(time.RFC3339), rec.UpdatedAt.Add(p.VisibilityGrace).UTC().Format(time.RFC3339))
+		return d
 	case len(pending) > 0:
 		d.Category = report.InProgress
 		d.Reason = fmt.Sprintf("copy %s is pending since %s", pending[0].ID, pending[0].CreationDate.UTC().Format(time.RFC3339))
@@ -367,7 +396,7 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 	}
 
 	if f.Record != nil && f.Record.Status == state.PairRejected && f.Record.Fingerprint == f.Fingerprint {
-		// cloud.EC2 refused to share this very source with the account; the
+		// EC2 refused to share this very source with the account; the
 		// same request cannot succeed, so do not hammer the source account.
 		d.Category = report.RejectedTarget
 		d.Reason = orUnknownReason(f.Record.LastError)
@@ -444,7 +473,7 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 	// makes that safe whether or not the first call reached AWS. Every
 	// other case is a new attempt with a new token.
 	attempt := attempts + 1
-	if rec != nil && rec.Status == state.PairCopying && rec.CopyImageID == "" && !newFailure && attemptTag < rec.Attempts {
+	if repeatsAttempt(rec) && !newFailure && attemptTag < rec.Attempts {
 		attempt = rec.Attempts
 	}
 	r := next(state.PairCopying)
@@ -478,6 +507,10 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 		d.Category = report.Failed
 		d.Reason = fmt.Sprintf("attempt %d failed (%s); attempt %d of %d is due", failures,
 			orUnknownReason(lastErr), attempt, p.MaxAttempts)
+	case rec != nil && rec.Status == state.PairDeferred:
+		d.Category = report.Missing
+		d.Reason = fmt.Sprintf("attempt %d was deferred, nothing failed (%s); it is made again, with the same request",
+			rec.Attempts, orUnknownReason(rec.LastError))
 	case rec != nil && rec.CopyImageID != "":
 		d.Category = report.Missing
 		d.Reason = fmt.Sprintf("copy %s recorded earlier is gone", rec.CopyImageID)
@@ -486,6 +519,20 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 		d.Reason = "no encrypted copy in the account and Region"
 	}
 	return d
+}
+
+// unlisted reports whether rec names a copy CopyImage started that the
+// describe did not list, recently enough that EC2 may not list it yet.
+func unlisted(rec *state.Pair, copies []cloud.Image, p PairPolicy) bool {
+	if rec == nil || rec.Status != state.PairCopying || rec.CopyImageID == "" || p.Now.After(rec.UpdatedAt.Add(p.VisibilityGrace)) {
+		return false
+	}
+	for i := range copies {
+		if copies[i].ID == rec.CopyImageID {
+			return false
+		}
+	}
+	return true
 }
 
 func orUnknownReason(s string) string {
@@ -536,31 +583,77 @@ func deref(imgs []*cloud.Image) []cloud.Image {
 	return out
 }
 
+// CopyAnswer is what one CopyImage call came back with.
+type CopyAnswer struct {
+	ImageID string
+	Err     error
+	// JustShared says the run granted the source to the account moments
+	// before the call: EC2 may refuse a copy of an AMI whose grant has not
+	// propagated yet (AuthFailure, InvalidAMIID.NotFound), and that is no
+	// failure of the pair's.
+	JustShared bool
+}
+
+// Deferred reports whether the answer started no copy and counts no
+// failure: the request may be made again as it is (same ClientToken).
+// That is EC2's quota of concurrent copies (ResourceLimitExceeded), a
+// grant that has not propagated yet, and every answer that leaves the
+// outcome unknown: a call cut off by a deadline or a signal, a throttle or
+// server error the connector gave up retrying, a connection that broke.
+// Only EC2 refusing the request on its merits is a failed attempt.
+func (a CopyAnswer) Deferred() bool {
+	if a.Err == nil {
+		return false
+	}
+	if a.Propagating() {
+		return true
+	}
+	switch cloud.ClassOf(a.Err) {
+	case cloud.ClassLimit, cloud.ClassThrottled, cloud.ClassRetryable, cloud.ClassUnknown:
+		return true
+	}
+	return false
+}
+
+// Propagating reports whether EC2 refused a copy of a source the run had
+// just shared as it refuses a copy of an AMI the caller may not use: the
+// grant had not propagated yet.
+func (a CopyAnswer) Propagating() bool {
+	if !a.JustShared {
+		return false
+	}
+	switch cloud.CodeOf(a.Err) {
+	case "AuthFailure", "InvalidAMIID.NotFound":
+		return true
+	}
+	return false
+}
+
 // AfterCopy is the pair's record once CopyImage answered: the new image id
-// on success. A refused request counts as a failed attempt. A throttled,
-// transient or unknown outcome keeps the attempt (and its ClientToken)
-// open, so the next run repeats the very same call; so do a full quota, a
-// denial (a missing IAM or KMS grant: fixing the role must not find the
-// pair stuck) and a source not found (launch permission not propagated
-// yet right after sharing, or the source gone, which the next run sees
-// and no longer wants the pair).
-func AfterCopy(rec state.Pair, imageID string, err error, p PairPolicy) state.Pair {
-	if err == nil {
+// on success. A deferred answer (CopyAnswer.Deferred) records the attempt
+// as deferred, its ClientToken kept for the next run, nothing counted. A
+// refusal (the source not found, access denied, the name taken, a bad key
+// or parameter) is a failed attempt: counted, backed off, stuck after
+// p.MaxAttempts.
+func AfterCopy(rec state.Pair, a CopyAnswer, p PairPolicy) state.Pair {
+	if a.Err == nil {
 		rec.Status = state.PairCopying
-		rec.CopyImageID = imageID
+		rec.CopyImageID = a.ImageID
 		rec.LastErrorCode, rec.LastError = "", ""
 		return rec
 	}
-	rec.LastErrorCode = cloud.CodeOf(err)
+	rec.LastErrorCode = cloud.CodeOf(a.Err)
 	if rec.LastErrorCode == "" {
 		rec.LastErrorCode = "Error"
+		if errors.Is(a.Err, context.DeadlineExceeded) || errors.Is(a.Err, context.Canceled) {
+			rec.LastErrorCode = "Interrupted"
+		}
 	}
-	rec.LastError = err.Error()
-	switch cloud.ClassOf(err) {
-	case cloud.ClassThrottled, cloud.ClassRetryable, cloud.ClassLimit, cloud.ClassUnknown,
-		cloud.ClassAccessDenied, cloud.ClassNotFound:
-		rec.Status = state.PairCopying
-		rec.CopyImageID = ""
+	rec.LastError = a.Err.Error()
+	rec.CopyImageID = ""
+	if a.Deferred() {
+		rec.Status = state.PairDeferred
+		rec.NextRetry = time.Time{}
 		return rec
 	}
 	rec.Failures++

@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +92,7 @@ func TestPlanPair(t *testing.T) {
 		{name: "own copy judged by the key it was made with", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = otherKeyARN })}, wantKey: testKeyARN, category: report.WrongKey, reason: otherKeyARN},
 		{name: "own copy made with the key id of the configured ARN", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "11111111-2222-3333-4444-555555555555" })}, wantKey: testKeyARN, category: report.OK},
 		{name: "own copy made under an alias, an ARN configured now: not judged", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/amicopier" })}, wantKey: testKeyARN, category: report.OK},
-		{name: "foreign copy whose key cloud.EC2 did not report", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, func(i *cloud.Image) { i.BlockDevices[0].KMSKeyID = "" })}, wantKey: testKeyARN, category: report.OK},
+		{name: "foreign copy whose key EC2 did not report", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, foreign, func(i *cloud.Image) { i.BlockDevices[0].KMSKeyID = "" })}, wantKey: testKeyARN, category: report.OK},
 		{name: "right key by key id", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable)}, wantKey: "11111111-2222-3333-4444-555555555555", category: report.OK},
 		{name: "alias compared through the copy's tag", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/old" })}, wantKey: "alias/new", category: report.WrongKey},
 		{name: "alias matching the tag", copies: []cloud.Image{copyOf("ami-1", cloud.ImageAvailable, func(i *cloud.Image) { i.Tags[TagKMSKey] = "alias/new" })}, wantKey: "alias/new", category: report.OK},
@@ -216,7 +218,7 @@ func TestPlanPairIsDeterministic(t *testing.T) {
 	if a.Reason != b.Reason || *a.Record != *b.Record {
 		t.Fatalf("two plans of the same facts differ:\n%+v\n%+v", a, b)
 	}
-	// The order cloud.EC2 describes the copies in changes nothing, and the
+	// The order EC2 describes the copies in changes nothing, and the
 	// facts are not reordered.
 	copies := []cloud.Image{
 		copyOf("ami-2", cloud.ImageFailed, attemptTag("2"), createdAgo(10*time.Minute)),
@@ -348,37 +350,82 @@ func TestAfterCopy(t *testing.T) {
 	policy := PairPolicy{MaxAttempts: 3, RetryBackoff: time.Hour, Now: testNow}
 	base := *record(state.PairCopying, 2, 1)
 	tests := []struct {
-		name     string
-		err      error
-		status   state.PairStatus
-		failures int
+		name       string
+		err        error
+		justShared bool
+		status     state.PairStatus
+		failures   int
 	}{
 		{name: "success", status: state.PairCopying, failures: 1},
-		{name: "throttled keeps the attempt open", err: cloud.Errorf("CopyImage", "RequestLimitExceeded", "slow down"), status: state.PairCopying, failures: 1},
-		{name: "quota keeps the attempt open", err: cloud.Errorf("CopyImage", "ResourceLimitExceeded", "too many"), status: state.PairCopying, failures: 1},
-		{name: "unknown outcome keeps the attempt open", err: errors.New("connection reset"), status: state.PairCopying, failures: 1},
-		{name: "refused counts as a failure", err: cloud.Errorf("CopyImage", "InvalidAMIName.Duplicate", "name taken"), status: state.PairStuck, failures: 2},
-		{name: "a denial keeps the attempt open", err: cloud.Errorf("CopyImage", "UnauthorizedOperation", "not allowed to use the key"), status: state.PairCopying, failures: 1},
-		{name: "access denied keeps the attempt open", err: cloud.Errorf("CopyImage", "AccessDenied", "denied"), status: state.PairCopying, failures: 1},
-		{name: "source not found keeps the attempt open", err: cloud.Errorf("CopyImage", "InvalidAMIID.NotFound", "not visible yet"), status: state.PairCopying, failures: 1},
+		// Nothing failed: the same request again next run.
+		{name: "throttled after the connector's retries is deferred", err: cloud.Errorf("CopyImage", "RequestLimitExceeded", "slow down"), status: state.PairDeferred, failures: 1},
+		{name: "the quota defers", err: cloud.Errorf("CopyImage", "ResourceLimitExceeded", "too many"), status: state.PairDeferred, failures: 1},
+		{name: "an unknown outcome defers", err: errors.New("connection reset"), status: state.PairDeferred, failures: 1},
+		{name: "a call cut off by the deadline defers", err: fmt.Errorf("CopyImage: %w", context.DeadlineExceeded), status: state.PairDeferred, failures: 1},
+		{name: "a grant not propagated yet defers", err: cloud.Errorf("CopyImage", "InvalidAMIID.NotFound", "not visible yet"), justShared: true, status: state.PairDeferred, failures: 1},
+		{name: "AuthFailure of a source just shared defers", err: cloud.Errorf("CopyImage", "AuthFailure", "not authorized"), justShared: true, status: state.PairDeferred, failures: 1},
+		// Refusals are failed attempts (the second failure of two allowed: stuck).
+		{name: "name taken is a failure", err: cloud.Errorf("CopyImage", "InvalidAMIName.Duplicate", "name taken"), status: state.PairStuck, failures: 2},
+		{name: "a denial is a failure", err: cloud.Errorf("CopyImage", "UnauthorizedOperation", "not allowed to use the key"), status: state.PairStuck, failures: 2},
+		{name: "access denied is a failure", err: cloud.Errorf("CopyImage", "AccessDenied", "denied"), status: state.PairStuck, failures: 2},
+		{name: "source not found is a failure", err: cloud.Errorf("CopyImage", "InvalidAMIID.NotFound", "gone"), status: state.PairStuck, failures: 2},
+		{name: "a KMS error is a failure", err: cloud.Errorf("CopyImage", "KMS.NotFoundException", "no such key"), status: state.PairStuck, failures: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := AfterCopy(base, "ami-new", tt.err, PairPolicy{MaxAttempts: 2, RetryBackoff: time.Hour, Now: testNow})
+			got := AfterCopy(base, CopyAnswer{ImageID: "ami-new", Err: tt.err, JustShared: tt.justShared},
+				PairPolicy{MaxAttempts: 2, RetryBackoff: time.Hour, Now: testNow})
 			if got.Status != tt.status || got.Failures != tt.failures {
 				t.Fatalf("got %s/%d failures, want %s/%d", got.Status, got.Failures, tt.status, tt.failures)
 			}
 			if tt.err == nil && got.CopyImageID != "ami-new" {
 				t.Errorf("copy id not recorded: %+v", got)
 			}
-			if tt.err != nil && got.LastError == "" {
-				t.Errorf("error not recorded")
+			if tt.err != nil && (got.LastError == "" || got.LastErrorCode == "" || got.CopyImageID != "") {
+				t.Errorf("error not recorded: %+v", got)
+			}
+			if got.Attempts != base.Attempts || got.ClientToken != base.ClientToken {
+				t.Errorf("the attempt changed: %+v", got)
 			}
 		})
 	}
-	got := AfterCopy(*record(state.PairCopying, 1, 0), "", cloud.Errorf("CopyImage", "InvalidParameterValue", "bad"), policy)
+	got := AfterCopy(*record(state.PairCopying, 1, 0), CopyAnswer{Err: cloud.Errorf("CopyImage", "InvalidParameterValue", "bad")}, policy)
 	if got.Status != state.PairFailed || !got.NextRetry.Equal(testNow.Add(time.Hour)) {
 		t.Fatalf("first refusal: %+v", got)
+	}
+}
+
+// TestDeferredAttemptIsRepeated: a deferred attempt is made again with its
+// own ClientToken, counting nothing, and the report says why it waited.
+func TestDeferredAttemptIsRepeated(t *testing.T) {
+	policy := PairPolicy{MaxAttempts: 3, RetryBackoff: time.Hour, Now: testNow}
+	rec := record(state.PairDeferred, 2, 1)
+	rec.LastError = "CopyImage: ResourceLimitExceeded: too many"
+	d := PlanPair(PairFacts{Key: testKey, Record: rec, WantKey: testKeyARN, Fingerprint: testFP}, policy)
+	if !d.Copy || d.Record == nil || d.Record.Attempts != 2 || d.Record.ClientToken != ClientToken(testKey, testFP, 2) || d.Record.Failures != 1 {
+		t.Fatalf("decision %+v record %+v", d, d.Record)
+	}
+	if d.Category != report.Missing || !strings.Contains(d.Reason, "deferred") {
+		t.Fatalf("category %s reason %q", d.Category, d.Reason)
+	}
+}
+
+// TestUnlistedCopyIsInFlight: a copy CopyImage started moments ago that
+// DescribeImages does not list yet is in flight, not gone, until the
+// visibility grace is over; then a new attempt is due.
+func TestUnlistedCopyIsInFlight(t *testing.T) {
+	rec := record(state.PairCopying, 1, 0)
+	rec.CopyImageID = "ami-00000000000000042"
+	rec.UpdatedAt = testNow.Add(-time.Minute)
+	policy := PairPolicy{MaxAttempts: 3, RetryBackoff: time.Hour, VisibilityGrace: 15 * time.Minute, Now: testNow}
+	d := PlanPair(PairFacts{Key: testKey, Record: rec, WantKey: testKeyARN, Fingerprint: testFP}, policy)
+	if d.Category != report.InProgress || !d.Unlisted || d.Copy || d.Record != nil {
+		t.Fatalf("within the grace: %+v", d)
+	}
+	policy.Now = testNow.Add(time.Hour)
+	d = PlanPair(PairFacts{Key: testKey, Record: rec, WantKey: testKeyARN, Fingerprint: testFP}, policy)
+	if d.Category != report.Missing || !d.Copy || d.Record.Attempts != 2 {
+		t.Fatalf("after the grace: %+v", d)
 	}
 }
 

@@ -43,7 +43,7 @@ type pairWork struct {
 type regionWork struct {
 	account, region string
 	client          cloud.EC2
-	inFlight        int // copies pending in cloud.EC2 when observed
+	inFlight        int // copies pending in EC2 when observed
 	pairs           []*pairWork
 }
 
@@ -271,6 +271,11 @@ func (r *run) loadRecords(ctx context.Context) error {
 	return nil
 }
 
+// recordTimeout bounds a state write the run makes after its context is
+// done (the answer of a call cut off, the run record): long enough for a
+// slow table, short enough that a stopped run stops.
+const recordTimeout = 10 * time.Second
+
 // maxRunErrors bounds the error messages a run keeps, and maxErrorLen
 // each message. A run record must fit a DynamoDB item (400 KB) and a
 // summary must stay readable: past the bound, errors are only counted, by
@@ -477,7 +482,7 @@ func (r *run) finish(ctx context.Context) *Result {
 		if ret := r.e.set.RunRetention; ret > 0 {
 			rec.ExpiresAt = rec.Finished.Add(ret)
 		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
 		if err := r.e.store.PutRun(wctx, rec); err != nil {
 			sum.Errors = append(sum.Errors, fmt.Sprintf("record run %s: %v", r.id, err))

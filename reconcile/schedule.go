@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -100,6 +101,7 @@ func (r *run) applyFrom(ctx context.Context, c *regionCursor) (waitFor string) {
 	capacity := r.e.set.InFlightCopies
 	for ; c.next < len(c.rw.pairs); c.next++ {
 		if ctx.Err() != nil {
+			r.deferRest(ctx, c)
 			return ""
 		}
 		pw := c.rw.pairs[c.next]
@@ -110,6 +112,18 @@ func (r *run) applyFrom(ctx context.Context, c *regionCursor) (waitFor string) {
 		r.e.progress.Step(1)
 	}
 	return ""
+}
+
+// deferRest reports the copies of c not reached before the run was
+// stopped (its deadline, a signal, a lost lease) as deferred: the next run
+// makes them.
+func (r *run) deferRest(ctx context.Context, c *regionCursor) {
+	reason := fmt.Sprintf("the run stopped before this copy (%v); the next run makes it", context.Cause(ctx))
+	for ; c.next < len(c.rw.pairs); c.next++ {
+		if pw := c.rw.pairs[c.next]; pw.dec.Copy {
+			r.deferPair(pw, reason, false)
+		}
+	}
 }
 
 // sharing returns the id of pw's source if pw is a copy that must wait for

@@ -12,7 +12,7 @@ type TagTargets struct {
 	Key string
 }
 
-// Targets implements cloud.TargetSource.
+// Targets implements TargetSource.
 func (s TagTargets) Targets(_ context.Context, img *cloud.Image) (cloud.TargetSpec, error) {
 	v, ok := img.Tags[s.Key]
 	if !ok || s.Key == "" {
@@ -27,7 +27,7 @@ type RuleTargets struct {
 	Rules []Rule
 }
 
-// Targets implements cloud.TargetSource.
+// Targets implements TargetSource.
 func (s RuleTargets) Targets(_ context.Context, img *cloud.Image) (cloud.TargetSpec, error) {
 	var spec cloud.TargetSpec
 	for _, rule := range s.Rules {

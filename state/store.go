@@ -36,6 +36,13 @@ const (
 	PairCopying PairStatus = "copying"
 	// PairFailed: the last attempt failed; the next is due at NextRetry.
 	PairFailed PairStatus = "failed"
+	// PairDeferred: the recorded attempt did not start a copy, and nothing
+	// failed: EC2's quota of concurrent copies refused it, the grant it
+	// needs had not propagated yet, or its outcome is unknown (the call
+	// was cut off by the deadline, or failed on the way). The next run
+	// makes the same request again, with the same ClientToken, so a copy
+	// the lost call did start is returned, not made twice.
+	PairDeferred PairStatus = "deferred"
 	// PairStuck: attempts are exhausted; nothing happens until the source
 	// or the pair's configuration (its fingerprint) changes.
 	PairStuck PairStatus = "stuck"
@@ -54,7 +61,7 @@ func (s PairStatus) Settled() bool { return s == PairSettled }
 // Valid reports whether s is a known status.
 func (s PairStatus) Valid() bool {
 	switch s {
-	case PairCopying, PairFailed, PairStuck, PairRejected, PairOrphaned, PairSettled:
+	case PairCopying, PairFailed, PairDeferred, PairStuck, PairRejected, PairOrphaned, PairSettled:
 		return true
 	}
 	return false

@@ -62,7 +62,7 @@ func newRecipeTargets(table string, open func(ctx context.Context) (recipeReader
 	return &recipeTargets{table: table, open: open, reads: map[string]*recipeRead{}}
 }
 
-// Targets implements cloud.TargetSource. An image without a Recipe
+// Targets implements TargetSource. An image without a Recipe
 // tag, or whose recipe is not in the table, has no targets from here.
 func (r *recipeTargets) Targets(ctx context.Context, img *cloud.Image) (cloud.TargetSpec, error) {
 	recipe := img.Tags[RecipeTag]

@@ -31,7 +31,7 @@ type ConnectOptions struct {
 }
 
 // Connector is the AWS access of one run. It implements
-// cloud.Connector and cloud.CallCounter; it assumes each role at
+// Connector and CallCounter; it assumes each role at
 // most once (while the credentials live) and keeps one client per account
 // and Region. Safe for concurrent use.
 type Connector struct {
@@ -99,7 +99,7 @@ func (c *Connector) ConnectFunc() func(context.Context, string) (cloud.Connector
 func (c *Connector) RunID() string { return c.runID }
 
 // CallCounts returns the attempts made through this connector, retries
-// included, by operation name (it is a cloud.CallCounter).
+// included, by operation name (it is a CallCounter).
 func (c *Connector) CallCounts() map[string]int64 {
 	m := c.counts.snapshot()
 	if m == nil {
@@ -110,7 +110,7 @@ func (c *Connector) CallCounts() map[string]int64 {
 
 // Throttles returns how many attempts AWS throttled, retried by the SDK or
 // not, and how many calls still failed throttled after the last attempt
-// (the connector is a cloud.CallCounter).
+// (the connector is a CallCounter).
 func (c *Connector) Throttles() (attempts, surfaced int64) { return c.counts.throttles() }
 
 // StartedCopies lists the copies started through this connector, in the

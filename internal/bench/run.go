@@ -343,12 +343,12 @@ type sdkConnector struct {
 	cloud.Connector
 }
 
-// CallCounts implements cloud.CallCounter.
+// CallCounts implements CallCounter.
 func (c *sdkConnector) CallCounts() map[string]int64 {
 	return c.Connector.(cloud.CallCounter).CallCounts()
 }
 
-// Throttles implements cloud.CallCounter.
+// Throttles implements CallCounter.
 func (c *sdkConnector) Throttles() (attempts, surfaced int64) {
 	return c.Connector.(cloud.CallCounter).Throttles()
 }

@@ -34,6 +34,7 @@ type statusReport struct {
 type statusPairs struct {
 	InProgress []statusPair `json:"in_progress"`
 	Failing    []statusPair `json:"failing"`
+	Deferred   []statusPair `json:"deferred"`
 	Stuck      []statusPair `json:"stuck"`
 	Rejected   []statusPair `json:"rejected"`
 	Orphaned   []statusPair `json:"orphaned"`
@@ -136,7 +137,7 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 func readStatus(ctx context.Context, store state.Store, source string, runs int) (*statusReport, error) {
 	rep := &statusReport{
 		SchemaVersion: statusSchemaVersion, SourceAccount: source, Runs: []statusRun{},
-		Pairs: statusPairs{InProgress: []statusPair{}, Failing: []statusPair{}, Stuck: []statusPair{}, Rejected: []statusPair{}, Orphaned: []statusPair{}},
+		Pairs: statusPairs{InProgress: []statusPair{}, Failing: []statusPair{}, Deferred: []statusPair{}, Stuck: []statusPair{}, Rejected: []statusPair{}, Orphaned: []statusPair{}},
 	}
 	recent, err := store.RecentRuns(ctx, source, runs)
 	if err != nil {
@@ -176,6 +177,8 @@ func readStatus(ctx context.Context, store state.Store, source string, runs int)
 			rep.Pairs.InProgress = append(rep.Pairs.InProgress, sp)
 		case state.PairFailed:
 			rep.Pairs.Failing = append(rep.Pairs.Failing, sp)
+		case state.PairDeferred:
+			rep.Pairs.Deferred = append(rep.Pairs.Deferred, sp)
 		case state.PairStuck:
 			rep.Pairs.Stuck = append(rep.Pairs.Stuck, sp)
 		case state.PairRejected:
@@ -271,6 +274,12 @@ func writeStatusTable(w io.Writer, rep *statusReport) error {
 			func(p statusPair) string {
 				return fmt.Sprintf("%s\t%s\t%s\t%d\t%d\t%s\t%s", p.SourceImage, p.Account, p.Region, p.Attempts, p.Failures,
 					lastError(p), nextRetry(p))
+			}},
+		{"Deferred (not started, nothing failed; the next run asks again with the same request)", rep.Pairs.Deferred,
+			"SOURCE IMAGE\tACCOUNT\tREGION\tATTEMPT\tWHY\tSINCE",
+			func(p statusPair) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s", p.SourceImage, p.Account, p.Region, p.Attempts,
+					lastError(p), statusTime(p.UpdatedAt))
 			}},
 		{"Stuck (attempts exhausted; retried when the source or its settings change)", rep.Pairs.Stuck,
 			"SOURCE IMAGE\tACCOUNT\tREGION\tATTEMPTS\tFAILURES\tLAST ERROR\tSINCE",

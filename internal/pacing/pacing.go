@@ -49,7 +49,7 @@ type Rates struct {
 	// Region.
 	Describe Bucket
 	// Mutating sizes the bucket of each mutating EC2 API (CopyImage,
-	// ModifyImageAttribute, ... as cloud.IsMutating names them), per
+	// ModifyImageAttribute, ... as IsMutating names them), per
 	// account and Region.
 	Mutating Bucket
 	// AssumeRole sizes the STS bucket of the calling identity.

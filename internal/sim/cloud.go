@@ -96,7 +96,7 @@ func (c *Cloud) SetFault(f FaultFunc) {
 }
 
 // CallCounts returns how many calls of each operation were made, through
-// any connector or client (the Cloud is a cloud.CallCounter).
+// any connector or client (the Cloud is a CallCounter).
 func (c *Cloud) CallCounts() map[string]int64 { return c.calls.byOp() }
 
 // MutatingCalls returns how many mutating calls were made (see IsMutating).

@@ -135,7 +135,7 @@ func (k *Connector) Organization(_ context.Context) (cloud.Organization, error) 
 }
 
 // CallCounts returns the calls made through this connector by operation
-// (the connector is a cloud.CallCounter).
+// (the connector is a CallCounter).
 func (k *Connector) CallCounts() map[string]int64 { return k.counts.byOp() }
 
 // MutatingCalls returns how many mutating calls were made through this
@@ -145,7 +145,7 @@ func (k *Connector) MutatingCalls() int64 { return k.counts.mutating() }
 // Throttles returns how many attempts made through this connector were
 // throttled (by a bucket or by the fault hook), retried or not, and how
 // many calls failed throttled after their last attempt (the connector is a
-// cloud.CallCounter).
+// CallCounter).
 func (k *Connector) Throttles() (attempts, surfaced int64) {
 	return k.throttled.Load(), k.surfaced.Load()
 }

@@ -34,7 +34,7 @@ const DefaultCallLatency = 25 * time.Millisecond
 type Latency struct {
 	// Describe is EC2's non-mutating calls (Describe*).
 	Describe time.Duration
-	// Mutating is EC2's mutating calls (see cloud.IsMutating).
+	// Mutating is EC2's mutating calls (see IsMutating).
 	Mutating time.Duration
 	// STS is AssumeRole.
 	STS time.Duration

@@ -146,7 +146,7 @@ func (s *Server) Calls(op string) int {
 }
 
 // MutatingCalls counts the requests for operations that change something
-// (cloud.IsMutating).
+// (IsMutating).
 func (s *Server) MutatingCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
