@@ -70,7 +70,8 @@ var (
 // condition is used, and the IAM rules (no "*" or service-wide actions, no
 // mutating action on Resource "*" without a Condition, no "*" principal,
 // external id and principal ARN on cross-account trust, source account
-// on service trust).
+// on service trust), and that every name fits its resource type's limit
+// (CheckNames).
 func Check(t *Template) []Problem {
 	c := &checker{t: t, used: map[string]bool{}}
 	c.sections()
@@ -81,6 +82,7 @@ func Check(t *Template) []Problem {
 	c.unused()
 	c.quoting()
 	c.probs = append(c.probs, t.checkPolicies()...)
+	c.probs = append(c.probs, CheckNames(t)...)
 	return c.probs
 }
 

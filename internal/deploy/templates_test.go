@@ -889,3 +889,26 @@ func TestShardedRunDefinition(t *testing.T) {
 		t.Errorf("central.yaml's ShardedRunStateMachine definition differs from %s: copy the file into DefinitionString", shardedRunASL)
 	}
 }
+
+// TestResourceNamesFitTheirLimits computes the longest value of every
+// name a template gives a resource (the parameters' MaxLength,
+// AllowedPattern and AllowedValues bound them) and fails when AWS could
+// refuse it: `${FunctionName}-nightly` must fit a schedule name's 64
+// characters for the longest FunctionName the stack accepts.
+func TestResourceNamesFitTheirLimits(t *testing.T) {
+	checked := 0
+	for _, name := range wantTemplates {
+		tpl := loadTemplate(t, name)
+		for _, p := range CheckNames(tpl) {
+			t.Error(p)
+		}
+		for _, r := range tpl.Resources() {
+			for _, lim := range NameLimits[r.Type] {
+				checked += len(propertyValues(r.Properties(), lim.Property))
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d names checked: NameLimits no longer matches the templates' resources", checked)
+	}
+}
