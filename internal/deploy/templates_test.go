@@ -912,3 +912,40 @@ func TestResourceNamesFitTheirLimits(t *testing.T) {
 		t.Errorf("only %d names checked: NameLimits no longer matches the templates' resources", checked)
 	}
 }
+
+// TestNoHardCodedPartition fails on any ARN a template or the state
+// machine definition writes as arn:aws:... instead of with
+// ${AWS::Partition}: such a stack fails in aws-cn and aws-us-gov.
+func TestNoHardCodedPartition(t *testing.T) {
+	for _, name := range wantTemplates {
+		for _, p := range CheckPartitions(loadTemplate(t, name)) {
+			t.Error(p)
+		}
+	}
+	asl, err := os.ReadFile(shardedRunASL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(asl), "\n") {
+		if m := hardCodedPartition.FindString(line); m != "" {
+			t.Errorf("%s:%d: %q names the partition literally: write arn:${AWS::Partition}:", shardedRunASL, i+1, m)
+		}
+	}
+	// The check itself sees ARNs in !Sub strings and in plain values, and
+	// leaves descriptions alone.
+	tpl, err := ParseTemplate("t.yaml", []byte(header+`Resources:
+  Q:
+    Type: AWS::SQS::Queue
+    Properties:
+      A: !Sub "arn:aws:sqs:${AWS::Region}:1:q"
+      B: arn:aws-us-gov:iam::1:root
+      C: !Sub "arn:${AWS::Partition}:sqs:::q"
+      Description: e.g. arn:aws:iam::123456789012:role/x
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := CheckPartitions(tpl); len(got) != 2 {
+		t.Errorf("CheckPartitions found %v, want the two literal partitions", got)
+	}
+}
