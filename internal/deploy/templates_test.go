@@ -949,3 +949,35 @@ func TestNoHardCodedPartition(t *testing.T) {
 		t.Errorf("CheckPartitions found %v, want the two literal partitions", got)
 	}
 }
+
+// TestShardedRunRoleCoversChildExecutions checks the state machine's role
+// against the ARN of a Distributed Map child execution,
+// execution:<state machine>/<map run label>:<id> (Step Functions
+// Developer Guide, "IAM policies for using Distributed Map states"): the
+// map run describes and stops its children, and a policy written for
+// execution:<state machine>:* (a top-level execution) does not match them.
+func TestShardedRunRoleCoversChildExecutions(t *testing.T) {
+	tpl := loadTemplate(t, "central.yaml")
+	const machine = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${FunctionName}-sharded-run"
+	const child = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${FunctionName}-sharded-run/Reconcile-every-shard-label:5f0c6a7e-1d2b-4c3a-9e8f-0123456789ab"
+	const other = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:someone-else/label:5f0c6a7e"
+	grants := roleGrants(t, tpl, "ShardedRunRole")
+	allows := func(action, resource string) bool {
+		return slices.ContainsFunc(grants, func(g grant) bool {
+			return ActionMatches(g.action, action) && slices.ContainsFunc(g.stmt.Resources, func(r string) bool {
+				return wildcardMatch(r, resource)
+			})
+		})
+	}
+	if !allows("states:StartExecution", machine) {
+		t.Errorf("the sharded run's role may not start its own state machine's child executions (%s)", machine)
+	}
+	for _, action := range []string{"states:DescribeExecution", "states:StopExecution"} {
+		if !allows(action, child) {
+			t.Errorf("the sharded run's role does not allow %s on its Distributed Map's child executions (%s)", action, child)
+		}
+		if allows(action, other) {
+			t.Errorf("the sharded run's role allows %s on another state machine's executions (%s)", action, other)
+		}
+	}
+}
