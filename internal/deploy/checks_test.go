@@ -155,6 +155,40 @@ Conditions:
 				`mutating action kms:PutKeyPolicy on Resource "*" without a Condition`},
 		},
 		{
+			name: "key policy principals must exist: roles by condition only",
+			body: `Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: NamesRole
+            Effect: Allow
+            Principal: {AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/x"}
+            Action: kms:Decrypt
+            Resource: "*"
+          - Sid: PinnedStar
+            Effect: Allow
+            Principal: {AWS: "*"}
+            Action: kms:Decrypt
+            Resource: "*"
+            Condition:
+              ArnEquals:
+                aws:PrincipalArn: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/x"
+          - Sid: WildcardPin
+            Effect: Allow
+            Principal: {AWS: "*"}
+            Action: kms:Decrypt
+            Resource: "*"
+            Condition:
+              ArnLike:
+                aws:PrincipalArn: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"
+`,
+			want: []string{`statement "NamesRole": names arn:${AWS::Partition}:iam::${AWS::AccountId}:role/x as a principal: KMS refuses`,
+				`statement "WildcardPin": Principal "AWS: *" is everyone`},
+		},
+		{
 			name: "policy written as a !Sub JSON document",
 			body: `Parameters:
   Key: {Type: String, Description: d}

@@ -447,29 +447,36 @@ func TestKeyPolicy(t *testing.T) {
 		}
 		return actions, grantLimited
 	}
-	slr := regexp.MustCompile(`^AWS: arn:\$\{AWS::Partition\}:iam::\$\{AWS::AccountId\}:role/aws-service-role/autoscaling\.amazonaws\.com/(AWSServiceRoleForAutoScaling|\$\{AutoScalingServiceLinkedRole\})$`)
+	// The Auto Scaling service-linked role: named by an aws:PrincipalArn
+	// condition on a "*" principal (its own policy grants nothing on
+	// customer managed keys, so the account principal, which delegates
+	// to IAM policies, would not do), in this account only, and never as
+	// the principal itself (KMS refuses a policy naming a role that does
+	// not exist yet).
+	const slrARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 	namesSLR := func(s Statement) bool {
-		if !slices.ContainsFunc(s.Principals(), slr.MatchString) {
+		if RenderValue(s.ConditionValue("ArnEquals", "aws:PrincipalArn")) != slrARN {
 			return false
 		}
-		// Every branch of the principal must be that role.
-		for _, p := range s.Principals() {
-			if !slr.MatchString(p) {
-				t.Errorf("%s: statement %s names %s beside the Auto Scaling role", s.Pos, s.Sid, p)
-			}
+		if !slices.Equal(s.Principals(), []string{"AWS: *"}) || !s.PinsPrincipalArn() {
+			t.Errorf("%s: statement %s names the Auto Scaling role by condition but its principal is %v", s.Pos, s.Sid, s.Principals())
+		}
+		if RenderValue(s.ConditionValue("StringEquals", "kms:CallerAccount")) != "${AWS::AccountId}" {
+			t.Errorf("%s: statement %s must also require kms:CallerAccount = this account", s.Pos, s.Sid)
 		}
 		return true
 	}
-	// The role's fixed name must be there (the account already has it, or
-	// the stack creates it under that name).
-	const slrARN = "AWS: arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
-	if !slices.ContainsFunc(keyPolicy.Statements, func(s Statement) bool { return slices.Contains(s.Principals(), slrARN) }) {
-		t.Errorf("the key policy does not name %s", strings.TrimPrefix(slrARN, "AWS: "))
+	for _, s := range keyPolicy.Statements {
+		for _, pr := range s.Principals() {
+			if strings.Contains(pr, "AWSServiceRoleForAutoScaling") || strings.Contains(pr, "AutoScalingServiceLinkedRole") {
+				t.Errorf("%s: statement %s names the Auto Scaling role as its principal (%s): KMS refuses the policy where the role does not exist yet", s.Pos, s.Sid, pr)
+			}
+		}
 	}
 	acts, limited := actionsFor(namesSLR)
 	for _, need := range []string{"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"} {
 		if !slices.ContainsFunc(acts, func(a string) bool { return ActionMatches(a, need) }) {
-			t.Errorf("the key policy does not let the Auto Scaling service-linked role %s (SPEC 7)", need)
+			t.Errorf("the key policy does not let the Auto Scaling service-linked role %s", need)
 		}
 	}
 	if !limited {
