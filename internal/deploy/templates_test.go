@@ -988,3 +988,41 @@ func TestShardedRunRoleCoversChildExecutions(t *testing.T) {
 		}
 	}
 }
+
+// runbook is the deployment runbook the templates come with.
+const runbook = "../../scripts/deploy.md"
+
+// TestRunbookUndoesConcurrencyOutsideTheStack checks what the runbook says
+// about stopping the function with put-function-concurrency: a stack
+// update does not undo it (CloudFormation applies only the properties
+// whose values changed in the template or its parameters, so the
+// function stays at 0), and the undo is put-function-concurrency with the
+// stack's ReservedConcurrency.
+func TestRunbookUndoesConcurrencyOutsideTheStack(t *testing.T) {
+	data, err := os.ReadFile(runbook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Claims that a stack update restores a value set outside the stack.
+	restoresByUpdate := regexp.MustCompile(`(?i)(undo|restor|back)\w*[^.;]*\b(by|with) a stack update`)
+	stops := 0
+	for i, para := range strings.Split(string(data), "\n\n") {
+		flat := strings.Join(strings.Fields(para), " ")
+		if !strings.Contains(flat, "put-function-concurrency") {
+			continue
+		}
+		if m := restoresByUpdate.FindString(flat); m != "" {
+			t.Errorf("%s, paragraph %d: %q: a stack update applies only changed properties and leaves a concurrency set outside the stack as it is", runbook, i+1, m)
+		}
+		if strings.Contains(flat, "--reserved-concurrent-executions 0") {
+			stops++
+			if !strings.Contains(flat, "A stack update does not undo it") ||
+				!regexp.MustCompile(`put-function-concurrency [^.]*--reserved-concurrent-executions [1-9]`).MatchString(flat) {
+				t.Errorf("%s, paragraph %d stops the function with put-function-concurrency 0 but does not say that a stack update does not undo it and how to set the stack's ReservedConcurrency back:\n%s", runbook, i+1, flat)
+			}
+		}
+	}
+	if stops == 0 {
+		t.Errorf("%s no longer says how to stop the function with put-function-concurrency 0", runbook)
+	}
+}
