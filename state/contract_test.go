@@ -29,6 +29,15 @@ func TestStoreContract(t *testing.T) {
 		{"counting", func(t *testing.T, clock func() time.Time) Store {
 			return NewCounting(openMemoryForTest(t, clock))
 		}},
+		{"faulty, no rules", func(t *testing.T, clock func() time.Time) Store {
+			return openFaultyForTest(t, openMemoryForTest(t, clock), FaultPlan{})
+		}},
+		{"faulty, every kind at rate 0", func(t *testing.T, clock func() time.Time) Store {
+			return openFaultyForTest(t, openMemoryForTest(t, clock), inertPlan())
+		}},
+		{"faulty over dynamodb", func(t *testing.T, clock func() time.Time) Store {
+			return openFaultyForTest(t, openDynamoDBForTest(t, clock), inertPlan())
+		}},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) { runContract(t, b.open) })

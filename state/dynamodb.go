@@ -46,9 +46,14 @@ type DynamoDBOptions struct {
 	// PageSize is the Limit of each Query page; 0 lets DynamoDB fill 1 MB
 	// pages. Tests set it low to prove pagination.
 	PageSize int32
-	// MaxAttempts is how many times the SDK tries each request (throttling,
-	// 5xx, connection errors); 0 keeps the SDK's default of 3.
+	// MaxAttempts is how many times the SDK's retryer tries each request
+	// that DynamoDB answers with a retryable error (throttling, 5xx; see
+	// dynamoDBVerdict) or that fails to connect; 0: AWS_MAX_ATTEMPTS, else
+	// DefaultDynamoDBMaxAttempts. A failed condition is never retried.
 	MaxAttempts int
+	// MaxBackoff caps the SDK retryer's wait between attempts; 0 keeps the
+	// SDK's 20 s.
+	MaxBackoff time.Duration
 	// Logger receives the few notable events (dummy local credentials,
 	// time to live unsupported); default slog.Default().
 	Logger *slog.Logger
@@ -66,6 +71,8 @@ func (o DynamoDBOptions) validate() error {
 		return fmt.Errorf("%w: DynamoDB table %s: page size must not be negative, got %d", ErrInvalid, o.Table, o.PageSize)
 	case o.MaxAttempts < 0:
 		return fmt.Errorf("%w: DynamoDB table %s: max attempts must not be negative, got %d", ErrInvalid, o.Table, o.MaxAttempts)
+	case o.MaxBackoff < 0:
+		return fmt.Errorf("%w: DynamoDB table %s: max backoff must not be negative, got %s", ErrInvalid, o.Table, o.MaxBackoff)
 	}
 	if o.Endpoint != "" {
 		u, err := url.Parse(o.Endpoint)
@@ -117,15 +124,16 @@ type dynamoAPI interface {
 // the previous run's writes; a stale version makes the next PutPair fail
 // with ErrConflict rather than overwrite.
 type DynamoDB struct {
+	tableRef
 	api      dynamoAPI
-	table    string
-	region   string
-	endpoint string
 	pageSize int32
 	opts     options
 	log      *slog.Logger
 	closed   atomic.Bool
 
+	// maxAttempts is the SDK retryer's attempts per request, for Faulty's
+	// errors.
+	maxAttempts int
 	// batchRetries bounds the rounds BatchGetItem's unprocessed keys are
 	// retried; batchBackoff is the first wait between rounds.
 	batchRetries int
@@ -163,9 +171,6 @@ func connectDynamoDB(ctx context.Context, o DynamoDBOptions, opts []Option) (*Dy
 	if o.Region != "" {
 		load = append(load, awsconfig.WithRegion(o.Region))
 	}
-	if o.MaxAttempts > 0 {
-		load = append(load, awsconfig.WithRetryMaxAttempts(o.MaxAttempts))
-	}
 	loopback := o.Endpoint != "" && IsLoopbackEndpoint(o.Endpoint)
 	if loopback {
 		// A local emulator never needs the instance metadata service, and
@@ -184,12 +189,24 @@ func connectDynamoDB(ctx context.Context, o DynamoDBOptions, opts []Option) (*Dy
 			"endpoint", o.Endpoint)
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(localAccessKey, localAccessKey, "")
 	}
+	attempts := o.MaxAttempts
+	if attempts == 0 {
+		attempts = cfg.RetryMaxAttempts // AWS_MAX_ATTEMPTS, the shared config's max_attempts
+	}
+	if attempts == 0 {
+		attempts = DefaultDynamoDBMaxAttempts
+	}
 	client := dynamodb.NewFromConfig(cfg, func(do *dynamodb.Options) {
 		if o.Endpoint != "" {
 			do.BaseEndpoint = aws.String(o.Endpoint)
 		}
+		do.Retryer = newDynamoDBRetryer(attempts, o.MaxBackoff)
+		// The retryer above has the attempts; a second count from the
+		// environment would wrap it.
+		do.RetryMaxAttempts = 0
 	})
 	d := newDynamoDB(client, o, opts)
+	d.maxAttempts = attempts
 	d.region = cfg.Region
 	d.log = log
 	return d, nil
@@ -216,9 +233,10 @@ func newDynamoDB(api dynamoAPI, o DynamoDBOptions, opts []Option) *DynamoDB {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &DynamoDB{
-		api: api, table: o.Table, region: region, endpoint: o.Endpoint, pageSize: o.PageSize,
+		tableRef: tableRef{table: o.Table, region: region, endpoint: o.Endpoint},
+		api:      api, pageSize: o.PageSize,
 		opts: buildOptions(opts), log: log,
-		batchRetries: 8, batchBackoff: 50 * time.Millisecond,
+		maxAttempts: DefaultDynamoDBMaxAttempts, batchRetries: 8, batchBackoff: 50 * time.Millisecond,
 	}
 }
 
@@ -230,14 +248,6 @@ func (d *DynamoDB) Region() string { return d.region }
 
 // Endpoint returns the endpoint override, empty for AWS's own.
 func (d *DynamoDB) Endpoint() string { return d.endpoint }
-
-// endpointName names where requests go, for messages.
-func (d *DynamoDB) endpointName() string {
-	if d.endpoint != "" {
-		return "endpoint " + d.endpoint
-	}
-	return "the AWS DynamoDB endpoint of " + d.region
-}
 
 // ready fails fast on a done context or a closed store.
 func (d *DynamoDB) ready(ctx context.Context, op string) error {
@@ -257,7 +267,7 @@ func (d *DynamoDB) UnsettledPairs(ctx context.Context, source string) ([]Pair, e
 	if err := validateSource(source); err != nil {
 		return nil, err
 	}
-	op := "read unsettled pairs of source " + source
+	op := opUnsettledPairs(source)
 	if err := d.ready(ctx, op); err != nil {
 		return nil, err
 	}
@@ -299,7 +309,7 @@ func (d *DynamoDB) GetPair(ctx context.Context, key PairKey) (Pair, bool, error)
 	if err := validatePairKey(key); err != nil {
 		return Pair{}, false, err
 	}
-	op := "get pair " + key.String()
+	op := opGetPair(key)
 	if err := d.ready(ctx, op); err != nil {
 		return Pair{}, false, err
 	}
@@ -324,11 +334,18 @@ func (d *DynamoDB) GetPair(ctx context.Context, key PairKey) (Pair, bool, error)
 // error names both versions; the stored one comes from the failed
 // request (ReturnValuesOnConditionCheckFailure) or, on servers that
 // ignore that parameter, from a consistent read right after.
+//
+// A condition can also fail against this very write: an attempt that
+// DynamoDB applied but answered with a retryable error (a 500 after the
+// write, a lost response) is retried by the SDK, and the retry finds the
+// version already advanced. When the stored item is exactly the one this
+// call wrote (version, content, update time and run), the write is
+// reported as done, not as a conflict.
 func (d *DynamoDB) PutPair(ctx context.Context, p Pair) (Pair, error) {
 	if err := validatePair(p); err != nil {
 		return Pair{}, err
 	}
-	op := "put pair " + p.Key.String()
+	op := opPutPair(p.Key)
 	if err := d.ready(ctx, op); err != nil {
 		return Pair{}, err
 	}
@@ -348,14 +365,24 @@ func (d *DynamoDB) PutPair(ctx context.Context, p Pair) (Pair, error) {
 		return Pair{}, err
 	}
 	if lost {
-		stored, rerr := d.storedVersion(ctx, p.Key, old)
+		stored, found, rerr := d.storedPair(ctx, p.Key, old)
 		if rerr != nil {
 			return Pair{}, fmt.Errorf("put pair %s: writer expected version %d, stored version unknown (%v): %w",
 				p.Key, p.Version, rerr, ErrConflict)
 		}
-		return Pair{}, conflictError(p.Key, stored, p.Version)
+		if found && sameWrite(stored, next) {
+			d.log.Debug("conditional write found its own earlier attempt applied", "table", d.table, "pair", p.Key.String())
+			return next, nil
+		}
+		return Pair{}, conflictError(p.Key, stored.Version, p.Version)
 	}
 	return next, nil
+}
+
+// sameWrite reports whether stored is exactly the record written as w.
+func sameWrite(stored, w Pair) bool {
+	return stored.Version == w.Version && stored.SameContent(w) &&
+		stored.UpdatedAt.Equal(w.UpdatedAt) && stored.RunID == w.RunID
 }
 
 // conditionalPut writes item under cond. lost reports a failed condition,
@@ -383,21 +410,17 @@ func (d *DynamoDB) conditionalPut(ctx context.Context, op string, item map[strin
 	return nil, false, nil
 }
 
-// storedVersion is the version of the item that beat a write: from the
-// item the failed request returned, or read afresh (0: no item).
-func (d *DynamoDB) storedVersion(ctx context.Context, key PairKey, old map[string]types.AttributeValue) (int64, error) {
+// storedPair is the item that beat a write: the one the failed request
+// returned, or read afresh (found is false when there is none).
+func (d *DynamoDB) storedPair(ctx context.Context, key PairKey, old map[string]types.AttributeValue) (Pair, bool, error) {
 	if len(old) == 0 {
-		p, found, err := d.GetPair(ctx, key)
-		if err != nil || !found {
-			return 0, err
-		}
-		return p.Version, nil
+		return d.GetPair(ctx, key)
 	}
 	p, err := unmarshalPair(old)
 	if err != nil {
-		return 0, err
+		return Pair{}, false, err
 	}
-	return p.Version, nil
+	return p, true, nil
 }
 
 // PutRun implements Store: runs are keyed by scope and id, so a replaced
@@ -406,7 +429,7 @@ func (d *DynamoDB) PutRun(ctx context.Context, r Run) error {
 	if err := validateRun(r); err != nil {
 		return err
 	}
-	op := fmt.Sprintf("put run %s of scope %s", r.ID, r.Scope)
+	op := opPutRun(r)
 	if err := d.ready(ctx, op); err != nil {
 		return err
 	}
@@ -428,7 +451,7 @@ func (d *DynamoDB) RecentRuns(ctx context.Context, scope string, limit int) ([]R
 	if err := validateRecent(scope, limit); err != nil {
 		return nil, err
 	}
-	op := "read runs of scope " + scope
+	op := opRecentRuns(scope)
 	if err := d.ready(ctx, op); err != nil {
 		return nil, err
 	}
@@ -484,7 +507,7 @@ func (d *DynamoDB) AcquireLease(ctx context.Context, scope, holder string, ttl t
 	if err := validateLease(scope, holder, ttl); err != nil {
 		return Lease{}, err
 	}
-	op := "acquire lease of scope " + scope
+	op := opAcquireLease(scope)
 	if err := d.ready(ctx, op); err != nil {
 		return Lease{}, err
 	}
@@ -519,7 +542,7 @@ func (d *DynamoDB) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (
 	if err := validateLease(l.Scope, l.Holder, ttl); err != nil {
 		return Lease{}, err
 	}
-	op := "renew lease of scope " + l.Scope
+	op := opRenewLease(l.Scope)
 	if err := d.ready(ctx, op); err != nil {
 		return Lease{}, err
 	}
@@ -583,7 +606,7 @@ func (d *DynamoDB) ReleaseLease(ctx context.Context, l Lease) error {
 	if err := validateRelease(l); err != nil {
 		return err
 	}
-	op := "release lease of scope " + l.Scope
+	op := opReleaseLease(l.Scope)
 	if err := d.ready(ctx, op); err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func (d *DynamoDB) GetPairs(ctx context.Context, keys []PairKey) (map[PairKey]Pa
 	if err != nil {
 		return nil, err
 	}
-	op := fmt.Sprintf("batch get %d pairs", len(keys))
+	op := opGetPairs(len(keys))
 	if err := d.ready(ctx, op); err != nil {
 		return nil, err
 	}
@@ -66,8 +66,7 @@ func (d *DynamoDB) batchGet(ctx context.Context, op string, keys []map[string]ty
 			return nil
 		}
 		if round >= d.batchRetries {
-			return fmt.Errorf("DynamoDB table %s: %s: %d keys still unprocessed after %d retries (throttled?)",
-				d.table, op, len(left.Keys), d.batchRetries)
+			return d.unprocessedError(op, len(left.Keys), d.batchRetries)
 		}
 		d.log.Debug("retrying unprocessed batch keys", "table", d.table, "keys", len(left.Keys), "round", round+1)
 		if err := sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)); err != nil {

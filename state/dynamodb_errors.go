@@ -19,10 +19,47 @@ var ErrTableNotFound = errors.New("DynamoDB state table not found")
 // that could not be reached at all (refused connection, DNS, TLS).
 var ErrEndpointUnreachable = errors.New("DynamoDB endpoint unreachable")
 
+// ErrBatchUnprocessed is wrapped by the error of a batch read whose keys
+// DynamoDB kept returning as unprocessed (throttling, the response size
+// limit) after every retry.
+var ErrBatchUnprocessed = errors.New("batch keys still unprocessed")
+
+// tableRef names the table a store uses, for messages.
+type tableRef struct {
+	table, region, endpoint string
+}
+
+// endpointName names where requests go, for messages.
+func (d tableRef) endpointName() string {
+	if d.endpoint != "" {
+		return "endpoint " + d.endpoint
+	}
+	return "the AWS DynamoDB endpoint of " + d.region
+}
+
+// The descriptions of the store's operations in its errors, shared by the
+// adapter and Faulty, whose errors must read the same.
+func opUnsettledPairs(source string) string { return "read unsettled pairs of source " + source }
+func opGetPair(k PairKey) string            { return "get pair " + k.String() }
+func opGetPairs(n int) string               { return fmt.Sprintf("batch get %d pairs", n) }
+func opPutPair(k PairKey) string            { return "put pair " + k.String() }
+func opPutRun(r Run) string                 { return fmt.Sprintf("put run %s of scope %s", r.ID, r.Scope) }
+func opRecentRuns(scope string) string      { return "read runs of scope " + scope }
+func opAcquireLease(scope string) string    { return "acquire lease of scope " + scope }
+func opRenewLease(scope string) string      { return "renew lease of scope " + scope }
+func opReleaseLease(scope string) string    { return "release lease of scope " + scope }
+
+// unprocessedError is a batch read that left n keys unprocessed after
+// retries rounds.
+func (d tableRef) unprocessedError(op string, n, retries int) error {
+	return fmt.Errorf("DynamoDB table %s: %s: %d keys still unprocessed after %d retries (throttled?): %w",
+		d.table, op, n, retries, ErrBatchUnprocessed)
+}
+
 // apiError explains a failed DynamoDB call: which table and operation,
 // and for the failures an operator can fix (missing table, unreachable
 // endpoint, no credentials) what to do. The SDK error stays wrapped.
-func (d *DynamoDB) apiError(op string, err error) error {
+func (d tableRef) apiError(op string, err error) error {
 	var (
 		notFound *types.ResourceNotFoundException
 		send     *smithyhttp.RequestSendError

@@ -539,7 +539,7 @@ func TestDynamoDBGetPairsRetriesUnprocessed(t *testing.T) {
 	}
 	s.batchRetries = 2
 	_, err = s.GetPairs(ctx, keys[:5])
-	if err == nil || !strings.Contains(err.Error(), "5 keys still unprocessed after 2 retries") {
+	if !errors.Is(err, ErrBatchUnprocessed) || !strings.Contains(err.Error(), "5 keys still unprocessed after 2 retries") {
 		t.Errorf("GetPairs with keys never processed: err = %v", err)
 	}
 }

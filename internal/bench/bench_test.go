@@ -170,7 +170,7 @@ func TestShardedRunStateMachine(t *testing.T) {
 		t.Errorf("the shard payload is %q", m.ItemSelector["shard.$"])
 	}
 	task, ok := m.ItemProcessor.States[m.ItemProcessor.StartAt]
-	if !ok || task.Resource != "arn:aws:states:::lambda:invoke" || task.Parameters.FunctionName != "${FunctionArn}" ||
+	if !ok || task.Resource != "arn:${AWS::Partition}:states:::lambda:invoke" || task.Parameters.FunctionName != "${FunctionArn}" ||
 		task.Parameters.Payload["shard.$"] != "$.shard" {
 		t.Fatalf("the item processor does not invoke the function with the shard: %+v", task)
 	}

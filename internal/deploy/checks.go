@@ -70,7 +70,9 @@ var (
 // condition is used, and the IAM rules (no "*" or service-wide actions, no
 // mutating action on Resource "*" without a Condition, no "*" principal,
 // external id and principal ARN on cross-account trust, source account
-// on service trust).
+// on service trust), that no ARN names its partition literally
+// (CheckPartitions), and that every name fits its resource type's limit
+// (CheckNames).
 func Check(t *Template) []Problem {
 	c := &checker{t: t, used: map[string]bool{}}
 	c.sections()
@@ -80,7 +82,9 @@ func Check(t *Template) []Problem {
 	c.outputs()
 	c.unused()
 	c.quoting()
+	c.probs = append(c.probs, CheckPartitions(t)...)
 	c.probs = append(c.probs, t.checkPolicies()...)
+	c.probs = append(c.probs, CheckNames(t)...)
 	return c.probs
 }
 
@@ -331,4 +335,52 @@ func (c *checker) quoting() {
 		}
 		return true
 	})
+}
+
+// hardCodedPartition finds an ARN written with its partition
+// ("arn:aws:", "arn:aws-cn:") instead of ${AWS::Partition}.
+var hardCodedPartition = regexp.MustCompile(`\barn:aws(-[a-z]+)*:`)
+
+// proseKeys hold text for people, where an example ARN is no ARN the
+// stack uses.
+var proseKeys = []string{"Description", "AssertDescription", "AlarmDescription", "ConstraintDescription"}
+
+// CheckPartitions reports every ARN the template writes with a literal
+// partition: the stack must work in every partition (aws, aws-cn,
+// aws-us-gov), so ARNs use ${AWS::Partition}. Descriptions are left out,
+// and so is the Metadata section.
+func CheckPartitions(t *Template) []Problem {
+	var probs []Problem
+	var walk func(v *Value, where string)
+	walk = func(v *Value, where string) {
+		switch v.Kind {
+		case Scalar:
+			if m := hardCodedPartition.FindString(v.Str); m != "" {
+				probs = append(probs, Problem{Pos: t.pos(v), Msg: fmt.Sprintf(
+					"%s: %q names the partition literally: write arn:${AWS::Partition}: (in a !Sub) so the stack works in every partition", where, m)})
+			}
+		case Mapping:
+			for _, f := range v.Fields {
+				if !slices.Contains(proseKeys, f.Key) {
+					walk(f.Value, where)
+				}
+			}
+		case Sequence:
+			for _, it := range v.Items {
+				walk(it, where)
+			}
+		}
+	}
+	for _, f := range t.Root.Fields {
+		switch f.Key {
+		case "Metadata", "Description":
+		case "Resources", "Outputs", "Parameters":
+			for _, e := range f.Value.fieldsOrNil() {
+				walk(e.Value, strings.ToLower(strings.TrimSuffix(f.Key, "s"))+" "+e.Key)
+			}
+		default:
+			walk(f.Value, f.Key)
+		}
+	}
+	return probs
 }

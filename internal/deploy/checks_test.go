@@ -155,6 +155,40 @@ Conditions:
 				`mutating action kms:PutKeyPolicy on Resource "*" without a Condition`},
 		},
 		{
+			name: "key policy principals must exist: roles by condition only",
+			body: `Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: NamesRole
+            Effect: Allow
+            Principal: {AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/x"}
+            Action: kms:Decrypt
+            Resource: "*"
+          - Sid: PinnedStar
+            Effect: Allow
+            Principal: {AWS: "*"}
+            Action: kms:Decrypt
+            Resource: "*"
+            Condition:
+              ArnEquals:
+                aws:PrincipalArn: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/x"
+          - Sid: WildcardPin
+            Effect: Allow
+            Principal: {AWS: "*"}
+            Action: kms:Decrypt
+            Resource: "*"
+            Condition:
+              ArnLike:
+                aws:PrincipalArn: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"
+`,
+			want: []string{`statement "NamesRole": names arn:${AWS::Partition}:iam::${AWS::AccountId}:role/x as a principal: KMS refuses`,
+				`statement "WildcardPin": Principal "AWS: *" is everyone`},
+		},
+		{
 			name: "policy written as a !Sub JSON document",
 			body: `Parameters:
   Key: {Type: String, Description: d}
@@ -187,11 +221,7 @@ Resources:
 				t.Fatal(err)
 			}
 			probs := Check(tpl)
-			var got []string
-			for _, p := range probs {
-				got = append(got, p.String())
-			}
-			all := strings.Join(got, "\n")
+			all := problemText(probs)
 			for _, w := range tc.want {
 				if !strings.Contains(all, w) {
 					t.Errorf("no problem mentions %q; problems:\n%s", w, all)
@@ -306,4 +336,97 @@ func TestSubstitutePlaceholders(t *testing.T) {
 	if want := `{"a": "arn:AWS-Partition:x/Key", "b": "${Literal}"}`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
+}
+
+func TestMaxLength(t *testing.T) {
+	tpl, err := ParseTemplate("t.yaml", []byte(header+`Parameters:
+  Max: {Type: String, MaxLength: 10, Description: d}
+  Pattern: {Type: String, AllowedPattern: "^[a-z]{1,7}(-x|-long)?$", Description: d}
+  Both: {Type: String, MaxLength: 5, AllowedPattern: "^[a-z]{1,9}$", Description: d}
+  Values: {Type: String, AllowedValues: [a, abcd], Description: d}
+  Free: {Type: String, AllowedPattern: "^[a-z]+$", Description: d}
+Resources:
+  Q: {Type: AWS::SQS::Queue}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		yaml string
+		want int // -1: unbounded
+	}{
+		{`literal`, 7},
+		{`!Ref Max`, 10},
+		{`!Ref Pattern`, 12},
+		{`!Ref Both`, 5},
+		{`!Ref Values`, 4},
+		{`!Ref Free`, -1},
+		{`!Ref Q`, -1},
+		{`!Sub "${Max}-nightly"`, 18},
+		{`!Sub "${Max}-${AWS::AccountId}-${!Lit}"`, 10 + 1 + 12 + 1 + 6},
+		{`!Sub ["${X}-${Values}", {X: !Ref Max}]`, 15},
+		{`!Sub "${Q.Arn}"`, -1},
+		{`!If [C, !Ref Max, !Sub "${Values}${Values}"]`, 10},
+		{`!Join ["", [a, b]]`, -1},
+	} {
+		v, err := ParseTemplate("v.yaml", []byte("v: "+tc.yaml+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		n, err := tpl.MaxLength(v.Root.Get("v"))
+		switch {
+		case tc.want < 0 && err == nil:
+			t.Errorf("MaxLength(%s) = %d, want an error (unbounded)", tc.yaml, n)
+		case tc.want >= 0 && (err != nil || n != tc.want):
+			t.Errorf("MaxLength(%s) = %d, %v; want %d", tc.yaml, n, err, tc.want)
+		}
+	}
+}
+
+func TestCheckNamesFindsLongNames(t *testing.T) {
+	tpl, err := ParseTemplate("t.yaml", []byte(header+`Parameters:
+  FunctionName: {Type: String, AllowedPattern: "^[a-zA-Z0-9_-]{1,64}$", Description: d}
+  Free: {Type: String, Description: d}
+Resources:
+  Schedule:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Name: !Sub "${FunctionName}-nightly"
+  Fits:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Name: !Ref FunctionName
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: !Ref Free
+      Policies:
+        - PolicyName: !Sub "${FunctionName}${FunctionName}-policy"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := CheckNames(tpl)
+	all := problemText(got)
+	for _, want := range []string{
+		"resource Schedule: Name ${FunctionName}-nightly can be 72 characters long; AWS allows 64",
+		"resource Role: RoleName ${Free}: parameter Free: no MaxLength",
+		"resource Role: Policies[].PolicyName ${FunctionName}${FunctionName}-policy can be 135 characters long; AWS allows 128",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("CheckNames does not report %q; it reports:\n%s", want, all)
+		}
+	}
+	if len(got) != 3 || strings.Contains(all, "resource Fits") {
+		t.Errorf("CheckNames reports %d problems, want 3:\n%s", len(got), all)
+	}
+}
+
+// problemText is the problems, one a line.
+func problemText(probs []Problem) string {
+	var lines []string
+	for _, p := range probs {
+		lines = append(lines, p.String())
+	}
+	return strings.Join(lines, "\n")
 }

@@ -84,6 +84,40 @@ func (s Statement) ConditionValue(op, key string) *Value {
 	return nil
 }
 
+// PinsPrincipalArn reports whether, in every branch of the template's
+// conditions, the statement's Condition limits aws:PrincipalArn (ArnEquals
+// or StringEquals) to ARNs without wildcards: then a "*" principal means
+// exactly those principals.
+func (s Statement) PinsPrincipalArn() bool {
+	branches := Branches(s.Condition)
+	if len(branches) == 0 || mayBeAbsent(s.Condition) {
+		return false
+	}
+	for _, c := range branches {
+		pinned := false
+		for _, op := range []string{"ArnEquals", "StringEquals"} {
+			v := c.Path(op, "aws:PrincipalArn")
+			if v == nil {
+				continue
+			}
+			arns := Elements(v)
+			pinned = len(arns) > 0
+			for _, a := range arns {
+				if r := RenderValue(a); !strings.HasPrefix(r, "arn:") || strings.ContainsAny(r, "*?") {
+					pinned = false
+				}
+			}
+			if pinned {
+				break
+			}
+		}
+		if !pinned {
+			return false
+		}
+	}
+	return true
+}
+
 // Principals returns the principals of a statement as "AWS: value" or
 // "Service: value" strings, every branch included; expressions are
 // rendered with RenderValue.
@@ -418,8 +452,16 @@ func checkStatement(p Policy, s Statement) []Problem {
 		bad("no Principal")
 	}
 	for _, pr := range principals {
-		if pr == "*" || strings.HasSuffix(pr, ": *") {
-			bad("Principal %q is everyone", pr)
+		if (pr == "*" || strings.HasSuffix(pr, ": *")) && !s.PinsPrincipalArn() {
+			bad("Principal %q is everyone (allow it only with an aws:PrincipalArn condition naming the one principal)", pr)
+		}
+		// KMS refuses a key policy naming a principal that does not exist
+		// (CreateKey, PutKeyPolicy: "The principals in the key policy must
+		// exist and be visible to KMS"): a role or user is matched by an
+		// aws:PrincipalArn condition instead, on an account principal or
+		// a pinned "*".
+		if p.Kind == KeyPolicy && strings.HasPrefix(pr, "AWS: ") && strings.Contains(pr, ":iam::") && !strings.HasSuffix(pr, ":root") {
+			bad("names %s as a principal: KMS refuses the key policy while it does not exist; match it with an aws:PrincipalArn condition", strings.TrimPrefix(pr, "AWS: "))
 		}
 	}
 	if p.Kind != TrustPolicy || s.Effect != "Allow" {

@@ -447,29 +447,36 @@ func TestKeyPolicy(t *testing.T) {
 		}
 		return actions, grantLimited
 	}
-	slr := regexp.MustCompile(`^AWS: arn:\$\{AWS::Partition\}:iam::\$\{AWS::AccountId\}:role/aws-service-role/autoscaling\.amazonaws\.com/(AWSServiceRoleForAutoScaling|\$\{AutoScalingServiceLinkedRole\})$`)
+	// The Auto Scaling service-linked role: named by an aws:PrincipalArn
+	// condition on a "*" principal (its own policy grants nothing on
+	// customer managed keys, so the account principal, which delegates
+	// to IAM policies, would not do), in this account only, and never as
+	// the principal itself (KMS refuses a policy naming a role that does
+	// not exist yet).
+	const slrARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 	namesSLR := func(s Statement) bool {
-		if !slices.ContainsFunc(s.Principals(), slr.MatchString) {
+		if RenderValue(s.ConditionValue("ArnEquals", "aws:PrincipalArn")) != slrARN {
 			return false
 		}
-		// Every branch of the principal must be that role.
-		for _, p := range s.Principals() {
-			if !slr.MatchString(p) {
-				t.Errorf("%s: statement %s names %s beside the Auto Scaling role", s.Pos, s.Sid, p)
-			}
+		if !slices.Equal(s.Principals(), []string{"AWS: *"}) || !s.PinsPrincipalArn() {
+			t.Errorf("%s: statement %s names the Auto Scaling role by condition but its principal is %v", s.Pos, s.Sid, s.Principals())
+		}
+		if RenderValue(s.ConditionValue("StringEquals", "kms:CallerAccount")) != "${AWS::AccountId}" {
+			t.Errorf("%s: statement %s must also require kms:CallerAccount = this account", s.Pos, s.Sid)
 		}
 		return true
 	}
-	// The role's fixed name must be there (the account already has it, or
-	// the stack creates it under that name).
-	const slrARN = "AWS: arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
-	if !slices.ContainsFunc(keyPolicy.Statements, func(s Statement) bool { return slices.Contains(s.Principals(), slrARN) }) {
-		t.Errorf("the key policy does not name %s", strings.TrimPrefix(slrARN, "AWS: "))
+	for _, s := range keyPolicy.Statements {
+		for _, pr := range s.Principals() {
+			if strings.Contains(pr, "AWSServiceRoleForAutoScaling") || strings.Contains(pr, "AutoScalingServiceLinkedRole") {
+				t.Errorf("%s: statement %s names the Auto Scaling role as its principal (%s): KMS refuses the policy where the role does not exist yet", s.Pos, s.Sid, pr)
+			}
+		}
 	}
 	acts, limited := actionsFor(namesSLR)
 	for _, need := range []string{"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"} {
 		if !slices.ContainsFunc(acts, func(a string) bool { return ActionMatches(a, need) }) {
-			t.Errorf("the key policy does not let the Auto Scaling service-linked role %s (SPEC 7)", need)
+			t.Errorf("the key policy does not let the Auto Scaling service-linked role %s", need)
 		}
 	}
 	if !limited {
@@ -887,5 +894,135 @@ func TestShardedRunDefinition(t *testing.T) {
 	}
 	if file := parseDefinition(t, shardedRunASL, string(asl)); !reflect.DeepEqual(file, def) {
 		t.Errorf("central.yaml's ShardedRunStateMachine definition differs from %s: copy the file into DefinitionString", shardedRunASL)
+	}
+}
+
+// TestResourceNamesFitTheirLimits computes the longest value of every
+// name a template gives a resource (the parameters' MaxLength,
+// AllowedPattern and AllowedValues bound them) and fails when AWS could
+// refuse it: `${FunctionName}-nightly` must fit a schedule name's 64
+// characters for the longest FunctionName the stack accepts.
+func TestResourceNamesFitTheirLimits(t *testing.T) {
+	checked := 0
+	for _, name := range wantTemplates {
+		tpl := loadTemplate(t, name)
+		for _, p := range CheckNames(tpl) {
+			t.Error(p)
+		}
+		for _, r := range tpl.Resources() {
+			for _, lim := range NameLimits[r.Type] {
+				checked += len(propertyValues(r.Properties(), lim.Property))
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d names checked: NameLimits no longer matches the templates' resources", checked)
+	}
+}
+
+// TestNoHardCodedPartition fails on any ARN a template or the state
+// machine definition writes as arn:aws:... instead of with
+// ${AWS::Partition}: such a stack fails in aws-cn and aws-us-gov.
+func TestNoHardCodedPartition(t *testing.T) {
+	for _, name := range wantTemplates {
+		for _, p := range CheckPartitions(loadTemplate(t, name)) {
+			t.Error(p)
+		}
+	}
+	asl, err := os.ReadFile(shardedRunASL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(asl), "\n") {
+		if m := hardCodedPartition.FindString(line); m != "" {
+			t.Errorf("%s:%d: %q names the partition literally: write arn:${AWS::Partition}:", shardedRunASL, i+1, m)
+		}
+	}
+	// The check itself sees ARNs in !Sub strings and in plain values, and
+	// leaves descriptions alone.
+	tpl, err := ParseTemplate("t.yaml", []byte(header+`Resources:
+  Q:
+    Type: AWS::SQS::Queue
+    Properties:
+      A: !Sub "arn:aws:sqs:${AWS::Region}:1:q"
+      B: arn:aws-us-gov:iam::1:root
+      C: !Sub "arn:${AWS::Partition}:sqs:::q"
+      Description: e.g. arn:aws:iam::123456789012:role/x
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := CheckPartitions(tpl); len(got) != 2 {
+		t.Errorf("CheckPartitions found %v, want the two literal partitions", got)
+	}
+}
+
+// TestShardedRunRoleCoversChildExecutions checks the state machine's role
+// against the ARN of a Distributed Map child execution,
+// execution:<state machine>/<map run label>:<id> (Step Functions
+// Developer Guide, "IAM policies for using Distributed Map states"): the
+// map run describes and stops its children, and a policy written for
+// execution:<state machine>:* (a top-level execution) does not match them.
+func TestShardedRunRoleCoversChildExecutions(t *testing.T) {
+	tpl := loadTemplate(t, "central.yaml")
+	const machine = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${FunctionName}-sharded-run"
+	const child = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${FunctionName}-sharded-run/Reconcile-every-shard-label:5f0c6a7e-1d2b-4c3a-9e8f-0123456789ab"
+	const other = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:someone-else/label:5f0c6a7e"
+	grants := roleGrants(t, tpl, "ShardedRunRole")
+	allows := func(action, resource string) bool {
+		return slices.ContainsFunc(grants, func(g grant) bool {
+			return ActionMatches(g.action, action) && slices.ContainsFunc(g.stmt.Resources, func(r string) bool {
+				return wildcardMatch(r, resource)
+			})
+		})
+	}
+	if !allows("states:StartExecution", machine) {
+		t.Errorf("the sharded run's role may not start its own state machine's child executions (%s)", machine)
+	}
+	for _, action := range []string{"states:DescribeExecution", "states:StopExecution"} {
+		if !allows(action, child) {
+			t.Errorf("the sharded run's role does not allow %s on its Distributed Map's child executions (%s)", action, child)
+		}
+		if allows(action, other) {
+			t.Errorf("the sharded run's role allows %s on another state machine's executions (%s)", action, other)
+		}
+	}
+}
+
+// runbook is the deployment runbook the templates come with.
+const runbook = "../../scripts/deploy.md"
+
+// TestRunbookUndoesConcurrencyOutsideTheStack checks what the runbook says
+// about stopping the function with put-function-concurrency: a stack
+// update does not undo it (CloudFormation applies only the properties
+// whose values changed in the template or its parameters, so the
+// function stays at 0), and the undo is put-function-concurrency with the
+// stack's ReservedConcurrency.
+func TestRunbookUndoesConcurrencyOutsideTheStack(t *testing.T) {
+	data, err := os.ReadFile(runbook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Claims that a stack update restores a value set outside the stack.
+	restoresByUpdate := regexp.MustCompile(`(?i)(undo|restor|back)\w*[^.;]*\b(by|with) a stack update`)
+	stops := 0
+	for i, para := range strings.Split(string(data), "\n\n") {
+		flat := strings.Join(strings.Fields(para), " ")
+		if !strings.Contains(flat, "put-function-concurrency") {
+			continue
+		}
+		if m := restoresByUpdate.FindString(flat); m != "" {
+			t.Errorf("%s, paragraph %d: %q: a stack update applies only changed properties and leaves a concurrency set outside the stack as it is", runbook, i+1, m)
+		}
+		if strings.Contains(flat, "--reserved-concurrent-executions 0") {
+			stops++
+			if !strings.Contains(flat, "A stack update does not undo it") ||
+				!regexp.MustCompile(`put-function-concurrency [^.]*--reserved-concurrent-executions [1-9]`).MatchString(flat) {
+				t.Errorf("%s, paragraph %d stops the function with put-function-concurrency 0 but does not say that a stack update does not undo it and how to set the stack's ReservedConcurrency back:\n%s", runbook, i+1, flat)
+			}
+		}
+	}
+	if stops == 0 {
+		t.Errorf("%s no longer says how to stop the function with put-function-concurrency 0", runbook)
 	}
 }
