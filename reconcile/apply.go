@@ -15,172 +15,6 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// share grants the launch permission of each source image that is copied
-// in this run, and the create-volume permission of its snapshots, to every
-// account about to copy it: one describe and at most one modify per image
-// and per snapshot (per MaxShareBatch accounts), for all targets at once,
-// skipping accounts already granted. The source account's mutating token
-// bucket is shared by every target, so this is where per-pair sharing
-// would collapse.
-//
-// Only the accounts that copy an image in this run are granted: a pair the
-// in-flight cap will defer is granted in the run that copies it, still in
-// one batch per image. Sharing runs in the background, alongside the
-// copies: share returns at once, each copy waits only for its own source
-// (shareOutcome), and the returned function waits for the whole step.
-func (r *run) share(ctx context.Context) (wait func()) {
-	need := r.shareNeeds()
-	ids := sortedKeys(need)
-	r.shareNeed = need
-	r.shareDone = make(map[string]chan struct{}, len(ids))
-	for _, id := range ids {
-		r.shareDone[id] = make(chan struct{})
-	}
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		// A few images at a time: the source account's mutating bucket
-		// is the bottleneck, more parallelism would only wait on it.
-		parallel(ctx, len(ids), min(4, r.e.set.Concurrency), func(ctx context.Context, i int) {
-			defer close(r.shareDone[ids[i]])
-			src := r.byID[ids[i]]
-			accounts := sortedKeys(need[ids[i]])
-			if err := r.shareImage(ctx, src, accounts); err != nil {
-				r.mu.Lock()
-				r.shareErr[src.img.ID] = err
-				r.mu.Unlock()
-				r.recordError("share %s with %d account(s): %v", src.img.ID, len(accounts), err)
-			}
-		})
-		// parallel stops early when the run's context ends: never leave
-		// a copy waiting for an image nobody shares.
-		for _, id := range ids {
-			select {
-			case <-r.shareDone[id]:
-			default:
-				r.mu.Lock()
-				if r.shareErr[id] == nil {
-					r.shareErr[id] = fmt.Errorf("share %s: not attempted: %w", id, context.Cause(ctx))
-				}
-				r.mu.Unlock()
-				close(r.shareDone[id])
-			}
-		}
-	}()
-	return func() { <-finished }
-}
-
-// shareNeeds returns, per source image, the accounts that copy it in this
-// run: the copy requests trimDeferred kept (the cap's slots, allocated
-// there once), the source account's own excepted (the owner needs no
-// permission).
-func (r *run) shareNeeds() map[string]map[string]bool {
-	source := r.e.set.SourceAccount
-	need := map[string]map[string]bool{}
-	for _, rw := range r.work {
-		if rw.account == source {
-			continue
-		}
-		for _, pw := range rw.pairs {
-			if !pw.dec.Copy || trimmed(pw) {
-				continue
-			}
-			id := pw.src.img.ID
-			if need[id] == nil {
-				need[id] = map[string]bool{}
-			}
-			need[id][rw.account] = true
-		}
-	}
-	return need
-}
-
-// shareOutcome waits until the sharing of image id is over and returns its
-// error; shared is false when account is not granted in this run.
-func (r *run) shareOutcome(ctx context.Context, id, account string) (shared bool, err error) {
-	done, ok := r.shareDone[id]
-	if !ok {
-		return false, nil
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return true, fmt.Errorf("waiting for the sharing of %s: %w", id, context.Cause(ctx))
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.shareNeed[id][account], r.shareErr[id]
-}
-
-// sortPairs puts a Region's pairs in the order trimDeferred allocates the
-// in-flight cap's slots in, and share and applyAll follow. observeRegion
-// sorts each Region once.
-func sortPairs(pairs []*pairWork) {
-	slices.SortFunc(pairs, func(a, b *pairWork) int { return strings.Compare(a.key.SourceImage, b.key.SourceImage) })
-}
-
-func (r *run) shareImage(ctx context.Context, src *sourceImage, accounts []string) error {
-	if r.outOfTime() {
-		return errTimeBudget
-	}
-	c, err := r.sourceClient(ctx, src.img.Region)
-	if err != nil {
-		return err
-	}
-	granted, err := c.ImageLaunchPermissions(ctx, src.img.ID)
-	if err != nil {
-		return errorf(err, "read launch permission of %s", src.img.ID)
-	}
-	for batch := range slices.Chunk(missing(accounts, granted), cloud.MaxShareBatch) {
-		if err := c.AddImageLaunchPermissions(ctx, src.img.ID, batch); err != nil {
-			return errorf(err, "grant launch permission of %s", src.img.ID)
-		}
-		r.count("share_launch_permission", 1)
-	}
-	for _, snap := range src.img.SnapshotIDs() {
-		granted, err := c.SnapshotVolumePermissions(ctx, snap)
-		if err != nil {
-			return errorf(err, "read create-volume permission of %s (snapshot of %s)", snap, src.img.ID)
-		}
-		for batch := range slices.Chunk(missing(accounts, granted), cloud.MaxShareBatch) {
-			if err := c.AddSnapshotVolumePermissions(ctx, snap, batch); err != nil {
-				return errorf(err, "grant create-volume permission of %s (snapshot of %s)", snap, src.img.ID)
-			}
-			r.count("share_snapshot", 1)
-		}
-	}
-	return nil
-}
-
-// missing returns want minus have.
-func missing(want, have []string) []string {
-	h := make(map[string]bool, len(have))
-	for _, a := range have {
-		h[a] = true
-	}
-	var out []string
-	for _, a := range want {
-		if !h[a] {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-var errTimeBudget = errors.New("time budget reached; the next run continues")
-
-// shareRefused reports whether a sharing call failed because EC2 refuses
-// to share the source at all: the answers it gives for a snapshot under
-// the AWS-managed aws/ebs key. Every other failure (a denial, a throttle,
-// a code nobody classified) may pass by the next run.
-func shareRefused(err error) bool {
-	switch cloud.CodeOf(err) {
-	case "InvalidParameter", "OperationNotPermitted":
-		return true
-	}
-	return false
-}
-
 // apply works through every account and Region with work, a bounded
 // number at a time.
 func (r *run) apply(ctx context.Context) {
@@ -274,17 +108,21 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 		return
 	}
 
-	granted := true
-	if rw.account != r.e.set.SourceAccount {
-		shared, err := r.shareOutcome(ctx, pw.src.img.ID, rw.account)
-		// A refusal of the source (an aws/ebs snapshot) rejects every pair
-		// of the image; any other failure matters only to pairs that needed it.
-		if err != nil && (shared || shareRefused(err)) {
-			r.shareFailed(ctx, pw, err)
-			return
-		}
-		granted = shared
+	sr := r.shareOutcome(ctx, pw.src.img.ID, rw.account)
+	switch {
+	case sr.rejected != nil:
+		// EC2 refuses to share the source at all (an aws/ebs snapshot):
+		// every pair of the image is rejected.
+		r.shareFailed(ctx, pw, sr.rejected)
+		return
+	case sr.err != nil:
+		r.shareFailed(ctx, pw, sr.err)
+		return
+	case sr.waits != "":
+		r.deferPair(pw, sr.waits, false)
+		return
 	}
+	granted := sr.granted
 	switch {
 	case r.outOfTime():
 		r.deferPair(pw, "the time budget is spent; the next run continues", false)
@@ -313,7 +151,9 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	if want == nil {
 		want = pw.stored // the same attempt again: its record is already written
 	}
-	rec, err := r.putPair(ctx, pw, *want)
+	ahead := *want
+	ahead.Snapshots = union(ahead.Snapshots, pw.leftovers)
+	rec, err := r.putPair(ctx, pw, ahead)
 	if err != nil {
 		r.recordError("pair %s: not copied: %v", pw.key, err)
 		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none"; it.LastError = err.Error() })
@@ -324,7 +164,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	in.Tags = maps.Clone(in.Tags)
 	in.Tags[TagAttempt] = strconv.Itoa(rec.Attempts)
 	imageID, callErr := rw.client.CopyImage(ctx, in)
-	answer := CopyAnswer{ImageID: imageID, Err: callErr, JustShared: granted && rw.account != r.e.set.SourceAccount}
+	answer := CopyAnswer{ImageID: imageID, Err: callErr, JustShared: sr.justAdded}
 	after := AfterCopy(rec, answer, r.policy)
 	// The answer is recorded even when the run is being stopped (the
 	// deadline, a signal): it is what the next run starts from.
@@ -345,15 +185,18 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	})
 }
 
-// deregisterFailed removes the failed copies the plan names; it reports
-// whether all of them are gone.
+// deregisterFailed removes the failed copies the plan names, with their
+// snapshots (DeleteAssociatedSnapshots: deleting them after the image races
+// with EC2 releasing them); it reports whether all of them are gone, and
+// notes in pw.leftovers the snapshots EC2 could not delete.
 func (r *run) deregisterFailed(ctx context.Context, rw *regionWork, pw *pairWork) bool {
 	all := true
 	for _, id := range pw.dec.Deregister {
 		if r.outOfTime() {
 			return false
 		}
-		err := rw.client.DeregisterImage(ctx, id)
+		failed, err := rw.client.DeregisterImage(ctx, id, true)
+		pw.leftovers = append(pw.leftovers, failed...)
 		if err != nil && cloud.ClassOf(err) != cloud.ClassNotFound {
 			r.recordError("pair %s: deregister failed copy %s: %v", pw.key, id, err)
 			all = false
@@ -480,5 +323,8 @@ func (r *run) putPair(ctx context.Context, pw *pairWork, want state.Pair) (state
 	r.writes.Add(1)
 	stored := got
 	pw.stored = &stored
+	r.mu.Lock()
+	r.written[got.Key] = got
+	r.mu.Unlock()
 	return got, nil
 }

@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -179,5 +180,84 @@ func TestRefusedCopyIsAFailedAttempt(t *testing.T) {
 				t.Fatalf("not stuck after 2 refusals: %+v %v", res.Report.Items, res.Summary.APICalls)
 			}
 		})
+	}
+}
+
+// TestPruneLeavesNoSnapshot: deleting the snapshots of a copy right after
+// deregistering it races with EC2 releasing them (InvalidSnapshot.InUse),
+// so prune deregisters with DeleteAssociatedSnapshots; a snapshot EC2
+// still could not delete is remembered and deleted by a later run.
+func TestPruneLeavesNoSnapshot(t *testing.T) {
+	w, copyID := orphanWorld(t, true)
+	copyImg, _ := w.cloud.Image(accountID(1), euWest, copyID)
+	snaps := copyImg.SnapshotIDs()
+	if len(snaps) != 2 {
+		t.Fatalf("setup: copy has %d snapshots", len(snaps))
+	}
+	w.run(reconcile.ModeApply) // first sighting
+	w.cloud.Advance(49 * time.Hour)
+	w.cloud.BreakSnapshotDeletion(accountID(1), euWest, snaps[1], true)
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.Actions["prune"] != 1 || res.Summary.APICalls[cloud.OpDeleteSnapshot] != 0 {
+		t.Fatalf("actions %v calls %v errors %v", res.Summary.Actions, res.Summary.APICalls, res.Summary.Errors)
+	}
+	if _, ok := w.cloud.Snapshot(accountID(1), euWest, snaps[0]); ok {
+		t.Fatalf("snapshot %s of the pruned copy left behind", snaps[0])
+	}
+	key := state.PairKey{SourceImage: copyImg.Tags[reconcile.TagCopiedFrom], Account: accountID(1), Region: euWest}
+	rec, _ := w.pair(key)
+	if rec.Status != state.PairOrphaned || !slices.Equal(rec.Snapshots, snaps[1:]) {
+		t.Fatalf("record %+v, want the snapshot EC2 kept", rec)
+	}
+	// EC2 lets go of it: the next run deletes it and the record settles.
+	w.cloud.BreakSnapshotDeletion(accountID(1), euWest, snaps[1], false)
+	w.cloud.Advance(time.Hour)
+	w.run(reconcile.ModeApply)
+	if _, ok := w.cloud.Snapshot(accountID(1), euWest, snaps[1]); ok {
+		t.Fatalf("snapshot %s still there", snaps[1])
+	}
+	if rec, _ := w.pair(key); rec.Status != state.PairSettled || len(rec.Snapshots) != 0 {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+// EC2 may not list a copy right after CopyImage returned its id: within
+// the visibility grace the pair is in progress, never copied again.
+func TestUnlistedCopyIsNotCopiedAgain(t *testing.T) {
+	w := newWorld(t, 1, sim.WithListingDelay(20*time.Minute))
+	w.cfg.Targets.Regions = []string{euWest}
+	img := w.image(euWest, "web", 1, accountID(1))
+	res := w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 1 {
+		t.Fatalf("%d CopyImage calls, want 1", n)
+	}
+	w.cloud.Advance(5 * time.Minute)
+	res = w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 0 {
+		t.Errorf("the unlisted copy was copied again (%d CopyImage calls)", n)
+	}
+	wantCounts(t, res.Report, map[report.Category]int{report.InProgress: 1})
+	w.cloud.Advance(20 * time.Minute)
+	res = w.run(reconcile.ModeApply)
+	wantCounts(t, res.Report, map[report.Category]int{report.OK: 1})
+	if n := len(w.copies(accountID(1), euWest, img.ID)); n != 1 {
+		t.Errorf("%d copies, want 1", n)
+	}
+}
+
+// EC2 lists a deregistered image for a while, in state deregistered: a
+// source in that state is gone, and its copies orphaned.
+func TestListedDeregisteredSourceIsGone(t *testing.T) {
+	w, copyID := orphanWorld(t, false, sim.WithDeregisteredListing(24*time.Hour))
+	src := w.cloud.Client(srcAccount, euWest)
+	imgs, err := src.DescribeImages(context.Background(), cloud.ImageQuery{})
+	must(t, err)
+	if !slices.ContainsFunc(imgs, func(im cloud.Image) bool { return im.State == cloud.ImageDeregistered }) {
+		t.Fatal("setup: the deregistered source is not listed")
+	}
+	res := w.run(reconcile.ModeApply)
+	orphans := itemsOf(res.Report, report.Orphaned)
+	if len(orphans) != 1 || !slices.Contains(orphans[0].CopyImages, copyID) {
+		t.Fatalf("orphaned %+v, want the copy %s", orphans, copyID)
 	}
 }

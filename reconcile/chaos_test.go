@@ -157,7 +157,7 @@ func TestChaosSourceVanishesBeforeTheCopy(t *testing.T) {
 	img := w.image(euWest, "web", 1, accountID(1))
 	src := w.cloud.Client(srcAccount, euWest)
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Times: 1, Before: func() {
-		if err := src.DeregisterImage(context.Background(), img.ID); err != nil {
+		if err := deregister(context.Background(), src, img.ID); err != nil {
 			t.Error(err)
 		}
 	}}).Hook())

@@ -148,7 +148,7 @@ func TestOrphanRecordsNeedTheCopiesListed(t *testing.T) {
 			w.image(euWest, "keep", 1, accountID(1)) // keeps the account a target
 			w.run(reconcile.ModeApply)
 			w.settle()
-			must(t, w.cloud.Client(srcAccount, euWest).DeregisterImage(context.Background(), gone.ID))
+			must(t, deregister(context.Background(), w.cloud.Client(srcAccount, euWest), gone.ID))
 			w.run(reconcile.ModeApply) // the orphan's first sighting: an orphaned record
 			key := state.PairKey{SourceImage: gone.ID, Account: accountID(1), Region: euWest}
 			if rec, _ := w.pair(key); rec.Status != state.PairOrphaned {
@@ -193,30 +193,6 @@ func TestOrganizationCallsAreRetriedOnce(t *testing.T) {
 		t.Fatalf("ListOrganizationalUnitsForParent = %d calls, want %d (one call and its retries)", got, want)
 	}
 	if !strings.Contains(strings.Join(res.Summary.Errors, "\n"), "OU tree") {
-		t.Fatalf("errors %v", res.Summary.Errors)
-	}
-}
-
-// TestPruneCallsArePaced: prune's calls draw on the connector's buckets of
-// each API in the account and Region. With one token per API and a refill
-// after the deadline, the deregistration and the first snapshot deletion
-// take their tokens and the second deletion is refused by the pacer, not
-// sent.
-func TestPruneCallsArePaced(t *testing.T) {
-	w, copyID := orphanWorld(t, true)
-	w.run(reconcile.ModeApply) // first sighting
-	w.cloud.Advance(49 * time.Hour)
-	w.cfg.Limits.MutatingRate, w.cfg.Limits.MutatingBurst = 1e-6, 1
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	res := w.runCtx(ctx, reconcile.ModeApply)
-	if res.Summary.Actions["prune"] != 1 {
-		t.Fatalf("not pruned: %v %v", res.Summary.Actions, res.Summary.Errors)
-	}
-	if got := w.cloud.Calls("DeleteSnapshot", accountID(1), euWest); got != 1 {
-		t.Fatalf("DeleteSnapshot sent %d times, want 1 (the second waits past the deadline)", got)
-	}
-	if errs := strings.Join(res.Summary.Errors, "\n"); !strings.Contains(errs, "prune "+copyID) || !strings.Contains(errs, "delete snapshot") {
 		t.Fatalf("errors %v", res.Summary.Errors)
 	}
 }

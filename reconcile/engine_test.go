@@ -107,10 +107,16 @@ func TestPlanMakesNoMutatingCallAndNoWrite(t *testing.T) {
 	}
 }
 
+// TestSharingIsBatchedPerImageAndSnapshot: account by account (OU grants
+// off), an image is shared with every account copying it in one call per
+// image and per 500 accounts per snapshot, never per pair; the grants of
+// accounts whose copies are done are taken back in as few calls, so a new
+// account later is granted alone.
 func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
-	// 600 accounts: more than one ModifyImageAttribute batch of 500.
+	// 600 accounts: more than one ModifySnapshotAttribute batch of 500.
 	w := newWorld(t, 600, sim.WithInFlightQuota(1000))
 	w.cfg.Limits.Concurrency = 32
+	w.cfg.Sharing.OrganizationalUnits = false
 	imgs := []cloud.Image{
 		w.image(euWest, "web", 1, "*"),
 		w.image(euWest, "api", 3, "*"),
@@ -120,12 +126,10 @@ func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
 	if got := res.Summary.APICalls["CopyImage"]; got != 1800 {
 		t.Fatalf("CopyImage = %d, want 1800", got)
 	}
-	// Per image: one launch-permission batch per 500 accounts, and the same
-	// per snapshot; never per pair.
-	batches := int64(2) // ceil(600/500)
+	batches := int64(2) // ceil(600/500) per snapshot
 	snapshots := int64(1 + 3 + 2)
-	if got, want := w.last.CallCounts()["ModifyImageAttribute"], batches*int64(len(imgs)); got != want {
-		t.Errorf("ModifyImageAttribute = %d, want %d", got, want)
+	if got, want := w.last.CallCounts()["ModifyImageAttribute"], int64(len(imgs)); got != want {
+		t.Errorf("ModifyImageAttribute = %d, want %d (one per image: up to 1,000 grantees a call)", got, want)
 	}
 	if got, want := w.last.CallCounts()["ModifySnapshotAttribute"], batches*snapshots; got != want {
 		t.Errorf("ModifySnapshotAttribute = %d, want %d", got, want)
@@ -139,7 +143,9 @@ func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
 		}
 	}
 
-	// A new account joins: only it is granted, in one call per image and snapshot.
+	// The copies are done and a new account joins: it is granted alone,
+	// in one call per image and per snapshot, and the 600 grants no
+	// longer needed are taken back, as few calls again.
 	w.settle()
 	must(t, w.cloud.AddAccount(accountID(601), "late", "", cloud.AccountActive))
 	w.cloud.AddKey(accountID(601), euWest, "amicopier")
@@ -148,11 +154,81 @@ func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
 	if got := res.Summary.APICalls["CopyImage"]; got != 3 {
 		t.Fatalf("CopyImage after a new account = %d, want 3", got)
 	}
-	if got := w.last.CallCounts()["ModifyImageAttribute"]; got != 3 {
-		t.Errorf("ModifyImageAttribute for one new account = %d, want 3", got)
+	if got := res.Summary.Actions["share_launch_permission"]; got != 3 {
+		t.Errorf("launch permission grants for one new account = %d calls, want 3", got)
 	}
-	if got := w.last.CallCounts()["ModifySnapshotAttribute"]; got != snapshots {
-		t.Errorf("ModifySnapshotAttribute for one new account = %d, want %d", got, snapshots)
+	if got := res.Summary.Actions["share_snapshot"]; int64(got) != snapshots {
+		t.Errorf("create-volume grants for one new account = %d calls, want %d", got, snapshots)
+	}
+	if got := res.Summary.Actions["revoke_launch_permission"]; got != 3 {
+		t.Errorf("launch permission taken back in %d calls, want 3", got)
+	}
+	if got := res.Summary.Actions["revoke_snapshot"]; int64(got) != batches*snapshots {
+		t.Errorf("create-volume permission taken back in %d calls, want %d", got, batches*snapshots)
+	}
+	for _, img := range imgs {
+		if got := w.cloud.LaunchPermissions(srcAccount, img.Region, img.ID); len(got) != 1 || got[0] != accountID(601) {
+			t.Errorf("%s shared with %v, want only the new account", img.ID, got)
+		}
+	}
+	// Its copies done too, nothing is shared any more.
+	w.settle()
+	w.run(reconcile.ModeApply)
+	for _, img := range imgs {
+		if got := w.cloud.LaunchPermission(srcAccount, img.Region, img.ID); got.Len() != 0 {
+			t.Errorf("%s still shared with %+v", img.ID, got)
+		}
+		for _, snap := range img.SnapshotIDs() {
+			if got := w.cloud.SnapshotPermissions(srcAccount, img.Region, snap); len(got) != 0 {
+				t.Errorf("snapshot %s still shared with %d accounts", snap, len(got))
+			}
+		}
+	}
+}
+
+// TestOUGrantsStandForTheirAccounts: where the metadata names the whole
+// organisation and every ACTIVE account is a target, the organisation is
+// granted once (one entity, whatever its size); with an account excluded,
+// the OUs without one are granted whole and the others' accounts one by
+// one; the grants of a group no longer wholly targeted are taken back.
+func TestOUGrantsStandForTheirAccounts(t *testing.T) {
+	w := newWorld(t, 4)
+	img := w.image(euWest, "web", 1, "*")
+	res := w.run(reconcile.ModeApply)
+	if res.Summary.APICalls["CopyImage"] != 4 {
+		t.Fatalf("copies %v %v", res.Summary.APICalls, res.Summary.Errors)
+	}
+	got := w.cloud.LaunchPermission(srcAccount, euWest, img.ID)
+	if len(got.Organizations) != 1 || got.Organizations[0] != sim.OrganizationARN() || got.Len() != 1 {
+		t.Fatalf("launch permission %+v, want the organisation only", got)
+	}
+	for _, a := range accounts(4) {
+		if !w.cloud.AccountCanLaunch(srcAccount, euWest, img.ID, a) {
+			t.Errorf("%s cannot use the image", a)
+		}
+	}
+	// An account is excluded: the organisation no longer stands for the
+	// targets. The grant is taken back; the copies stay.
+	w.settle()
+	w.cfg.Targets.ExcludeAccounts = []string{accountID(1)}
+	w.run(reconcile.ModeApply)
+	if got := w.cloud.LaunchPermission(srcAccount, euWest, img.ID); got.Len() != 0 {
+		t.Fatalf("launch permission %+v after the exclusion, want none", got)
+	}
+	if w.cloud.AccountCanLaunch(srcAccount, euWest, img.ID, accountID(1)) {
+		t.Fatal("the excluded account can still use the image")
+	}
+	if n := len(w.copies(accountID(1), euWest, img.ID)); n != 1 {
+		t.Fatalf("the excluded account's copy: %d", n)
+	}
+	// A new image for the organisation with one account excluded: the
+	// world's one OU holds the excluded account, so its other accounts are
+	// granted one by one.
+	img2 := w.image(euWest, "api", 1, "*")
+	w.run(reconcile.ModeApply)
+	got = w.cloud.LaunchPermission(srcAccount, euWest, img2.ID)
+	if len(got.OUs)+len(got.Organizations) != 0 || len(got.Accounts) != 3 {
+		t.Fatalf("launch permission %+v, want the 3 accounts", got)
 	}
 }
 
@@ -354,7 +430,7 @@ func TestOrphanedCopiesAreReported(t *testing.T) {
 	keep := w.image(euWest, "api", 1, accountID(1))
 	w.run(reconcile.ModeApply)
 	w.settle()
-	must(t, w.cloud.Client(srcAccount, euWest).DeregisterImage(context.Background(), img.ID))
+	must(t, deregister(context.Background(), w.cloud.Client(srcAccount, euWest), img.ID))
 	res := w.run(reconcile.ModePlan)
 	wantCounts(t, res.Report, map[report.Category]int{report.OK: 1, report.Orphaned: 1})
 	o := itemsOf(res.Report, report.Orphaned)[0]
@@ -623,7 +699,7 @@ func TestFailedCopyAlreadyGoneDoesNotBlockTheRetry(t *testing.T) {
 	// engine's own DeregisterImage.
 	client := w.cloud.Client(accountID(1), euWest)
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DeregisterImage", Times: 1, Before: func() {
-		_ = client.DeregisterImage(context.Background(), failed.ID)
+		_ = deregister(context.Background(), client, failed.ID)
 	}}).Hook())
 	res := w.run(reconcile.ModeApply)
 	if res.Summary.Status != report.StatusSucceeded || res.Summary.APICalls["CopyImage"] != 1 {

@@ -59,7 +59,7 @@ func TestDeferredRetryKeepsTheFailure(t *testing.T) {
 	}
 
 	// The slot frees and the key works: attempt 2 makes the copy.
-	must(t, w.cloud.Client(accountID(1), euWest).DeregisterImage(context.Background(), blocker.ID))
+	must(t, deregister(context.Background(), w.cloud.Client(accountID(1), euWest), blocker.ID))
 	w.cloud.SetKeyEnabled(kms.ARN, true)
 	if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 1 {
 		t.Fatalf("retry not made: %v %v", res.Summary.APICalls, res.Summary.Errors)
@@ -85,7 +85,7 @@ func TestSettledCopyDeletedByHandIsCopiedAgain(t *testing.T) {
 		t.Fatalf("setup: record %+v", rec)
 	}
 	old := w.copies(accountID(1), euWest, img.ID)[0]
-	must(t, w.cloud.Client(accountID(1), euWest).DeregisterImage(context.Background(), old.ID))
+	must(t, deregister(context.Background(), w.cloud.Client(accountID(1), euWest), old.ID))
 	w.cloud.Advance(time.Hour)
 
 	res := w.run(reconcile.ModeApply)
@@ -115,7 +115,7 @@ func TestReopenLosesToALaterWrite(t *testing.T) {
 	w.settle()
 	w.run(reconcile.ModeApply)
 	old := w.copies(accountID(1), euWest, img.ID)[0]
-	must(t, w.cloud.Client(accountID(1), euWest).DeregisterImage(context.Background(), old.ID))
+	must(t, deregister(context.Background(), w.cloud.Client(accountID(1), euWest), old.ID))
 	w.cloud.Advance(time.Hour)
 
 	// While this run observes, another writer records the pair anew.

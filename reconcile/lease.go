@@ -48,6 +48,14 @@ func (r *run) hasChanges() bool {
 			return true
 		}
 	}
+	if len(r.dropped) > 0 || r.hasLeftovers() {
+		return true
+	}
+	for _, sh := range r.shares {
+		if sh.preview.Changes() || sh.facts.RevokeForeign {
+			return true
+		}
+	}
 	return false
 }
 

@@ -441,6 +441,13 @@ func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image
 	if dec.Unlisted {
 		*inFlight++
 	}
+	switch dec.Category {
+	case report.InProgress, report.Missing, report.Failed:
+		// A copy in flight or still to make: the source's grants stay.
+		r.mu.Lock()
+		r.keep[[2]string{src.img.ID, key.Account}] = true
+		r.mu.Unlock()
+	}
 	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, nil)
 	it.CopyImages, it.Action, it.Attempts, it.LastError = dec.CopyImages, dec.Action(), dec.Attempts, dec.LastError
 	idx := r.addItem(it)

@@ -46,11 +46,12 @@ type PairPolicy struct {
 	// visible", Eventual consistency in the Amazon EC2 API,
 	// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html),
 	// and the documentation gives no bound, so the grace is generous.
+	// Zero means DefaultVisibilityGrace (the engine fills it in).
 	VisibilityGrace time.Duration
 	Now             time.Time
 }
 
-// DefaultVisibilityGrace is PairPolicy.VisibilityGrace unless configured.
+// DefaultVisibilityGrace is PairPolicy.VisibilityGrace unless set.
 const DefaultVisibilityGrace = 15 * time.Minute
 
 // repeatsAttempt reports whether rec's attempt is made again as it is,

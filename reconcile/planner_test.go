@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -215,7 +216,7 @@ func TestPlanPairIsDeterministic(t *testing.T) {
 	policy := PairPolicy{MaxAttempts: 3, RetryBackoff: time.Hour, Now: testNow}
 	f := PairFacts{Key: testKey, Copies: []cloud.Image{copyOf("ami-1", cloud.ImageFailed, attemptTag("1"))}, Fingerprint: testFP}
 	a, b := PlanPair(f, policy), PlanPair(f, policy)
-	if a.Reason != b.Reason || *a.Record != *b.Record {
+	if a.Reason != b.Reason || !reflect.DeepEqual(*a.Record, *b.Record) {
 		t.Fatalf("two plans of the same facts differ:\n%+v\n%+v", a, b)
 	}
 	// The order EC2 describes the copies in changes nothing, and the
@@ -231,7 +232,7 @@ func TestPlanPairIsDeterministic(t *testing.T) {
 		perm := []cloud.Image{copies[order[0]], copies[order[1]], copies[order[2]]}
 		d := PlanPair(PairFacts{Key: testKey, Copies: perm, Record: rec, Fingerprint: testFP}, policy)
 		if d.Reason != first.Reason || !equalStrings(d.CopyImages, first.CopyImages) || !equalStrings(d.Deregister, first.Deregister) ||
-			(d.Record == nil) != (first.Record == nil) || (d.Record != nil && *d.Record != *first.Record) {
+			(d.Record == nil) != (first.Record == nil) || (d.Record != nil && !reflect.DeepEqual(*d.Record, *first.Record)) {
 			t.Fatalf("order %v changed the plan:\n%+v\n%+v", order, d, first)
 		}
 		if perm[0].ID != copies[order[0]].ID {

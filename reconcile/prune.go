@@ -228,7 +228,9 @@ func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
 			return nil, false
 		}
 		for _, im := range imgs {
-			exists[im.ID] = true
+			// EC2 lists a deregistered image for a while, in that state
+			// (DescribeImages, Amazon EC2 API Reference): it is gone.
+			exists[im.ID] = im.State != cloud.ImageDeregistered
 		}
 	}
 	return exists, true
@@ -285,7 +287,8 @@ func (r *run) prune(ctx context.Context) {
 				r.updateItem(pw.item, func(it *report.Item) { it.Action = "deferred" })
 				continue
 			}
-			if !r.pruneCopy(ctx, pw) {
+			left, ok := r.pruneCopy(ctx, pw)
+			if !ok {
 				continue
 			}
 			next := state.Pair{Key: pw.key, Source: r.e.set.SourceAccount}
@@ -294,6 +297,13 @@ func (r *run) prune(ctx context.Context) {
 			}
 			next.Status = state.PairSettled
 			next.LastErrorCode, next.LastError = "Pruned", "pruned: "+pw.dec.Reason
+			if len(left) > 0 {
+				// Unsettled until its snapshots are gone too.
+				next.Status, next.CopyImageID = state.PairOrphaned, ""
+				next.Snapshots = union(next.Snapshots, left)
+				next.LastErrorCode = "SnapshotsLeft"
+				next.LastError = fmt.Sprintf("pruned, but EC2 could not delete snapshot(s) %s; the next run deletes them", strings.Join(left, ", "))
+			}
 			pw.dec.Record = &next
 		}
 		if pw.dec.Record != nil {
@@ -304,19 +314,87 @@ func (r *run) prune(ctx context.Context) {
 	}
 }
 
-func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) bool {
+// pruneCopy deregisters an orphaned copy and deletes its snapshots in the
+// same call (DeleteAssociatedSnapshots: deleting them after the image
+// races with EC2 releasing them, and fails InvalidSnapshot.InUse); it
+// returns the snapshots EC2 could not delete, which later runs delete.
+func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) (left []string, ok bool) {
 	o := &pw.o
-	if err := o.client.DeregisterImage(ctx, o.copyID); err != nil {
+	left, err := o.client.DeregisterImage(ctx, o.copyID, true)
+	if err != nil {
 		r.recordError("prune %s in %s/%s: deregister: %v", o.copyID, o.account, o.region, err)
 		r.updateItem(pw.item, func(it *report.Item) { it.Action = "prune_failed"; it.LastError = err.Error() })
-		return false
-	}
-	for _, snap := range o.snapshotIDs {
-		if err := o.client.DeleteSnapshot(ctx, snap); err != nil {
-			// The image is gone; a leftover snapshot only costs storage.
-			r.recordError("prune %s in %s/%s: delete snapshot %s: %v", o.copyID, o.account, o.region, snap, err)
-		}
+		return nil, false
 	}
 	r.count("prune", 1)
-	return true
+	return left, true
+}
+
+// cleanLeftovers deletes the snapshots records list as left behind by a
+// copy amicopier removed (EC2 could not delete them with it), in the
+// accounts and Regions the run observed; a record whose snapshots are all
+// gone no longer lists them, and a pruned one settles.
+func (r *run) cleanLeftovers(ctx context.Context) {
+	for _, k := range sortedKeys2(r.records) {
+		if !r.described[k] {
+			continue
+		}
+		for _, key := range sortedPairKeys(r.records[k]) {
+			rec := r.records[k][key]
+			if len(rec.Snapshots) == 0 || ctx.Err() != nil || r.outOfTime() {
+				continue
+			}
+			if cur, ok := r.written[key]; ok {
+				rec = cur // this run wrote it since
+			}
+			client, err := r.conn.Target(ctx, k[0], k[1])
+			if err != nil {
+				continue
+			}
+			var left []string
+			for _, snap := range rec.Snapshots {
+				err := client.DeleteSnapshot(ctx, snap)
+				switch {
+				case err == nil || cloud.ClassOf(err) == cloud.ClassNotFound:
+					r.count("delete_leftover_snapshot", 1)
+				default:
+					left = append(left, snap)
+					r.recordError("pair %s: delete leftover snapshot %s: %v", key, snap, err)
+				}
+			}
+			next := rec
+			next.Snapshots = left
+			if len(left) == 0 && rec.Status == state.PairOrphaned && rec.CopyImageID == "" {
+				next.Status, next.LastErrorCode, next.LastError = state.PairSettled, "Pruned", "pruned, and its snapshots deleted"
+			}
+			stored := rec
+			if _, err := r.putPair(ctx, &pairWork{key: key, stored: &stored}, next); err != nil {
+				r.recordError("pair %s: %v", key, err)
+			}
+		}
+	}
+}
+
+// hasLeftovers reports whether a record lists snapshots to delete.
+func (r *run) hasLeftovers() bool {
+	for k, recs := range r.records {
+		if !r.described[k] {
+			continue
+		}
+		for _, rec := range recs {
+			if len(rec.Snapshots) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func sortedPairKeys(m map[state.PairKey]state.Pair) []state.PairKey {
+	keys := make([]state.PairKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, comparePairKeys)
+	return keys
 }

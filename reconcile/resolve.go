@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -25,18 +26,154 @@ type orgView struct {
 	// account's OU in reports, for the accounts of expanded OUs.
 	parent map[string]string
 	ouName map[string]string
+	// ouParent is the parent of each OU listed, and childOUs the OUs
+	// listed under each root or OU: the tree as far as it was read;
+	// failed remembers the listings that failed, so a run asks once.
+	ouParent map[string]string
+	childOUs map[string][]string
+	failed   map[string]error
+	roots    []string
+	info     *cloud.OrgInfo
 }
 
 // accountOU names the OU an account sits in, "" when unknown or at a root.
 func (v *orgView) accountOU(account string) string { return v.ouName[v.parent[account]] }
 
+// rootIDs lists the organisation's roots (once per run).
+func (v *orgView) rootIDs(ctx context.Context) ([]string, error) {
+	if v.roots != nil {
+		return v.roots, nil
+	}
+	roots, err := v.org.ListRoots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list organisation roots: %w", err)
+	}
+	v.roots = roots
+	return roots, nil
+}
+
+// orgInfo identifies the organisation (once per run).
+func (v *orgView) orgInfo(ctx context.Context) (cloud.OrgInfo, error) {
+	if v.info != nil {
+		return *v.info, nil
+	}
+	info, err := v.org.DescribeOrganization(ctx)
+	if err != nil {
+		return cloud.OrgInfo{}, fmt.Errorf("describe the organisation: %w", err)
+	}
+	v.info = &info
+	return info, nil
+}
+
+// standsIn reports whether an account under an OU granted whole does not
+// stop the grant: a target, the source account (it owns the image), or an
+// account that can use nothing (suspended, closing, closed). An ACTIVE
+// account that is not a target (excluded, say), or one still being
+// created (PENDING_ACTIVATION), does.
+func (v *orgView) standsIn(account, source string, ts *targetSet) bool {
+	if account == source || ts.isTarget(account) {
+		return true
+	}
+	switch v.accounts[account].State {
+	case cloud.AccountSuspended, cloud.AccountPendingClosure, cloud.AccountClosed:
+		return true
+	}
+	return false
+}
+
+// cover returns the grants that may stand for an image's targets: the
+// organisation (for a root the metadata names; "*" names every root) or
+// OUs under the named roots and OUs, wherever every account under them
+// stands in (standsIn) and one at least is a target. Only what metadata
+// names is granted whole, so an account that joins such an OU later is a
+// target by the same metadata. It reads the OU tree as far as it must.
+func (v *orgView) cover(ctx context.Context, ts *targetSet, source string) ([]CoverGrant, error) {
+	groups := slices.Clone(ts.Groups)
+	if ts.Whole {
+		roots, err := v.rootIDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, roots...)
+	}
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	info, err := v.orgInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []CoverGrant
+	covered := map[string]bool{}
+	var visit func(node string) error
+	visit = func(node string) error {
+		if covered[node] {
+			return nil
+		}
+		accts, err := v.expand(ctx, node)
+		if err != nil {
+			return err
+		}
+		whole, any := true, false
+		for _, a := range accts {
+			if !v.standsIn(a, source, ts) {
+				whole = false
+				break
+			}
+			any = any || ts.isTarget(a)
+		}
+		if whole && any {
+			arn := info.OUARN(node)
+			if cloud.IsRootID(node) {
+				arn = info.ARN
+			}
+			out = append(out, CoverGrant{ARN: arn, Accounts: accts})
+			v.markCovered(node, covered)
+			return nil
+		}
+		for _, child := range v.childOUs[node] {
+			if err := visit(child); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Roots first, then OUs: an OU under a root granted whole is already
+	// covered.
+	slices.SortFunc(groups, func(a, b string) int {
+		return cmp.Compare(boolRank(!cloud.IsRootID(a)), boolRank(!cloud.IsRootID(b)))
+	})
+	for _, g := range groups {
+		if err := visit(g); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(a, b CoverGrant) int { return strings.Compare(a.ARN, b.ARN) })
+	return out, nil
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// markCovered marks node and every OU under it covered.
+func (v *orgView) markCovered(node string, covered map[string]bool) {
+	covered[node] = true
+	for _, child := range v.childOUs[node] {
+		v.markCovered(child, covered)
+	}
+}
+
 // walkTree expands every root, so that every account's OU is known: the
 // drift matrix groups accounts by OU. It costs the OU listing calls of the
 // whole tree, so only runs that draw the matrix make it.
 func (v *orgView) walkTree(ctx context.Context) error {
-	roots, err := v.org.ListRoots(ctx)
+	roots, err := v.rootIDs(ctx)
 	if err != nil {
-		return fmt.Errorf("list organisation roots: %w", err)
+		return err
 	}
 	for _, root := range roots {
 		if _, err := v.expand(ctx, root); err != nil {
@@ -59,6 +196,9 @@ func loadOrg(ctx context.Context, org cloud.Organization) (*orgView, error) {
 		ouAccounts: map[string][]string{},
 		parent:     map[string]string{},
 		ouName:     map[string]string{},
+		ouParent:   map[string]string{},
+		childOUs:   map[string][]string{},
+		failed:     map[string]error{},
 	}
 	for _, a := range accts {
 		v.accounts[a.ID] = a
@@ -77,9 +217,14 @@ func (v *orgView) expand(ctx context.Context, id string) ([]string, error) {
 	if got, ok := v.ouAccounts[id]; ok {
 		return got, nil
 	}
+	if err, ok := v.failed[id]; ok {
+		return nil, err
+	}
 	children, err := v.org.ListChildren(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("list children of %s: %w", id, err)
+		err = fmt.Errorf("list children of %s: %w", id, err)
+		v.failed[id] = err
+		return nil, err
 	}
 	out := slices.Clone(children.Accounts)
 	for _, a := range children.Accounts {
@@ -87,6 +232,8 @@ func (v *orgView) expand(ctx context.Context, id string) ([]string, error) {
 	}
 	for _, ou := range children.OUs {
 		v.ouName[ou.ID] = ou.Name
+		v.ouParent[ou.ID] = id
+		v.childOUs[id] = append(v.childOUs[id], ou.ID)
 	}
 	for _, ou := range children.OUs {
 		sub, err := v.expand(ctx, ou.ID)
@@ -115,9 +262,23 @@ type rejection struct {
 
 // targetSet is the resolved targets of one image.
 type targetSet struct {
+	// Accounts are the run's target accounts (its shard's), sorted; All
+	// the targets in every shard, sorted (the same slice when the run is
+	// not sharded).
 	Accounts []string
+	All      []string
 	Regions  []string
 	Rejected []rejection
+	// Groups are the roots and OUs the metadata named ("*" names every
+	// root): only those, and OUs under them, may be granted whole.
+	Groups []string
+	Whole  bool
+}
+
+// isTarget reports whether account is a target in any shard.
+func (ts *targetSet) isTarget(account string) bool {
+	_, ok := slices.BinarySearch(ts.All, account)
+	return ok
 }
 
 // resolveOptions narrow resolution to a run's scope.
@@ -138,8 +299,9 @@ type resolveOptions struct {
 // else becomes a rejection with a reason naming the value and its origin.
 func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceRegion string, opt resolveOptions) targetSet {
 	var ts targetSet
-	picked := map[string]bool{}
+	picked, all := map[string]bool{}, map[string]bool{}
 	add := func(id string) {
+		all[id] = true
 		if (opt.onlyAccounts != nil && !opt.onlyAccounts[id]) || !opt.shard.Contains(id) {
 			return
 		}
@@ -193,6 +355,7 @@ func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceR
 		for _, ref := range spec.Refs {
 			switch ref.Kind {
 			case cloud.TargetOrganization:
+				ts.Whole = true
 				// Every member, in the order ListAccounts gave them: the
 				// ACTIVE ones are targets, the others are reported
 				// exactly as an OU's would be.
@@ -211,6 +374,7 @@ func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceR
 					}
 					continue
 				}
+				ts.Groups = append(ts.Groups, ref.ID)
 				for _, id := range ids {
 					checkAccount(id, ref.Origin+" via "+ref.ID, true)
 				}
@@ -225,6 +389,18 @@ func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceR
 		}
 	}
 	slices.Sort(ts.Accounts)
+	ts.All = ts.Accounts
+	if len(all) != len(picked) {
+		ts.All = make([]string, 0, len(all))
+		for id := range all {
+			if !rejected[id] {
+				ts.All = append(ts.All, id)
+			}
+		}
+		slices.Sort(ts.All)
+	}
+	slices.Sort(ts.Groups)
+	ts.Groups = slices.Compact(ts.Groups)
 	for r := range regions {
 		ts.Regions = append(ts.Regions, r)
 	}

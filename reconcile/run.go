@@ -37,6 +37,8 @@ type pairWork struct {
 	plan   copyPlan
 	stored *state.Pair // the record as loaded (its version guards the write)
 	item   int         // index in the report's items, -1 when not listed
+	// leftovers are snapshots of failed copies EC2 could not delete.
+	leftovers []string
 }
 
 // regionWork is the work of one account and Region.
@@ -102,12 +104,19 @@ type run struct {
 	// listed: only there does a missing copy mean it is gone.
 	observed  map[[2]string]bool
 	described map[[2]string]bool
-	shareErr  map[string]error
 	sourceEC  map[string]cloud.EC2
-	// shareNeed holds, per source image, the accounts that copy it this
-	// run; shareDone is closed once the image's sharing is over.
-	shareNeed map[string]map[string]bool
-	shareDone map[string]chan struct{}
+	// grants holds the grants records of every scope of the source
+	// account by image; shares the sharing work of each image with some
+	// (share.go); grantedImages the images records name that discovery did
+	// not find; dropped the images whose records go (the image is gone).
+	grants        grantRecords
+	shares        map[string]*imageShare
+	grantedImages map[string]cloud.Image
+	dropped       []string
+	// keep marks the (image, account) whose grants a pair still needs.
+	keep map[[2]string]bool
+	// written holds the records this run wrote, by pair.
+	written map[state.PairKey]state.Pair
 
 	writes atomic.Int64
 }
@@ -120,8 +129,9 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Mode != ModePlan && req.Mode != ModeApply {
 		return nil, fmt.Errorf("unknown run mode %q (want %q or %q)", req.Mode, ModePlan, ModeApply)
 	}
-	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, shareErr: map[string]error{}, sourceEC: map[string]cloud.EC2{},
-		observed: map[[2]string]bool{}, described: map[[2]string]bool{}}
+	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, sourceEC: map[string]cloud.EC2{},
+		observed: map[[2]string]bool{}, described: map[[2]string]bool{}, keep: map[[2]string]bool{},
+		written: map[state.PairKey]state.Pair{}}
 	r.id = req.RunID
 	if r.id == "" {
 		r.id = NewRunID(e.clock.Now())
@@ -142,6 +152,9 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	r.policy = e.set.Pairs
 	r.policy.Now = e.clock.Now()
+	if r.policy.VisibilityGrace <= 0 {
+		r.policy.VisibilityGrace = DefaultVisibilityGrace
+	}
 	r.rep = report.New(string(req.Mode), e.set.SourceAccount, e.set.SourceRegions, r.policy.Now)
 	r.rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts), Shard: req.Shard.String()}
 	log := e.log.With("run_id", r.id, "mode", string(req.Mode))
@@ -156,6 +169,9 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := r.loadRecords(ctx); err != nil {
 		return nil, err
 	}
+	if err := r.loadGrants(ctx); err != nil {
+		return nil, err
+	}
 	conn, err := e.connect(ctx, r.id)
 	if err != nil {
 		return nil, errorf(err, "connect to AWS")
@@ -168,6 +184,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
+	r.planShares(ctx)
 	if req.Mode == ModeApply && !r.hasChanges() {
 		// Nothing to change but copies the cap defers: no lease, and the
 		// report says they wait.
@@ -188,6 +205,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		r.apply(ctx)
 		shared()
 		r.prune(ctx)
+		r.cleanLeftovers(ctx)
 	}
 	res := r.finish(ctx)
 	r.releaseLease()

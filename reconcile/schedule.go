@@ -62,7 +62,7 @@ func (r *run) applyAll(ctx context.Context, works []*regionWork, limit int) {
 			return
 		}
 		if _, watched := parked[id]; !watched {
-			done := r.shareDone[id]
+			done := r.shares[id].done
 			watchers.Go(func() {
 				<-done
 				mu.Lock()
@@ -105,7 +105,7 @@ func (r *run) applyFrom(ctx context.Context, c *regionCursor) (waitFor string) {
 			return ""
 		}
 		pw := c.rw.pairs[c.next]
-		if id := r.sharing(c.rw, pw); id != "" {
+		if id := r.sharing(pw); id != "" {
 			return id
 		}
 		r.applyPair(ctx, c, pw, capacity)
@@ -128,16 +128,16 @@ func (r *run) deferRest(ctx context.Context, c *regionCursor) {
 
 // sharing returns the id of pw's source if pw is a copy that must wait for
 // that source's sharing, still going on.
-func (r *run) sharing(rw *regionWork, pw *pairWork) string {
-	if !pw.dec.Copy || rw.account == r.e.set.SourceAccount {
+func (r *run) sharing(pw *pairWork) string {
+	if !pw.dec.Copy {
 		return ""
 	}
-	done, ok := r.shareDone[pw.src.img.ID]
+	sh, ok := r.shares[pw.src.img.ID]
 	if !ok {
 		return ""
 	}
 	select {
-	case <-done:
+	case <-sh.done:
 		return ""
 	default:
 		return pw.src.img.ID

@@ -37,6 +37,8 @@ type Settings struct {
 	// each run.
 	Pairs PairPolicy
 	Prune PrunePolicy
+	// Sharing says how sources are shared.
+	Sharing SharingPolicy
 
 	// Concurrency is how many accounts are worked on at once;
 	// InFlightCopies caps pending copies per account and Region.
@@ -50,6 +52,18 @@ type Settings struct {
 	// RunRetention how long run records are kept (0: for ever).
 	LeaseTTL     time.Duration
 	RunRetention time.Duration
+}
+
+// SharingPolicy says how sources are shared (grants.go).
+type SharingPolicy struct {
+	// OUGrants grants an OU (or the organisation) whole where the
+	// metadata names it and every ACTIVE account under it is a target,
+	// instead of its accounts one by one.
+	OUGrants bool
+	// Audit reads every source's launch and create-volume permissions
+	// each run, to report grants other tools made to accounts and OUs
+	// that are not targets; RevokeForeign also takes those back.
+	Audit, RevokeForeign bool
 }
 
 // Rule gives targets to the images whose tags match.

@@ -204,3 +204,10 @@ func settingsOf(t testing.TB, cfg *config.Config) reconcile.Settings {
 	}
 	return s
 }
+
+// deregister deregisters an image and keeps its snapshots, as a person
+// does in the console.
+func deregister(ctx context.Context, e cloud.EC2, imageID string) error {
+	_, err := e.DeregisterImage(ctx, imageID, false)
+	return err
+}

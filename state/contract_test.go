@@ -110,6 +110,7 @@ func runContract(t *testing.T, newStore newStoreFunc) {
 	t.Run("closed", func(t *testing.T) { testClosed(t, open) })
 	t.Run("close_while_busy", func(t *testing.T) { testCloseWhileBusy(t, open) })
 	t.Run("context_cancelled", func(t *testing.T) { testCancelled(t, open) })
+	t.Run("grants", func(t *testing.T) { testGrants(t, open) })
 }
 
 type openFunc func(t *testing.T) (Store, *testClock)

@@ -13,14 +13,16 @@ import (
 type Counting struct {
 	inner Store
 
-	pairWrites  atomic.Int64
-	runWrites   atomic.Int64
-	leaseWrites atomic.Int64
+	pairWrites   atomic.Int64
+	runWrites    atomic.Int64
+	leaseWrites  atomic.Int64
+	grantsWrites atomic.Int64
 
 	pairReads      atomic.Int64
 	unsettledReads atomic.Int64
 	unsettledItems atomic.Int64
 	runReads       atomic.Int64
+	grantsReads    atomic.Int64
 }
 
 var _ Store = (*Counting)(nil)
@@ -33,10 +35,14 @@ type WriteCounts struct {
 	RunWrites int64
 	// LeaseWrites counts AcquireLease, RenewLease and ReleaseLease calls.
 	LeaseWrites int64
+	// GrantsWrites counts PutGrants calls.
+	GrantsWrites int64
 }
 
 // Total is the number of write requests of every kind.
-func (w WriteCounts) Total() int64 { return w.PairWrites + w.RunWrites + w.LeaseWrites }
+func (w WriteCounts) Total() int64 {
+	return w.PairWrites + w.RunWrites + w.LeaseWrites + w.GrantsWrites
+}
 
 // ReadCounts is the number of read requests by kind.
 type ReadCounts struct {
@@ -49,10 +55,14 @@ type ReadCounts struct {
 	UnsettledItems int64
 	// RunReads counts RecentRuns calls.
 	RunReads int64
+	// GrantsReads counts GrantsOf calls.
+	GrantsReads int64
 }
 
 // Total is the number of read requests (not items) of every kind.
-func (r ReadCounts) Total() int64 { return r.PairReads + r.UnsettledReads + r.RunReads }
+func (r ReadCounts) Total() int64 {
+	return r.PairReads + r.UnsettledReads + r.RunReads + r.GrantsReads
+}
 
 // NewCounting wraps s. Closing the wrapper closes s.
 func NewCounting(s Store) *Counting { return &Counting{inner: s} }
@@ -60,9 +70,10 @@ func NewCounting(s Store) *Counting { return &Counting{inner: s} }
 // Writes returns the write requests counted since creation or Reset.
 func (c *Counting) Writes() WriteCounts {
 	return WriteCounts{
-		PairWrites:  c.pairWrites.Load(),
-		RunWrites:   c.runWrites.Load(),
-		LeaseWrites: c.leaseWrites.Load(),
+		PairWrites:   c.pairWrites.Load(),
+		RunWrites:    c.runWrites.Load(),
+		LeaseWrites:  c.leaseWrites.Load(),
+		GrantsWrites: c.grantsWrites.Load(),
 	}
 }
 
@@ -73,6 +84,7 @@ func (c *Counting) Reads() ReadCounts {
 		UnsettledReads: c.unsettledReads.Load(),
 		UnsettledItems: c.unsettledItems.Load(),
 		RunReads:       c.runReads.Load(),
+		GrantsReads:    c.grantsReads.Load(),
 	}
 }
 
@@ -80,8 +92,8 @@ func (c *Counting) Reads() ReadCounts {
 // without the first.
 func (c *Counting) Reset() {
 	for _, n := range []*atomic.Int64{
-		&c.pairWrites, &c.runWrites, &c.leaseWrites,
-		&c.pairReads, &c.unsettledReads, &c.unsettledItems, &c.runReads,
+		&c.pairWrites, &c.runWrites, &c.leaseWrites, &c.grantsWrites,
+		&c.pairReads, &c.unsettledReads, &c.unsettledItems, &c.runReads, &c.grantsReads,
 	} {
 		n.Store(0)
 	}
@@ -105,6 +117,18 @@ func (c *Counting) GetPair(ctx context.Context, key PairKey) (Pair, bool, error)
 func (c *Counting) PutPair(ctx context.Context, p Pair) (Pair, error) {
 	c.pairWrites.Add(1)
 	return c.inner.PutPair(ctx, p)
+}
+
+// GrantsOf implements Store.
+func (c *Counting) GrantsOf(ctx context.Context, source string) ([]Grants, error) {
+	c.grantsReads.Add(1)
+	return c.inner.GrantsOf(ctx, source)
+}
+
+// PutGrants implements Store.
+func (c *Counting) PutGrants(ctx context.Context, g Grants) (Grants, error) {
+	c.grantsWrites.Add(1)
+	return c.inner.PutGrants(ctx, g)
 }
 
 // PutRun implements Store.

@@ -271,8 +271,17 @@ func (d *DynamoDB) UnsettledPairs(ctx context.Context, source string) ([]Pair, e
 	if err := d.ready(ctx, op); err != nil {
 		return nil, err
 	}
-	expr, err := expression.NewBuilder().
-		WithKeyCondition(expression.Key(attrUnsettledSource).Equal(expression.Value(source))).Build()
+	// The index also holds the grants records of the source account.
+	return queryUnsettled(ctx, d, op, source, pkPairPrefix, unmarshalPair)
+}
+
+// queryUnsettled reads, page by page, the items of the sparse unsettled
+// index that belong to source and whose pk starts with prefix (pairs and
+// sharing ledgers share the index), decoding each with decode.
+func queryUnsettled[T any](ctx context.Context, d *DynamoDB, op, source, prefix string, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
+	key := expression.Key(attrUnsettledSource).Equal(expression.Value(source)).
+		And(expression.Key(attrPK).BeginsWith(prefix))
+	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
 	if err != nil {
 		return nil, fmt.Errorf("DynamoDB table %s: %s: build query: %w", d.table, op, err)
 	}
@@ -286,7 +295,7 @@ func (d *DynamoDB) UnsettledPairs(ctx context.Context, source string) ([]Pair, e
 	if d.pageSize > 0 {
 		in.Limit = aws.Int32(d.pageSize)
 	}
-	var out []Pair
+	var out []T
 	pages := dynamodb.NewQueryPaginator(d.api, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
@@ -294,11 +303,11 @@ func (d *DynamoDB) UnsettledPairs(ctx context.Context, source string) ([]Pair, e
 			return nil, d.apiError(op, err)
 		}
 		for _, item := range page.Items {
-			p, err := unmarshalPair(item)
+			v, err := decode(item)
 			if err != nil {
 				return nil, fmt.Errorf("DynamoDB table %s: %s: decode: %w", d.table, op, err)
 			}
-			out = append(out, p)
+			out = append(out, v)
 		}
 	}
 	return out, nil

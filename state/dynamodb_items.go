@@ -52,26 +52,27 @@ const leaseItemTTLGrace = 24 * time.Hour
 const fixedTime = "2006-01-02T15:04:05.000000000Z"
 
 type pairItem struct {
-	PK              string `dynamodbav:"pk"`
-	SK              string `dynamodbav:"sk"`
-	Kind            string `dynamodbav:"kind"`
-	SourceImage     string `dynamodbav:"source_image"`
-	Account         string `dynamodbav:"account"`
-	Region          string `dynamodbav:"region"`
-	Source          string `dynamodbav:"source"`
-	Status          string `dynamodbav:"status"`
-	Attempts        int    `dynamodbav:"attempts"`
-	Failures        int    `dynamodbav:"failures"`
-	Fingerprint     string `dynamodbav:"fingerprint,omitempty"`
-	CopyImageID     string `dynamodbav:"copy_image_id,omitempty"`
-	ClientToken     string `dynamodbav:"client_token,omitempty"`
-	LastErrorCode   string `dynamodbav:"last_error_code,omitempty"`
-	LastError       string `dynamodbav:"last_error,omitempty"`
-	NextRetry       string `dynamodbav:"next_retry,omitempty"`
-	UpdatedAt       string `dynamodbav:"updated_at"`
-	RunID           string `dynamodbav:"run_id,omitempty"`
-	Version         int64  `dynamodbav:"version"`
-	UnsettledSource string `dynamodbav:"unsettled_source,omitempty"`
+	PK              string   `dynamodbav:"pk"`
+	SK              string   `dynamodbav:"sk"`
+	Kind            string   `dynamodbav:"kind"`
+	SourceImage     string   `dynamodbav:"source_image"`
+	Account         string   `dynamodbav:"account"`
+	Region          string   `dynamodbav:"region"`
+	Source          string   `dynamodbav:"source"`
+	Status          string   `dynamodbav:"status"`
+	Attempts        int      `dynamodbav:"attempts"`
+	Failures        int      `dynamodbav:"failures"`
+	Fingerprint     string   `dynamodbav:"fingerprint,omitempty"`
+	CopyImageID     string   `dynamodbav:"copy_image_id,omitempty"`
+	ClientToken     string   `dynamodbav:"client_token,omitempty"`
+	LastErrorCode   string   `dynamodbav:"last_error_code,omitempty"`
+	LastError       string   `dynamodbav:"last_error,omitempty"`
+	Snapshots       []string `dynamodbav:"snapshots,omitempty,stringset"`
+	NextRetry       string   `dynamodbav:"next_retry,omitempty"`
+	UpdatedAt       string   `dynamodbav:"updated_at"`
+	RunID           string   `dynamodbav:"run_id,omitempty"`
+	Version         int64    `dynamodbav:"version"`
+	UnsettledSource string   `dynamodbav:"unsettled_source,omitempty"`
 }
 
 type runItem struct {
@@ -159,7 +160,7 @@ func marshalPair(p Pair) (map[string]types.AttributeValue, error) {
 		SourceImage: p.Key.SourceImage, Account: p.Key.Account, Region: p.Key.Region,
 		Source: p.Source, Status: string(p.Status), Attempts: p.Attempts, Failures: p.Failures,
 		Fingerprint: p.Fingerprint, CopyImageID: p.CopyImageID, ClientToken: p.ClientToken,
-		LastErrorCode: p.LastErrorCode, LastError: p.LastError,
+		LastErrorCode: p.LastErrorCode, LastError: p.LastError, Snapshots: p.Snapshots,
 		NextRetry: formatTime(p.NextRetry), UpdatedAt: formatTime(p.UpdatedAt),
 		RunID: p.RunID, Version: p.Version,
 	}
@@ -182,6 +183,7 @@ func unmarshalPair(av map[string]types.AttributeValue) (Pair, error) {
 		Source: it.Source, Status: PairStatus(it.Status), Attempts: it.Attempts, Failures: it.Failures,
 		Fingerprint: it.Fingerprint, CopyImageID: it.CopyImageID, ClientToken: it.ClientToken,
 		LastErrorCode: it.LastErrorCode, LastError: it.LastError, RunID: it.RunID, Version: it.Version,
+		Snapshots: sortedSet(it.Snapshots),
 	}
 	var err error
 	if p.NextRetry, err = parseTime("next_retry", it.NextRetry); err != nil {

@@ -27,6 +27,8 @@ const (
 	OpAcquireLease   Op = "AcquireLease"
 	OpRenewLease     Op = "RenewLease"
 	OpReleaseLease   Op = "ReleaseLease"
+	OpGrantsOf       Op = "GrantsOf"
+	OpPutGrants      Op = "PutGrants"
 )
 
 // dynamoOperations is the DynamoDB API operation each store operation
@@ -41,11 +43,13 @@ var dynamoOperations = map[Op]string{
 	OpAcquireLease:   "PutItem",
 	OpRenewLease:     "PutItem",
 	OpReleaseLease:   "DeleteItem",
+	OpGrantsOf:       "Query",
+	OpPutGrants:      "PutItem",
 }
 
 var (
-	allOps   = []Op{OpUnsettledPairs, OpGetPair, OpGetPairs, OpPutPair, OpPutRun, OpRecentRuns, OpAcquireLease, OpRenewLease, OpReleaseLease}
-	writeOps = []Op{OpPutPair, OpPutRun, OpAcquireLease, OpRenewLease, OpReleaseLease}
+	allOps   = []Op{OpUnsettledPairs, OpGetPair, OpGetPairs, OpPutPair, OpPutRun, OpRecentRuns, OpAcquireLease, OpRenewLease, OpReleaseLease, OpGrantsOf, OpPutGrants}
+	writeOps = []Op{OpPutPair, OpPutRun, OpAcquireLease, OpRenewLease, OpReleaseLease, OpPutGrants}
 )
 
 // FaultKind is a failure Faulty injects.
@@ -89,7 +93,7 @@ var faultOps = map[FaultKind][]Op{
 	FaultThrottling:    allOps,
 	FaultTimeout:       allOps,
 	FaultTimeoutLanded: writeOps,
-	FaultConditional:   {OpPutPair, OpAcquireLease, OpRenewLease, OpReleaseLease},
+	FaultConditional:   {OpPutPair, OpAcquireLease, OpRenewLease, OpReleaseLease, OpPutGrants},
 	FaultUnprocessed:   {OpGetPairs},
 	FaultTableMissing:  allOps,
 }
@@ -475,6 +479,39 @@ func (f *Faulty) PutPair(ctx context.Context, p Pair) (Pair, error) {
 	}
 	lost := func(err error) bool { return errors.Is(err, ErrConflict) }
 	return faultyWrite(f, c, rival, lost, func() (Pair, error) { return f.inner.PutPair(ctx, p) })
+}
+
+// GrantsOf implements Store.
+func (f *Faulty) GrantsOf(ctx context.Context, source string) ([]Grants, error) {
+	c := call{op: OpGrantsOf, subject: source, what: "read grants of source " + source}
+	return faultyRead(f, c, func() ([]Grants, error) { return f.inner.GrantsOf(ctx, source) })
+}
+
+// PutGrants implements Store. FaultConditional has a rival rewrite the
+// record (same content, next version) first.
+func (f *Faulty) PutGrants(ctx context.Context, g Grants) (Grants, error) {
+	c := call{op: OpPutGrants, subject: g.Key.String(), what: "put grants " + g.Key.String()}
+	rival := func() error {
+		all, err := f.inner.GrantsOf(ctx, g.Source)
+		if err != nil {
+			return err
+		}
+		next := g
+		next.Version = 0
+		for _, cur := range all {
+			if cur.Key == g.Key {
+				next = cur
+			}
+		}
+		if next.Empty() {
+			next.Launch = []string{RivalHolder}
+		}
+		next.RunID = RivalHolder
+		_, err = f.inner.PutGrants(ctx, next)
+		return err
+	}
+	lost := func(err error) bool { return errors.Is(err, ErrConflict) }
+	return faultyWrite(f, c, rival, lost, func() (Grants, error) { return f.inner.PutGrants(ctx, g) })
 }
 
 // PutRun implements Store.

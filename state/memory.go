@@ -19,8 +19,9 @@ type Memory struct {
 	// unsettled is the sparse index: source account -> its unsettled
 	// pairs, so UnsettledPairs never walks settled ones.
 	unsettled map[string]map[PairKey]struct{}
-	runs      map[string]map[string]Run // scope -> id -> run
-	leases    map[string]Lease          // scope -> lease
+	runs      map[string]map[string]Run       // scope -> id -> run
+	leases    map[string]Lease                // scope -> lease
+	grants    map[string]map[GrantsKey]Grants // source -> key -> record
 }
 
 var _ Store = (*Memory)(nil)
@@ -33,7 +34,50 @@ func NewMemory(opts ...Option) *Memory {
 		unsettled: make(map[string]map[PairKey]struct{}),
 		runs:      make(map[string]map[string]Run),
 		leases:    make(map[string]Lease),
+		grants:    make(map[string]map[GrantsKey]Grants),
 	}
+}
+
+// GrantsOf implements Store.
+func (m *Memory) GrantsOf(ctx context.Context, source string) ([]Grants, error) {
+	if err := validateSource(source); err != nil {
+		return nil, err
+	}
+	if err := m.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var out []Grants
+	for _, g := range m.grants[source] {
+		out = append(out, g)
+	}
+	sortGrants(out)
+	return out, nil
+}
+
+// PutGrants implements Store.
+func (m *Memory) PutGrants(ctx context.Context, g Grants) (Grants, error) {
+	if err := validateGrants(g); err != nil {
+		return Grants{}, err
+	}
+	if err := m.lock(ctx); err != nil {
+		return Grants{}, err
+	}
+	defer m.mu.Unlock()
+	stored, found := m.grants[g.Source][g.Key]
+	next, err := nextGrants(stored, found, g, m.opts.now())
+	if err != nil {
+		return Grants{}, err
+	}
+	if next.Key == (GrantsKey{}) {
+		delete(m.grants[g.Source], g.Key)
+		return next, nil
+	}
+	if m.grants[g.Source] == nil {
+		m.grants[g.Source] = make(map[GrantsKey]Grants)
+	}
+	m.grants[g.Source][g.Key] = next
+	return next, nil
 }
 
 // lock takes the store's lock unless the context is done or the store is

@@ -127,6 +127,7 @@ func conflictError(k PairKey, stored, expected int64) error {
 func normPair(p Pair) Pair {
 	p.NextRetry = normTime(p.NextRetry)
 	p.UpdatedAt = normTime(p.UpdatedAt)
+	p.Snapshots = sortedSet(p.Snapshots)
 	return p
 }
 

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -82,14 +83,18 @@ type Pair struct {
 	Failures int `json:"failures"`
 	// Fingerprint identifies what the attempts were made with (the copy
 	// settings of the pair); a different fingerprint resets the count.
-	Fingerprint   string    `json:"fingerprint,omitempty"`
-	CopyImageID   string    `json:"copy_image_id,omitempty"`
-	ClientToken   string    `json:"client_token,omitempty"`
-	LastErrorCode string    `json:"last_error_code,omitempty"`
-	LastError     string    `json:"last_error,omitempty"`
-	NextRetry     time.Time `json:"next_retry,omitzero"`
-	UpdatedAt     time.Time `json:"updated_at"`
-	RunID         string    `json:"run_id,omitempty"`
+	Fingerprint   string `json:"fingerprint,omitempty"`
+	CopyImageID   string `json:"copy_image_id,omitempty"`
+	ClientToken   string `json:"client_token,omitempty"`
+	LastErrorCode string `json:"last_error_code,omitempty"`
+	LastError     string `json:"last_error,omitempty"`
+	// Snapshots lists snapshots of a copy amicopier removed (a failed or
+	// pruned one) that EC2 could not delete with it: later runs delete
+	// them, so no removed copy leaves a snapshot behind.
+	Snapshots []string  `json:"snapshots,omitempty"`
+	NextRetry time.Time `json:"next_retry,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
+	RunID     string    `json:"run_id,omitempty"`
 	// Version is the store's optimistic-concurrency counter: 0 for a pair
 	// that is not stored yet. PutPair succeeds only if the stored version
 	// still equals it.
@@ -104,7 +109,7 @@ func (p Pair) SameContent(q Pair) bool {
 		p.Attempts == q.Attempts && p.Failures == q.Failures && p.Fingerprint == q.Fingerprint &&
 		p.CopyImageID == q.CopyImageID && p.ClientToken == q.ClientToken &&
 		p.LastErrorCode == q.LastErrorCode && p.LastError == q.LastError &&
-		p.NextRetry.Equal(q.NextRetry)
+		p.NextRetry.Equal(q.NextRetry) && slices.Equal(p.Snapshots, q.Snapshots)
 }
 
 // Run is the record of one reconciliation run.
@@ -147,6 +152,15 @@ type Store interface {
 	// must not exist) and returns the record as stored, with its new
 	// version. A lost condition returns an error wrapping ErrConflict.
 	PutPair(ctx context.Context, p Pair) (Pair, error)
+
+	// GrantsOf returns every Grants record of a source account (each
+	// image, each scope), ordered by key.
+	GrantsOf(ctx context.Context, source string) ([]Grants, error)
+	// PutGrants writes g if the stored version equals g.Version (0: the
+	// record must not exist) and returns the record as stored; a record
+	// that lists nothing is deleted (the zero Grants comes back). A lost
+	// condition returns an error wrapping ErrConflict.
+	PutGrants(ctx context.Context, g Grants) (Grants, error)
 
 	// PutRun creates or replaces a run record.
 	PutRun(ctx context.Context, r Run) error

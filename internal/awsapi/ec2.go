@@ -19,8 +19,6 @@ const (
 	// describePageSize is MaxResults of every paginated describe: the
 	// largest EC2 accepts, so a listing takes as few calls as possible.
 	describePageSize = 1000
-	// filterValueLimit is the most values one EC2 filter takes.
-	filterValueLimit = 200
 )
 
 // instanceStatesInUse are the instance states that still hold an image:
@@ -50,8 +48,12 @@ func (a *ec2Adapter) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]
 	ids := slices.Clone(q.ImageIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
+	room, err := idRoom("DescribeImages", imageFilters(q, nil))
+	if err != nil {
+		return nil, err
+	}
 	var out []cloud.Image
-	for chunk := range slices.Chunk(ids, filterValueLimit) {
+	for chunk := range slices.Chunk(ids, room) {
 		imgs, err := a.describeImages(ctx, q, chunk)
 		if err != nil {
 			return nil, err
@@ -83,6 +85,20 @@ func (a *ec2Adapter) describeImages(ctx context.Context, q cloud.ImageQuery, ids
 		}
 	}
 	return out, nil
+}
+
+// idRoom is how many ids one call may put in its id filter next to the
+// filters others: EC2 counts filter values over all the filters of a call
+// together (cloud.MaxFilterValues).
+func idRoom(op string, others []types.Filter) (int, error) {
+	used := 0
+	for _, f := range others {
+		used += len(f.Values)
+	}
+	if used >= cloud.MaxFilterValues {
+		return 0, fmt.Errorf("%s: the query alone carries %d filter values, at most %d leave room for an id", op, used, cloud.MaxFilterValues-1)
+	}
+	return cloud.MaxFilterValues - used, nil
 }
 
 // imageFilters renders a query as EC2 filters, in a stable order.
@@ -205,7 +221,7 @@ func (a *ec2Adapter) SnapshotKeys(ctx context.Context, snapshotIDs []string) (ma
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	out := make(map[string]string)
-	for chunk := range slices.Chunk(ids, filterValueLimit) {
+	for chunk := range slices.Chunk(ids, cloud.MaxFilterValues) {
 		p := ec2.NewDescribeSnapshotsPaginator(a.api, &ec2.DescribeSnapshotsInput{
 			Filters:    []types.Filter{{Name: aws.String("snapshot-id"), Values: chunk}},
 			OwnerIds:   []string{"self"},
@@ -232,7 +248,7 @@ func (a *ec2Adapter) SnapshotKeys(ctx context.Context, snapshotIDs []string) (ma
 // untrusted tags; the engine checks them, this is the last line).
 func checkAccounts(op, resource string, ids []string) error {
 	if len(ids) == 0 {
-		return fmt.Errorf("%s %s: no account ids to add", op, resource)
+		return fmt.Errorf("%s %s: no account ids in the batch", op, resource)
 	}
 	if len(ids) > cloud.MaxShareBatch {
 		return fmt.Errorf("%s %s: %d account ids in one call, at most %d", op, resource, len(ids), cloud.MaxShareBatch)
@@ -245,41 +261,108 @@ func checkAccounts(op, resource string, ids []string) error {
 	return nil
 }
 
-// ImageLaunchPermissions returns the accounts allowed to launch one of
-// the caller's images (DescribeImageAttribute launchPermission).
-func (a *ec2Adapter) ImageLaunchPermissions(ctx context.Context, imageID string) ([]string, error) {
+// checkLaunch is checkAccounts for a launch permission change: accounts,
+// OU ARNs and organisation ARNs, at most MaxLaunchPermissionBatch in all.
+// The adapter never makes an image public.
+func checkLaunch(op, resource string, p cloud.LaunchPermission) error {
+	switch {
+	case p.Public:
+		return fmt.Errorf("%s %s: amicopier never makes an image public", op, resource)
+	case p.Len() == 0:
+		return fmt.Errorf("%s %s: no grantee in the batch", op, resource)
+	case p.Len() > cloud.MaxLaunchPermissionBatch:
+		return fmt.Errorf("%s %s: %d grantees in one call, at most %d", op, resource, p.Len(), cloud.MaxLaunchPermissionBatch)
+	}
+	for _, id := range p.Accounts {
+		if !cloud.IsAccountID(id) {
+			return fmt.Errorf("%s %s: %q is not a 12-digit account id", op, resource, id)
+		}
+	}
+	for _, arn := range p.OUs {
+		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":ou/") {
+			return fmt.Errorf("%s %s: %q is not an organizational unit ARN", op, resource, arn)
+		}
+	}
+	for _, arn := range p.Organizations {
+		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":organization/") {
+			return fmt.Errorf("%s %s: %q is not an organization ARN", op, resource, arn)
+		}
+	}
+	return nil
+}
+
+// launchPermissions renders p as EC2 launch permission entries, one
+// grantee each.
+func launchPermissions(p cloud.LaunchPermission) []types.LaunchPermission {
+	out := make([]types.LaunchPermission, 0, p.Len())
+	for _, id := range p.Accounts {
+		out = append(out, types.LaunchPermission{UserId: aws.String(id)})
+	}
+	for _, arn := range p.OUs {
+		out = append(out, types.LaunchPermission{OrganizationalUnitArn: aws.String(arn)})
+	}
+	for _, arn := range p.Organizations {
+		out = append(out, types.LaunchPermission{OrganizationArn: aws.String(arn)})
+	}
+	return out
+}
+
+// ImageLaunchPermission returns who may launch one of the caller's images
+// (DescribeImageAttribute launchPermission): account ids, OU and
+// organisation ARNs, and Group "all" for a public image.
+func (a *ec2Adapter) ImageLaunchPermission(ctx context.Context, imageID string) (cloud.LaunchPermission, error) {
 	out, err := a.api.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{
 		ImageId:   aws.String(imageID),
 		Attribute: types.ImageAttributeNameLaunchPermission,
 	})
 	if err != nil {
-		return nil, apiError("DescribeImageAttribute", err)
+		return cloud.LaunchPermission{}, apiError("DescribeImageAttribute", err)
 	}
-	var ids []string
-	for _, p := range out.LaunchPermissions {
-		if id := aws.ToString(p.UserId); id != "" {
-			ids = append(ids, id)
+	var p cloud.LaunchPermission
+	for _, lp := range out.LaunchPermissions {
+		switch {
+		case aws.ToString(lp.UserId) != "":
+			p.Accounts = append(p.Accounts, aws.ToString(lp.UserId))
+		case aws.ToString(lp.OrganizationalUnitArn) != "":
+			p.OUs = append(p.OUs, aws.ToString(lp.OrganizationalUnitArn))
+		case aws.ToString(lp.OrganizationArn) != "":
+			p.Organizations = append(p.Organizations, aws.ToString(lp.OrganizationArn))
+		case lp.Group == types.PermissionGroupAll:
+			p.Public = true
 		}
 	}
-	return ids, nil
+	return p, nil
 }
 
-// AddImageLaunchPermissions grants accountIDs launch permission in one
+// AddImageLaunchPermission grants add launch permission in one
 // ModifyImageAttribute call.
-func (a *ec2Adapter) AddImageLaunchPermissions(ctx context.Context, imageID string, accountIDs []string) error {
-	if err := checkAccounts("ModifyImageAttribute", imageID, accountIDs); err != nil {
+func (a *ec2Adapter) AddImageLaunchPermission(ctx context.Context, imageID string, add cloud.LaunchPermission) error {
+	return a.modifyLaunch(ctx, imageID, add, true)
+}
+
+// RemoveImageLaunchPermission takes remove off the launch permission in one
+// ModifyImageAttribute call.
+func (a *ec2Adapter) RemoveImageLaunchPermission(ctx context.Context, imageID string, remove cloud.LaunchPermission) error {
+	return a.modifyLaunch(ctx, imageID, remove, false)
+}
+
+func (a *ec2Adapter) modifyLaunch(ctx context.Context, imageID string, p cloud.LaunchPermission, add bool) error {
+	const op = "ModifyImageAttribute"
+	if err := checkLaunch(op, imageID, p); err != nil {
 		return err
 	}
-	add := make([]types.LaunchPermission, len(accountIDs))
-	for i, id := range accountIDs {
-		add[i] = types.LaunchPermission{UserId: aws.String(id)}
+	var mods types.LaunchPermissionModifications
+	if add {
+		mods.Add = launchPermissions(p)
+	} else {
+		mods.Remove = launchPermissions(p)
 	}
 	_, err := a.api.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{
 		ImageId:          aws.String(imageID),
-		LaunchPermission: &types.LaunchPermissionModifications{Add: add},
+		LaunchPermission: &mods,
 	})
 	if err != nil {
-		return apiError("ModifyImageAttribute", err)
+		return apiError(op, err)
 	}
 	return nil
 }
@@ -306,20 +389,36 @@ func (a *ec2Adapter) SnapshotVolumePermissions(ctx context.Context, snapshotID s
 // AddSnapshotVolumePermissions grants accountIDs create-volume permission
 // in one ModifySnapshotAttribute call.
 func (a *ec2Adapter) AddSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error {
-	if err := checkAccounts("ModifySnapshotAttribute", snapshotID, accountIDs); err != nil {
+	return a.modifyVolume(ctx, snapshotID, accountIDs, true)
+}
+
+// RemoveSnapshotVolumePermissions takes accountIDs off the create-volume
+// permission in one ModifySnapshotAttribute call.
+func (a *ec2Adapter) RemoveSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error {
+	return a.modifyVolume(ctx, snapshotID, accountIDs, false)
+}
+
+func (a *ec2Adapter) modifyVolume(ctx context.Context, snapshotID string, accountIDs []string, add bool) error {
+	const op = "ModifySnapshotAttribute"
+	if err := checkAccounts(op, snapshotID, accountIDs); err != nil {
 		return err
 	}
-	add := make([]types.CreateVolumePermission, len(accountIDs))
+	perms := make([]types.CreateVolumePermission, len(accountIDs))
 	for i, id := range accountIDs {
-		add[i] = types.CreateVolumePermission{UserId: aws.String(id)}
+		perms[i] = types.CreateVolumePermission{UserId: aws.String(id)}
 	}
-	_, err := a.api.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{
+	in := &ec2.ModifySnapshotAttributeInput{
 		SnapshotId:             aws.String(snapshotID),
 		Attribute:              types.SnapshotAttributeNameCreateVolumePermission,
-		CreateVolumePermission: &types.CreateVolumePermissionModifications{Add: add},
-	})
-	if err != nil {
-		return apiError("ModifySnapshotAttribute", err)
+		CreateVolumePermission: &types.CreateVolumePermissionModifications{},
+	}
+	if add {
+		in.CreateVolumePermission.Add = perms
+	} else {
+		in.CreateVolumePermission.Remove = perms
+	}
+	if _, err := a.api.ModifySnapshotAttribute(ctx, in); err != nil {
+		return apiError(op, err)
 	}
 	return nil
 }
@@ -362,13 +461,28 @@ func (a *ec2Adapter) CopyImage(ctx context.Context, in cloud.CopyImageInput) (st
 	return id, nil
 }
 
-// DeregisterImage deregisters one of the caller's images; its snapshots
-// stay until DeleteSnapshot.
-func (a *ec2Adapter) DeregisterImage(ctx context.Context, imageID string) error {
-	if _, err := a.api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(imageID)}); err != nil {
-		return apiError("DeregisterImage", err)
+// DeregisterImage deregisters one of the caller's images. With
+// deleteSnapshots it sets DeleteAssociatedSnapshots and reads EC2's verdict
+// per snapshot: "skipped" (another AMI uses it) is not a failure, every
+// other code but "success" is, and that snapshot is returned in failed.
+func (a *ec2Adapter) DeregisterImage(ctx context.Context, imageID string, deleteSnapshots bool) ([]string, error) {
+	in := &ec2.DeregisterImageInput{ImageId: aws.String(imageID)}
+	if deleteSnapshots {
+		in.DeleteAssociatedSnapshots = aws.Bool(true)
 	}
-	return nil
+	out, err := a.api.DeregisterImage(ctx, in)
+	if err != nil {
+		return nil, apiError("DeregisterImage", err)
+	}
+	var failed []string
+	for _, r := range out.DeleteSnapshotResults {
+		switch r.ReturnCode {
+		case types.SnapshotReturnCodesSuccess, types.SnapshotReturnCodesWarnSkipped:
+		default:
+			failed = append(failed, aws.ToString(r.SnapshotId))
+		}
+	}
+	return failed, nil
 }
 
 // DeleteSnapshot deletes one of the caller's snapshots.
@@ -390,12 +504,14 @@ func (a *ec2Adapter) InstancesUsingImages(ctx context.Context, imageIDs []string
 	for _, id := range ids {
 		out[id] = 0
 	}
-	for chunk := range slices.Chunk(ids, filterValueLimit) {
+	states := types.Filter{Name: aws.String("instance-state-name"), Values: instanceStatesInUse}
+	room, err := idRoom("DescribeInstances", []types.Filter{states})
+	if err != nil {
+		return nil, err
+	}
+	for chunk := range slices.Chunk(ids, room) {
 		p := ec2.NewDescribeInstancesPaginator(a.api, &ec2.DescribeInstancesInput{
-			Filters: []types.Filter{
-				{Name: aws.String("image-id"), Values: chunk},
-				{Name: aws.String("instance-state-name"), Values: instanceStatesInUse},
-			},
+			Filters:    []types.Filter{{Name: aws.String("image-id"), Values: chunk}, states},
 			MaxResults: aws.Int32(describePageSize),
 		})
 		for p.HasMorePages() {

@@ -150,44 +150,99 @@ func TestDescribeImagesByIDUsesFilterInChunks(t *testing.T) {
 
 func TestSharingRequests(t *testing.T) {
 	c := newCloud(t)
+	ou := c.AddOU("", "workloads")
 	key := c.AddKey(srcAccount, region1, "golden")
 	im := c.AddImage(srcAccount, region1, sim.ImageSpec{Devices: []sim.DeviceSpec{{KMSKeyARN: key}, {KMSKeyARN: key}}})
 	f := newFixture(t, c, awsfake.Options{}, nil)
 	ctx := context.Background()
-	ec2c, _ := f.sess.Connect(runID, ConnectOptions{}).Source(ctx, region1)
-
-	if err := ec2c.AddImageLaunchPermissions(ctx, im.ID, []string{acctA, acctB}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ec2c.ImageLaunchPermissions(ctx, im.ID)
+	conn := f.sess.Connect(runID, ConnectOptions{})
+	ec2c, _ := conn.Source(ctx, region1)
+	org, err := conn.Organization(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Sort(got); !slices.Equal(got, []string{acctA, acctB}) {
-		t.Errorf("launch permissions %v", got)
+	info, err := org.DescribeOrganization(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if info.ID != sim.OrganizationID || info.ARN != sim.OrganizationARN() || info.ManagementAccount != sim.ManagementAccount {
+		t.Fatalf("DescribeOrganization = %+v", info)
+	}
+	ouARN := info.OUARN(ou)
+	if ouARN != sim.OUARN(ou) {
+		t.Fatalf("OU ARN %s, the organisation's is %s", ouARN, sim.OUARN(ou))
+	}
+
+	grant := cloud.LaunchPermission{Accounts: []string{acctA, acctB}, OUs: []string{ouARN}, Organizations: []string{info.ARN}}
+	if err := ec2c.AddImageLaunchPermission(ctx, im.ID, grant); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ec2c.ImageLaunchPermission(ctx, im.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got.Accounts)
+	if !slices.Equal(got.Accounts, grant.Accounts) || !slices.Equal(got.OUs, grant.OUs) ||
+		!slices.Equal(got.Organizations, grant.Organizations) || got.Public {
+		t.Errorf("launch permission %+v, want %+v", got, grant)
+	}
+	wantForm(t, f.requests("ModifyImageAttribute")[0].Form, map[string]string{
+		"ImageId": im.ID, "LaunchPermission.Add.1.UserId": acctA, "LaunchPermission.Add.2.UserId": acctB,
+		"LaunchPermission.Add.3.OrganizationalUnitArn": ouARN, "LaunchPermission.Add.4.OrganizationArn": info.ARN,
+	})
+	wantForm(t, f.requests("DescribeImageAttribute")[0].Form, map[string]string{"ImageId": im.ID, "Attribute": "launchPermission"})
+
+	// Removals go in calls of their own.
+	if err := ec2c.RemoveImageLaunchPermission(ctx, im.ID, cloud.LaunchPermission{Accounts: []string{acctB}, OUs: []string{ouARN}}); err != nil {
+		t.Fatal(err)
+	}
+	rm := f.requests("ModifyImageAttribute")[1].Form
+	wantForm(t, rm, map[string]string{"LaunchPermission.Remove.1.UserId": acctB, "LaunchPermission.Remove.2.OrganizationalUnitArn": ouARN})
+	if rm.Has("LaunchPermission.Add.1.UserId") {
+		t.Errorf("a removal carries an addition: %v", rm)
+	}
+	if p := c.LaunchPermission(srcAccount, region1, im.ID); !slices.Equal(p.Accounts, []string{acctA}) || len(p.OUs) != 0 {
+		t.Errorf("after the removal the image is shared with %+v", p)
+	}
+
 	snap := im.BlockDevices[1].SnapshotID
-	if err := ec2c.AddSnapshotVolumePermissions(ctx, snap, []string{acctB}); err != nil {
+	if err := ec2c.AddSnapshotVolumePermissions(ctx, snap, []string{acctA, acctB}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ec2c.RemoveSnapshotVolumePermissions(ctx, snap, []string{acctA}); err != nil {
 		t.Fatal(err)
 	}
 	perms, err := ec2c.SnapshotVolumePermissions(ctx, snap)
 	if err != nil || !slices.Equal(perms, []string{acctB}) {
 		t.Errorf("snapshot permissions %v, %v", perms, err)
 	}
-	wantForm(t, f.requests("ModifyImageAttribute")[0].Form, map[string]string{
-		"ImageId": im.ID, "LaunchPermission.Add.1.UserId": acctA, "LaunchPermission.Add.2.UserId": acctB,
-	})
-	wantForm(t, f.requests("DescribeImageAttribute")[0].Form, map[string]string{"ImageId": im.ID, "Attribute": "launchPermission"})
 	wantForm(t, f.requests("ModifySnapshotAttribute")[0].Form, map[string]string{
-		"SnapshotId": snap, "Attribute": "createVolumePermission", "CreateVolumePermission.Add.1.UserId": acctB,
+		"SnapshotId": snap, "Attribute": "createVolumePermission", "CreateVolumePermission.Add.1.UserId": acctA,
+	})
+	wantForm(t, f.requests("ModifySnapshotAttribute")[1].Form, map[string]string{
+		"SnapshotId": snap, "Attribute": "createVolumePermission", "CreateVolumePermission.Remove.1.UserId": acctA,
 	})
 	wantForm(t, f.requests("DescribeSnapshotAttribute")[0].Form, map[string]string{"SnapshotId": snap, "Attribute": "createVolumePermission"})
 
 	// Bad batches never leave the process.
 	before := f.fake.Calls("")
-	for _, ids := range [][]string{nil, {"12345"}, make([]string, 501)} {
-		if err := ec2c.AddImageLaunchPermissions(ctx, im.ID, ids); err == nil {
-			t.Errorf("batch %d ids accepted", len(ids))
+	for _, bad := range []cloud.LaunchPermission{
+		{}, {Accounts: []string{"12345"}}, {Accounts: make([]string, cloud.MaxLaunchPermissionBatch+1)},
+		{OUs: []string{"ou-sim0-00000001"}}, {Organizations: []string{ouARN}}, {Public: true},
+	} {
+		if err := ec2c.AddImageLaunchPermission(ctx, im.ID, bad); err == nil {
+			t.Errorf("batch %+v accepted", bad)
+		}
+		if err := ec2c.RemoveImageLaunchPermission(ctx, im.ID, bad); err == nil {
+			t.Errorf("removal %+v accepted", bad)
+		}
+	}
+	for _, ids := range [][]string{nil, {"not-an-account"}, make([]string, cloud.MaxShareBatch+1)} {
+		if err := ec2c.AddSnapshotVolumePermissions(ctx, snap, ids); err == nil {
+			t.Errorf("snapshot batch of %d accepted", len(ids))
+		}
+		if err := ec2c.RemoveSnapshotVolumePermissions(ctx, snap, ids); err == nil {
+			t.Errorf("snapshot removal of %d accepted", len(ids))
 		}
 	}
 	if err := ec2c.AddSnapshotVolumePermissions(ctx, snap, []string{"not-an-account"}); err == nil || !strings.Contains(err.Error(), `"not-an-account"`) {
@@ -285,17 +340,111 @@ func TestRemoveAndInstances(t *testing.T) {
 	if states := awsfake.Filters(r.Form)[1].Values; slices.Contains(states, "terminated") || len(states) != 5 {
 		t.Errorf("instance states %v: every state but terminated", states)
 	}
-	if err := tgt.DeregisterImage(ctx, unused.ID); err != nil {
+	if _, err := tgt.DeregisterImage(ctx, unused.ID, false); err != nil {
 		t.Fatal(err)
 	}
+	if d := f.requests("DeregisterImage")[0].Form; d.Get("ImageId") != unused.ID || d.Has("DeleteAssociatedSnapshots") {
+		t.Errorf("DeregisterImage form %v: the image alone", d)
+	}
+	c.Advance(sim.SnapshotRelease)
 	if err := tgt.DeleteSnapshot(ctx, unused.BlockDevices[0].SnapshotID); err != nil {
 		t.Fatal(err)
 	}
-	wantForm(t, f.requests("DeregisterImage")[0].Form, map[string]string{"ImageId": unused.ID})
 	wantForm(t, f.requests("DeleteSnapshot")[0].Form, map[string]string{"SnapshotId": unused.BlockDevices[0].SnapshotID})
-	err = tgt.DeregisterImage(ctx, unused.ID)
+	_, err = tgt.DeregisterImage(ctx, unused.ID, false)
 	if cloud.ClassOf(err) != cloud.ClassNotFound || cloud.CodeOf(err) != "InvalidAMIID.NotFound" {
 		t.Errorf("deregistering twice: %v (class %v)", err, cloud.ClassOf(err))
+	}
+}
+
+// DeregisterImage with DeleteAssociatedSnapshots reads EC2's verdict per
+// snapshot: a snapshot another image uses is skipped (not a failure), one
+// EC2 could not delete is reported failed.
+func TestDeregisterImageDeletesItsSnapshots(t *testing.T) {
+	c := newCloud(t)
+	plain := c.AddImage(acctA, region1, sim.ImageSpec{Devices: []sim.DeviceSpec{{Size: 8}, {Size: 20}}})
+	broken := c.AddImage(acctA, region1, sim.ImageSpec{})
+	c.BreakSnapshotDeletion(acctA, region1, broken.BlockDevices[0].SnapshotID, true)
+	f := newFixture(t, c, awsfake.Options{}, nil)
+	ctx := context.Background()
+	tgt, err := f.sess.Connect(runID, ConnectOptions{}).Target(ctx, acctA, region1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed, err := tgt.DeregisterImage(ctx, plain.ID, true)
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("DeregisterImage = %v, %v", failed, err)
+	}
+	wantForm(t, f.requests("DeregisterImage")[0].Form, map[string]string{"ImageId": plain.ID, "DeleteAssociatedSnapshots": "true"})
+	for _, id := range plain.SnapshotIDs() {
+		if _, ok := c.Snapshot(acctA, region1, id); ok {
+			t.Errorf("snapshot %s of the deregistered image is still there", id)
+		}
+	}
+	failed, err = tgt.DeregisterImage(ctx, broken.ID, true)
+	if err != nil || !slices.Equal(failed, broken.SnapshotIDs()) {
+		t.Errorf("DeregisterImage of an image whose snapshot cannot go = %v, %v; want %v failed", failed, err, broken.SnapshotIDs())
+	}
+}
+
+// EC2 counts filter values over a whole call: ids share the 200 with the
+// other filters, and the adapter and the simulator split alike.
+func TestFilterValuesAreCountedPerCall(t *testing.T) {
+	c := newCloud(t)
+	im := c.AddImage(acctA, region1, sim.ImageSpec{Tags: map[string]string{"Env": "prod"}})
+	f := newFixture(t, c, awsfake.Options{}, nil)
+	ctx := context.Background()
+	tgt, err := f.sess.Connect(runID, ConnectOptions{}).Target(ctx, acctA, region1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{im.ID}
+	for i := range 300 {
+		ids = append(ids, fmt.Sprintf("ami-%017x", i+1))
+	}
+	q := cloud.ImageQuery{ImageIDs: ids, States: []cloud.ImageState{cloud.ImageAvailable, cloud.ImagePending},
+		Tags: map[string][]string{"Env": {"prod", "dev"}}, TagKeys: []string{"Env"}}
+	got, err := tgt.DescribeImages(ctx, q)
+	if err != nil || len(got) != 1 || got[0].ID != im.ID {
+		t.Fatalf("DescribeImages = %v, %v", sortedIDs(got), err)
+	}
+	reqs := f.requests("DescribeImages")
+	for _, r := range reqs {
+		n := 0
+		for _, flt := range awsfake.Filters(r.Form) {
+			n += len(flt.Values)
+		}
+		if n > cloud.MaxFilterValues {
+			t.Errorf("one DescribeImages carries %d filter values, EC2 takes %d", n, cloud.MaxFilterValues)
+		}
+	}
+	room := cloud.MaxFilterValues - q.FilterValues()
+	if want := (len(ids) + room - 1) / room; len(reqs) != want {
+		t.Errorf("%d DescribeImages calls, want %d (%d ids, room for %d next to %d other values)", len(reqs), want, len(ids), room, q.FilterValues())
+	}
+	// The simulator, behind the port, splits the same way.
+	before := c.Calls("DescribeImages", acctA, region1)
+	if _, err := c.Client(acctA, region1).DescribeImages(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Calls("DescribeImages", acctA, region1) - before; n != int64(len(reqs)) {
+		t.Errorf("the simulator made %d calls for the query, the adapter %d", n, len(reqs))
+	}
+
+	if _, err := tgt.InstancesUsingImages(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.requests("DescribeInstances") {
+		n := 0
+		for _, flt := range awsfake.Filters(r.Form) {
+			n += len(flt.Values)
+		}
+		if n > cloud.MaxFilterValues {
+			t.Errorf("one DescribeInstances carries %d filter values, EC2 takes %d", n, cloud.MaxFilterValues)
+		}
+	}
+	if n := len(f.requests("DescribeInstances")); n != 2 {
+		t.Errorf("%d DescribeInstances calls for %d ids next to 5 states, want 2", n, len(ids))
 	}
 }
 
@@ -308,7 +457,7 @@ func TestReadOnlyConnectorSendsNoMutatingCall(t *testing.T) {
 	if _, err := ec2c.DescribeImages(ctx, cloud.ImageQuery{}); err != nil {
 		t.Fatal(err)
 	}
-	err := ec2c.AddImageLaunchPermissions(ctx, im.ID, []string{acctA})
+	err := ec2c.AddImageLaunchPermission(ctx, im.ID, cloud.LaunchPermission{Accounts: []string{acctA}})
 	if err == nil || !strings.Contains(err.Error(), "dry run") {
 		t.Fatalf("mutating call through a read-only connector: %v", err)
 	}

@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -40,6 +41,23 @@ func convertAccount(a types.Account) cloud.Account {
 		st = cloud.AccountState(a.Status)
 	}
 	return cloud.Account{ID: aws.ToString(a.Id), Name: aws.ToString(a.Name), State: st}
+}
+
+// DescribeOrganization identifies the organisation: its id, ARN and
+// management account (which the ARNs of its OUs are built from).
+func (o *orgAdapter) DescribeOrganization(ctx context.Context) (cloud.OrgInfo, error) {
+	out, err := o.api.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return cloud.OrgInfo{}, apiError("DescribeOrganization", err)
+	}
+	if out.Organization == nil {
+		return cloud.OrgInfo{}, fmt.Errorf("DescribeOrganization: the answer names no organization")
+	}
+	return cloud.OrgInfo{
+		ID:                aws.ToString(out.Organization.Id),
+		ARN:               aws.ToString(out.Organization.Arn),
+		ManagementAccount: aws.ToString(out.Organization.MasterAccountId),
+	}, nil
 }
 
 // ListRoots returns the ids of the organisation's roots.

@@ -90,7 +90,9 @@ func TestEngineRetryableCodesAreRetriedOverTheWire(t *testing.T) {
 		{"AssumeRole", "IDPCommunicationError", func() error { _, err := conn.Target(ctx, acctA, region1); return err }},
 		{"DescribeImages", "InvalidAMIID.Unavailable", func() error { _, err := source.DescribeImages(ctx, cloud.ImageQuery{}); return err }},
 		{"DescribeImages", "InsufficientInstanceCapacity", func() error { _, err := source.DescribeImages(ctx, cloud.ImageQuery{}); return err }},
-		{"ModifyImageAttribute", "IncorrectState", func() error { return source.AddImageLaunchPermissions(ctx, src.ID, []string{acctA}) }},
+		{"ModifyImageAttribute", "IncorrectState", func() error {
+			return source.AddImageLaunchPermission(ctx, src.ID, cloud.LaunchPermission{Accounts: []string{acctA}})
+		}},
 		{"ListAccounts", "ConcurrentModificationException", func() error { _, err := org.ListAccounts(ctx); return err }},
 		{"CopyImage", "KMS.KMSInvalidStateException", func() error {
 			tgt, err := conn.Target(ctx, acctA, region1)
@@ -127,7 +129,7 @@ func TestEngineRetryableCodesAreRetriedOverTheWire(t *testing.T) {
 	// A permanent code is not retried: one attempt, and the engine sees it.
 	before := f.fake.Calls("ModifyImageAttribute")
 	f.fake.FailNext("ModifyImageAttribute", "InvalidParameterValue")
-	err = source.AddImageLaunchPermissions(ctx, src.ID, []string{acctA})
+	err = source.AddImageLaunchPermission(ctx, src.ID, cloud.LaunchPermission{Accounts: []string{acctA}})
 	if cloud.CodeOf(err) != "InvalidParameterValue" {
 		t.Fatalf("permanent failure: %v", err)
 	}

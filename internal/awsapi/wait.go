@@ -40,7 +40,7 @@ type CopyOutcome struct {
 // WaitForCopies waits until no copy this connector started is pending
 // any more, then reports each copy's state. Accounts and Regions are
 // waited for concurrently; each round describes the copies of one account
-// and Region by an image-id filter, at most filterValueLimit ids per
+// and Region by an image-id filter, at most cloud.MaxFilterValues ids per
 // filter and every page of the answer. A copy seen before that is no
 // longer listed was deregistered while waiting: it is finished, with
 // state deregistered. A copy never seen yet (not visible yet) is waited
@@ -171,12 +171,12 @@ func (c *Connector) waitGroup(ctx context.Context, account, region string, copie
 }
 
 // describeCopies looks at the copies ids (sorted, distinct) of one account
-// and Region: one image-id filter per filterValueLimit ids (a filter, not
+// and Region: one image-id filter per cloud.MaxFilterValues ids (a filter, not
 // ImageIds: a copy just started may not be visible yet, which ImageIds
 // answers with NotFound), every page of each answer.
 func describeCopies(ctx context.Context, api ec2.DescribeImagesAPIClient, ids []string) (map[string]copyLook, error) {
 	out := make(map[string]copyLook, len(ids))
-	for chunk := range slices.Chunk(ids, filterValueLimit) {
+	for chunk := range slices.Chunk(ids, cloud.MaxFilterValues) {
 		p := ec2.NewDescribeImagesPaginator(api, &ec2.DescribeImagesInput{
 			Owners:  []string{"self"},
 			Filters: []types.Filter{{Name: aws.String("image-id"), Values: chunk}},

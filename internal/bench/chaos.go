@@ -28,7 +28,8 @@ func ChaosScenario() Scenario {
 		Images:      []ImageSet{{Region: "eu-west-1", Count: 6, Snapshots: 2, OU: -1}, {Region: "us-east-1", Count: 4, Snapshots: 1, OU: 1}},
 		InFlightCap: 20, Concurrency: 16,
 		Doc: "3 runs under 30% throttling, transient and permanent CopyImage errors, denied roles, a full copy quota, " +
-			"keys that fail copies later, a source deregistered mid-run and a run killed half-way; then at most 2 clean runs",
+			"keys that fail copies later, a source deregistered mid-run and a run killed half-way, new copies unlisted for 3 minutes " +
+			"and deregistered images listed for an hour; then at most 2 clean runs",
 	}
 }
 
@@ -99,7 +100,7 @@ func RunChaos(ctx context.Context, sc Scenario) (*ChaosResult, error) {
 			// (Through the API, so it may be throttled too: insist.)
 			gone := w.images[len(w.images)-1]
 			for range 20 {
-				if w.cloud.Client(SourceAccount, gone.Region).DeregisterImage(context.Background(), gone.ID) == nil {
+				if _, err := w.cloud.Client(SourceAccount, gone.Region).DeregisterImage(context.Background(), gone.ID, false); err == nil {
 					break
 				}
 			}
@@ -196,7 +197,9 @@ func unreconciled(r *report.Report) int {
 }
 
 func buildChaos(sc Scenario) (*chaosWorld, error) {
-	c := sim.New()
+	// EC2's eventual consistency on top: new copies unlisted for a while,
+	// deregistered images listed for a while.
+	c := sim.New(sim.WithListingDelay(3*time.Minute), sim.WithDeregisteredListing(time.Hour))
 	w := &chaosWorld{cloud: c, goodSeen: map[string]string{}}
 	if err := c.AddAccount(SourceAccount, "golden-images", "", cloud.AccountActive); err != nil {
 		return nil, err

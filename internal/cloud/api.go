@@ -20,6 +20,7 @@ const (
 	OpListRoots                        = "ListRoots"
 	OpListOrganizationalUnitsForParent = "ListOrganizationalUnitsForParent"
 	OpListAccountsForParent            = "ListAccountsForParent"
+	OpDescribeOrganization             = "DescribeOrganization"
 )
 
 // IsMutating reports whether an AWS operation changes something. A dry run
@@ -49,4 +50,18 @@ const (
 	// (ModifySnapshotAttribute, Amazon EC2 API Reference,
 	// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifySnapshotAttribute.html).
 	MaxShareBatch = 500
+
+	// MaxLaunchPermissionBatch is the most entities the engine puts in one
+	// ModifyImageAttribute call. EC2 takes up to 10,000 ("Up to 10 000
+	// account IDs can be specified in a single request", LaunchPermission,
+	// Amazon EC2 API Reference,
+	// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchPermission.html);
+	// the sharing quota keeps an image far below that anyway.
+	MaxLaunchPermissionBatch = 1000
+
+	// SharingQuota is the most entities (accounts, OUs, organisations) one
+	// AMI may be shared with in a Region (AMI quotas, EC2 User Guide,
+	// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ami-quotas.html);
+	// an OU or an organisation counts once, whatever it holds.
+	SharingQuota = 1000
 )

@@ -6,6 +6,7 @@ package cloud
 
 import (
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -37,6 +38,9 @@ type Image struct {
 	OwnerID     string
 	Region      string
 	State       ImageState
+	// DeprecationTime is when the image is (or was) deprecated; zero when
+	// it is not scheduled for deprecation.
+	DeprecationTime time.Time
 	// StateReason carries EC2's explanation of a failed image
 	// (for example a KMS key it could not use).
 	StateReason  string
@@ -90,6 +94,25 @@ type ImageQuery struct {
 	States []ImageState
 }
 
+// FilterValues is how many EC2 filter values q takes besides its image ids:
+// one per state and per wanted tag value, and one for the tag-key filter
+// that carries the keys wanted with any value (EC2 gets the first of them;
+// whether it ANDs repeated filter names is not documented, so the rest are
+// checked on the answer). EC2 counts filter values over a whole call
+// (MaxFilterValues), so the ids of one call are what is left.
+func (q ImageQuery) FilterValues() int {
+	n := len(q.States)
+	presence := len(q.TagKeys) > 0
+	for _, values := range q.Tags {
+		n += len(values)
+		presence = presence || len(values) == 0
+	}
+	if presence {
+		n++
+	}
+	return n
+}
+
 // CopyImageInput is a CopyImage call made in the destination account and
 // Region.
 type CopyImageInput struct {
@@ -105,6 +128,48 @@ type CopyImageInput struct {
 	ClientToken string
 	// Tags are applied to the new image and to its snapshots.
 	Tags map[string]string
+}
+
+// LaunchPermission names who, besides its owner, may launch (and so copy)
+// an image: accounts, and organisational units and organisations by ARN
+// (every account under them), or everyone (Public).
+type LaunchPermission struct {
+	Accounts      []string
+	OUs           []string
+	Organizations []string
+	Public        bool
+}
+
+// Len is the number of entities EC2 counts against the AMI sharing quota:
+// accounts, OUs and organisations (an OU counts once, whatever it holds).
+func (p LaunchPermission) Len() int { return len(p.Accounts) + len(p.OUs) + len(p.Organizations) }
+
+// Entities lists every account id and ARN of p.
+func (p LaunchPermission) Entities() []string {
+	out := make([]string, 0, p.Len())
+	out = append(out, p.Accounts...)
+	out = append(out, p.OUs...)
+	return append(out, p.Organizations...)
+}
+
+// OrgInfo identifies the organisation: its id (o-...), ARN and management
+// account, which name the ARNs of its OUs.
+type OrgInfo struct {
+	ID                string
+	ARN               string
+	ManagementAccount string
+}
+
+// OUARN returns the ARN of the organisation's OU ouID: "arn:PARTITION:
+// organizations::MANAGEMENT-ACCOUNT:ou/ORG-ID/OU-ID" (AWS Organizations
+// resource types, Service Authorization Reference). The partition is the
+// organisation ARN's.
+func (o OrgInfo) OUARN(ouID string) string {
+	partition := "aws"
+	if parts := strings.SplitN(o.ARN, ":", 3); len(parts) == 3 && parts[0] == "arn" {
+		partition = parts[1]
+	}
+	return "arn:" + partition + ":organizations::" + o.ManagementAccount + ":ou/" + o.ID + "/" + ouID
 }
 
 // AccountState is an AWS Organizations account state.

@@ -15,18 +15,24 @@ type ImageDescriber interface {
 	DescribeImages(ctx context.Context, q ImageQuery) ([]Image, error)
 }
 
-// ImageSharer reads and extends the launch permission of an image and the
+// ImageSharer reads and changes the launch permission of an image and the
 // create-volume permission of its snapshots. Only the owner (the source
-// account) calls these.
+// account) calls these. EC2 takes additions and removals in calls of their
+// own.
 type ImageSharer interface {
-	ImageLaunchPermissions(ctx context.Context, imageID string) ([]string, error)
-	// AddImageLaunchPermissions grants accountIDs launch permission; at most
-	// MaxShareBatch ids per call.
-	AddImageLaunchPermissions(ctx context.Context, imageID string, accountIDs []string) error
+	ImageLaunchPermission(ctx context.Context, imageID string) (LaunchPermission, error)
+	// AddImageLaunchPermission grants the entities of add (at most
+	// MaxLaunchPermissionBatch per call) launch permission.
+	AddImageLaunchPermission(ctx context.Context, imageID string, add LaunchPermission) error
+	// RemoveImageLaunchPermission takes the entities of remove off it.
+	RemoveImageLaunchPermission(ctx context.Context, imageID string, remove LaunchPermission) error
 	SnapshotVolumePermissions(ctx context.Context, snapshotID string) ([]string, error)
 	// AddSnapshotVolumePermissions grants accountIDs create-volume
 	// permission; at most MaxShareBatch ids per call.
 	AddSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error
+	// RemoveSnapshotVolumePermissions takes accountIDs off it; at most
+	// MaxShareBatch ids per call.
+	RemoveSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error
 }
 
 // ImageCopier starts an encrypted copy in the caller's account and Region.
@@ -37,7 +43,12 @@ type ImageCopier interface {
 // ImageRemover removes images and snapshots the engine made, and tells
 // whether instances still use an image (prune must never remove those).
 type ImageRemover interface {
-	DeregisterImage(ctx context.Context, imageID string) error
+	// DeregisterImage deregisters an image; with deleteSnapshots EC2
+	// deletes its snapshots in the same call (DeleteAssociatedSnapshots),
+	// which avoids the moment a snapshot of a just deregistered image is
+	// still "in use". failed lists the snapshots EC2 tried to delete and
+	// could not (one another image uses is skipped, not failed).
+	DeregisterImage(ctx context.Context, imageID string, deleteSnapshots bool) (failed []string, err error)
 	DeleteSnapshot(ctx context.Context, snapshotID string) error
 	// InstancesUsingImages counts the instances (in any state but
 	// terminated) launched from each of imageIDs.
@@ -73,6 +84,9 @@ type Organization interface {
 	ListRoots(ctx context.Context) ([]string, error)
 	// ListChildren returns the OUs and accounts directly under a root or OU.
 	ListChildren(ctx context.Context, parentID string) (OrgChildren, error)
+	// DescribeOrganization identifies the organisation (the ARNs of its
+	// OUs are built from it).
+	DescribeOrganization(ctx context.Context) (OrgInfo, error)
 }
 
 // Connector hands out clients. Target assumes the copier role in an

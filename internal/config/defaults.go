@@ -62,6 +62,7 @@ func Default() *Config {
 			MutatingBurst:  45,
 			AssumeRoleRate: 500,
 		},
+		Sharing: Sharing{OrganizationalUnits: true},
 		Prune: Prune{
 			Enabled:     false,
 			GracePeriod: Duration(7 * 24 * time.Hour),

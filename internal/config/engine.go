@@ -43,8 +43,11 @@ func (c *Config) EngineSettings() (reconcile.Settings, error) {
 			EncryptedTagValue: c.Copy.EncryptedTagValue,
 			KeepTag:           copyCfg.KeepTag,
 		},
-		Pairs:          reconcile.PairPolicy{MaxAttempts: c.Limits.MaxAttempts, RetryBackoff: c.Limits.RetryBackoff.D()},
-		Prune:          reconcile.PrunePolicy{Enabled: c.Prune.Enabled, Grace: c.Prune.GracePeriod.D()},
+		Pairs: reconcile.PairPolicy{MaxAttempts: c.Limits.MaxAttempts, RetryBackoff: c.Limits.RetryBackoff.D()},
+		Prune: reconcile.PrunePolicy{Enabled: c.Prune.Enabled, Grace: c.Prune.GracePeriod.D()},
+		Sharing: reconcile.SharingPolicy{
+			OUGrants: c.Sharing.OrganizationalUnits, Audit: c.Sharing.Audit, RevokeForeign: c.Sharing.RevokeForeign,
+		},
 		Concurrency:    c.Limits.Concurrency,
 		InFlightCopies: c.Limits.InFlightCopies,
 		TimeBudget:     c.Limits.TimeBudget.D(),

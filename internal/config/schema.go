@@ -51,6 +51,7 @@ type Config struct {
 	State        State        `yaml:"state"`
 	Limits       Limits       `yaml:"limits"`
 	Prune        Prune        `yaml:"prune"`
+	Sharing      Sharing      `yaml:"sharing"`
 	Report       Report       `yaml:"report"`
 	AWS          AWS          `yaml:"aws"`
 

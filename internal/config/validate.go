@@ -83,6 +83,9 @@ func (c *Config) Validate() error {
 	v.state(&c.State)
 	v.limits(&c.Limits)
 	v.prune(&c.Prune)
+	if c.Sharing.RevokeForeign && !c.Sharing.Audit {
+		v.add("sharing.revoke_foreign", "needs sharing.audit: true (amicopier only sees the grants of other tools when it reads every source's permissions)")
+	}
 	v.report(&c.Report)
 	v.aws(&c.AWS)
 	if len(v.errs) == 0 {

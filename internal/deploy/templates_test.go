@@ -664,14 +664,15 @@ func TestFunctionEnvironment(t *testing.T) {
 // apiSources says which service the calls of each source file go to; a
 // file that calls AWS and is missing here fails the test.
 var apiSources = map[string]string{
-	"../awsapi/amigo.go":            "dynamodb",
-	"../awsapi/connector.go":        "sts",
-	"../awsapi/ec2.go":              "ec2",
-	"../awsapi/org.go":              "organizations",
-	"../awsapi/wait.go":             "ec2",
-	"../../state/dynamodb.go":       "dynamodb",
-	"../../state/dynamodb_batch.go": "dynamodb",
-	"../../state/dynamodb_table.go": "dynamodb",
+	"../awsapi/amigo.go":             "dynamodb",
+	"../awsapi/connector.go":         "sts",
+	"../awsapi/ec2.go":               "ec2",
+	"../awsapi/org.go":               "organizations",
+	"../awsapi/wait.go":              "ec2",
+	"../../state/dynamodb.go":        "dynamodb",
+	"../../state/dynamodb_batch.go":  "dynamodb",
+	"../../state/dynamodb_grants.go": "dynamodb",
+	"../../state/dynamodb_table.go":  "dynamodb",
 }
 
 // callPatterns find the AWS operations a file calls: client methods

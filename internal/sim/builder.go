@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
@@ -186,11 +187,12 @@ func (c *Cloud) ShareImage(account, region, imageID string, accounts ...string) 
 	z, _, im := c.mustImage("ShareImage", account, region, imageID)
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	im.ensureExtra().launch.add(accounts)
+	im.ensureExtra().launch.accounts.add(accounts)
+	c.noteShare(im.extra.launch.entities())
 	for _, d := range im.devices {
 		s := z.snapshots[d.snap]
 		if s.perms == nil {
-			s.perms = &accountSet{}
+			s.perms = &grants{}
 		}
 		s.perms.add(accounts)
 	}
@@ -201,27 +203,63 @@ func (c *Cloud) GrantLaunchPermission(account, region, imageID string, accounts 
 	z, _, im := c.mustImage("GrantLaunchPermission", account, region, imageID)
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	im.ensureExtra().launch.add(accounts)
+	im.ensureExtra().launch.accounts.add(accounts)
+	c.noteShare(im.extra.launch.entities())
+}
+
+// GrantLaunchToOUs grants launch permission on the image to OUs (their
+// ARNs, see OUARN) or the organisation (OrganizationARN), as another tool
+// would.
+func (c *Cloud) GrantLaunchToOUs(account, region, imageID string, arns ...string) {
+	z, _, im := c.mustImage("GrantLaunchToOUs", account, region, imageID)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	for _, arn := range arns {
+		if strings.Contains(arn, ":organization/") {
+			im.ensureExtra().launch.orgs.add([]string{arn})
+		} else {
+			im.ensureExtra().launch.ous.add([]string{arn})
+		}
+	}
+	c.noteShare(im.extra.launch.entities())
 }
 
 // GrantVolumePermission grants accounts create-volume permission on one
 // snapshot.
 func (c *Cloud) GrantVolumePermission(account, region, snapshotID string, accounts ...string) {
+	c.editSnapshot("GrantVolumePermission", account, region, snapshotID, func(s *snapshot) {
+		if s.perms == nil {
+			s.perms = &grants{}
+		}
+		s.perms.add(accounts)
+	})
+}
+
+// BreakSnapshotDeletion makes EC2 fail (broken) or succeed again to delete
+// one snapshot: DeregisterImage with DeleteAssociatedSnapshots reports it
+// failed (DeleteSnapshotResults carries a return code per snapshot:
+// "success", "skipped", "missing-permissions", "internal-error",
+// "client-error", DeregisterImage, Amazon EC2 API Reference) and
+// DeleteSnapshot answers InternalError.
+func (c *Cloud) BreakSnapshotDeletion(account, region, snapshotID string, broken bool) {
+	c.editSnapshot("BreakSnapshotDeletion", account, region, snapshotID, func(s *snapshot) { s.undeletable = broken })
+}
+
+// editSnapshot runs fn on a snapshot under its zone's lock; it panics when
+// there is no such snapshot (scenes are built by code).
+func (c *Cloud) editSnapshot(op, account, region, snapshotID string, fn func(*snapshot)) {
 	z := c.existingZone(account, region)
 	zid, idx, ok := parseID(prefixSnapshot, snapshotID)
-	if z == nil || !ok || zid != z.id {
-		panic(fmt.Sprintf("sim: GrantVolumePermission: no snapshot %q in account %s Region %s", snapshotID, account, region))
+	var s *snapshot
+	if z != nil && ok && zid == z.id {
+		z.mu.Lock()
+		defer z.mu.Unlock()
+		s = z.snapshot(idx)
 	}
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	s := z.snapshot(idx)
 	if s == nil {
-		panic(fmt.Sprintf("sim: GrantVolumePermission: no snapshot %q in account %s Region %s", snapshotID, account, region))
+		panic(fmt.Sprintf("sim: %s: no snapshot %q in account %s Region %s", op, snapshotID, account, region))
 	}
-	if s.perms == nil {
-		s.perms = &accountSet{}
-	}
-	s.perms.add(accounts)
+	fn(s)
 }
 
 // DisableImage disables an image as its owner's DisableImage call would:
@@ -240,7 +278,7 @@ func (c *Cloud) DisableImage(account, region, imageID string) {
 	if x := im.extra; x != nil {
 		// A settled copy's outcome no longer applies; the permissions
 		// go, as in EC2, and re-enabling does not bring them back.
-		x.launch = accountSet{}
+		x.launch.clear()
 		x.reason, x.outcomeReason = "", ""
 	}
 }
@@ -364,16 +402,35 @@ func (c *Cloud) Snapshot(account, region, id string) (Snapshot, bool) {
 // LaunchPermissions returns the accounts granted launch permission on an
 // image (sorted), or nil.
 func (c *Cloud) LaunchPermissions(account, region, imageID string) []string {
+	return c.LaunchPermission(account, region, imageID).Accounts
+}
+
+// LaunchPermission returns who is granted launch permission on an image:
+// accounts, OUs and organisations.
+func (c *Cloud) LaunchPermission(account, region, imageID string) cloud.LaunchPermission {
 	z, _, im := c.lookupImage(account, region, imageID)
 	if im == nil {
-		return nil
+		return cloud.LaunchPermission{}
 	}
 	z.mu.RLock()
 	defer z.mu.RUnlock()
 	if im.extra == nil {
-		return nil
+		return cloud.LaunchPermission{}
 	}
-	return im.extra.launch.list()
+	return im.extra.launch.export()
+}
+
+// AccountCanLaunch reports whether caller may launch the image now, by
+// its own grant, an OU's or the organisation's (the check CopyImage
+// makes).
+func (c *Cloud) AccountCanLaunch(account, region, imageID, caller string) bool {
+	z, _, im := c.lookupImage(account, region, imageID)
+	if im == nil {
+		return false
+	}
+	z.mu.RLock()
+	defer z.mu.RUnlock()
+	return im.state != stDeregistered && c.launchAllowed(im, account, caller)
 }
 
 // SnapshotPermissions returns the accounts granted create-volume permission

@@ -32,6 +32,7 @@ const (
 	opListRoots
 	opListOrganizationalUnitsForParent
 	opListAccountsForParent
+	opDescribeOrganization
 	numOps
 )
 
@@ -52,6 +53,7 @@ var opNames = [numOps]string{
 	opListRoots:                        cloud.OpListRoots,
 	opListOrganizationalUnitsForParent: cloud.OpListOrganizationalUnitsForParent,
 	opListAccountsForParent:            cloud.OpListAccountsForParent,
+	opDescribeOrganization:             cloud.OpDescribeOrganization,
 }
 
 // isMutating reports whether op is metered in EC2's (much smaller)

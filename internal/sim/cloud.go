@@ -32,6 +32,8 @@ type Cloud struct {
 	// calls they refused.
 	buckets   buckets
 	throttled atomic.Int64
+	// maxShare is the most entities any image's launch permission held.
+	maxShare atomic.Int64
 
 	mu           sync.RWMutex
 	zones        map[zoneKey]*zone
@@ -113,6 +115,7 @@ func (c *Cloud) Calls(op, account, region string) int64 { return c.calls.count(o
 func (c *Cloud) ResetCounters() {
 	c.calls.reset()
 	c.throttled.Store(0)
+	c.maxShare.Store(0)
 }
 
 // zone returns the zone of account and region, making it on first use.

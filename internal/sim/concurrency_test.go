@@ -68,7 +68,7 @@ func TestConcurrentRun(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if err := s.AddImageLaunchPermissions(ctx, src.ID, []string{acct}); err != nil {
+				if err := s.AddImageLaunchPermission(ctx, src.ID, cloud.LaunchPermission{Accounts: []string{acct}}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -76,7 +76,7 @@ func TestConcurrentRun(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if _, err := s.ImageLaunchPermissions(ctx, src.ID); err != nil {
+				if _, err := s.ImageLaunchPermission(ctx, src.ID); err != nil {
 					t.Error(err)
 					return
 				}

@@ -360,14 +360,14 @@ func TestConnectorRetriesLikeTheSDK(t *testing.T) {
 	if imgs, err := src.DescribeImages(ctx, cloud.ImageQuery{}); err != nil || len(imgs) != 1 {
 		t.Fatalf("describe: %v %v", imgs, err)
 	}
-	if _, err := src.ImageLaunchPermissions(ctx, img.ID); err != nil {
+	if _, err := src.ImageLaunchPermission(ctx, img.ID); err != nil {
 		t.Fatalf("a 5xx answer is retried: %v", err)
 	}
 	// Past the attempts, the throttle reaches the caller.
-	err = src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA})
+	err = src.AddImageLaunchPermission(ctx, img.ID, cloud.LaunchPermission{Accounts: []string{tgtA}})
 	wantCode(t, err, "RequestLimitExceeded")
 	// A request EC2 refused on its merits is not retried.
-	_, err = src.ImageLaunchPermissions(ctx, "ami-00000000000000bad")
+	_, err = src.ImageLaunchPermission(ctx, "ami-00000000000000bad")
 	wantCode(t, err, "InvalidAMIID.NotFound")
 	counts := conn.CallCounts()
 	if counts[cloud.OpDescribeImages] != 3 || counts[cloud.OpDescribeImageAttribute] != 3 || counts[cloud.OpModifyImageAttribute] != 3 {

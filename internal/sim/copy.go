@@ -101,7 +101,7 @@ func (e *EC2) copyImage(in cloud.CopyImageInput) (string, error) {
 	}
 	im := &image{
 		name: in.Name, description: in.Description, created: now, tags: params.tags, state: stPending,
-		extra: &imageExtra{completeAt: now + int64(c.cfg.copyDuration), outcome: stAvailable},
+		extra: &imageExtra{completeAt: now + int64(c.cfg.copyDuration), outcome: stAvailable, listedFrom: now + int64(c.cfg.listingDelay)},
 	}
 	if failure != "" {
 		im.extra.outcome, im.extra.outcomeReason = stFailed, failure
@@ -203,7 +203,7 @@ func (c *Cloud) copySource(in cloud.CopyImageInput, caller string, now int64) ([
 	defer sz.mu.RUnlock()
 	im := sz.image(idx)
 	// AWS does not tell a caller about images it may not launch.
-	if im == nil || im.state == stDeregistered || !im.launchAllowed(sz.account, caller) {
+	if im == nil || im.state == stDeregistered || !c.launchAllowed(im, sz.account, caller) {
 		return nil, notFound
 	}
 	if st, _ := im.stateAt(now); st != stAvailable {
@@ -213,7 +213,7 @@ func (c *Cloud) copySource(in cloud.CopyImageInput, caller string, now int64) ([
 	for i, d := range im.devices {
 		s := sz.snapshots[d.snap]
 		snapID := formatID(prefixSnapshot, sz.id, d.snap)
-		if s.deleted || !s.volumeAllowed(sz.account, caller) {
+		if s.deleted || !c.volumeAllowed(s, sz.account, caller) {
 			return nil, cloud.Errorf(op, "AuthFailure",
 				"account %s is not authorized to use snapshot %s of image %s: no create-volume permission", caller, snapID, id)
 		}

@@ -65,7 +65,7 @@ func TestCopyImageRules(t *testing.T) {
 		{name: "source region malformed", prep: simple(func(in *cloud.CopyImageInput) { in.SourceRegion = "mars" }), code: "InvalidParameterValue"},
 		{name: "source deregistered", prep: func(t *testing.T, c *sim.Cloud) cloud.CopyImageInput {
 			im := shared(c)
-			if err := c.Client(srcAcct, region).DeregisterImage(context.Background(), im.ID); err != nil {
+			if err := deregister(context.Background(), c.Client(srcAcct, region), im.ID); err != nil {
 				t.Fatal(err)
 			}
 			return copyInput(im, "copy")
@@ -127,7 +127,7 @@ func TestCopyImageRules(t *testing.T) {
 		}, code: "InvalidAMIName.Duplicate"},
 		{name: "name of a deregistered image is free", prep: func(t *testing.T, c *sim.Cloud) cloud.CopyImageInput {
 			old := c.AddImage(tgtA, region, sim.ImageSpec{Name: "taken"})
-			if err := c.Client(tgtA, region).DeregisterImage(context.Background(), old.ID); err != nil {
+			if err := deregister(context.Background(), c.Client(tgtA, region), old.ID); err != nil {
 				t.Fatal(err)
 			}
 			return copyInput(shared(c), "taken")
@@ -356,7 +356,7 @@ func TestCopyImageClientToken(t *testing.T) {
 		t.Fatalf("%d images after replay", n)
 	}
 	// Still the same answer once the copy is gone.
-	if err := e.DeregisterImage(ctx, first); err != nil {
+	if err := deregister(ctx, e, first); err != nil {
 		t.Fatal(err)
 	}
 	if id, err := e.CopyImage(ctx, in); err != nil || id != first {
@@ -411,7 +411,7 @@ func TestCopyImageInFlightQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Deregistering a pending copy frees its slot.
-	if err := e.DeregisterImage(ctx, ids[0]); err != nil {
+	if err := deregister(ctx, e, ids[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.CopyImage(ctx, copyInput(src, "copy 3")); err != nil {

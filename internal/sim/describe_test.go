@@ -40,7 +40,7 @@ func TestDescribeImagesFilters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := src.DeregisterImage(ctx, gone); err != nil {
+	if err := deregister(ctx, src, gone); err != nil {
 		t.Fatal(err)
 	}
 

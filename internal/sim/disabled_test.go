@@ -33,7 +33,7 @@ func TestDisabledImage(t *testing.T) {
 		t.Fatalf("snapshot permissions %v", p)
 	}
 	// It can be neither shared nor copied, and its snapshots stay in use.
-	err = src.AddImageLaunchPermissions(ctx, im.ID, []string{tgtA})
+	err = src.AddImageLaunchPermission(ctx, im.ID, cloud.LaunchPermission{Accounts: []string{tgtA}})
 	wantCode(t, err, "InvalidAMIID.Unavailable")
 	wantContains(t, err, "disabled")
 	_, err = tgt.CopyImage(ctx, copyInput(im, "copy"))
@@ -51,7 +51,7 @@ func TestDisabledImage(t *testing.T) {
 	if p := c.LaunchPermissions(srcAcct, region, im.ID); !slices.Equal(p, []string{tgtA}) {
 		t.Fatalf("launch permissions %v: only the grant made after disabling", p)
 	}
-	if err := src.AddImageLaunchPermissions(ctx, im.ID, []string{tgtB}); err != nil {
+	if err := src.AddImageLaunchPermission(ctx, im.ID, cloud.LaunchPermission{Accounts: []string{tgtB}}); err != nil {
 		t.Fatal(err)
 	}
 }

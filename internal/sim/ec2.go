@@ -2,15 +2,13 @@ package sim
 
 import (
 	"context"
+	"maps"
 	"regexp"
 	"slices"
+	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 )
-
-// MaxPermissionBatch is the most account ids one ModifyImageAttribute or
-// ModifySnapshotAttribute call accepts.
-const MaxPermissionBatch = 500
 
 var snapshotIDPattern = regexp.MustCompile(`^snap-[0-9a-f]{8}([0-9a-f]{9})?$`)
 
@@ -114,24 +112,6 @@ func (e *EC2) ownSnapshot(op, id string, idx int) (*snapshot, error) {
 	return s, nil
 }
 
-// checkPermissionBatch applies EC2's rules for the UserIds of one
-// ModifyImageAttribute or ModifySnapshotAttribute call.
-func checkPermissionBatch(op, badItemCode string, accountIDs []string) error {
-	if len(accountIDs) == 0 {
-		return cloud.Errorf(op, "MissingParameter", "no account ids to add")
-	}
-	if len(accountIDs) > MaxPermissionBatch {
-		return cloud.Errorf(op, "InvalidParameterValue",
-			"%d account ids in one call; at most %d modifications are allowed", len(accountIDs), MaxPermissionBatch)
-	}
-	for _, id := range accountIDs {
-		if !cloud.IsAccountID(id) {
-			return cloud.Errorf(op, badItemCode, "Invalid attribute item value %q for userId item type.", id)
-		}
-	}
-	return nil
-}
-
 // queryMatcher evaluates a cloud.ImageQuery against stored images.
 type queryMatcher struct {
 	q      cloud.ImageQuery
@@ -153,7 +133,7 @@ func newQueryMatcher(q cloud.ImageQuery) queryMatcher {
 }
 
 func (m *queryMatcher) match(im *image, now int64) bool {
-	if im.state == stDeregistered {
+	if !im.listed(now) {
 		return false
 	}
 	for _, k := range m.q.TagKeys {
@@ -176,8 +156,10 @@ func (m *queryMatcher) match(im *image, now int64) bool {
 	return true
 }
 
-// DescribeImages lists the caller's own images (Owners=self) that are not
-// deregistered and match q. Disabled images are listed, as EC2 lists them
+// DescribeImages lists the caller's own images (Owners=self) that are
+// listed now and match q: not deregistered, or deregistered within
+// WithDeregisteredListing (then in state deregistered), and not a copy
+// still inside WithListingDelay. Disabled images are listed, as EC2 lists them
 // when asked with IncludeDisabled (the adapters always ask); a state filter
 // still applies to them. ImageIDs behaves like EC2's image-id filter: ids
 // that are not the caller's simply do not match. A tag filter with no
@@ -190,6 +172,41 @@ func (m *queryMatcher) match(im *image, now int64) bool {
 // page is one call of the connector's: a refused page is retried by itself,
 // as the SDK's retryer retries each page request.
 func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.Image, error) {
+	room := cloud.MaxFilterValues - q.FilterValues()
+	if room <= 0 {
+		return nil, filterLimitError(cloud.OpDescribeImages, q.FilterValues()+len(q.ImageIDs))
+	}
+	if len(q.ImageIDs) > room {
+		// As the adapter does: the ids, deduplicated, room at a time.
+		ids := slices.Clone(q.ImageIDs)
+		slices.Sort(ids)
+		var out []cloud.Image
+		for chunk := range slices.Chunk(slices.Compact(ids), room) {
+			part := q
+			part.ImageIDs = chunk
+			imgs, err := e.describeImages(ctx, part)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, imgs...)
+		}
+		return out, nil
+	}
+	return e.describeImages(ctx, q)
+}
+
+// filterLimitError is EC2's answer to a call with more than
+// cloud.MaxFilterValues filter values ("The request uses too many filters
+// or too many filter values", FilterLimitExceeded, Error codes for the
+// Amazon EC2 API,
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+func filterLimitError(op string, values int) error {
+	return cloud.Errorf(op, "FilterLimitExceeded",
+		"The request uses too many filters or too many filter values (%d; the maximum is %d)", values, cloud.MaxFilterValues)
+}
+
+// describeImages is DescribeImages for at most the ids one call takes.
+func (e *EC2) describeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.Image, error) {
 	z := e.zone
 	var candidates []int
 	if len(q.ImageIDs) > 0 {
@@ -256,57 +273,72 @@ func (e *EC2) DescribeImages(ctx context.Context, q cloud.ImageQuery) ([]cloud.I
 	}
 }
 
-// ImageLaunchPermissions returns the accounts granted launch permission on
-// one of the caller's images (DescribeImageAttribute launchPermission).
-func (e *EC2) ImageLaunchPermissions(ctx context.Context, imageID string) ([]string, error) {
+// ImageLaunchPermission returns who is granted launch permission on one of
+// the caller's images (DescribeImageAttribute launchPermission).
+func (e *EC2) ImageLaunchPermission(ctx context.Context, imageID string) (cloud.LaunchPermission, error) {
 	const op = cloud.OpDescribeImageAttribute
-	var out []string
-	err := e.do(ctx, opDescribeImageAttribute, imageID, func() error {
-		idx, err := e.ownImageIndex(op, imageID)
-		if err != nil {
-			return err
-		}
-		e.zone.mu.RLock()
-		defer e.zone.mu.RUnlock()
-		im, err := e.ownImage(op, imageID, idx)
-		if err != nil {
-			return err
-		}
+	var out cloud.LaunchPermission
+	err := e.withOwnImage(ctx, opDescribeImageAttribute, op, imageID, false, func(im *image) error {
 		if im.extra != nil {
-			out = im.extra.launch.list()
+			out = im.extra.launch.export()
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, err
 }
 
-// AddImageLaunchPermissions grants accountIDs launch permission on one of
-// the caller's images (ModifyImageAttribute LaunchPermission.Add). Ids
-// already granted are fine; a disabled image cannot be shared.
-func (e *EC2) AddImageLaunchPermissions(ctx context.Context, imageID string, accountIDs []string) error {
+// AddImageLaunchPermission grants launch permission on one of the caller's
+// images (ModifyImageAttribute LaunchPermission.Add) to accounts, OUs and
+// organisations. Grantees already granted are fine. A disabled image
+// cannot be shared; nor can an image backed by a snapshot under the
+// AWS-managed aws/ebs key: "You can't share AMIs that are backed by
+// snapshots that are encrypted with the default AWS managed key" (Share an
+// AMI with specific AWS accounts, EC2 User Guide,
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/sharingamis-explicit.html),
+// refused with InvalidParameter. Past the sharing quota the call is
+// refused whole (sharing.go).
+func (e *EC2) AddImageLaunchPermission(ctx context.Context, imageID string, add cloud.LaunchPermission) error {
 	const op = cloud.OpModifyImageAttribute
-	return e.do(ctx, opModifyImageAttribute, imageID, func() error {
-		idx, err := e.ownImageIndex(op, imageID)
-		if err != nil {
-			return err
-		}
-		e.zone.mu.Lock()
-		defer e.zone.mu.Unlock()
-		im, err := e.ownImage(op, imageID, idx)
-		if err != nil {
-			return err
-		}
-		if err := checkPermissionBatch(op, "InvalidAMIAttributeItemValue", accountIDs); err != nil {
+	return e.withOwnImage(ctx, opModifyImageAttribute, op, imageID, true, func(im *image) error {
+		if err := checkLaunchBatch(op, add); err != nil {
 			return err
 		}
 		if st, _ := im.stateAt(e.cloud.clock.now()); st == stDisabled {
 			return cloud.Errorf(op, "InvalidAMIID.Unavailable",
 				"The AMI ID '%s' is currently disabled and may not be used for this operation", imageID)
 		}
-		im.ensureExtra().launch.add(accountIDs)
+		for _, d := range im.devices {
+			if s := e.zone.snapshots[d.snap]; s.encrypted && e.cloud.kms.isAWSManaged(s.keyARN) {
+				return cloud.Errorf(op, "InvalidParameter",
+					"image %s is backed by snapshot %s, encrypted with the AWS managed key: it can't be shared; re-encrypt it with a customer managed key",
+					imageID, formatID(prefixSnapshot, e.zone.id, d.snap))
+			}
+		}
+		p := &im.ensureExtra().launch
+		have, adding := p.entities(), p.newGrantees(add)
+		if quota := e.cloud.cfg.sharingQuota; have+adding > quota {
+			return sharingQuotaError(op, imageID, have, adding, quota)
+		}
+		p.apply(add, cloud.LaunchPermission{})
+		e.cloud.noteShare(p.entities())
+		return nil
+	})
+}
+
+// RemoveImageLaunchPermission takes grantees off the launch permission of
+// one of the caller's images (ModifyImageAttribute
+// LaunchPermission.Remove). The EC2 reference does not say what removing a
+// grantee that holds no permission does; the simulator accepts it (the
+// engine removes only what it read). Copies already made are not affected:
+// "You can change or deregister the source AMI with no effect on the
+// target AMI" (Copy an AMI, EC2 User Guide).
+func (e *EC2) RemoveImageLaunchPermission(ctx context.Context, imageID string, remove cloud.LaunchPermission) error {
+	const op = cloud.OpModifyImageAttribute
+	return e.withOwnImage(ctx, opModifyImageAttribute, op, imageID, true, func(im *image) error {
+		if err := checkLaunchBatch(op, remove); err != nil {
+			return err
+		}
+		im.ensureExtra().launch.apply(cloud.LaunchPermission{}, remove)
 		return nil
 	})
 }
@@ -315,99 +347,160 @@ func (e *EC2) AddImageLaunchPermissions(ctx context.Context, imageID string, acc
 // permission on one of the caller's snapshots (DescribeSnapshotAttribute
 // createVolumePermission).
 func (e *EC2) SnapshotVolumePermissions(ctx context.Context, snapshotID string) ([]string, error) {
-	const op = cloud.OpDescribeSnapshotAttribute
 	var out []string
-	err := e.do(ctx, opDescribeSnapshotAttribute, snapshotID, func() error {
-		idx, err := e.ownSnapshotIndex(op, snapshotID)
-		if err != nil {
-			return err
-		}
-		e.zone.mu.RLock()
-		defer e.zone.mu.RUnlock()
-		s, err := e.ownSnapshot(op, snapshotID, idx)
-		if err != nil {
-			return err
-		}
-		if s.perms != nil {
-			out = s.perms.list()
-		}
+	err := e.withOwnSnapshot(ctx, opDescribeSnapshotAttribute, cloud.OpDescribeSnapshotAttribute, snapshotID, false, func(s *snapshot) error {
+		out = s.perms.list()
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, err
 }
 
 // AddSnapshotVolumePermissions grants accountIDs create-volume permission on
 // one of the caller's snapshots (ModifySnapshotAttribute
 // createVolumePermission add). A snapshot encrypted with the AWS-managed
-// default key cannot be shared: InvalidParameter.
+// default key cannot be shared ("Snapshots encrypted with your default KMS
+// key cannot be shared with other accounts", ModifySnapshotAttribute,
+// Amazon EC2 API Reference): OperationNotPermitted.
 func (e *EC2) AddSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error {
 	const op = cloud.OpModifySnapshotAttribute
-	return e.do(ctx, opModifySnapshotAttribute, snapshotID, func() error {
-		idx, err := e.ownSnapshotIndex(op, snapshotID)
-		if err != nil {
-			return err
-		}
-		e.zone.mu.Lock()
-		defer e.zone.mu.Unlock()
-		s, err := e.ownSnapshot(op, snapshotID, idx)
-		if err != nil {
-			return err
-		}
-		if err := checkPermissionBatch(op, "InvalidParameterValue", accountIDs); err != nil {
+	return e.withOwnSnapshot(ctx, opModifySnapshotAttribute, op, snapshotID, true, func(s *snapshot) error {
+		if err := checkPermissionBatch(op, accountIDs); err != nil {
 			return err
 		}
 		if s.encrypted && e.cloud.kms.isAWSManaged(s.keyARN) {
-			return cloud.Errorf(op, "InvalidParameter",
-				"snapshot %s: snapshots encrypted with the AWS managed key can't be shared; re-encrypt it with a customer managed key", snapshotID)
+			return cloud.Errorf(op, "OperationNotPermitted",
+				"snapshot %s: snapshots encrypted with your default KMS key cannot be shared with other accounts", snapshotID)
 		}
 		if s.perms == nil {
-			s.perms = &accountSet{}
+			s.perms = &grants{}
 		}
 		s.perms.add(accountIDs)
 		return nil
 	})
 }
 
-// DeregisterImage deregisters one of the caller's images. Its snapshots
-// stay (as in AWS) and can then be deleted.
-func (e *EC2) DeregisterImage(ctx context.Context, imageID string) error {
-	const op = cloud.OpDeregisterImage
-	return e.do(ctx, opDeregisterImage, imageID, func() error {
-		idx, err := e.ownImageIndex(op, imageID)
-		if err != nil {
+// RemoveSnapshotVolumePermissions takes accountIDs off the create-volume
+// permission of one of the caller's snapshots (ModifySnapshotAttribute
+// createVolumePermission remove); as for images, removing an account that
+// holds none is accepted.
+func (e *EC2) RemoveSnapshotVolumePermissions(ctx context.Context, snapshotID string, accountIDs []string) error {
+	const op = cloud.OpModifySnapshotAttribute
+	return e.withOwnSnapshot(ctx, opModifySnapshotAttribute, op, snapshotID, true, func(s *snapshot) error {
+		if err := checkPermissionBatch(op, accountIDs); err != nil {
 			return err
 		}
-		e.zone.mu.Lock()
-		defer e.zone.mu.Unlock()
-		im, err := e.ownImage(op, imageID, idx)
-		if err != nil {
-			return err
+		if s.perms != nil {
+			s.perms.remove(accountIDs)
 		}
-		im.state = stDeregistered
-		e.zone.noteName(im.name, -1)
 		return nil
 	})
 }
 
-// DeleteSnapshot deletes one of the caller's snapshots; a snapshot still
-// backing a registered image is in use.
-func (e *EC2) DeleteSnapshot(ctx context.Context, snapshotID string) error {
-	const op = cloud.OpDeleteSnapshot
-	return e.do(ctx, opDeleteSnapshot, snapshotID, func() error {
+// withOwnImage makes one call of op about one of the caller's registered
+// images and runs fn on it under the zone's lock (write says for writing).
+func (e *EC2) withOwnImage(ctx context.Context, code opCode, op, imageID string, write bool, fn func(*image) error) error {
+	return e.do(ctx, code, imageID, func() error {
+		idx, err := e.ownImageIndex(op, imageID)
+		if err != nil {
+			return err
+		}
+		unlock := e.lockZone(write)
+		defer unlock()
+		im, err := e.ownImage(op, imageID, idx)
+		if err != nil {
+			return err
+		}
+		return fn(im)
+	})
+}
+
+// withOwnSnapshot is withOwnImage for one of the caller's snapshots.
+func (e *EC2) withOwnSnapshot(ctx context.Context, code opCode, op, snapshotID string, write bool, fn func(*snapshot) error) error {
+	return e.do(ctx, code, snapshotID, func() error {
 		idx, err := e.ownSnapshotIndex(op, snapshotID)
 		if err != nil {
 			return err
 		}
-		e.zone.mu.Lock()
-		defer e.zone.mu.Unlock()
+		unlock := e.lockZone(write)
+		defer unlock()
 		s, err := e.ownSnapshot(op, snapshotID, idx)
 		if err != nil {
 			return err
 		}
-		if s.inUse() {
+		return fn(s)
+	})
+}
+
+func (e *EC2) lockZone(write bool) (unlock func()) {
+	if write {
+		e.zone.mu.Lock()
+		return e.zone.mu.Unlock
+	}
+	e.zone.mu.RLock()
+	return e.zone.mu.RUnlock
+}
+
+// SnapshotRelease is how long, on the simulator's clock, a snapshot stays
+// "in use" after the image it backs is deregistered: deleting it right away
+// fails with InvalidSnapshot.InUse. The EC2 documentation does not say how
+// long the snapshot stays attached; it does give DeregisterImage a
+// DeleteAssociatedSnapshots parameter ("Specifies whether to delete the
+// snapshots associated with the AMI during deregistration", DeregisterImage,
+// Amazon EC2 API Reference,
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeregisterImage.html),
+// which deletes them without that race.
+const SnapshotRelease = time.Minute
+
+// DeregisterImage deregisters one of the caller's images. Without
+// deleteSnapshots its snapshots stay, in use for SnapshotRelease; with it
+// EC2 deletes them too, but for a snapshot another registered image still
+// uses ("If a snapshot is associated with multiple AMIs, it is not deleted,
+// regardless of this setting"; EC2 reports it skipped, which is not a
+// failure). The simulator's deletions do not fail, so failed is empty.
+func (e *EC2) DeregisterImage(ctx context.Context, imageID string, deleteSnapshots bool) (failed []string, err error) {
+	const op = cloud.OpDeregisterImage
+	err = e.withOwnImage(ctx, opDeregisterImage, op, imageID, true, func(im *image) error {
+		im.state = stDeregistered
+		e.zone.noteName(im.name, -1)
+		now := e.cloud.clock.now()
+		if d := e.cloud.cfg.deregisteredListing; d > 0 {
+			im.ensureExtra().listedUntil = now + int64(d)
+		}
+		for _, d := range im.devices {
+			s := e.zone.snapshots[d.snap]
+			if s.deleted {
+				continue
+			}
+			if !deleteSnapshots {
+				s.releasedAt = now + int64(SnapshotRelease)
+				continue
+			}
+			if e.zone.snapshotUsedByOther(d.snap, im) {
+				continue // skipped: another image's
+			}
+			if s.undeletable {
+				failed = append(failed, formatID(prefixSnapshot, e.zone.id, d.snap))
+				s.releasedAt = now + int64(SnapshotRelease)
+				continue
+			}
+			s.deleted = true
+			s.perms, s.tags = nil, nil
+		}
+		return nil
+	})
+	return failed, err
+}
+
+// DeleteSnapshot deletes one of the caller's snapshots; a snapshot backing
+// a registered image, or whose image was deregistered less than
+// SnapshotRelease ago, is in use.
+func (e *EC2) DeleteSnapshot(ctx context.Context, snapshotID string) error {
+	const op = cloud.OpDeleteSnapshot
+	return e.withOwnSnapshot(ctx, opDeleteSnapshot, op, snapshotID, true, func(s *snapshot) error {
+		if s.undeletable {
+			return cloud.Errorf(op, "InternalError", "An internal error has occurred deleting snapshot %s", snapshotID)
+		}
+		if s.inUse() || s.releasedAt > e.cloud.clock.now() {
 			return cloud.Errorf(op, "InvalidSnapshot.InUse", "The snapshot %s is currently in use by %s",
 				snapshotID, formatID(prefixImage, e.zone.id, slices.Index(e.zone.images, s.image)))
 		}
@@ -417,9 +510,9 @@ func (e *EC2) DeleteSnapshot(ctx context.Context, snapshotID string) error {
 	})
 }
 
-// snapshotFilterLimit is the most values one EC2 filter takes, so the most
+// snapshotFilterLimit is the most values one EC2 call takes, so the most
 // snapshot ids one DescribeSnapshots call of SnapshotKeys asks about.
-const snapshotFilterLimit = 200
+const snapshotFilterLimit = cloud.MaxFilterValues
 
 // SnapshotKeys returns the KMS key ARN of each of the caller's encrypted
 // snapshots among snapshotIDs (DescribeSnapshots with a snapshot-id filter
@@ -459,10 +552,32 @@ func (e *EC2) SnapshotKeys(ctx context.Context, snapshotIDs []string) (map[strin
 	return out, nil
 }
 
+// instanceStateValues is how many filter values the instance-state-name
+// filter of InstancesUsingImages takes: every state but terminated
+// (pending, running, shutting-down, stopping, stopped).
+const instanceStateValues = 5
+
 // InstancesUsingImages counts the caller's instances (any state but
 // terminated) launched from each of imageIDs; every requested id is in the
-// result, with 0 when unused. One DescribeInstances call.
+// result, with 0 when unused. One DescribeInstances call per
+// cloud.MaxFilterValues-instanceStateValues ids, deduplicated, as the
+// adapter sends them next to its state filter.
 func (e *EC2) InstancesUsingImages(ctx context.Context, imageIDs []string) (map[string]int, error) {
+	ids := slices.Clone(imageIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make(map[string]int, len(ids))
+	for chunk := range slices.Chunk(ids, cloud.MaxFilterValues-instanceStateValues) {
+		counts, err := e.instancesUsing(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, counts)
+	}
+	return out, nil
+}
+
+func (e *EC2) instancesUsing(ctx context.Context, imageIDs []string) (map[string]int, error) {
 	type ref struct {
 		zone  uint32
 		index int

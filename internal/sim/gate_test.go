@@ -56,9 +56,10 @@ func newScene(t *testing.T, c *sim.Cloud) *scene {
 	if s.tgt, err = conn.Target(context.Background(), tgtA, region); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Client(srcAcct, region).DeregisterImage(context.Background(), s.old.ID); err != nil {
+	if err := deregister(context.Background(), c.Client(srcAcct, region), s.old.ID); err != nil {
 		t.Fatal(err)
 	}
+	c.Advance(sim.SnapshotRelease) // its snapshots are free to delete
 	c.ResetCounters()
 	conn.ResetCounters()
 	return s
@@ -70,11 +71,11 @@ var sceneCalls = []sceneCall{
 		return err
 	}, nil},
 	{cloud.OpDescribeImageAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
-		_, err := s.src.ImageLaunchPermissions(ctx, s.image.ID)
+		_, err := s.src.ImageLaunchPermission(ctx, s.image.ID)
 		return err
 	}, nil},
 	{cloud.OpModifyImageAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
-		return s.src.AddImageLaunchPermissions(ctx, s.unshared.ID, []string{tgtB})
+		return s.src.AddImageLaunchPermission(ctx, s.unshared.ID, cloud.LaunchPermission{Accounts: []string{tgtB}})
 	}, func(c *sim.Cloud, s *scene) bool { return len(c.LaunchPermissions(srcAcct, region, s.unshared.ID)) > 0 }},
 	{cloud.OpDescribeSnapshotAttribute, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.src.SnapshotVolumePermissions(ctx, s.image.BlockDevices[0].SnapshotID)
@@ -90,7 +91,7 @@ var sceneCalls = []sceneCall{
 		return err
 	}, func(c *sim.Cloud, _ *scene) bool { return len(c.Images(tgtA, region)) > 0 }},
 	{cloud.OpDeregisterImage, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
-		return s.src.DeregisterImage(ctx, s.unshared.ID)
+		return deregister(ctx, s.src, s.unshared.ID)
 	}, func(c *sim.Cloud, s *scene) bool {
 		im, _ := c.Image(srcAcct, region, s.unshared.ID)
 		return im.State == cloud.ImageDeregistered

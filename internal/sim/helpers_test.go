@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -67,3 +68,13 @@ func copyInput(src cloud.Image, name string) cloud.CopyImageInput {
 		Tags:          map[string]string{"CopiedFromAMI": src.ID},
 	}
 }
+
+// deregister deregisters an image and keeps its snapshots, as a person
+// does in the console.
+func deregister(ctx context.Context, e cloud.EC2, imageID string) error {
+	_, err := e.DeregisterImage(ctx, imageID, false)
+	return err
+}
+
+// isCode reports whether err carries the AWS error code.
+func isCode(err error, code string) bool { return cloud.CodeOf(err) == code }

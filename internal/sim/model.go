@@ -79,13 +79,17 @@ type image struct {
 
 // imageExtra holds what most images do not need.
 type imageExtra struct {
-	launch accountSet
+	launch launchPermission
 	reason string
 	// completeAt is when a pending image settles into outcome (Unix
 	// nanoseconds); math.MaxInt64 for an image that stays pending.
 	completeAt    int64
 	outcome       stateCode
 	outcomeReason string
+	// listedFrom is when DescribeImages starts listing the image
+	// (WithListingDelay); listedUntil, for a deregistered image, when it
+	// stops (WithDeregisteredListing). Unix nanoseconds; 0 means no bound.
+	listedFrom, listedUntil int64
 }
 
 func (im *image) ensureExtra() *imageExtra {
@@ -93,6 +97,15 @@ func (im *image) ensureExtra() *imageExtra {
 		im.extra = &imageExtra{}
 	}
 	return im.extra
+}
+
+// listed reports whether DescribeImages shows the image at now.
+func (im *image) listed(now int64) bool {
+	x := im.extra
+	if im.state == stDeregistered {
+		return x != nil && x.listedUntil > now
+	}
+	return x == nil || x.listedFrom <= now
 }
 
 // stateAt evaluates the image's state at now: a pending copy settles once
@@ -109,10 +122,6 @@ func (im *image) stateAt(now int64) (stateCode, string) {
 	return im.state, x.reason
 }
 
-func (im *image) launchAllowed(owner, caller string) bool {
-	return caller == owner || (im.extra != nil && im.extra.launch.has(caller))
-}
-
 // device is one EBS mapping; snap is the snapshot's position in the same
 // zone.
 type device struct {
@@ -125,16 +134,33 @@ type snapshot struct {
 	image     *image // the image registered with it, if any
 	keyARN    string
 	tags      *tagSet
-	perms     *accountSet
+	perms     *grants
 	size      int32
 	encrypted bool
 	deleted   bool
+	// releasedAt is when the snapshot stops being in use after its image
+	// was deregistered (Unix nanoseconds of the simulator's clock).
+	releasedAt int64
+	// undeletable makes EC2 fail to delete it (BreakSnapshotDeletion).
+	undeletable bool
 }
 
 func (s *snapshot) inUse() bool { return s.image != nil && s.image.state != stDeregistered }
 
-func (s *snapshot) volumeAllowed(owner, caller string) bool {
-	return caller == owner || (s.perms != nil && s.perms.has(caller))
+// snapshotUsedByOther reports whether a registered image other than im is
+// backed by snapshot index idx. Caller holds z.mu.
+func (z *zone) snapshotUsedByOther(idx int, im *image) bool {
+	for _, other := range z.images {
+		if other == im || other.state == stDeregistered {
+			continue
+		}
+		for _, d := range other.devices {
+			if d.snap == idx {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type instance struct {

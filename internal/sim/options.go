@@ -34,6 +34,16 @@ type settings struct {
 	// and nil mean off.
 	latency    Latency
 	throttling *Throttling
+	// sharingQuota bounds the entities one image is shared with;
+	// propagation is how long (real time) a new grant takes before EC2
+	// honours it (sharing.go).
+	sharingQuota int
+	propagation  time.Duration
+	// listingDelay is how long (simulated time) a new copy stays out of
+	// DescribeImages; deregisteredListing how long a deregistered image
+	// stays in it.
+	listingDelay        time.Duration
+	deregisteredListing time.Duration
 }
 
 func defaultSettings() settings {
@@ -43,7 +53,62 @@ func defaultSettings() settings {
 		pageSize:      DefaultPageSize,
 		orgPageSize:   DefaultOrgPageSize,
 		inFlightQuota: DefaultInFlightQuota,
+		sharingQuota:  DefaultSharingQuota,
 	}
+}
+
+// WithSharingQuota sets how many entities (accounts, OUs, organisations)
+// one image may be shared with (default DefaultSharingQuota, EC2's). It
+// panics unless n > 0.
+func WithSharingQuota(n int) Option {
+	if n <= 0 {
+		panic(fmt.Sprintf("sim: WithSharingQuota(%d): quota must be positive", n))
+	}
+	return func(s *settings) { s.sharingQuota = n }
+}
+
+// WithGrantPropagation makes a new launch or create-volume permission take
+// d of real time before CopyImage honours it. EC2 is eventually consistent
+// ("When you make changes to resources, ... the changes might not be
+// reflected in all subsequent requests right away", Eventual consistency
+// in the Amazon EC2 API,
+// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html):
+// a copy made right after a share may be refused (InvalidAMIID.NotFound,
+// AuthFailure) until the grant propagates. Default 0: at once.
+func WithGrantPropagation(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("sim: WithGrantPropagation(%s): negative duration", d))
+	}
+	return func(s *settings) { s.propagation = d }
+}
+
+// WithListingDelay keeps an image CopyImage just created out of
+// DescribeImages (by filter or by id) for d of simulated time, as EC2's
+// eventual consistency may ("resources might not be immediately visible
+// to all subsequent commands", Eventual consistency in the Amazon EC2 API,
+// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html;
+// the page gives no bound). The copy exists meanwhile: it counts against
+// the in-flight quota, its name is taken and its ClientToken replays.
+// Default 0: listed at once.
+func WithListingDelay(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("sim: WithListingDelay(%s): negative duration", d))
+	}
+	return func(s *settings) { s.listingDelay = d }
+}
+
+// WithDeregisteredListing keeps a deregistered image in DescribeImages, in
+// state deregistered, for d of simulated time: "Recently deregistered
+// images appear in the returned results for a short interval and then
+// return empty results" (DescribeImages, Amazon EC2 API Reference,
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html;
+// the interval is not given). A state filter without deregistered leaves
+// it out. Default 0: gone at once.
+func WithDeregisteredListing(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("sim: WithDeregisteredListing(%s): negative duration", d))
+	}
+	return func(s *settings) { s.deregisteredListing = d }
 }
 
 // WithStartTime sets the time the clock shows at construction.

@@ -70,6 +70,15 @@ func (o *Organization) ListAccounts(ctx context.Context) ([]cloud.Account, error
 	return out, nil
 }
 
+// DescribeOrganization identifies the simulated organisation (OrganizationID,
+// OrganizationARN, ManagementAccount); one DescribeOrganization call.
+func (o *Organization) DescribeOrganization(ctx context.Context) (cloud.OrgInfo, error) {
+	if err := o.do(ctx, opDescribeOrganization, "", nil); err != nil {
+		return cloud.OrgInfo{}, err
+	}
+	return cloud.OrgInfo{ID: OrganizationID, ARN: OrganizationARN(), ManagementAccount: ManagementAccount}, nil
+}
+
 // ListRoots returns the organisation's root id; one ListRoots call.
 func (o *Organization) ListRoots(ctx context.Context) ([]string, error) {
 	err := o.do(ctx, opListRoots, "", nil)

@@ -162,7 +162,7 @@ func classOf(op opCode) BucketClass {
 	switch op {
 	case opAssumeRole:
 		return BucketSTS
-	case opListAccounts, opListRoots, opListOrganizationalUnitsForParent, opListAccountsForParent:
+	case opListAccounts, opListRoots, opListOrganizationalUnitsForParent, opListAccountsForParent, opDescribeOrganization:
 		return BucketOrganizations
 	}
 	if isMutating(op) {

@@ -63,11 +63,11 @@ func TestEmptyBucketThrottles(t *testing.T) {
 			bucket: func(th *sim.Throttling) { th.Mutating = sim.Bucket{Burst: 2, Refill: slow} },
 			call: func(ctx context.Context, c *sim.Cloud, s *scene) error {
 				src, img := fresh(t, c, s)
-				return src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtB})
+				return src.AddImageLaunchPermission(ctx, img.ID, cloud.LaunchPermission{Accounts: []string{tgtB}})
 			},
 			code: "RequestLimitExceeded",
 			other: func(ctx context.Context, c *sim.Cloud, _ *scene) error {
-				return c.Client(tgtA, region2).DeregisterImage(ctx, c.AddImage(tgtA, region2, sim.ImageSpec{}).ID)
+				return deregister(ctx, c.Client(tgtA, region2), c.AddImage(tgtA, region2, sim.ImageSpec{}).ID)
 			},
 		},
 		{
@@ -149,8 +149,8 @@ func TestThrottledCallIsCountedAndHasNoEffect(t *testing.T) {
 	s := newScene(t, c)
 	src, img := fresh(t, c, s)
 	ctx := context.Background()
-	wantCode(t, src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA}), "")
-	err := src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtB})
+	wantCode(t, src.AddImageLaunchPermission(ctx, img.ID, cloud.LaunchPermission{Accounts: []string{tgtA}}), "")
+	err := src.AddImageLaunchPermission(ctx, img.ID, cloud.LaunchPermission{Accounts: []string{tgtB}})
 	wantCode(t, err, "RequestLimitExceeded")
 	if got := c.LaunchPermissions(srcAcct, region2, img.ID); len(got) != 1 || got[0] != tgtA {
 		t.Fatalf("launch permission = %v: the throttled call took effect", got)
@@ -171,10 +171,10 @@ func TestBucketRefills(t *testing.T) {
 	s := newScene(t, c)
 	src, img := fresh(t, c, s)
 	ctx := context.Background()
-	wantCode(t, src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA}), "")
-	wantCode(t, src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA}), "RequestLimitExceeded")
+	wantCode(t, src.AddImageLaunchPermission(ctx, img.ID, cloud.LaunchPermission{Accounts: []string{tgtA}}), "")
+	wantCode(t, src.AddImageLaunchPermission(ctx, img.ID, cloud.LaunchPermission{Accounts: []string{tgtA}}), "RequestLimitExceeded")
 	time.Sleep(600 * time.Millisecond) // more than a token's worth at 2 per second
-	wantCode(t, src.AddImageLaunchPermissions(ctx, img.ID, []string{tgtA}), "")
+	wantCode(t, src.AddImageLaunchPermission(ctx, img.ID, cloud.LaunchPermission{Accounts: []string{tgtA}}), "")
 }
 
 func TestSTSBucketIsTheCallers(t *testing.T) {
@@ -258,7 +258,7 @@ func TestLatency(t *testing.T) {
 	c := newOrg(t, sim.WithLatency(sim.Latency{Describe: d}))
 	s := newScene(t, c)
 	start := time.Now()
-	if _, err := s.src.ImageLaunchPermissions(context.Background(), s.image.ID); err != nil {
+	if _, err := s.src.ImageLaunchPermission(context.Background(), s.image.ID); err != nil {
 		t.Fatal(err)
 	}
 	if el := time.Since(start); el < d {
@@ -266,7 +266,7 @@ func TestLatency(t *testing.T) {
 	}
 	// Mutating calls have no latency here.
 	start = time.Now()
-	if err := s.src.AddImageLaunchPermissions(context.Background(), s.unshared.ID, []string{tgtB}); err != nil {
+	if err := s.src.AddImageLaunchPermission(context.Background(), s.unshared.ID, cloud.LaunchPermission{Accounts: []string{tgtB}}); err != nil {
 		t.Fatal(err)
 	}
 	if el := time.Since(start); el >= d {
@@ -275,7 +275,7 @@ func TestLatency(t *testing.T) {
 	// A context that ends during the request's trip fails the call.
 	ctx, cancel := context.WithTimeout(context.Background(), d/10)
 	defer cancel()
-	_, err := s.src.ImageLaunchPermissions(ctx, s.image.ID)
+	_, err := s.src.ImageLaunchPermission(ctx, s.image.ID)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the context's", err)
 	}

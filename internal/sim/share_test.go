@@ -32,8 +32,10 @@ func TestImageLaunchPermissions(t *testing.T) {
 	}{
 		{name: "grant", add: []string{tgtB, tgtA}, want: []string{tgtA, tgtB}},
 		{name: "grant again is fine", add: []string{tgtA, tgtA}, want: []string{tgtA}},
-		{name: "500 ids", add: accountIDs(500), want: accountIDs(500)},
-		{name: "501 ids", add: accountIDs(501), wantCode: "InvalidParameterValue", wantMsg: "501"},
+		// LaunchPermission: "Up to 10 000 account IDs can be specified in
+		// a single request"; the sharing quota (1,000) comes first.
+		{name: "1000 ids", add: accountIDs(1000), want: accountIDs(1000)},
+		{name: "1001 ids: the sharing quota", add: accountIDs(1001), wantCode: "ResourceLimitExceeded", wantMsg: "quota of 1000"},
 		{name: "malformed account", add: []string{tgtA, "12345"}, wantCode: "InvalidAMIAttributeItemValue", wantMsg: "12345"},
 		{name: "no accounts", add: []string{}, wantCode: "MissingParameter"},
 		{name: "not the owner", caller: tgtA, add: []string{tgtB}, wantCode: "AuthFailure"},
@@ -47,7 +49,7 @@ func TestImageLaunchPermissions(t *testing.T) {
 			c := newOrg(t)
 			im := c.AddImage(srcAcct, region, sim.ImageSpec{Name: "golden"})
 			gone := c.AddImage(srcAcct, region, sim.ImageSpec{Name: "gone"})
-			if err := c.Client(srcAcct, region).DeregisterImage(ctx, gone.ID); err != nil {
+			if err := deregister(ctx, c.Client(srcAcct, region), gone.ID); err != nil {
 				t.Fatal(err)
 			}
 			id := im.ID
@@ -66,11 +68,11 @@ func TestImageLaunchPermissions(t *testing.T) {
 				reg = tt.region
 			}
 			e := c.Client(caller, reg)
-			err := e.AddImageLaunchPermissions(ctx, id, tt.add)
+			err := e.AddImageLaunchPermission(ctx, id, cloud.LaunchPermission{Accounts: tt.add})
 			wantCode(t, err, tt.wantCode)
 			wantContains(t, err, tt.wantMsg)
-			_, err = e.ImageLaunchPermissions(ctx, id)
-			if tt.wantCode != "" && tt.wantCode != "InvalidParameterValue" && tt.wantCode != "InvalidAMIAttributeItemValue" && tt.wantCode != "MissingParameter" {
+			_, err = e.ImageLaunchPermission(ctx, id)
+			if tt.wantCode != "" && tt.wantCode != "InvalidParameterValue" && tt.wantCode != "InvalidAMIAttributeItemValue" && tt.wantCode != "MissingParameter" && tt.wantCode != "ResourceLimitExceeded" {
 				wantCode(t, err, tt.wantCode) // the read fails for the same reason
 			}
 			got := c.LaunchPermissions(srcAcct, region, im.ID)
@@ -78,8 +80,8 @@ func TestImageLaunchPermissions(t *testing.T) {
 				t.Fatalf("launch permission = %v, want %v", got, tt.want)
 			}
 			if tt.wantCode == "" {
-				read, err := e.ImageLaunchPermissions(ctx, id)
-				if err != nil || !slices.Equal(read, tt.want) {
+				read, err := e.ImageLaunchPermission(ctx, id)
+				if err != nil || !slices.Equal(read.Accounts, tt.want) {
 					t.Fatalf("ImageLaunchPermissions = %v, %v", read, err)
 				}
 			}
@@ -106,9 +108,9 @@ func TestSnapshotVolumePermissions(t *testing.T) {
 		{name: "501 ids", add: accountIDs(501), wantCode: "InvalidParameterValue", wantMsg: "501"},
 		{name: "malformed account", add: []string{"abc"}, wantCode: "InvalidParameterValue", wantMsg: "abc"},
 		{name: "AWS-managed key cannot be shared", device: sim.DeviceSpec{AWSManagedKey: true}, add: []string{tgtA},
-			wantCode: "InvalidParameter", wantMsg: "encrypted with the AWS managed key can't be shared"},
+			wantCode: "OperationNotPermitted", wantMsg: "cannot be shared with other accounts"},
 		{name: "default encryption is the AWS-managed key", device: sim.DeviceSpec{Encrypted: true}, add: []string{tgtA},
-			wantCode: "InvalidParameter"},
+			wantCode: "OperationNotPermitted"},
 		{name: "not the owner", caller: tgtA, add: []string{tgtB}, wantCode: "AuthFailure"},
 		{name: "missing snapshot", snapshot: "snap-00000990000000000", add: []string{tgtA}, wantCode: "InvalidSnapshot.NotFound"},
 		{name: "deleted snapshot", snapshot: "deleted", add: []string{tgtA}, wantCode: "InvalidSnapshot.NotFound"},
@@ -124,10 +126,10 @@ func TestSnapshotVolumePermissions(t *testing.T) {
 			snap := im.BlockDevices[0].SnapshotID
 			src := c.Client(srcAcct, region)
 			gone := c.AddImage(srcAcct, region, sim.ImageSpec{Name: "gone"})
-			if err := src.DeregisterImage(ctx, gone.ID); err != nil {
+			if _, err := src.DeregisterImage(ctx, gone.ID, true); err != nil {
 				t.Fatal(err)
 			}
-			if err := src.DeleteSnapshot(ctx, gone.BlockDevices[0].SnapshotID); err != nil {
+			if err := src.DeleteSnapshot(ctx, gone.BlockDevices[0].SnapshotID); !isCode(err, "InvalidSnapshot.NotFound") {
 				t.Fatal(err)
 			}
 			id := snap
@@ -171,13 +173,13 @@ func TestRemoveImagesAndSnapshots(t *testing.T) {
 
 	wantCode(t, src.DeleteSnapshot(ctx, snap), "InvalidSnapshot.InUse")
 	wantContains(t, src.DeleteSnapshot(ctx, snap), im.ID)
-	wantCode(t, other.DeregisterImage(ctx, im.ID), "AuthFailure")
+	wantCode(t, deregister(ctx, other, im.ID), "AuthFailure")
 	wantCode(t, other.DeleteSnapshot(ctx, snap), "AuthFailure")
-	wantCode(t, src.DeregisterImage(ctx, "ami-00000990000000000"), "InvalidAMIID.NotFound")
-	wantCode(t, src.DeregisterImage(ctx, "ami-1"), "InvalidAMIID.Malformed")
+	wantCode(t, deregister(ctx, src, "ami-00000990000000000"), "InvalidAMIID.NotFound")
+	wantCode(t, deregister(ctx, src, "ami-1"), "InvalidAMIID.Malformed")
 
-	wantCode(t, src.DeregisterImage(ctx, im.ID), "")
-	wantCode(t, src.DeregisterImage(ctx, im.ID), "InvalidAMIID.NotFound")
+	wantCode(t, deregister(ctx, src, im.ID), "")
+	wantCode(t, deregister(ctx, src, im.ID), "InvalidAMIID.NotFound")
 	if got, _ := src.DescribeImages(ctx, cloud.ImageQuery{}); len(got) != 0 {
 		t.Fatalf("deregistered image still described: %v", got)
 	}
@@ -190,6 +192,10 @@ func TestRemoveImagesAndSnapshots(t *testing.T) {
 	if s, ok := c.Snapshot(srcAcct, region, snap); !ok || s.ImageID != "" {
 		t.Fatalf("snapshot after deregistration = %+v, %v", s, ok)
 	}
+	// Right after the deregistration the snapshot is still in use (the
+	// race DeleteAssociatedSnapshots avoids), for SnapshotRelease.
+	wantCode(t, src.DeleteSnapshot(ctx, snap), "InvalidSnapshot.InUse")
+	c.Advance(sim.SnapshotRelease)
 	wantCode(t, src.DeleteSnapshot(ctx, snap), "")
 	wantCode(t, src.DeleteSnapshot(ctx, snap), "InvalidSnapshot.NotFound")
 	if _, ok := c.Snapshot(srcAcct, region, snap); ok {

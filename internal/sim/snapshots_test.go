@@ -50,13 +50,10 @@ func TestSnapshotKeys(t *testing.T) {
 	customer, awsKey, plain := im.BlockDevices[0].SnapshotID, im.BlockDevices[1].SnapshotID, im.BlockDevices[2].SnapshotID
 	old := c.AddImage(srcAcct, region, sim.ImageSpec{Devices: []sim.DeviceSpec{{Encrypted: true}}})
 	src := c.Client(srcAcct, region)
-	if err := src.DeregisterImage(ctx, old.ID); err != nil {
+	if _, err := src.DeregisterImage(ctx, old.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	deleted := old.BlockDevices[0].SnapshotID
-	if err := src.DeleteSnapshot(ctx, deleted); err != nil {
-		t.Fatal(err)
-	}
 	// Another account's snapshot, even shared with the caller, and the
 	// caller's own in another Region are not the caller's here.
 	otherKey := c.AddKey(tgtA, region, "")

@@ -107,6 +107,49 @@ type Report struct {
 	Items    []Item    `json:"items"`
 	Sources  []Source  `json:"sources"`
 	Accounts []Account `json:"accounts"`
+	// Skipped lists the images of the source account discovery did not
+	// take for sources, with why (a deprecated AMI); copies found there
+	// (CopiedFromAMI or amicopier's marker) are only counted, in
+	// CopiesInSource.
+	Skipped        []Skipped `json:"skipped_sources,omitempty"`
+	CopiesInSource int       `json:"copies_in_source,omitempty"`
+	// Sharing says, per source image, what the run granted and took back
+	// (or, in a dry run, would), and the grants of other tools it found
+	// to accounts and OUs that are not targets.
+	Sharing []ImageSharing `json:"sharing,omitempty"`
+}
+
+// Skipped is an image of the source account that is not a source.
+type Skipped struct {
+	ID     string `json:"id"`
+	Name   string `json:"name,omitempty"`
+	Region string `json:"region"`
+	Reason string `json:"reason"`
+}
+
+// ImageSharing is the sharing of one source image in one run.
+type ImageSharing struct {
+	Image  string `json:"image"`
+	Region string `json:"region"`
+	// Granted counts the grants added: accounts, OUs and organisations
+	// to the launch permission, accounts to the snapshots' create-volume
+	// permission.
+	GrantedAccounts int `json:"granted_accounts,omitempty"`
+	GrantedOUs      int `json:"granted_ous,omitempty"`
+	GrantedVolume   int `json:"granted_volume,omitempty"`
+	// Revoked lists the grantees (account ids, OU and organisation ARNs)
+	// whose grants amicopier made and took back: no longer targets, or
+	// their copies are done.
+	Revoked []string `json:"revoked,omitempty"`
+	// Foreign lists grantees another tool granted that are not targets;
+	// reported, not touched (unless sharing.revoke_foreign).
+	Foreign []string `json:"foreign,omitempty"`
+	// Deferred counts the accounts whose copies wait for room in the
+	// AMI's sharing quota.
+	Deferred int `json:"deferred_for_quota,omitempty"`
+	// Entities is how many entities the launch permission holds after the
+	// run (when it was read), against the quota of 1,000.
+	Entities int `json:"entities,omitempty"`
 }
 
 // New returns an empty report with every category counted as zero.
@@ -155,6 +198,10 @@ func (r *Report) Sort() {
 		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.ID, b.ID))
 	})
 	slices.SortFunc(r.Accounts, func(a, b Account) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(r.Skipped, func(a, b Skipped) int { return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(r.Sharing, func(a, b ImageSharing) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Image, b.Image))
+	})
 }
 
 // Summary is what a run did.

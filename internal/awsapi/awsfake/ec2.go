@@ -45,23 +45,37 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		if a := f.Get("Attribute"); a != "launchPermission" {
 			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake serves only the launchPermission attribute, not %q", a)
 		}
-		ids, err := client.ImageLaunchPermissions(ctx, f.Get("ImageId"))
+		p, err := client.ImageLaunchPermission(ctx, f.Get("ImageId"))
 		if err != nil {
 			return nil, err
 		}
 		return marshalXML(struct {
-			XMLName   xml.Name  `xml:"DescribeImageAttributeResponse"`
-			Xmlns     string    `xml:"xmlns,attr"`
-			RequestID string    `xml:"requestId"`
-			ImageID   string    `xml:"imageId"`
-			Perms     []xmlUser `xml:"launchPermission>item"`
-		}{Xmlns: ec2Namespace, RequestID: s.requestID(), ImageID: f.Get("ImageId"), Perms: users(ids)})
+			XMLName   xml.Name    `xml:"DescribeImageAttributeResponse"`
+			Xmlns     string      `xml:"xmlns,attr"`
+			RequestID string      `xml:"requestId"`
+			ImageID   string      `xml:"imageId"`
+			Perms     []xmlLaunch `xml:"launchPermission>item"`
+		}{Xmlns: ec2Namespace, RequestID: s.requestID(), ImageID: f.Get("ImageId"), Perms: launchItems(p)})
 	case "ModifyImageAttribute":
-		ids := indexed(f, "LaunchPermission.Add.%d.UserId")
-		if len(ids) == 0 {
-			return nil, cloud.Errorf(r.Op, "MissingParameter", "awsfake expects LaunchPermission.Add.N.UserId")
+		add, err := launchChange(f, "LaunchPermission.Add")
+		if err != nil {
+			return nil, err
 		}
-		if err := client.AddImageLaunchPermissions(ctx, f.Get("ImageId"), ids); err != nil {
+		remove, err := launchChange(f, "LaunchPermission.Remove")
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case add.Len() == 0 && remove.Len() == 0:
+			return nil, cloud.Errorf(r.Op, "MissingParameter", "awsfake expects LaunchPermission.Add.N or LaunchPermission.Remove.N")
+		case add.Len() > 0 && remove.Len() > 0:
+			return nil, cloud.Errorf(r.Op, "InvalidParameterCombination", "awsfake takes additions and removals in calls of their own")
+		case add.Len() > 0:
+			err = client.AddImageLaunchPermission(ctx, f.Get("ImageId"), add)
+		default:
+			err = client.RemoveImageLaunchPermission(ctx, f.Get("ImageId"), remove)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return returnTrue("ModifyImageAttributeResponse", s.requestID())
@@ -81,11 +95,20 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 			Perms      []xmlUser `xml:"createVolumePermission>item"`
 		}{Xmlns: ec2Namespace, RequestID: s.requestID(), SnapshotID: f.Get("SnapshotId"), Perms: users(ids)})
 	case "ModifySnapshotAttribute":
-		ids := indexed(f, "CreateVolumePermission.Add.%d.UserId")
-		if len(ids) == 0 {
-			return nil, cloud.Errorf(r.Op, "MissingParameter", "awsfake expects CreateVolumePermission.Add.N.UserId")
+		add := indexed(f, "CreateVolumePermission.Add.%d.UserId")
+		remove := indexed(f, "CreateVolumePermission.Remove.%d.UserId")
+		var err error
+		switch {
+		case len(add) == 0 && len(remove) == 0:
+			return nil, cloud.Errorf(r.Op, "MissingParameter", "awsfake expects CreateVolumePermission.Add.N.UserId or CreateVolumePermission.Remove.N.UserId")
+		case len(add) > 0 && len(remove) > 0:
+			return nil, cloud.Errorf(r.Op, "InvalidParameterCombination", "awsfake takes additions and removals in calls of their own")
+		case len(add) > 0:
+			err = client.AddSnapshotVolumePermissions(ctx, f.Get("SnapshotId"), add)
+		default:
+			err = client.RemoveSnapshotVolumePermissions(ctx, f.Get("SnapshotId"), remove)
 		}
-		if err := client.AddSnapshotVolumePermissions(ctx, f.Get("SnapshotId"), ids); err != nil {
+		if err != nil {
 			return nil, err
 		}
 		return returnTrue("ModifySnapshotAttributeResponse", s.requestID())
@@ -105,10 +128,7 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 			ImageID   string   `xml:"imageId"`
 		}{Xmlns: ec2Namespace, RequestID: s.requestID(), ImageID: id})
 	case "DeregisterImage":
-		if err := client.DeregisterImage(ctx, f.Get("ImageId")); err != nil {
-			return nil, err
-		}
-		return returnTrue("DeregisterImageResponse", s.requestID())
+		return s.deregisterImage(ctx, r)
 	case "DeleteSnapshot":
 		if err := client.DeleteSnapshot(ctx, f.Get("SnapshotId")); err != nil {
 			return nil, err
@@ -120,6 +140,111 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		return s.describeSnapshots(ctx, r)
 	}
 	return nil, cloud.Errorf(r.Op, "InvalidAction", "awsfake does not implement EC2 action %q", r.Op)
+}
+
+// xmlLaunch is one launch permission item: one grantee.
+type xmlLaunch struct {
+	UserID string `xml:"userId,omitempty"`
+	OU     string `xml:"organizationalUnitArn,omitempty"`
+	Org    string `xml:"organizationArn,omitempty"`
+	Group  string `xml:"group,omitempty"`
+}
+
+func launchItems(p cloud.LaunchPermission) []xmlLaunch {
+	var out []xmlLaunch
+	for _, id := range p.Accounts {
+		out = append(out, xmlLaunch{UserID: id})
+	}
+	for _, arn := range p.OUs {
+		out = append(out, xmlLaunch{OU: arn})
+	}
+	for _, arn := range p.Organizations {
+		out = append(out, xmlLaunch{Org: arn})
+	}
+	if p.Public {
+		out = append(out, xmlLaunch{Group: "all"})
+	}
+	return out
+}
+
+// launchChange decodes prefix.N.{UserId,OrganizationalUnitArn,
+// OrganizationArn,Group}: each item names one grantee.
+func launchChange(f url.Values, prefix string) (cloud.LaunchPermission, error) {
+	var p cloud.LaunchPermission
+	for i := 1; ; i++ {
+		item := fmt.Sprintf("%s.%d.", prefix, i)
+		user, ou, org, group := f.Get(item+"UserId"), f.Get(item+"OrganizationalUnitArn"), f.Get(item+"OrganizationArn"), f.Get(item+"Group")
+		named := 0
+		for _, v := range []string{user, ou, org, group} {
+			if v != "" {
+				named++
+			}
+		}
+		switch {
+		case named == 0:
+			return p, nil
+		case named > 1:
+			return p, cloud.Errorf("ModifyImageAttribute", "InvalidParameterCombination", "%s names more than one grantee", strings.TrimSuffix(item, "."))
+		case user != "":
+			p.Accounts = append(p.Accounts, user)
+		case ou != "":
+			p.OUs = append(p.OUs, ou)
+		case org != "":
+			p.Organizations = append(p.Organizations, org)
+		case group == "all":
+			p.Public = true
+		default:
+			return p, cloud.Errorf("ModifyImageAttribute", "InvalidParameterValue", "%sGroup %q: the only group is all", item, group)
+		}
+	}
+}
+
+// deregisterImage serves DeregisterImage; with DeleteAssociatedSnapshots it
+// answers one result per snapshot of the image, as EC2 does: "success",
+// "skipped" for a snapshot another image uses, "internal-error" for one
+// the simulator could not delete.
+func (s *Server) deregisterImage(ctx context.Context, r *Request) ([]byte, error) {
+	f := r.Form
+	withSnapshots, err := boolParam(f, "DeleteAssociatedSnapshots")
+	if err != nil {
+		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "%v", err)
+	}
+	id := f.Get("ImageId")
+	var snaps []string
+	if withSnapshots {
+		if im, ok := s.cloud.Image(r.Account, r.Region, id); ok {
+			snaps = im.SnapshotIDs()
+		}
+	}
+	client := s.cloud.Client(r.Account, r.Region)
+	failed, err := client.DeregisterImage(ctx, id, withSnapshots)
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		SnapshotID string `xml:"snapshotId"`
+		ReturnCode string `xml:"returnCode"`
+	}
+	resp := struct {
+		XMLName   xml.Name `xml:"DeregisterImageResponse"`
+		Xmlns     string   `xml:"xmlns,attr"`
+		RequestID string   `xml:"requestId"`
+		Return    bool     `xml:"return"`
+		Results   []result `xml:"deleteSnapshotResultSet>item,omitempty"`
+	}{Xmlns: ec2Namespace, RequestID: s.requestID(), Return: true}
+	for _, snap := range snaps {
+		code := "success"
+		switch {
+		case slices.Contains(failed, snap):
+			code = "internal-error"
+		default:
+			if _, exists := s.cloud.Snapshot(r.Account, r.Region, snap); exists {
+				code = "skipped"
+			}
+		}
+		resp.Results = append(resp.Results, result{SnapshotID: snap, ReturnCode: code})
+	}
+	return marshalXML(resp)
 }
 
 type xmlUser struct {
@@ -160,6 +285,21 @@ func indexed(f url.Values, pattern string) []string {
 type Filter struct {
 	Name   string
 	Values []string
+}
+
+// checkFilterValues refuses a describe that carries more filter values,
+// over all its filters, than EC2 takes in one call (cloud.MaxFilterValues,
+// FilterLimitExceeded).
+func checkFilterValues(op string, fs []Filter) error {
+	n := 0
+	for _, flt := range fs {
+		n += len(flt.Values)
+	}
+	if n > cloud.MaxFilterValues {
+		return cloud.Errorf(op, "FilterLimitExceeded",
+			"The request uses too many filters or too many filter values (%d; the maximum is %d)", n, cloud.MaxFilterValues)
+	}
+	return nil
 }
 
 // Filters decodes the Filter.N.Name / Filter.N.Value.M fields of an EC2
@@ -206,7 +346,11 @@ func (s *Server) describeImages(ctx context.Context, r *Request) ([]byte, error)
 	}
 	var q cloud.ImageQuery
 	q.ImageIDs = indexed(f, "ImageId.%d")
-	for _, flt := range Filters(f) {
+	filters := Filters(f)
+	if err := checkFilterValues(r.Op, filters); err != nil {
+		return nil, err
+	}
+	for _, flt := range filters {
 		switch {
 		case len(flt.Values) == 0:
 			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "The filter '%s' has no value", flt.Name)
@@ -416,9 +560,6 @@ func copyInput(f url.Values) (cloud.CopyImageInput, error) {
 	return in, nil
 }
 
-// filterValueLimit is the most values EC2 takes in one filter.
-const filterValueLimit = 200
-
 // describeSnapshots serves DescribeSnapshots as SnapshotKeys sends it:
 // Owner.1=self and one snapshot-id filter. The keys come from the
 // simulator's SnapshotKeys (one counted call per request); unencrypted
@@ -433,15 +574,16 @@ func (s *Server) describeSnapshots(ctx context.Context, r *Request) ([]byte, err
 		return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "awsfake serves snapshot ids in a snapshot-id filter, not SnapshotId.N")
 	}
 	var ids []string
-	for _, flt := range Filters(f) {
+	filters := Filters(f)
+	if err := checkFilterValues(r.Op, filters); err != nil {
+		return nil, err
+	}
+	for _, flt := range filters {
 		switch {
 		case flt.Name != "snapshot-id":
 			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "The filter '%s' is invalid", flt.Name)
 		case len(flt.Values) == 0:
 			return nil, cloud.Errorf(r.Op, "InvalidParameterValue", "The filter '%s' has no value", flt.Name)
-		case len(flt.Values) > filterValueLimit:
-			return nil, cloud.Errorf(r.Op, "FilterLimitExceeded",
-				"The maximum number of filter values specified on a single call is %d", filterValueLimit)
 		}
 		ids = append(ids, flt.Values...)
 	}
@@ -506,7 +648,11 @@ type xmlSnapshot struct {
 
 func (s *Server) describeInstances(ctx context.Context, r *Request) ([]byte, error) {
 	var ids, states []string
-	for _, flt := range Filters(r.Form) {
+	filters := Filters(r.Form)
+	if err := checkFilterValues(r.Op, filters); err != nil {
+		return nil, err
+	}
+	for _, flt := range filters {
 		switch flt.Name {
 		case "image-id":
 			ids = flt.Values

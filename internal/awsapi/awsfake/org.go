@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/sim"
 )
 
 type orgProtocol struct{}
@@ -36,7 +37,7 @@ func (s *Server) jsonAccount(a cloud.Account) jsonAccount {
 		status = string(a.State)
 	}
 	return jsonAccount{
-		ID: a.ID, Arn: fmt.Sprintf("arn:aws:organizations::%s:account/o-fake0000/%s", s.opt.BaseAccount, a.ID),
+		ID: a.ID, Arn: fmt.Sprintf("arn:aws:organizations::%s:account/%s/%s", sim.ManagementAccount, sim.OrganizationID, a.ID),
 		Email: a.ID + "@example.com", Name: a.Name, State: string(a.State), Status: status,
 		JoinedMethod: "CREATED", JoinedTimestamp: 1767225600,
 	}
@@ -76,6 +77,18 @@ func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 			items[i] = s.jsonAccount(a)
 		}
 		out["Accounts"] = items
+	case "DescribeOrganization":
+		info, err := org.DescribeOrganization(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The answer's shape (DescribeOrganization, AWS Organizations API
+		// Reference); MasterAccountId is the management account.
+		out["Organization"] = map[string]any{
+			"Id": info.ID, "Arn": info.ARN, "FeatureSet": "ALL",
+			"MasterAccountId": info.ManagementAccount, "MasterAccountEmail": info.ManagementAccount + "@example.com",
+			"MasterAccountArn": "arn:aws:organizations::" + info.ManagementAccount + ":account/" + info.ID + "/" + info.ManagementAccount,
+		}
 	case "ListRoots":
 		roots, err := org.ListRoots(ctx)
 		if err != nil {
@@ -83,7 +96,7 @@ func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		}
 		items := make([]map[string]any, len(roots))
 		for i, id := range roots {
-			items[i] = map[string]any{"Id": id, "Name": "Root", "Arn": "arn:aws:organizations::" + s.opt.BaseAccount + ":root/o-fake0000/" + id, "PolicyTypes": []any{}}
+			items[i] = map[string]any{"Id": id, "Name": "Root", "Arn": "arn:aws:organizations::" + sim.ManagementAccount + ":root/" + sim.OrganizationID + "/" + id, "PolicyTypes": []any{}}
 		}
 		out["Roots"] = items
 	case "ListOrganizationalUnitsForParent", "ListAccountsForParent":
@@ -102,7 +115,7 @@ func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 			}
 			items := make([]map[string]any, len(page))
 			for i, ou := range page {
-				items[i] = map[string]any{"Id": ou.ID, "Name": ou.Name, "Arn": "arn:aws:organizations::" + s.opt.BaseAccount + ":ou/o-fake0000/" + ou.ID}
+				items[i] = map[string]any{"Id": ou.ID, "Name": ou.Name, "Arn": sim.OUARN(ou.ID)}
 			}
 			out["OrganizationalUnits"] = items
 			break
