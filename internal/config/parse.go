@@ -19,11 +19,20 @@ import (
 // hostile or broken file ("billion laughs") cannot make loading explode.
 const maxAliases = 1000
 
-// Load reads the configuration file at path (see Parse).
+// MaxFileSize is the largest configuration document amicopier reads:
+// 2 MiB. A large organisation's configuration (a rule and a key override
+// for each of a few thousand accounts) is a few hundred KiB, so the limit
+// only stops a wrong --config (/dev/zero, a disk image, a log file) before
+// it fills memory: the YAML tree of a document takes some 15 to 30 times
+// its size.
+const MaxFileSize = 2 << 20
+
+// Load reads the configuration file at path (see Parse). A file larger
+// than MaxFileSize is refused.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config file: %w", err)
+		return nil, err
 	}
 	return Parse(data, path)
 }
@@ -31,11 +40,74 @@ func Load(path string) (*Config, error) {
 // LoadWithEnv is the usual way to get a configuration: Load, then
 // ApplyEnv with getenv (os.Getenv when nil), then Validate.
 func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWithEnv(data, path, getenv)
+}
+
+// ReadFile reads a configuration file of at most MaxFileSize bytes. A
+// regular file's size is checked before reading; anything else (a
+// device, a pipe) is read until the limit is passed, so memory stays
+// bounded whatever path names.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
 	}
-	return ParseWithEnv(data, path, getenv)
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("read config file %s: the file is %s, over the limit of %s for a configuration file; is it the right file?",
+			path, sizeWithBytes(st.Size()), sizeWithBytes(MaxFileSize))
+	}
+	return ReadAll(f, path)
+}
+
+// ReadAll reads a configuration document from r (standard input, say) and
+// refuses one longer than MaxFileSize once it has read one byte past it.
+// name stands for r in messages.
+func ReadAll(r io.Reader, name string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config file %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("read config file %s: more than %s read, over the limit of %s for a configuration file; is it the right file?",
+			name, formatSize(MaxFileSize), sizeWithBytes(MaxFileSize))
+	}
+	return data, nil
+}
+
+// formatSize prints a byte count for people: "512 bytes", "1.5 KiB",
+// "2 MiB" (whole units without a decimal).
+func formatSize(n int64) string {
+	if n == 1 {
+		return "1 byte"
+	}
+	unit, name := int64(1), "bytes"
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size {
+			unit, name = u.size, u.name
+			break
+		}
+	}
+	if n%unit == 0 {
+		return strconv.FormatInt(n/unit, 10) + " " + name
+	}
+	return fmt.Sprintf("%.1f %s", float64(n)/float64(unit), name)
+}
+
+// sizeWithBytes adds the exact count where formatSize rounds, so that a
+// size just over a limit does not read like the limit itself.
+func sizeWithBytes(n int64) string {
+	if n < 1<<10 {
+		return formatSize(n)
+	}
+	return formatSize(n) + " (" + strconv.FormatInt(n, 10) + " bytes)"
 }
 
 // ParseWithEnv is LoadWithEnv for a document already in memory (the
@@ -63,6 +135,11 @@ func ParseWithEnv(data []byte, name string, getenv func(string) string) (*Config
 // the parser's message. Parse does not check values: call Validate (after
 // ApplyEnv), whose messages carry the lines recorded here.
 func Parse(data []byte, filename string) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, &ValidationError{File: filename, Errors: []FieldError{{
+			Message: fmt.Sprintf("the document is %s, over the limit of %s for a configuration", sizeWithBytes(int64(len(data))), sizeWithBytes(MaxFileSize)),
+		}}}
+	}
 	cfg := Default()
 	o := cfg.ensureOrigin()
 	o.file = filename

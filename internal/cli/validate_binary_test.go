@@ -1,0 +1,80 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// configBinary builds cmd/amicopier once for the tests of this file, which
+// check what only the process shows: its memory, its environment.
+var configBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "amicopier-config-test-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "amicopier")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/amicopier/amicopier/cmd/amicopier").CombinedOutput()
+	if err != nil {
+		return "", errors.New(string(out) + err.Error())
+	}
+	return bin, nil
+})
+
+// runConfigBinary runs the built binary with args under a 1 GiB address
+// space limit (so a runaway allocation fails fast instead of eating the
+// machine), with exactly the environment env, and returns its exit code
+// and output.
+func runConfigBinary(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	bin, err := configBinary()
+	if err != nil {
+		t.Fatalf("build amicopier: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", `ulimit -v 1048576 && exec "$0" "$@"`, bin}, args...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+// TestValidateBinaryBoundsConfigSize: a wrong --config (an endless device,
+// a huge file) fails with a clear message instead of "fatal error: out of
+// memory".
+func TestValidateBinaryBoundsConfigSize(t *testing.T) {
+	huge := filepath.Join(t.TempDir(), "huge.yaml")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1100 << 20); err != nil { // more than the address space allowed
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tc := range []struct{ path, want string }{
+		{"/dev/zero", "read config file /dev/zero: more than 2 MiB read, over the limit of 2 MiB"},
+		{huge, "the file is 1.1 GiB (1153433600 bytes), over the limit of 2 MiB"},
+	} {
+		code, stdout, stderr := runConfigBinary(t, nil, "validate", "--config", tc.path)
+		if code != 1 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "fatal error") {
+			t.Errorf("validate --config %s: exit %d, want 1 and %q\nstdout: %s\nstderr: %.600s", tc.path, code, tc.want, stdout, stderr)
+		}
+	}
+}
