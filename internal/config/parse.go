@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -144,27 +145,21 @@ func Parse(data []byte, filename string) (*Config, error) {
 	o := cfg.ensureOrigin()
 	o.file = filename
 
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return cfg, nil // empty or comments only: all defaults
-		}
+	doc, second, err := decodeDocument(bytes.NewReader(data))
+	switch {
+	case err != nil:
 		return nil, syntaxError(filename, data, err)
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
+	case second > 0:
 		return nil, &ValidationError{File: filename, Errors: []FieldError{{
-			Line:    extra.Line,
+			Line:    second,
 			Message: "a second YAML document (after ---): a configuration file holds exactly one",
 		}}}
-	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(filename, data, err)
+	case doc == nil:
+		return cfg, nil // empty or comments only: all defaults
 	}
 
 	d := &decoder{origin: o}
-	root := &doc
+	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
 	}
@@ -175,23 +170,151 @@ func Parse(data []byte, filename string) (*Config, error) {
 	return cfg, nil
 }
 
-var yamlLinePrefix = regexp.MustCompile(`^yaml: line ([0-9]+): `)
+// decodeDocument parses r as YAML. It returns a nil doc for an empty
+// document (or comments only), the line of a second document if there is
+// one, and the parser's error for a syntax error.
+func decodeDocument(r io.Reader) (doc *yaml.Node, second int, err error) {
+	dec := yaml.NewDecoder(r)
+	var first yaml.Node
+	if err := dec.Decode(&first); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, 0, nil
+		}
+		return nil, 0, err
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return &first, extra.Line, nil
+	case !errors.Is(err, io.EOF):
+		return nil, 0, err
+	}
+	return &first, 0, nil
+}
 
-// syntaxError turns the parser's "yaml: line N: msg" into a positioned
-// FieldError, with a hint for the commonest cause, tab indentation.
+var yamlLinePrefix = regexp.MustCompile(`^yaml: line [0-9]+: `)
+
+// syntaxError turns the parser's "yaml: line N: msg" into a FieldError at
+// the line that is wrong, with a hint for the commonest causes.
 func syntaxError(filename string, data []byte, err error) error {
 	msg := err.Error()
-	line := 0
 	if m := yamlLinePrefix.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = msg[len(m[0]):]
+		msg = msg[len(m[0]):] // a wrong line: see syntaxErrorLine
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	if lines := bytes.Split(data, []byte("\n")); line > 0 && line <= len(lines) && bytes.ContainsRune(lines[line-1], '\t') {
-		msg += " (YAML does not allow tabs for indentation: use spaces)"
+	line := 0
+	if strings.Contains(msg, "UTF-8") {
+		// The parser names no position for these.
+		if l, col, b, ok := firstInvalidUTF8(data); ok {
+			line = l
+			msg = fmt.Sprintf("byte 0x%02X at column %d is not UTF-8 (save the file as UTF-8)", b, col)
+		}
+	}
+	if line == 0 {
+		line = syntaxErrorLine(data, err.Error())
+	}
+	if lines := bytes.Split(data, []byte("\n")); line > 0 && line <= len(lines) {
+		switch text := lines[line-1]; {
+		case bytes.ContainsRune(text, '\t'):
+			msg += " (YAML does not allow tabs for indentation: use spaces)"
+		case strings.Contains(msg, "end of stream") && bytes.ContainsAny(text, `"'`):
+			msg += " (is a quote opened on this line not closed?)"
+		case strings.HasPrefix(msg, "did not find expected key"):
+			msg += " (check this line's indentation: the keys of one mapping start in the same column)"
+		}
 	}
 	return &ValidationError{File: filename, Errors: []FieldError{{Line: line, Message: "invalid YAML: " + msg}}}
+}
+
+// syntaxErrorLine finds the line of a syntax error; want is the error's
+// text. yaml.v3 reports the line where the enclosing block or flow began
+// (and counts it from 0), not the line of the offending token, so the
+// line is found by parsing prefixes: it is the line whose addition makes
+// the parser fail exactly as it fails on the whole document. The parser
+// reads its input only as far as it needs, so where it had read to when
+// it failed bounds the search from above, close to the answer; the search
+// gallops back from there, so it costs a few parses even in a long file.
+func syntaxErrorLine(data []byte, want string) int {
+	var ends []int // ends[k-1] is the offset just after line k
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		ends = append(ends, len(data))
+	}
+	n := len(ends)
+	failsAt := func(k int) bool { // the first k lines fail like the document
+		if k <= 0 {
+			return false
+		}
+		if k >= n {
+			return true
+		}
+		_, _, err := decodeDocument(bytes.NewReader(data[:ends[k-1]]))
+		return err != nil && err.Error() == want
+	}
+	hi := n
+	r := &byteReader{data: data}
+	if _, _, err := decodeDocument(r); err != nil && err.Error() == want {
+		read := sort.SearchInts(ends, r.off) + 1 // the line holding the last byte read
+		if read < n && failsAt(read) {
+			hi = read
+		}
+	}
+	lo := hi - 1
+	for step := 2; lo > 0 && failsAt(lo); step *= 2 {
+		hi, lo = lo, max(lo-step, 0)
+	}
+	for hi-lo > 1 { // failsAt(lo) is false, failsAt(hi) true
+		mid := lo + (hi-lo)/2
+		if failsAt(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// byteReader hands its data to the parser one byte at a time, so that off
+// says how far the parser had to read.
+type byteReader struct {
+	data []byte
+	off  int
+}
+
+func (r *byteReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.data) {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = r.data[r.off]
+	r.off++
+	return 1, nil
+}
+
+// firstInvalidUTF8 locates the first byte of data that is not UTF-8: its
+// line, its column (in characters, from 1) and its value.
+func firstInvalidUTF8(data []byte) (line, col int, b byte, ok bool) {
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, col, data[i], true
+		case r == '\n':
+			line, col = line+1, 1
+		default:
+			col++
+		}
+		i += size
+	}
+	return 0, 0, 0, false
 }
 
 // decoder walks a yaml.Node tree against the Config struct by reflection,

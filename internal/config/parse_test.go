@@ -375,3 +375,43 @@ func TestParseWithEnv(t *testing.T) {
 		t.Errorf("file %+v (%v) and memory %+v (%v) differ", fromFile, err1, fromMemory, err2)
 	}
 }
+
+// TestParseSyntaxErrorLines: a syntax error points at the line that is
+// wrong, not at the line where the enclosing block began (yaml.v3 reports
+// the latter, counted from 0), and bytes that are not UTF-8 are located.
+func TestParseSyntaxErrorLines(t *testing.T) {
+	cases := []struct {
+		name, doc string
+		line      int
+		message   string
+	}{
+		{"indented too far", "source:\n  account_id: \"111111111111\"\n   regions: [eu-west-1]\n", 3, "did not find expected key"},
+		{"indented too little", "source:\n  account_id: \"111111111111\"\n regions: [eu-west-1]\n", 3, "did not find expected key"},
+		{"deep in a long block", "source:\n  account_id: \"111111111111\"\n  regions:\n    - eu-west-1\n    - us-east-1\n    - us-west-2\n   - eu-west-2\n", 7, "did not find expected"},
+		{"key without name", "report:\n  format: json\nprune:\n  enabled: false\n: x\n", 5, "did not find expected key"},
+		{"list item in a mapping", "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1]\n  - us-east-1\n", 4, "did not find expected key"},
+		{"key after list items", "targets:\n  regions:\n    - eu-west-1\n    - us-east-1\n    tag_key: x\n", 5, ""},
+		{"unclosed flow", "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1\nstate:\n  backend: file\n", 3, "did not find expected ',' or ']'"},
+		{"unclosed quote", "report:\n  format: json\ncopy:\n  name_template: \"{{.ID}}\n  encrypted_tag_value: x\n", 4, "found unexpected end of stream"},
+		{"tab", "source:\n  account_id: \"111111111111\"\n\tregions: [eu-west-1]\n", 3, "YAML does not allow tabs"},
+		{"unknown anchor", "report:\n  format: json\nsource: *nope\n", 3, "unknown anchor 'nope'"},
+		{"control character", "report:\n  format: json\ncopy:\n  encrypted_tag_value: a\x00b\n", 4, "control characters are not allowed"},
+		{"broken second document", "report: {format: json}\n---\nsource:\n  - [\n", 4, ""},
+		{"latin-1 value", "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1]\ntargets:\n  tag_key: caf\xe9\n", 5, "byte 0xE9 at column 15 is not UTF-8"},
+		{"latin-1 comment", "# r\xe9gions\nsource: {}\n", 1, "byte 0xE9 at column 4 is not UTF-8"},
+		{"stray continuation byte", "report:\n  format: \x80json\n", 2, "byte 0x80 at column 11 is not UTF-8"},
+		{"utf-8 before the bad byte", "copy:\n  encrypted_tag_value: \"é\xff\"\n", 2, "byte 0xFF at column 26 is not UTF-8"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), "config.yaml")
+			errs := validationErrors(t, err)
+			if len(errs) != 1 {
+				t.Fatalf("want one error, got %v", err)
+			}
+			if errs[0].Line != tc.line || !strings.Contains(errs[0].Message, tc.message) || !strings.HasPrefix(errs[0].Message, "invalid YAML: ") {
+				t.Errorf("got line %d: %q\nwant line %d: %q", errs[0].Line, errs[0].Message, tc.line, tc.message)
+			}
+		})
+	}
+}

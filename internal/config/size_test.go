@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,5 +171,22 @@ func largestDocument() []byte {
 			return b.Bytes()
 		}
 		b.WriteString(item)
+	}
+}
+
+// BenchmarkSyntaxErrorLine prints what locating a syntax error costs in
+// the largest document accepted, with the error on its last line (the
+// worst place: the enclosing block began at the top).
+func BenchmarkSyntaxErrorLine(b *testing.B) {
+	doc := largestDocument()
+	doc = append(doc[:len(doc)-200:len(doc)-200], "\n     bad: indent\n"...)
+	want := bytes.Count(doc, []byte("\n"))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, err := Parse(doc, "large.yaml")
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Errors[0].Line != want {
+			b.Fatalf("want an error at line %d, got %v", want, err)
+		}
 	}
 }
