@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,18 +116,40 @@ func sizeWithBytes(n int64) string {
 // Lambda function's AMICOPIER_CONFIG_YAML): Parse, then ApplyEnv with
 // getenv (os.Getenv when nil), then Validate. name stands for the file
 // in messages.
+//
+// Problems with the file's keys and types do not stop the checks of the
+// values: every problem of both kinds is listed at once, in the order of
+// the file, and those with no line (set from the environment) last.
 func ParseWithEnv(data []byte, name string, getenv func(string) string) (*Config, error) {
-	cfg, err := Parse(data, name)
+	cfg, problems, err := parse(data, name)
 	if err != nil {
 		return nil, err
 	}
 	if err := ApplyEnv(cfg, getenv); err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	problems = append(problems, cfg.problems()...)
+	if len(problems) > 0 {
+		return nil, &ValidationError{File: name, Errors: inFileOrder(problems)}
 	}
 	return cfg, nil
+}
+
+// inFileOrder sorts problems by line, keeping the order of those on one
+// line; problems without a line go last.
+func inFileOrder(problems []FieldError) []FieldError {
+	slices.SortStableFunc(problems, func(a, b FieldError) int {
+		switch {
+		case a.Line == b.Line:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	return problems
 }
 
 // Parse decodes a YAML document over Default(). filename is only used in
@@ -136,8 +159,24 @@ func ParseWithEnv(data []byte, name string, getenv func(string) string) (*Config
 // the parser's message. Parse does not check values: call Validate (after
 // ApplyEnv), whose messages carry the lines recorded here.
 func Parse(data []byte, filename string) (*Config, error) {
+	cfg, problems, err := parse(data, filename)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(problems) > 0:
+		return nil, &ValidationError{File: filename, Errors: problems}
+	}
+	return cfg, nil
+}
+
+// parse is Parse that goes on past problems with keys and types: it
+// returns the configuration decoded as far as the file allows (a value
+// that cannot be read keeps its default, and its path is recorded so
+// that Validate does not report it again) with those problems. err is
+// for a document that cannot be read at all (too large, not YAML).
+func parse(data []byte, filename string) (*Config, []FieldError, error) {
 	if len(data) > MaxFileSize {
-		return nil, &ValidationError{File: filename, Errors: []FieldError{{
+		return nil, nil, &ValidationError{File: filename, Errors: []FieldError{{
 			Message: fmt.Sprintf("the document is %s, over the limit of %s for a configuration", sizeWithBytes(int64(len(data))), sizeWithBytes(MaxFileSize)),
 		}}}
 	}
@@ -148,14 +187,14 @@ func Parse(data []byte, filename string) (*Config, error) {
 	doc, second, err := decodeDocument(bytes.NewReader(data))
 	switch {
 	case err != nil:
-		return nil, syntaxError(filename, data, err)
+		return nil, nil, syntaxError(filename, data, err)
 	case second > 0:
-		return nil, &ValidationError{File: filename, Errors: []FieldError{{
+		return nil, nil, &ValidationError{File: filename, Errors: []FieldError{{
 			Line:    second,
 			Message: "a second YAML document (after ---): a configuration file holds exactly one",
 		}}}
 	case doc == nil:
-		return cfg, nil // empty or comments only: all defaults
+		return cfg, nil, nil // empty or comments only: all defaults
 	}
 
 	d := &decoder{origin: o}
@@ -164,10 +203,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 		root = root.Content[0]
 	}
 	d.value("", root, reflect.ValueOf(cfg).Elem())
-	if len(d.errs) > 0 {
-		return nil, &ValidationError{File: filename, Errors: d.errs}
-	}
-	return cfg, nil
+	return cfg, d.errs, nil
 }
 
 // decodeDocument parses r as YAML. It returns a nil doc for an empty
@@ -334,6 +370,7 @@ func (d *decoder) fail(path string, node *yaml.Node, format string, args ...any)
 // failValue records a problem with a value at the line of its key, where
 // a reader looks for it (a block value starts on the next line).
 func (d *decoder) failValue(path string, node *yaml.Node, format string, args ...any) {
+	d.origin.unread[path] = true
 	line, ok := d.origin.lines[path]
 	if !ok {
 		line = node.Line
@@ -345,6 +382,9 @@ func (d *decoder) failValue(path string, node *yaml.Node, format string, args ..
 func (d *decoder) resolve(path string, node *yaml.Node) (*yaml.Node, bool) {
 	for node.Kind == yaml.AliasNode {
 		d.aliases++
+		if d.aliases > maxAliases || node.Alias == nil {
+			d.origin.unread[path] = true
+		}
 		switch {
 		case d.aliases == maxAliases+1:
 			d.fail(path, node, "too many YAML aliases (more than %d): write the values out", maxAliases)

@@ -415,3 +415,72 @@ func TestParseSyntaxErrorLines(t *testing.T) {
 		})
 	}
 }
+
+// TestParseWithEnvReportsEverythingAtOnce: unknown keys and values of the
+// wrong type do not hide invalid values: one pass lists them all, in the
+// order of the file, and a value that could not be read is not reported a
+// second time as missing or invalid.
+func TestParseWithEnvReportsEverythingAtOnce(t *testing.T) {
+	doc := `source:
+  account_id: "12345"
+  regionz: [eu-west-1]
+limits:
+  concurrency: 0
+  retry_backoff: 1 hour
+targets:
+  rules:
+    - ubuntu
+state:
+  backend: sqlite
+`
+	env := map[string]string{"AMICOPIER_STATE_TABLE": "x"}
+	_, err := ParseWithEnv([]byte(doc), "config.yaml", func(k string) string { return env[k] })
+	errs := validationErrors(t, err)
+	want := []string{
+		`source.regions (config.yaml:1): required`,
+		`source.account_id (config.yaml:2): "12345" is not a 12-digit AWS account id`,
+		`source.regionz (config.yaml:3): unknown key; did you mean "regions"?`,
+		`limits.concurrency (config.yaml:5): must be between 1 and 1000 (got 0)`,
+		`limits.retry_backoff (config.yaml:6): invalid duration "1 hour"`,
+		`targets.rules[0] (config.yaml:9): expected a mapping`,
+		`state.backend (config.yaml:11): "sqlite" is not a state backend`,
+		`state.table (from AMICOPIER_STATE_TABLE): "x" is not a DynamoDB table name`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if got := errs[i].format("config.yaml"); !strings.HasPrefix(got, w) {
+			t.Errorf("problem %d:\n got %s\nwant %s...", i, got, w)
+		}
+	}
+	// The same through LoadWithEnv.
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadWithEnv(file, func(k string) string { return env[k] })
+	if got := len(validationErrors(t, err)); got != len(want) {
+		t.Errorf("LoadWithEnv: %d problems, want %d:\n%v", got, len(want), err)
+	}
+}
+
+// TestParseWithEnvDoesNotRepeatUnreadValues: a value the file gives in a
+// form that cannot be read is reported once, for what it is, not again
+// as a missing or invalid value of its own or of what it holds.
+func TestParseWithEnvDoesNotRepeatUnreadValues(t *testing.T) {
+	for name, doc := range map[string]string{
+		"string for a list":  "source:\n  account_id: \"111111111111\"\n  regions: eu-west-1\n",
+		"list in a list":     base + "targets:\n  regions:\n    - [eu-west-1]\n",
+		"scalar for a rule":  base + "targets:\n  rules:\n    - windows\n",
+		"scalar for section": base + "state: dynamodb\n",
+		"string for a map":   base + "targets:\n  rules:\n    - name: a\n      match: Recipe\n      accounts: [\"*\"]\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseWithEnv([]byte(doc), "config.yaml", func(string) string { return "" })
+			if errs := validationErrors(t, err); len(errs) != 1 {
+				t.Errorf("want the one problem, got:\n%v", err)
+			}
+		})
+	}
+}

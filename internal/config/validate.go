@@ -74,6 +74,20 @@ func (c *Config) Validate() error {
 	if c == nil {
 		return errors.New("validate config: no configuration")
 	}
+	errs := c.problems()
+	if len(errs) == 0 {
+		return nil
+	}
+	file := ""
+	if c.origin != nil {
+		file = c.origin.file
+	}
+	return &ValidationError{File: file, Errors: errs}
+}
+
+// problems checks every value, leaving out those whose file value could
+// not be read (Parse reported them).
+func (c *Config) problems() []FieldError {
 	v := &validator{origin: c.origin}
 	v.source(&c.Source)
 	v.targets(&c.Targets)
@@ -85,14 +99,7 @@ func (c *Config) Validate() error {
 	v.prune(&c.Prune)
 	v.report(&c.Report)
 	v.aws(&c.AWS)
-	if len(v.errs) == 0 {
-		return nil
-	}
-	file := ""
-	if c.origin != nil {
-		file = c.origin.file
-	}
-	return &ValidationError{File: file, Errors: v.errs}
+	return v.errs
 }
 
 type validator struct {
@@ -101,6 +108,9 @@ type validator struct {
 }
 
 func (v *validator) add(path, format string, args ...any) {
+	if v.origin.reported(path) {
+		return
+	}
 	p, line := v.origin.locate(path)
 	v.errs = append(v.errs, FieldError{Path: p, Line: line, Message: fmt.Sprintf(format, args...)})
 }

@@ -1,0 +1,55 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/amicopier/amicopier/internal/cli"
+)
+
+// writeConfig writes doc to a file of its own and returns its path.
+func writeConfig(t *testing.T, doc string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkValidateOutput runs validate on doc and checks the exit code and
+// that stderr holds every line of want.
+func checkValidateOutput(t *testing.T, doc string, code int, want ...string) {
+	t.Helper()
+	path := writeConfig(t, doc)
+	got, out, errOut := run(t, "validate", "--config", path)
+	if got != code {
+		t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", got, code, out, errOut)
+	}
+	for _, w := range want {
+		if !strings.Contains(out+errOut, strings.ReplaceAll(w, "FILE", path)) {
+			t.Errorf("output lacks %q:\nstdout: %s\nstderr: %s", w, out, errOut)
+		}
+	}
+}
+
+// TestValidateListsEveryProblemAtOnce: an unknown key does not hide the
+// invalid values until the next run of validate.
+func TestValidateListsEveryProblemAtOnce(t *testing.T) {
+	checkValidateOutput(t, `source:
+  account_id: "12345"
+  regionz: [eu-west-1]
+limits:
+  concurrency: 0
+state:
+  backend: sqlite
+`, cli.ExitError,
+		"FILE is not valid (5 problem(s)):",
+		`source.regions (FILE:1): required`,
+		`source.account_id (FILE:2): "12345" is not a 12-digit AWS account id`,
+		`source.regionz (FILE:3): unknown key; did you mean "regions"?`,
+		`limits.concurrency (FILE:5): must be between 1 and 1000 (got 0)`,
+		`state.backend (FILE:7): "sqlite" is not a state backend`)
+}
