@@ -53,3 +53,15 @@ state:
 		`limits.concurrency (FILE:5): must be between 1 and 1000 (got 0)`,
 		`state.backend (FILE:7): "sqlite" is not a state backend`)
 }
+
+// TestValidateStrictBooleans: "enabled: yes" must not turn pruning on.
+func TestValidateStrictBooleans(t *testing.T) {
+	const base = "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1]\nprune:\n"
+	for _, value := range []string{"y", "on", "yes"} {
+		checkValidateOutput(t, base+"  enabled: "+value+"\n", cli.ExitError,
+			`prune.enabled (FILE:5): expected true or false, got "`+value+`" (YAML 1.1 words such as yes, on and y are not booleans here)`)
+	}
+	checkValidateOutput(t, base+"  enabled: \"true\"\n", cli.ExitError,
+		`prune.enabled (FILE:5): expected true or false, got the quoted string "true": write true without quotes`)
+	checkValidateOutput(t, base+"  enabled: true\n", cli.ExitOK, "is valid")
+}

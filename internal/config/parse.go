@@ -561,6 +561,10 @@ func (d *decoder) scalar(path string, node *yaml.Node, v reflect.Value) {
 		d.failValue(path, node, "expected %s, got %s", describeType(v.Type()), describeNode(node))
 		return
 	}
+	if v.Kind() == reflect.Bool {
+		d.boolean(path, node, v)
+		return
+	}
 	// yaml.v3 truncates 2.5 into an int: refuse floats for whole numbers.
 	isFloat := node.ShortTag() == "!!float"
 	fresh := reflect.New(v.Type())
@@ -573,6 +577,29 @@ func (d *decoder) scalar(path string, node *yaml.Node, v reflect.Value) {
 		return
 	}
 	v.Set(fresh.Elem())
+}
+
+// boolean takes exactly true or false. yaml.v3 also turns YAML 1.1's
+// yes, on, y... into booleans, so "enabled: y" would turn a feature on; a
+// configuration is better refused than misread.
+func (d *decoder) boolean(path string, node *yaml.Node, v reflect.Value) {
+	val, tag := node.Value, node.ShortTag()
+	quoted := node.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+	lower := strings.ToLower(val)
+	switch {
+	case tag == "!!bool" && (val == "true" || val == "false"):
+		v.SetBool(val == "true")
+	case (lower == "true" || lower == "false") && quoted:
+		d.failValue(path, node, "expected true or false, got the quoted string %q: write %s without quotes", val, lower)
+	case (lower == "true" || lower == "false") && tag == "!!str":
+		d.failValue(path, node, "expected true or false, got the string %q: write %s without a tag", val, lower)
+	case lower == "true" || lower == "false":
+		d.failValue(path, node, "expected true or false, got %q: write %s in lower case", val, lower)
+	case slices.Contains([]string{"y", "yes", "on", "n", "no", "off"}, lower):
+		d.failValue(path, node, "expected true or false, got %q (YAML 1.1 words such as yes, on and y are not booleans here)", val)
+	default:
+		d.failValue(path, node, "expected true or false, got %s", describeNode(node))
+	}
 }
 
 // yamlFields maps the yaml keys of a struct to field indexes.

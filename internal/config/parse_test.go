@@ -484,3 +484,41 @@ func TestParseWithEnvDoesNotRepeatUnreadValues(t *testing.T) {
 		})
 	}
 }
+
+// TestParseStrictBooleans: a boolean key takes true or false and nothing
+// else; YAML 1.1's yes, on, y... and a quoted "true" are errors that name
+// the key, the line and the value.
+func TestParseStrictBooleans(t *testing.T) {
+	for value, want := range map[string]bool{"true": true, "false": false, "true # comment": true} {
+		c := mustParse(t, base+"prune:\n  enabled: "+value+"\n")
+		if c.Prune.Enabled != want {
+			t.Errorf("enabled: %s gives %v", value, c.Prune.Enabled)
+		}
+	}
+	for value, message := range map[string]string{
+		"yes":          `expected true or false, got "yes" (YAML 1.1 words such as yes, on and y are not booleans here)`,
+		"on":           `got "on" (YAML 1.1 words`,
+		"y":            `got "y" (YAML 1.1 words`,
+		"Y":            `got "Y" (YAML 1.1 words`,
+		"no":           `got "no" (YAML 1.1 words`,
+		"off":          `got "off" (YAML 1.1 words`,
+		`"true"`:       `got the quoted string "true": write true without quotes`,
+		`'false'`:      `got the quoted string "false": write false without quotes`,
+		"True":         `got "True": write true in lower case`,
+		"FALSE":        `got "FALSE": write false in lower case`,
+		"1":            `expected true or false, got "1"`,
+		"!!bool yes":   `expected true or false, got "yes"`,
+		"!!str true":   `got the string "true"`,
+		"[true]":       `expected true or false, got a list`,
+		"sometimes":    `expected true or false, got "sometimes"`,
+		`"yes please"`: `expected true or false, got "yes please"`,
+	} {
+		t.Run(value, func(t *testing.T) {
+			_, err := Parse([]byte(base+"prune:\n  enabled: "+value+"\n"), "config.yaml")
+			errs := validationErrors(t, err)
+			if len(errs) != 1 || errs[0].Path != "prune.enabled" || errs[0].Line != 5 || !strings.Contains(errs[0].Message, message) {
+				t.Errorf("got %v\nwant prune.enabled (config.yaml:5): ...%s", err, message)
+			}
+		})
+	}
+}
