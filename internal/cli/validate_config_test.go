@@ -65,3 +65,17 @@ func TestValidateStrictBooleans(t *testing.T) {
 		`prune.enabled (FILE:5): expected true or false, got the quoted string "true": write true without quotes`)
 	checkValidateOutput(t, base+"  enabled: true\n", cli.ExitOK, "is valid")
 }
+
+// TestValidateRegionsAndSyntaxLines: Region names are checked against the
+// AWS SDK's metadata; syntax errors and bytes that are not UTF-8 carry
+// the line that is wrong.
+func TestValidateRegionsAndSyntaxLines(t *testing.T) {
+	const account = "source:\n  account_id: \"111111111111\"\n"
+	checkValidateOutput(t, account+"  regions: [eu-wset-1, us-east-3]\n", cli.ExitError,
+		`source.regions[0] (FILE:3): "eu-wset-1" is not an AWS Region; did you mean "eu-west-1"?`,
+		`source.regions[1] (FILE:3): "us-east-3" is not an AWS Region; did you mean "us-east-1" or "us-east-2"?`)
+	checkValidateOutput(t, account+"   regions: [eu-west-1]\n", cli.ExitError,
+		`FILE:3: invalid YAML: did not find expected key`)
+	checkValidateOutput(t, account+"  regions: [eu-west-1]\ntargets:\n  tag_key: caf\xe9\n", cli.ExitError,
+		`FILE:5: invalid YAML: byte 0xE9 at column 15 is not UTF-8`)
+}

@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"path"
 	"regexp"
-
-	"github.com/amicopier/amicopier/internal/cloud"
 )
 
 // Shapes of the AWS identifiers the configuration holds. They follow the
@@ -46,15 +44,15 @@ func isTableName(s string) bool { return tableNamePattern.MatchString(s) }
 
 // kmsKeyRegion checks a KMS key reference. ok is false when s is none of
 // a key id, an alias name, a key ARN or an alias ARN; region is the Region
-// an ARN pins the key to, empty for ids and alias names (which resolve in
-// the Region of the copy).
+// an ARN pins the key to (not checked here), empty for ids and alias names
+// (which resolve in the Region of the copy).
 func kmsKeyRegion(s string) (region string, ok bool) {
 	if kmsKeyIDPattern.MatchString(s) || kmsAliasPattern.MatchString(s) {
 		return "", true
 	}
 	for _, p := range []*regexp.Regexp{kmsKeyARNPattern, kmsAliasARNPattern} {
 		if m := p.FindStringSubmatch(s); m != nil {
-			return m[1], cloud.IsRegion(m[1])
+			return m[1], true
 		}
 	}
 	return "", false

@@ -662,9 +662,13 @@ func suggest(key string, t reflect.Type) string {
 	return "expected one of: " + strings.Join(sorted, ", ")
 }
 
-// editDistance is the Levenshtein distance between a and b, counted in
-// bytes (keys are ASCII).
+// editDistance is the number of edits (insert, delete or replace one
+// byte, or swap two adjacent ones: the optimal string alignment distance)
+// that turn a into b. Keys and Region names are ASCII.
 func editDistance(a, b string) int {
+	// rows[i][j] is the distance between a[:i] and b[:j]; three rows are
+	// enough, as a swap looks two back.
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -678,8 +682,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }

@@ -522,3 +522,18 @@ func TestParseStrictBooleans(t *testing.T) {
 		})
 	}
 }
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"a", "", 1}, {"", "abc", 3}, {"regions", "regions", 0},
+		{"regoins", "regions", 1}, {"eu-wset-1", "eu-west-1", 1}, {"ab", "ba", 1},
+		{"acounts", "accounts", 1}, {"kitten", "sitting", 3}, {"ca", "abc", 3},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -238,8 +238,8 @@ func (v *validator) encryption(c *Config) {
 		if o.Account != "" && !cloud.IsAccountID(o.Account) {
 			v.add(p+".account", "%q is not a 12-digit AWS account id", o.Account)
 		}
-		if o.Region != "" && !cloud.IsRegion(o.Region) {
-			v.add(p+".region", "%q is not an AWS Region name (like eu-west-1)", o.Region)
+		if o.Region != "" {
+			v.region(p+".region", o.Region)
 		}
 		if first, dup := seen[scope{o.Account, o.Region}]; dup && (o.Account != "" || o.Region != "") {
 			v.add(p, "same account and region as encryption.overrides[%d]; keep one", first)
@@ -269,8 +269,12 @@ func (v *validator) encryption(c *Config) {
 // kmsKey checks a key reference and returns the Region an ARN pins it to.
 func (v *validator) kmsKey(path, key string) (string, bool) {
 	region, ok := kmsKeyRegion(key)
-	if !ok {
+	switch {
+	case !ok:
 		v.add(path, "%q is not a KMS key: use a key id (1234abcd-12ab-34cd-56ef-1234567890ab), an alias name (alias/amicopier), a key ARN or an alias ARN", key)
+	case region != "" && !isKnownRegion(region):
+		v.add(path, "the key ARN's Region: %s", regionProblem(region))
+		return "", false
 	}
 	return region, ok
 }
@@ -310,7 +314,7 @@ func (c *Config) copyRegions() []string {
 	for _, r := range c.Targets.Rules {
 		all = append(all, r.Regions...)
 	}
-	all = slices.DeleteFunc(all, func(r string) bool { return !cloud.IsRegion(r) })
+	all = slices.DeleteFunc(all, func(r string) bool { return !isKnownRegion(r) })
 	sort.Strings(all)
 	return slices.Compact(all)
 }
@@ -373,8 +377,8 @@ func (v *validator) state(s *State) {
 	if s.Table != "" && !isTableName(s.Table) {
 		v.add("state.table", "%q is not a DynamoDB table name (3-255 characters of letters, digits, _ . -)", s.Table)
 	}
-	if s.Region != "" && !cloud.IsRegion(s.Region) {
-		v.add("state.region", "%q is not an AWS Region name (like eu-west-1)", s.Region)
+	if s.Region != "" {
+		v.region("state.region", s.Region)
 	}
 	v.endpoint("state.endpoint", s.Endpoint)
 	v.nonNegative("state.run_retention", s.RunRetention)
@@ -417,8 +421,8 @@ func (v *validator) report(r *Report) {
 }
 
 func (v *validator) aws(a *AWS) {
-	if a.Region != "" && !cloud.IsRegion(a.Region) {
-		v.add("aws.region", "%q is not an AWS Region name (like us-east-1)", a.Region)
+	if a.Region != "" {
+		v.region("aws.region", a.Region)
 	}
 	v.endpoint("aws.endpoints.ec2", a.Endpoints.EC2)
 	v.endpoint("aws.endpoints.organizations", a.Endpoints.Organizations)
@@ -438,8 +442,7 @@ func (v *validator) regions(path string, regions []string) {
 	seen := map[string]int{}
 	for i, r := range regions {
 		p := indexPath(path, i)
-		if !cloud.IsRegion(r) {
-			v.add(p, "%q is not an AWS Region name (like eu-west-1)", r)
+		if !v.region(p, r) {
 			continue
 		}
 		if first, dup := seen[r]; dup {
@@ -448,6 +451,15 @@ func (v *validator) regions(path string, regions []string) {
 		}
 		seen[r] = i
 	}
+}
+
+// region checks a Region name against the AWS SDK's partition metadata.
+func (v *validator) region(path, name string) bool {
+	if isKnownRegion(name) {
+		return true
+	}
+	v.add(path, "%s", regionProblem(name))
+	return false
 }
 
 func (v *validator) accounts(path string, accounts []string, allowStar bool) {

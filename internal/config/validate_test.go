@@ -321,3 +321,41 @@ func TestReportFormatsAreTheRenderers(t *testing.T) {
 		t.Errorf("default format %q is not one of %v", d, report.Formats)
 	}
 }
+
+// TestValidateRegionsAgainstTheSDK: a Region must be one the AWS SDK's
+// partition metadata lists, wherever the configuration names one, and a
+// near miss gets the closest names.
+func TestValidateRegionsAgainstTheSDK(t *testing.T) {
+	const src = "source:\n  account_id: \"111111111111\"\n  regions:\n    - "
+	cases := []struct{ name, doc, path, message string }{
+		{"transposed letters", src + "eu-wset-1 # <-\n", "source.regions[0]", `"eu-wset-1" is not an AWS Region; did you mean "eu-west-1"?`},
+		{"no such number", src + "us-east-3 # <-\n", "source.regions[0]", `"us-east-3" is not an AWS Region; did you mean "us-east-1" or "us-east-2"? (amicopier knows the Regions of github.com/aws/aws-sdk-go-v2 v1.48.0: if AWS opened us-east-3 since, a newer amicopier will know it)`},
+		{"typo is not new", src + "us-est-1 # <-\n", "source.regions[0]", `"us-est-1" is not an AWS Region; did you mean "us-east-1" or "us-west-1"?`},
+		{"upper case", src + "EU-WEST-1 # <-\n", "source.regions[0]", `did you mean "eu-west-1"?`},
+		{"a city", src + "frankfurt # <-\n", "source.regions[0]", `"frankfurt" is not an AWS Region; did you mean "eu-central-1" (Europe (Frankfurt))?`},
+		{"far off", src + "moon-1 # <-\n", "source.regions[0]", `"moon-1" is not an AWS Region name (like eu-west-1 or us-east-1)`},
+		{"new in a known partition", src + "ap-southeast-19 # <-\n", "source.regions[0]", `did you mean "ap-southeast-1"? (amicopier knows the Regions of github.com/aws/aws-sdk-go-v2 v1.48.0: if AWS opened ap-southeast-19 since, a newer amicopier will know it)`},
+		{"targets", base + "targets:\n  regions: [eu-wset-2] # <-\n", "targets.regions[0]", `did you mean "eu-west-2"?`},
+		{"rule", base + "targets:\n  rules:\n    - name: a\n      match: {Recipe: x}\n      accounts: [\"*\"]\n      regions: [us-wset-2] # <-\n", "targets.rules[0].regions[0]", `did you mean "us-west-2"?`},
+		{"override", base + "encryption:\n  overrides:\n    - region: eu-centrl-1 # <-\n      kms_key: alias/x\n", "encryption.overrides[0].region", `did you mean "eu-central-1"?`},
+		{"state", base + "state:\n  region: eu-wset-3 # <-\n", "state.region", `did you mean "eu-west-3"?`},
+		{"aws", base + "aws:\n  region: us-est-1 # <-\n", "aws.region", `"us-est-1" is not an AWS Region; did you mean "us-east-1" or "us-west-1"?`},
+		{"key arn", base + "encryption:\n  kms_key: arn:aws:kms:eu-wset-1:111111111111:alias/a # <-\n", "encryption.kms_key", `the key ARN's Region: "eu-wset-1" is not an AWS Region; did you mean "eu-west-1"?`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := validationErrors(t, mustParse(t, tc.doc).Validate())
+			if len(errs) != 1 || errs[0].Path != tc.path || errs[0].Line != markerLine(tc.doc) || !strings.Contains(errs[0].Message, tc.message) {
+				t.Fatalf("got %+v\nwant %s at line %d: %s", errs, tc.path, markerLine(tc.doc), tc.message)
+			}
+			if strings.Contains(errs[0].Message, "newer") != strings.Contains(tc.message, "newer") {
+				t.Errorf("note on new Regions: got %q, want %q", errs[0].Message, tc.message)
+			}
+		})
+	}
+	for _, r := range []string{"eusc-de-east-1", "cn-north-1", "us-gov-west-1", "il-central-1", "mx-central-1"} {
+		if err := mustParse(t, src+r+"\n").Validate(); err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+}
