@@ -79,3 +79,15 @@ func TestValidateRegionsAndSyntaxLines(t *testing.T) {
 	checkValidateOutput(t, account+"  regions: [eu-west-1]\ntargets:\n  tag_key: caf\xe9\n", cli.ExitError,
 		`FILE:5: invalid YAML: byte 0xE9 at column 15 is not UTF-8`)
 }
+
+// TestValidateLimits: a lease too short to be renewed, and plain http to
+// another machine, are refused.
+func TestValidateLimits(t *testing.T) {
+	const base = "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1]\n"
+	checkValidateOutput(t, base+"state:\n  lease_ttl: 1ns\n", cli.ExitError,
+		`state.lease_ttl (FILE:5): must be at least 30s (got 1ns)`)
+	checkValidateOutput(t, base+"state:\n  endpoint: http://dynamodb.example.com\naws:\n  endpoints:\n    ec2: http://10.0.0.1:8080\n    sts: http://127.0.0.1:4566\n", cli.ExitError,
+		"FILE is not valid (2 problem(s))",
+		`state.endpoint (FILE:5): "http://dynamodb.example.com" is plain http to a host that is not this machine`,
+		`aws.endpoints.ec2 (FILE:8): "http://10.0.0.1:8080" is plain http to a host that is not this machine`)
+}

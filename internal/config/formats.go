@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"regexp"
@@ -66,7 +67,9 @@ func checkGlob(pattern string) error {
 	return nil
 }
 
-// checkEndpoint explains why s is not a usable endpoint URL.
+// checkEndpoint explains why s is not a usable endpoint URL. Plain http
+// is for local emulators only: over any network the calls and their
+// signed credentials must be protected by TLS.
 func checkEndpoint(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -82,5 +85,20 @@ func checkEndpoint(s string) error {
 	if u.Host == "" {
 		return fmt.Errorf("%q has no host", s)
 	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q is plain http to a host that is not this machine: use https, or http to localhost, 127.0.0.1 or [::1] (a local emulator)", s)
+	}
 	return nil
+}
+
+// isLoopback reports whether host names this machine: localhost or a
+// loopback address (127.0.0.0/8, ::1), as state.IsLoopbackEndpoint judges
+// the endpoints that may go without real credentials. Other names are not
+// resolved: what they point at is not known before the call.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

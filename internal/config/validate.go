@@ -382,10 +382,29 @@ func (v *validator) state(s *State) {
 	}
 	v.endpoint("state.endpoint", s.Endpoint)
 	v.nonNegative("state.run_retention", s.RunRetention)
-	if s.LeaseTTL <= 0 {
-		v.add("state.lease_ttl", "must be positive (got %s): a lease that expires at once lets two runs work together", s.LeaseTTL)
+	switch ttl := s.LeaseTTL.D(); {
+	case ttl < minLeaseTTL:
+		v.add("state.lease_ttl", "must be at least %s (got %s): the run renews its lease every third of this time (and never more often than once a second), and each renewal needs room to finish before the lease runs out, or another run takes it over mid-run",
+			Duration(minLeaseTTL), s.LeaseTTL)
+	case ttl > maxLeaseTTL:
+		v.add("state.lease_ttl", "must be at most %s (got %s): a crashed run's lease is only taken over when it expires, and until then every run finds it held",
+			Duration(maxLeaseTTL), s.LeaseTTL)
 	}
 }
+
+// Bounds of state.lease_ttl. The engine renews the lease every third of
+// its lifetime, but never more often than once a second, and stops work
+// when a renewal fails and less than a third is left. Below 3s the lease
+// would expire between two renewals. A renewal is a conditional DynamoDB
+// write, which with the SDK's retries and backoff can take seconds, and
+// the clocks of two runs' hosts may disagree by a second or two: 30s
+// gives each third (10s) room for a slow renewal and for that skew. A day
+// is far beyond any need (the lease is renewed while the run lives) and
+// bounds how long a crashed run blocks the next ones.
+const (
+	minLeaseTTL = 30 * time.Second
+	maxLeaseTTL = 24 * time.Hour
+)
 
 func (v *validator) limits(l *Limits) {
 	v.between("limits.concurrency", l.Concurrency, 1, 1000)

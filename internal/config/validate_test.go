@@ -137,7 +137,7 @@ func TestValidateRules(t *testing.T) {
 		{"bad table", base + "state:\n  backend: dynamodb\n  table: ab # <-\n", "state.table", "not a DynamoDB table name"},
 		{"bad state region", base + "state:\n  region: local # <-\n", "state.region", `"local" is not an AWS Region`},
 		{"bad state endpoint", base + "state:\n  endpoint: localhost:8000 # <-\n", "state.endpoint", "not an http:// or https:// URL"},
-		{"zero lease", base + "state:\n  lease_ttl: 0s # <-\n", "state.lease_ttl", "must be positive"},
+		{"zero lease", base + "state:\n  lease_ttl: 0s # <-\n", "state.lease_ttl", "must be at least 30s (got 0s)"},
 
 		// limits
 		{"zero concurrency", base + "limits:\n  concurrency: 0 # <-\n", "limits.concurrency", "between 1 and 1000 (got 0)"},
@@ -356,6 +356,55 @@ func TestValidateRegionsAgainstTheSDK(t *testing.T) {
 	for _, r := range []string{"eusc-de-east-1", "cn-north-1", "us-gov-west-1", "il-central-1", "mx-central-1"} {
 		if err := mustParse(t, src+r+"\n").Validate(); err != nil {
 			t.Errorf("%s: %v", r, err)
+		}
+	}
+}
+
+// TestValidateLeaseTTLAgainstRenewal: the lease must outlive the renewals
+// that keep it (every third of its lifetime, never more than once a second).
+func TestValidateLeaseTTLAgainstRenewal(t *testing.T) {
+	for value, message := range map[string]string{
+		"1ns": "must be at least 30s (got 1ns)",
+		"3s":  "must be at least 30s (got 3s)",
+		"29s": "must be at least 30s (got 29s)",
+		"2d":  "must be at most 1d (got 2d)",
+	} {
+		doc := base + "state:\n  lease_ttl: " + value + " # <-\n"
+		errs := validationErrors(t, mustParse(t, doc).Validate())
+		if len(errs) != 1 || errs[0].Path != "state.lease_ttl" || errs[0].Line != markerLine(doc) || !strings.Contains(errs[0].Message, message) {
+			t.Errorf("lease_ttl %s: got %+v, want %q", value, errs, message)
+		}
+	}
+	for _, value := range []string{"30s", "10m", "1h", "1d"} {
+		if err := mustParse(t, base+"state:\n  lease_ttl: "+value+"\n").Validate(); err != nil {
+			t.Errorf("lease_ttl %s: %v", value, err)
+		}
+	}
+}
+
+// TestValidateEndpointsAreLoopbackOrHTTPS: plain http goes to a local
+// emulator only; anything else must be https.
+func TestValidateEndpointsAreLoopbackOrHTTPS(t *testing.T) {
+	for _, path := range []string{"aws.endpoints.ec2", "aws.endpoints.organizations", "aws.endpoints.sts", "aws.endpoints.dynamodb", "state.endpoint"} {
+		section, key, _ := strings.Cut(path, ".")
+		yamlOf := func(url string) string {
+			if section == "state" {
+				return base + "state:\n  endpoint: " + url + " # <-\n"
+			}
+			return base + "aws:\n  endpoints:\n    " + strings.TrimPrefix(key, "endpoints.") + ": " + url + " # <-\n"
+		}
+		for _, url := range []string{"http://dynamodb.example.com", "http://10.0.0.1:8000", "http://192.168.1.10", "http://localhost.example.com:4566", "http://127.0.0.1.nip.io", "http://LOCALHOST:4566"} {
+			doc := yamlOf(url)
+			errs := validationErrors(t, mustParse(t, doc).Validate())
+			want := `"` + url + `" is plain http to a host that is not this machine: use https, or http to localhost, 127.0.0.1 or [::1] (a local emulator)`
+			if len(errs) != 1 || errs[0].Path != path || errs[0].Line != markerLine(doc) || errs[0].Message != want {
+				t.Errorf("%s: %s: got %+v, want %q", path, url, errs, want)
+			}
+		}
+		for _, url := range []string{"https://dynamodb.eu-west-1.amazonaws.com", "https://10.0.0.1:8443", "http://localhost:4566", "http://127.0.0.1:4566", "http://127.1.2.3", "http://[::1]:8000"} {
+			if err := mustParse(t, yamlOf(url)).Validate(); err != nil {
+				t.Errorf("%s: %s: %v", path, url, err)
+			}
 		}
 	}
 }
