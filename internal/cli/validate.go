@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/amicopier/amicopier/internal/config"
@@ -21,19 +22,25 @@ func envHelp() string {
 }
 
 func runValidate(_ context.Context, args []string, env Env) int {
-	fs := newFlags("validate", "[--config FILE]",
-		"Check a configuration file offline (no AWS call) and explain every problem: unknown keys,\n"+
-			"wrong types and invalid values, each with its key path and line.\n\n"+envHelp(), env)
+	fs := newFlags("validate", "[--config FILE] [--no-env]",
+		"Check a configuration file offline (no AWS call) and explain every problem at once: unknown\n"+
+			"keys, wrong types and invalid values, each with its key path and line (or the environment\n"+
+			"variable it came from), and AMICOPIER_* variables that nothing reads (a misspelt override).\n"+
+			"Region names must be Regions the AWS SDK in this build knows.\n\n"+envHelp(), env)
 	path := fs.String("config", defaultConfigPath, "configuration file to check")
-	noEnv := fs.Bool("no-env", false, "ignore the AMICOPIER_* environment overrides")
+	noEnv := fs.Bool("no-env", false, "ignore the AMICOPIER_* environment variables")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	getenv := env.Getenv
-	if *noEnv {
+	var environ []string
+	switch {
+	case *noEnv:
 		getenv = func(string) string { return "" }
+	case env.Environ != nil:
+		environ = env.Environ()
 	}
-	cfg, err := config.LoadWithEnv(*path, getenv)
+	cfg, err := config.Check(*path, getenv, environ)
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {
@@ -59,5 +66,24 @@ func runValidate(_ context.Context, args []string, env Env) int {
 	}
 	fmt.Fprintf(env.Stdout, "  target metadata: %s\n", strings.Join(sources, ", "))
 	fmt.Fprintf(env.Stdout, "  state backend: %s\n", describeStore(cfg, nil))
+	printFromEnvironment(env, cfg)
 	return ExitOK
+}
+
+// printFromEnvironment lists the values the environment set, so that
+// nobody takes them for the file's; secrets show their length only.
+func printFromEnvironment(env Env, cfg *config.Config) {
+	set := cfg.FromEnvironment()
+	if len(set) == 0 {
+		return
+	}
+	fmt.Fprintln(env.Stdout, "  from the environment (overriding the file):")
+	for _, e := range set {
+		raw := strings.TrimSpace(env.Getenv(e.Name)) // as ApplyEnv took it
+		value := strconv.Quote(raw)
+		if e.Secret {
+			value = fmt.Sprintf("(%d characters, not shown)", len(raw))
+		}
+		fmt.Fprintf(env.Stdout, "    %s = %s  (%s)\n", e.Path, value, e.Name)
+	}
 }

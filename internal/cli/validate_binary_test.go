@@ -78,3 +78,22 @@ func TestValidateBinaryBoundsConfigSize(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateBinaryReportsUnknownVariables: the process's own
+// environment is checked for misspelt AMICOPIER_* names.
+func TestValidateBinaryReportsUnknownVariables(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	misspelt := "AMICOPIER" + "_STATE_TABEL" // spelt apart: see config.TestEveryVariableIsKnown
+	code, stdout, stderr := runConfigBinary(t, []string{misspelt + "=prod"}, "validate", "--config", cfg)
+	want := misspelt + " (environment): not a variable amicopier reads, so it changes nothing; did you mean AMICOPIER_STATE_TABLE (state.table)?"
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, want 1 and %q\nstdout: %s\nstderr: %s", code, want, stdout, stderr)
+	}
+	code, stdout, stderr = runConfigBinary(t, []string{misspelt + "=prod"}, "validate", "--no-env", "--config", cfg)
+	if code != 0 {
+		t.Errorf("--no-env: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,4 +92,62 @@ func TestValidateLimits(t *testing.T) {
 		"FILE is not valid (2 problem(s))",
 		`state.endpoint (FILE:5): "http://dynamodb.example.com" is plain http to a host that is not this machine`,
 		`aws.endpoints.ec2 (FILE:8): "http://10.0.0.1:8080" is plain http to a host that is not this machine`)
+}
+
+// runWithEnv calls the CLI with the environment vars (and nothing else).
+func runWithEnv(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = cli.Main(context.Background(), args, cli.Env{
+		Stdout: &out, Stderr: &errOut, Version: "test",
+		Getenv: func(k string) string { return vars[k] },
+		Environ: func() []string {
+			var kv []string
+			for k, v := range vars {
+				kv = append(kv, k+"="+v)
+			}
+			return kv
+		},
+	})
+	return code, out.String(), errOut.String()
+}
+
+// TestValidateMarksTheEnvironment: values set from the environment are
+// shown as such (secrets by length only), in the output and in errors.
+func TestValidateMarksTheEnvironment(t *testing.T) {
+	path := writeConfig(t, "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1]\n")
+	vars := map[string]string{
+		"AMICOPIER_STATE_BACKEND": "dynamodb",
+		"AMICOPIER_STATE_TABLE":   "amicopier-prod\n",
+		"AMICOPIER_EXTERNAL_ID":   "s3cret-external-id",
+		"HOME":                    "/root",
+	}
+	code, out, errOut := runWithEnv(t, vars, "validate", "--config", path)
+	for _, want := range []string{
+		"state backend: dynamodb table amicopier-prod",
+		"  from the environment (overriding the file):\n" +
+			"    state.backend = \"dynamodb\"  (AMICOPIER_STATE_BACKEND)\n" +
+			"    state.table = \"amicopier-prod\"  (AMICOPIER_STATE_TABLE)\n" +
+			"    targets.external_id = (18 characters, not shown)  (AMICOPIER_EXTERNAL_ID)\n",
+	} {
+		if code != cli.ExitOK || !strings.Contains(out, want) {
+			t.Errorf("exit %d, output lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
+	if strings.Contains(out+errOut, "s3cret") {
+		t.Errorf("the external id is printed:\n%s%s", out, errOut)
+	}
+
+	vars["AMICOPIER_STATE_TABLE"] = "x"
+	vars["AMICOPIER"+"_STATE_PATHS"] = "y.db"
+	code, out, errOut = runWithEnv(t, vars, "validate", "--config", path)
+	for _, want := range []string{
+		path + " is not valid (2 problem(s)):",
+		`state.table (from AMICOPIER_STATE_TABLE): "x" is not a DynamoDB table name`,
+		"AMICOPIER" + "_STATE_PATHS (environment): not a variable amicopier reads, so it changes nothing; did you mean AMICOPIER_STATE_PATH (state.path)?",
+	} {
+		if code != cli.ExitError || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d, stderr lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
 }

@@ -112,6 +112,25 @@ func sizeWithBytes(n int64) string {
 	return formatSize(n) + " (" + strconv.FormatInt(n, 10) + " bytes)"
 }
 
+// Check is what `amicopier validate` runs: LoadWithEnv, and besides the
+// file's problems, in the same list, every variable of environ (as
+// os.Environ gives it) that UnknownEnv finds. A nil environ leaves that
+// check out.
+func Check(path string, getenv func(string) string, environ []string) (*Config, error) {
+	cfg, err := LoadWithEnv(path, getenv)
+	unknown := UnknownEnv(environ)
+	var ve *ValidationError
+	switch {
+	case len(unknown) == 0:
+		return cfg, err
+	case err == nil:
+		return nil, &ValidationError{File: path, Errors: unknown}
+	case errors.As(err, &ve):
+		return nil, &ValidationError{File: ve.File, Errors: append(slices.Clip(ve.Errors), unknown...)}
+	}
+	return nil, err
+}
+
 // ParseWithEnv is LoadWithEnv for a document already in memory (the
 // Lambda function's AMICOPIER_CONFIG_YAML): Parse, then ApplyEnv with
 // getenv (os.Getenv when nil), then Validate. name stands for the file

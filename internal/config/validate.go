@@ -18,7 +18,9 @@ import (
 type FieldError struct {
 	// Path of the value, as in "targets.rules[1].accounts[0]"; empty for
 	// problems with the document as a whole. A value set from the
-	// environment reads "state.backend (from AMICOPIER_STATE_BACKEND)".
+	// environment reads "state.backend (from AMICOPIER_STATE_BACKEND)";
+	// a variable of the environment that nothing reads (UnknownEnv) reads
+	// its name and "(environment)".
 	Path string
 	// Line in the file, 0 when unknown (defaults, environment, code).
 	Line int
