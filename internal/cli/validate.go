@@ -13,10 +13,24 @@ import (
 const defaultConfigPath = "config.yaml"
 
 func envHelp() string {
+	return envTable("Environment overrides (applied after the file, before validation):", config.EnvOverrides,
+		func(e config.EnvVar) string { return e.Path })
+}
+
+// otherEnvHelp lists the variables validate knows that override nothing,
+// so that the list of what amicopier reads is complete.
+func otherEnvHelp() string {
+	return envTable("Other variables amicopier reads (the Lambda function, logs, tests):", config.OtherEnvVars,
+		func(e config.EnvVar) string { return e.Description })
+}
+
+// envTable prints a title and a line per variable: its name and what
+// about says of it.
+func envTable(title string, vars []config.EnvVar, about func(config.EnvVar) string) string {
 	var b strings.Builder
-	b.WriteString("Environment overrides (applied after the file, before validation):\n")
-	for _, e := range config.EnvOverrides {
-		fmt.Fprintf(&b, "  %-32s %s\n", e.Name, e.Path)
+	b.WriteString(title + "\n")
+	for _, e := range vars {
+		fmt.Fprintf(&b, "  %-32s %s\n", e.Name, about(e))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -26,7 +40,7 @@ func runValidate(_ context.Context, args []string, env Env) int {
 		"Check a configuration file offline (no AWS call) and explain every problem at once: unknown\n"+
 			"keys, wrong types and invalid values, each with its key path and line (or the environment\n"+
 			"variable it came from), and AMICOPIER_* variables that nothing reads (a misspelt override).\n"+
-			"Region names must be Regions the AWS SDK in this build knows.\n\n"+envHelp(), env)
+			"Region names must be Regions the AWS SDK in this build knows.\n\n"+envHelp()+"\n\n"+otherEnvHelp(), env)
 	path := fs.String("config", defaultConfigPath, "configuration file to check")
 	noEnv := fs.Bool("no-env", false, "ignore the AMICOPIER_* environment variables")
 	if code, ok := parseFlags(fs, args, env); !ok {

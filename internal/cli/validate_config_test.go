@@ -151,3 +151,14 @@ func TestValidateMarksTheEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateHelpSaysWhatItKnows: --help lists every variable validate
+// does not report, since its message for an unknown one points there.
+func TestValidateHelpSaysWhatItKnows(t *testing.T) {
+	code, out, _ := run(t, "validate", "--help")
+	for _, want := range []string{"[--no-env]", "AMICOPIER_* variables that nothing reads", "AMICOPIER_STATE_TABLE", "AMICOPIER_CONFIG_YAML", "AMICOPIER_LOG_LEVEL", "AMICOPIER_DYNAMODB_ENDPOINT", "Regions the AWS SDK in this build knows"} {
+		if code != cli.ExitOK || !strings.Contains(out, want) {
+			t.Errorf("validate --help: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+}
