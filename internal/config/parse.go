@@ -40,7 +40,8 @@ func Load(path string) (*Config, error) {
 }
 
 // LoadWithEnv is the usual way to get a configuration: Load, then
-// ApplyEnv with getenv (os.Getenv when nil), then Validate.
+// ApplyEnv with getenv (os.Getenv when nil), then Validate, with the
+// problems of all three listed at once (see ParseWithEnv).
 func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
 	data, err := ReadFile(path)
 	if err != nil {
