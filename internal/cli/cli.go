@@ -34,6 +34,10 @@ const (
 type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+	// Environ lists the environment as os.Environ does, for validate to
+	// report AMICOPIER_* names that nothing reads. Nil skips that check,
+	// unless Getenv is nil too: then both are the process's.
+	Environ func() []string
 	// Version is the build's version string.
 	Version string
 	// Interactive is true when stderr is a terminal (progress bars,
@@ -63,6 +67,9 @@ func commands() []command {
 func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
+		if env.Environ == nil {
+			env.Environ = os.Environ
+		}
 	}
 	if len(args) == 0 {
 		usage(env.Stderr)

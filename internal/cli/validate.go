@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/amicopier/amicopier/internal/config"
@@ -12,28 +13,48 @@ import (
 const defaultConfigPath = "config.yaml"
 
 func envHelp() string {
+	return envTable("Environment overrides (applied after the file, before validation):", config.EnvOverrides,
+		func(e config.EnvVar) string { return e.Path })
+}
+
+// otherEnvHelp lists the variables validate knows that override nothing,
+// so that the list of what amicopier reads is complete.
+func otherEnvHelp() string {
+	return envTable("Other variables amicopier reads (the Lambda function, logs, tests):", config.OtherEnvVars,
+		func(e config.EnvVar) string { return e.Description })
+}
+
+// envTable prints a title and a line per variable: its name and what
+// about says of it.
+func envTable(title string, vars []config.EnvVar, about func(config.EnvVar) string) string {
 	var b strings.Builder
-	b.WriteString("Environment overrides (applied after the file, before validation):\n")
-	for _, e := range config.EnvOverrides {
-		fmt.Fprintf(&b, "  %-32s %s\n", e.Name, e.Path)
+	b.WriteString(title + "\n")
+	for _, e := range vars {
+		fmt.Fprintf(&b, "  %-32s %s\n", e.Name, about(e))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
 
 func runValidate(_ context.Context, args []string, env Env) int {
-	fs := newFlags("validate", "[--config FILE]",
-		"Check a configuration file offline (no AWS call) and explain every problem: unknown keys,\n"+
-			"wrong types and invalid values, each with its key path and line.\n\n"+envHelp(), env)
+	fs := newFlags("validate", "[--config FILE] [--no-env]",
+		"Check a configuration file offline (no AWS call) and explain every problem at once: unknown\n"+
+			"keys, wrong types and invalid values, each with its key path and line (or the environment\n"+
+			"variable it came from), and AMICOPIER_* variables that nothing reads (a misspelt override).\n"+
+			"Region names must be Regions the AWS SDK in this build knows.\n\n"+envHelp()+"\n\n"+otherEnvHelp(), env)
 	path := fs.String("config", defaultConfigPath, "configuration file to check")
-	noEnv := fs.Bool("no-env", false, "ignore the AMICOPIER_* environment overrides")
+	noEnv := fs.Bool("no-env", false, "ignore the AMICOPIER_* environment variables")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
 	getenv := env.Getenv
-	if *noEnv {
+	var environ []string
+	switch {
+	case *noEnv:
 		getenv = func(string) string { return "" }
+	case env.Environ != nil:
+		environ = env.Environ()
 	}
-	cfg, err := config.LoadWithEnv(*path, getenv)
+	cfg, err := config.Check(*path, getenv, environ)
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {
@@ -59,5 +80,24 @@ func runValidate(_ context.Context, args []string, env Env) int {
 	}
 	fmt.Fprintf(env.Stdout, "  target metadata: %s\n", strings.Join(sources, ", "))
 	fmt.Fprintf(env.Stdout, "  state backend: %s\n", describeStore(cfg, nil))
+	printFromEnvironment(env, cfg)
 	return ExitOK
+}
+
+// printFromEnvironment lists the values the environment set, so that
+// nobody takes them for the file's; secrets show their length only.
+func printFromEnvironment(env Env, cfg *config.Config) {
+	set := cfg.FromEnvironment()
+	if len(set) == 0 {
+		return
+	}
+	fmt.Fprintln(env.Stdout, "  from the environment (overriding the file):")
+	for _, e := range set {
+		raw := strings.TrimSpace(env.Getenv(e.Name)) // as ApplyEnv took it
+		value := strconv.Quote(raw)
+		if e.Secret {
+			value = fmt.Sprintf("(%d characters, not shown)", len(raw))
+		}
+		fmt.Fprintf(env.Stdout, "    %s = %s  (%s)\n", e.Path, value, e.Name)
+	}
 }

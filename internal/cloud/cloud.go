@@ -208,7 +208,7 @@ var (
 	ouIDPattern      = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$`)
 	rootIDPattern    = regexp.MustCompile(`^r-[0-9a-z]{4,32}$`)
 	imageIDPattern   = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
-	regionPattern    = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]{1,2}$`)
+	regionPattern    = regexp.MustCompile(`^([a-z]{2}(-gov|-iso[a-z]*)?|eusc-[a-z]{2})-[a-z]+-[0-9]{1,2}$`)
 )
 
 // IsAccountID reports whether s is a 12-digit AWS account id.

@@ -20,7 +20,7 @@ func TestApplyEnv(t *testing.T) {
 		"AMICOPIER_EXTERNAL_ID":       "secret-id\n",
 		"AMICOPIER_KMS_KEY":           "alias/prod",
 		"AMICOPIER_TARGET_ROLE_NAME":  "prod-copier",
-		"AMICOPIER_UNRELATED":         "x",
+		pre + "UNRELATED":             "x",
 	}
 	c := mustParse(t, base+"state:\n  backend: file\n")
 	if err := ApplyEnv(c, func(k string) string { return env[k] }); err != nil {

@@ -3,11 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"regexp"
-
-	"github.com/amicopier/amicopier/internal/cloud"
 )
 
 // Shapes of the AWS identifiers the configuration holds. They follow the
@@ -46,15 +45,15 @@ func isTableName(s string) bool { return tableNamePattern.MatchString(s) }
 
 // kmsKeyRegion checks a KMS key reference. ok is false when s is none of
 // a key id, an alias name, a key ARN or an alias ARN; region is the Region
-// an ARN pins the key to, empty for ids and alias names (which resolve in
-// the Region of the copy).
+// an ARN pins the key to (not checked here), empty for ids and alias names
+// (which resolve in the Region of the copy).
 func kmsKeyRegion(s string) (region string, ok bool) {
 	if kmsKeyIDPattern.MatchString(s) || kmsAliasPattern.MatchString(s) {
 		return "", true
 	}
 	for _, p := range []*regexp.Regexp{kmsKeyARNPattern, kmsAliasARNPattern} {
 		if m := p.FindStringSubmatch(s); m != nil {
-			return m[1], cloud.IsRegion(m[1])
+			return m[1], true
 		}
 	}
 	return "", false
@@ -68,7 +67,9 @@ func checkGlob(pattern string) error {
 	return nil
 }
 
-// checkEndpoint explains why s is not a usable endpoint URL.
+// checkEndpoint explains why s is not a usable endpoint URL. Plain http
+// is for local emulators only: over any network the calls and their
+// signed credentials must be protected by TLS.
 func checkEndpoint(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -84,5 +85,20 @@ func checkEndpoint(s string) error {
 	if u.Host == "" {
 		return fmt.Errorf("%q has no host", s)
 	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q is plain http to a host that is not this machine: use https, or http to localhost, 127.0.0.1 or [::1] (a local emulator)", s)
+	}
 	return nil
+}
+
+// isLoopback reports whether host names this machine: localhost or a
+// loopback address (127.0.0.0/8, ::1), as state.IsLoopbackEndpoint judges
+// the endpoints that may go without real credentials. Other names are not
+// resolved: what they point at is not known before the call.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

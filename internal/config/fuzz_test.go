@@ -1,27 +1,33 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
 )
 
-// FuzzParse feeds arbitrary documents to Parse and Validate: they must
-// never panic, and every error must say something. The seed corpus is in
+// FuzzParse feeds arbitrary documents to Parse, ParseWithEnv and
+// Validate: they must never panic, every error must say something, and
+// every line it names must be in the document. The seed corpus is in
 // testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(base))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		lines := bytes.Count(data, []byte("\n")) + 1
+		if _, err := ParseWithEnv(data, "fuzz.yaml", func(string) string { return "" }); err != nil {
+			checkErrorText(t, err, lines)
+		}
 		c, err := Parse(data, "fuzz.yaml")
 		if err != nil {
 			if c != nil {
 				t.Fatalf("Parse returned a config with an error: %v", err)
 			}
-			checkErrorText(t, err)
+			checkErrorText(t, err, lines)
 			return
 		}
 		if err := c.Validate(); err != nil {
-			checkErrorText(t, err)
+			checkErrorText(t, err, lines)
 		}
 		// The helpers must cope with whatever Parse accepted.
 		_ = c.KMSKeyFor("111111111111", "eu-west-1")
@@ -33,7 +39,7 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func checkErrorText(t *testing.T, err error) {
+func checkErrorText(t *testing.T, err error, lines int) {
 	t.Helper()
 	if strings.TrimSpace(err.Error()) == "" {
 		t.Fatalf("empty error message (%T)", err)
@@ -48,6 +54,9 @@ func checkErrorText(t *testing.T, err error) {
 	for _, fe := range ve.Errors {
 		if strings.TrimSpace(fe.Message) == "" {
 			t.Fatalf("empty message for %q at line %d", fe.Path, fe.Line)
+		}
+		if fe.Line < 0 || fe.Line > lines {
+			t.Fatalf("line %d of a document of %d lines: %s", fe.Line, lines, fe.format("fuzz.yaml"))
 		}
 	}
 }

@@ -15,13 +15,35 @@ type origin struct {
 	lines map[string]int
 	// env maps a path to the environment variable that set it.
 	env map[string]string
+	// unread holds the paths whose value in file could not be read (of
+	// the wrong type, say): the default stands in for it, and the problem
+	// is reported already.
+	unread map[string]bool
 }
 
 func (c *Config) ensureOrigin() *origin {
 	if c.origin == nil {
-		c.origin = &origin{lines: map[string]int{}, env: map[string]string{}}
+		c.origin = &origin{lines: map[string]int{}, env: map[string]string{}, unread: map[string]bool{}}
 	}
 	return c.origin
+}
+
+// reported says whether a problem with path is told already by the
+// file's value at path, or at one of its ancestors, being unreadable. A
+// value the environment set is judged on its own.
+func (o *origin) reported(path string) bool {
+	if o == nil || len(o.unread) == 0 {
+		return false
+	}
+	if _, ok := o.env[path]; ok {
+		return false
+	}
+	for p := path; p != ""; p = parentPath(p) {
+		if o.unread[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // locate returns the path as errors print it and the line to print with

@@ -8,9 +8,11 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -19,41 +21,155 @@ import (
 // hostile or broken file ("billion laughs") cannot make loading explode.
 const maxAliases = 1000
 
-// Load reads the configuration file at path (see Parse).
+// MaxFileSize is the largest configuration document amicopier reads:
+// 2 MiB. A large organisation's configuration (a rule and a key override
+// for each of a few thousand accounts) is a few hundred KiB, so the limit
+// only stops a wrong --config (/dev/zero, a disk image, a log file) before
+// it fills memory: the YAML tree of a document takes some 15 to 30 times
+// its size.
+const MaxFileSize = 2 << 20
+
+// Load reads the configuration file at path (see Parse). A file larger
+// than MaxFileSize is refused.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config file: %w", err)
+		return nil, err
 	}
 	return Parse(data, path)
 }
 
 // LoadWithEnv is the usual way to get a configuration: Load, then
-// ApplyEnv with getenv (os.Getenv when nil), then Validate.
+// ApplyEnv with getenv (os.Getenv when nil), then Validate, with the
+// problems of all three listed at once (see ParseWithEnv).
 func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWithEnv(data, path, getenv)
+}
+
+// ReadFile reads a configuration file of at most MaxFileSize bytes. A
+// regular file's size is checked before reading; anything else (a
+// device, a pipe) is read until the limit is passed, so memory stays
+// bounded whatever path names.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
 	}
-	return ParseWithEnv(data, path, getenv)
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("read config file %s: the file is %s, over the limit of %s for a configuration file; is it the right file?",
+			path, sizeWithBytes(st.Size()), sizeWithBytes(MaxFileSize))
+	}
+	return ReadAll(f, path)
+}
+
+// ReadAll reads a configuration document from r (standard input, say) and
+// refuses one longer than MaxFileSize once it has read one byte past it.
+// name stands for r in messages.
+func ReadAll(r io.Reader, name string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config file %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("read config file %s: more than %s read, over the limit of %s for a configuration file; is it the right file?",
+			name, formatSize(MaxFileSize), sizeWithBytes(MaxFileSize))
+	}
+	return data, nil
+}
+
+// formatSize prints a byte count for people: "512 bytes", "1.5 KiB",
+// "2 MiB" (whole units without a decimal).
+func formatSize(n int64) string {
+	if n == 1 {
+		return "1 byte"
+	}
+	unit, name := int64(1), "bytes"
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size {
+			unit, name = u.size, u.name
+			break
+		}
+	}
+	if n%unit == 0 {
+		return strconv.FormatInt(n/unit, 10) + " " + name
+	}
+	return fmt.Sprintf("%.1f %s", float64(n)/float64(unit), name)
+}
+
+// sizeWithBytes adds the exact count where formatSize rounds, so that a
+// size just over a limit does not read like the limit itself.
+func sizeWithBytes(n int64) string {
+	if n < 1<<10 {
+		return formatSize(n)
+	}
+	return formatSize(n) + " (" + strconv.FormatInt(n, 10) + " bytes)"
+}
+
+// Check is what `amicopier validate` runs: LoadWithEnv, and besides the
+// file's problems, in the same list, every variable of environ (as
+// os.Environ gives it) that UnknownEnv finds. A nil environ leaves that
+// check out.
+func Check(path string, getenv func(string) string, environ []string) (*Config, error) {
+	cfg, err := LoadWithEnv(path, getenv)
+	unknown := UnknownEnv(environ)
+	var ve *ValidationError
+	switch {
+	case len(unknown) == 0:
+		return cfg, err
+	case err == nil:
+		return nil, &ValidationError{File: path, Errors: unknown}
+	case errors.As(err, &ve):
+		return nil, &ValidationError{File: ve.File, Errors: append(slices.Clip(ve.Errors), unknown...)}
+	}
+	return nil, err
 }
 
 // ParseWithEnv is LoadWithEnv for a document already in memory (the
 // Lambda function's AMICOPIER_CONFIG_YAML): Parse, then ApplyEnv with
 // getenv (os.Getenv when nil), then Validate. name stands for the file
 // in messages.
+//
+// Problems with the file's keys and types do not stop the checks of the
+// values: every problem of both kinds is listed at once, in the order of
+// the file, and those with no line (set from the environment) last.
 func ParseWithEnv(data []byte, name string, getenv func(string) string) (*Config, error) {
-	cfg, err := Parse(data, name)
+	cfg, problems, err := parse(data, name)
 	if err != nil {
 		return nil, err
 	}
 	if err := ApplyEnv(cfg, getenv); err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	problems = append(problems, cfg.problems()...)
+	if len(problems) > 0 {
+		return nil, &ValidationError{File: name, Errors: inFileOrder(problems)}
 	}
 	return cfg, nil
+}
+
+// inFileOrder sorts problems by line, keeping the order of those on one
+// line; problems without a line go last.
+func inFileOrder(problems []FieldError) []FieldError {
+	slices.SortStableFunc(problems, func(a, b FieldError) int {
+		switch {
+		case a.Line == b.Line:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	return problems
 }
 
 // Parse decodes a YAML document over Default(). filename is only used in
@@ -63,58 +179,198 @@ func ParseWithEnv(data []byte, name string, getenv func(string) string) (*Config
 // the parser's message. Parse does not check values: call Validate (after
 // ApplyEnv), whose messages carry the lines recorded here.
 func Parse(data []byte, filename string) (*Config, error) {
-	cfg := Default()
-	o := cfg.ensureOrigin()
-	o.file = filename
-
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return cfg, nil // empty or comments only: all defaults
-		}
-		return nil, syntaxError(filename, data, err)
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		return nil, &ValidationError{File: filename, Errors: []FieldError{{
-			Line:    extra.Line,
-			Message: "a second YAML document (after ---): a configuration file holds exactly one",
-		}}}
-	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(filename, data, err)
-	}
-
-	d := &decoder{origin: o}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = root.Content[0]
-	}
-	d.value("", root, reflect.ValueOf(cfg).Elem())
-	if len(d.errs) > 0 {
-		return nil, &ValidationError{File: filename, Errors: d.errs}
+	cfg, problems, err := parse(data, filename)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(problems) > 0:
+		return nil, &ValidationError{File: filename, Errors: problems}
 	}
 	return cfg, nil
 }
 
-var yamlLinePrefix = regexp.MustCompile(`^yaml: line ([0-9]+): `)
+// parse is Parse that goes on past problems with keys and types: it
+// returns the configuration decoded as far as the file allows (a value
+// that cannot be read keeps its default, and its path is recorded so
+// that Validate does not report it again) with those problems. err is
+// for a document that cannot be read at all (too large, not YAML).
+func parse(data []byte, filename string) (*Config, []FieldError, error) {
+	if len(data) > MaxFileSize {
+		return nil, nil, &ValidationError{File: filename, Errors: []FieldError{{
+			Message: fmt.Sprintf("the document is %s, over the limit of %s for a configuration", sizeWithBytes(int64(len(data))), sizeWithBytes(MaxFileSize)),
+		}}}
+	}
+	cfg := Default()
+	o := cfg.ensureOrigin()
+	o.file = filename
 
-// syntaxError turns the parser's "yaml: line N: msg" into a positioned
-// FieldError, with a hint for the commonest cause, tab indentation.
+	doc, second, err := decodeDocument(bytes.NewReader(data))
+	switch {
+	case err != nil:
+		return nil, nil, syntaxError(filename, data, err)
+	case second > 0:
+		return nil, nil, &ValidationError{File: filename, Errors: []FieldError{{
+			Line:    second,
+			Message: "a second YAML document (after ---): a configuration file holds exactly one",
+		}}}
+	case doc == nil:
+		return cfg, nil, nil // empty or comments only: all defaults
+	}
+
+	d := &decoder{origin: o}
+	root := doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	d.value("", root, reflect.ValueOf(cfg).Elem())
+	return cfg, d.errs, nil
+}
+
+// decodeDocument parses r as YAML. It returns a nil doc for an empty
+// document (or comments only), the line of a second document if there is
+// one, and the parser's error for a syntax error.
+func decodeDocument(r io.Reader) (doc *yaml.Node, second int, err error) {
+	dec := yaml.NewDecoder(r)
+	var first yaml.Node
+	if err := dec.Decode(&first); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, 0, nil
+		}
+		return nil, 0, err
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return &first, extra.Line, nil
+	case !errors.Is(err, io.EOF):
+		return nil, 0, err
+	}
+	return &first, 0, nil
+}
+
+var yamlLinePrefix = regexp.MustCompile(`^yaml: line [0-9]+: `)
+
+// syntaxError turns the parser's "yaml: line N: msg" into a FieldError at
+// the line that is wrong, with a hint for the commonest causes.
 func syntaxError(filename string, data []byte, err error) error {
 	msg := err.Error()
-	line := 0
 	if m := yamlLinePrefix.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = msg[len(m[0]):]
+		msg = msg[len(m[0]):] // a wrong line: see syntaxErrorLine
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	if lines := bytes.Split(data, []byte("\n")); line > 0 && line <= len(lines) && bytes.ContainsRune(lines[line-1], '\t') {
-		msg += " (YAML does not allow tabs for indentation: use spaces)"
+	line := 0
+	if strings.Contains(msg, "UTF-8") {
+		// The parser names no position for these.
+		if l, col, b, ok := firstInvalidUTF8(data); ok {
+			line = l
+			msg = fmt.Sprintf("byte 0x%02X at column %d is not UTF-8 (save the file as UTF-8)", b, col)
+		}
+	}
+	if line == 0 {
+		line = syntaxErrorLine(data, err.Error())
+	}
+	if lines := bytes.Split(data, []byte("\n")); line > 0 && line <= len(lines) {
+		switch text := lines[line-1]; {
+		case bytes.ContainsRune(text, '\t'):
+			msg += " (YAML does not allow tabs for indentation: use spaces)"
+		case strings.Contains(msg, "end of stream") && bytes.ContainsAny(text, `"'`):
+			msg += " (is a quote opened on this line not closed?)"
+		case strings.HasPrefix(msg, "did not find expected key"):
+			msg += " (check this line's indentation: the keys of one mapping start in the same column)"
+		}
 	}
 	return &ValidationError{File: filename, Errors: []FieldError{{Line: line, Message: "invalid YAML: " + msg}}}
+}
+
+// syntaxErrorLine finds the line of a syntax error; want is the error's
+// text. yaml.v3 reports the line where the enclosing block or flow began
+// (and counts it from 0), not the line of the offending token, so the
+// line is found by parsing prefixes: it is the line whose addition makes
+// the parser fail exactly as it fails on the whole document. The parser
+// reads its input only as far as it needs, so where it had read to when
+// it failed bounds the search from above, close to the answer; the search
+// gallops back from there, so it costs a few parses even in a long file.
+func syntaxErrorLine(data []byte, want string) int {
+	var ends []int // ends[k-1] is the offset just after line k
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		ends = append(ends, len(data))
+	}
+	n := len(ends)
+	failsAt := func(k int) bool { // the first k lines fail like the document
+		if k <= 0 {
+			return false
+		}
+		if k >= n {
+			return true
+		}
+		_, _, err := decodeDocument(bytes.NewReader(data[:ends[k-1]]))
+		return err != nil && err.Error() == want
+	}
+	hi := n
+	r := &byteReader{data: data}
+	if _, _, err := decodeDocument(r); err != nil && err.Error() == want {
+		read := sort.SearchInts(ends, r.off) + 1 // the line holding the last byte read
+		if read < n && failsAt(read) {
+			hi = read
+		}
+	}
+	lo := hi - 1
+	for step := 2; lo > 0 && failsAt(lo); step *= 2 {
+		hi, lo = lo, max(lo-step, 0)
+	}
+	for hi-lo > 1 { // failsAt(lo) is false, failsAt(hi) true
+		mid := lo + (hi-lo)/2
+		if failsAt(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// byteReader hands its data to the parser one byte at a time, so that off
+// says how far the parser had to read.
+type byteReader struct {
+	data []byte
+	off  int
+}
+
+func (r *byteReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.data) {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = r.data[r.off]
+	r.off++
+	return 1, nil
+}
+
+// firstInvalidUTF8 locates the first byte of data that is not UTF-8: its
+// line, its column (in characters, from 1) and its value.
+func firstInvalidUTF8(data []byte) (line, col int, b byte, ok bool) {
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, col, data[i], true
+		case r == '\n':
+			line, col = line+1, 1
+		default:
+			col++
+		}
+		i += size
+	}
+	return 0, 0, 0, false
 }
 
 // decoder walks a yaml.Node tree against the Config struct by reflection,
@@ -134,6 +390,7 @@ func (d *decoder) fail(path string, node *yaml.Node, format string, args ...any)
 // failValue records a problem with a value at the line of its key, where
 // a reader looks for it (a block value starts on the next line).
 func (d *decoder) failValue(path string, node *yaml.Node, format string, args ...any) {
+	d.origin.unread[path] = true
 	line, ok := d.origin.lines[path]
 	if !ok {
 		line = node.Line
@@ -145,6 +402,9 @@ func (d *decoder) failValue(path string, node *yaml.Node, format string, args ..
 func (d *decoder) resolve(path string, node *yaml.Node) (*yaml.Node, bool) {
 	for node.Kind == yaml.AliasNode {
 		d.aliases++
+		if d.aliases > maxAliases || node.Alias == nil {
+			d.origin.unread[path] = true
+		}
 		switch {
 		case d.aliases == maxAliases+1:
 			d.fail(path, node, "too many YAML aliases (more than %d): write the values out", maxAliases)
@@ -321,6 +581,10 @@ func (d *decoder) scalar(path string, node *yaml.Node, v reflect.Value) {
 		d.failValue(path, node, "expected %s, got %s", describeType(v.Type()), describeNode(node))
 		return
 	}
+	if v.Kind() == reflect.Bool {
+		d.boolean(path, node, v)
+		return
+	}
 	// yaml.v3 truncates 2.5 into an int: refuse floats for whole numbers.
 	isFloat := node.ShortTag() == "!!float"
 	fresh := reflect.New(v.Type())
@@ -333,6 +597,29 @@ func (d *decoder) scalar(path string, node *yaml.Node, v reflect.Value) {
 		return
 	}
 	v.Set(fresh.Elem())
+}
+
+// boolean takes exactly true or false. yaml.v3 also turns YAML 1.1's
+// yes, on, y... into booleans, so "enabled: y" would turn a feature on; a
+// configuration is better refused than misread.
+func (d *decoder) boolean(path string, node *yaml.Node, v reflect.Value) {
+	val, tag := node.Value, node.ShortTag()
+	quoted := node.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+	lower := strings.ToLower(val)
+	switch {
+	case tag == "!!bool" && (val == "true" || val == "false"):
+		v.SetBool(val == "true")
+	case (lower == "true" || lower == "false") && quoted:
+		d.failValue(path, node, "expected true or false, got the quoted string %q: write %s without quotes", val, lower)
+	case (lower == "true" || lower == "false") && tag == "!!str":
+		d.failValue(path, node, "expected true or false, got the string %q: write %s without a tag", val, lower)
+	case lower == "true" || lower == "false":
+		d.failValue(path, node, "expected true or false, got %q: write %s in lower case", val, lower)
+	case slices.Contains([]string{"y", "yes", "on", "n", "no", "off"}, lower):
+		d.failValue(path, node, "expected true or false, got %q (YAML 1.1 words such as yes, on and y are not booleans here)", val)
+	default:
+		d.failValue(path, node, "expected true or false, got %s", describeNode(node))
+	}
 }
 
 // yamlFields maps the yaml keys of a struct to field indexes.
@@ -395,9 +682,13 @@ func suggest(key string, t reflect.Type) string {
 	return "expected one of: " + strings.Join(sorted, ", ")
 }
 
-// editDistance is the Levenshtein distance between a and b, counted in
-// bytes (keys are ASCII).
+// editDistance is the number of edits (insert, delete or replace one
+// byte, or swap two adjacent ones: the optimal string alignment distance)
+// that turn a into b. Keys and Region names are ASCII.
 func editDistance(a, b string) int {
+	// rows[i][j] is the distance between a[:i] and b[:j]; three rows are
+	// enough, as a swap looks two back.
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -411,8 +702,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }

@@ -375,3 +375,165 @@ func TestParseWithEnv(t *testing.T) {
 		t.Errorf("file %+v (%v) and memory %+v (%v) differ", fromFile, err1, fromMemory, err2)
 	}
 }
+
+// TestParseSyntaxErrorLines: a syntax error points at the line that is
+// wrong, not at the line where the enclosing block began (yaml.v3 reports
+// the latter, counted from 0), and bytes that are not UTF-8 are located.
+func TestParseSyntaxErrorLines(t *testing.T) {
+	cases := []struct {
+		name, doc string
+		line      int
+		message   string
+	}{
+		{"indented too far", "source:\n  account_id: \"111111111111\"\n   regions: [eu-west-1]\n", 3, "did not find expected key"},
+		{"indented too little", "source:\n  account_id: \"111111111111\"\n regions: [eu-west-1]\n", 3, "did not find expected key"},
+		{"deep in a long block", "source:\n  account_id: \"111111111111\"\n  regions:\n    - eu-west-1\n    - us-east-1\n    - us-west-2\n   - eu-west-2\n", 7, "did not find expected"},
+		{"key without name", "report:\n  format: json\nprune:\n  enabled: false\n: x\n", 5, "did not find expected key"},
+		{"list item in a mapping", "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1]\n  - us-east-1\n", 4, "did not find expected key"},
+		{"key after list items", "targets:\n  regions:\n    - eu-west-1\n    - us-east-1\n    tag_key: x\n", 5, ""},
+		{"unclosed flow", "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1\nstate:\n  backend: file\n", 3, "did not find expected ',' or ']'"},
+		{"unclosed quote", "report:\n  format: json\ncopy:\n  name_template: \"{{.ID}}\n  encrypted_tag_value: x\n", 4, "found unexpected end of stream"},
+		{"tab", "source:\n  account_id: \"111111111111\"\n\tregions: [eu-west-1]\n", 3, "YAML does not allow tabs"},
+		{"unknown anchor", "report:\n  format: json\nsource: *nope\n", 3, "unknown anchor 'nope'"},
+		{"control character", "report:\n  format: json\ncopy:\n  encrypted_tag_value: a\x00b\n", 4, "control characters are not allowed"},
+		{"broken second document", "report: {format: json}\n---\nsource:\n  - [\n", 4, ""},
+		{"latin-1 value", "source:\n  account_id: \"111111111111\"\n  regions: [eu-west-1]\ntargets:\n  tag_key: caf\xe9\n", 5, "byte 0xE9 at column 15 is not UTF-8"},
+		{"latin-1 comment", "# r\xe9gions\nsource: {}\n", 1, "byte 0xE9 at column 4 is not UTF-8"},
+		{"stray continuation byte", "report:\n  format: \x80json\n", 2, "byte 0x80 at column 11 is not UTF-8"},
+		{"utf-8 before the bad byte", "copy:\n  encrypted_tag_value: \"é\xff\"\n", 2, "byte 0xFF at column 26 is not UTF-8"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), "config.yaml")
+			errs := validationErrors(t, err)
+			if len(errs) != 1 {
+				t.Fatalf("want one error, got %v", err)
+			}
+			if errs[0].Line != tc.line || !strings.Contains(errs[0].Message, tc.message) || !strings.HasPrefix(errs[0].Message, "invalid YAML: ") {
+				t.Errorf("got line %d: %q\nwant line %d: %q", errs[0].Line, errs[0].Message, tc.line, tc.message)
+			}
+		})
+	}
+}
+
+// TestParseWithEnvReportsEverythingAtOnce: unknown keys and values of the
+// wrong type do not hide invalid values: one pass lists them all, in the
+// order of the file, and a value that could not be read is not reported a
+// second time as missing or invalid.
+func TestParseWithEnvReportsEverythingAtOnce(t *testing.T) {
+	doc := `source:
+  account_id: "12345"
+  regionz: [eu-west-1]
+limits:
+  concurrency: 0
+  retry_backoff: 1 hour
+targets:
+  rules:
+    - ubuntu
+state:
+  backend: sqlite
+`
+	env := map[string]string{"AMICOPIER_STATE_TABLE": "x"}
+	_, err := ParseWithEnv([]byte(doc), "config.yaml", func(k string) string { return env[k] })
+	errs := validationErrors(t, err)
+	want := []string{
+		`source.regions (config.yaml:1): required`,
+		`source.account_id (config.yaml:2): "12345" is not a 12-digit AWS account id`,
+		`source.regionz (config.yaml:3): unknown key; did you mean "regions"?`,
+		`limits.concurrency (config.yaml:5): must be between 1 and 1000 (got 0)`,
+		`limits.retry_backoff (config.yaml:6): invalid duration "1 hour"`,
+		`targets.rules[0] (config.yaml:9): expected a mapping`,
+		`state.backend (config.yaml:11): "sqlite" is not a state backend`,
+		`state.table (from AMICOPIER_STATE_TABLE): "x" is not a DynamoDB table name`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if got := errs[i].format("config.yaml"); !strings.HasPrefix(got, w) {
+			t.Errorf("problem %d:\n got %s\nwant %s...", i, got, w)
+		}
+	}
+	// The same through LoadWithEnv.
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadWithEnv(file, func(k string) string { return env[k] })
+	if got := len(validationErrors(t, err)); got != len(want) {
+		t.Errorf("LoadWithEnv: %d problems, want %d:\n%v", got, len(want), err)
+	}
+}
+
+// TestParseWithEnvDoesNotRepeatUnreadValues: a value the file gives in a
+// form that cannot be read is reported once, for what it is, not again
+// as a missing or invalid value of its own or of what it holds.
+func TestParseWithEnvDoesNotRepeatUnreadValues(t *testing.T) {
+	for name, doc := range map[string]string{
+		"string for a list":  "source:\n  account_id: \"111111111111\"\n  regions: eu-west-1\n",
+		"list in a list":     base + "targets:\n  regions:\n    - [eu-west-1]\n",
+		"scalar for a rule":  base + "targets:\n  rules:\n    - windows\n",
+		"scalar for section": base + "state: dynamodb\n",
+		"string for a map":   base + "targets:\n  rules:\n    - name: a\n      match: Recipe\n      accounts: [\"*\"]\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseWithEnv([]byte(doc), "config.yaml", func(string) string { return "" })
+			if errs := validationErrors(t, err); len(errs) != 1 {
+				t.Errorf("want the one problem, got:\n%v", err)
+			}
+		})
+	}
+}
+
+// TestParseStrictBooleans: a boolean key takes true or false and nothing
+// else; YAML 1.1's yes, on, y... and a quoted "true" are errors that name
+// the key, the line and the value.
+func TestParseStrictBooleans(t *testing.T) {
+	for value, want := range map[string]bool{"true": true, "false": false, "true # comment": true} {
+		c := mustParse(t, base+"prune:\n  enabled: "+value+"\n")
+		if c.Prune.Enabled != want {
+			t.Errorf("enabled: %s gives %v", value, c.Prune.Enabled)
+		}
+	}
+	for value, message := range map[string]string{
+		"yes":          `expected true or false, got "yes" (YAML 1.1 words such as yes, on and y are not booleans here)`,
+		"on":           `got "on" (YAML 1.1 words`,
+		"y":            `got "y" (YAML 1.1 words`,
+		"Y":            `got "Y" (YAML 1.1 words`,
+		"no":           `got "no" (YAML 1.1 words`,
+		"off":          `got "off" (YAML 1.1 words`,
+		`"true"`:       `got the quoted string "true": write true without quotes`,
+		`'false'`:      `got the quoted string "false": write false without quotes`,
+		"True":         `got "True": write true in lower case`,
+		"FALSE":        `got "FALSE": write false in lower case`,
+		"1":            `expected true or false, got "1"`,
+		"!!bool yes":   `expected true or false, got "yes"`,
+		"!!str true":   `got the string "true"`,
+		"[true]":       `expected true or false, got a list`,
+		"sometimes":    `expected true or false, got "sometimes"`,
+		`"yes please"`: `expected true or false, got "yes please"`,
+	} {
+		t.Run(value, func(t *testing.T) {
+			_, err := Parse([]byte(base+"prune:\n  enabled: "+value+"\n"), "config.yaml")
+			errs := validationErrors(t, err)
+			if len(errs) != 1 || errs[0].Path != "prune.enabled" || errs[0].Line != 5 || !strings.Contains(errs[0].Message, message) {
+				t.Errorf("got %v\nwant prune.enabled (config.yaml:5): ...%s", err, message)
+			}
+		})
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"a", "", 1}, {"", "abc", 3}, {"regions", "regions", 0},
+		{"regoins", "regions", 1}, {"eu-wset-1", "eu-west-1", 1}, {"ab", "ba", 1},
+		{"acounts", "accounts", 1}, {"kitten", "sitting", 3}, {"ca", "abc", 3},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -9,9 +9,12 @@
 //	err = config.ApplyEnv(cfg, os.Getenv)  // then the environment
 //	err = cfg.Validate()                   // then every check at once
 //
-// LoadWithEnv does the three. Errors from Load and Validate are
-// *ValidationError values listing every problem as
-// "path (file:line): message".
+// LoadWithEnv does the three, and lists the problems of all three at
+// once. Errors from Load and Validate are *ValidationError values listing
+// every problem as "path (file:line): message". Check, which `amicopier
+// validate` runs, also reports the AMICOPIER_* variables that nothing
+// reads. A file is at most MaxFileSize bytes, and Region names are those
+// the AWS SDK's partition metadata lists (internal/cloud).
 //
 // # Environment overrides
 //

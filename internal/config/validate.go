@@ -18,7 +18,9 @@ import (
 type FieldError struct {
 	// Path of the value, as in "targets.rules[1].accounts[0]"; empty for
 	// problems with the document as a whole. A value set from the
-	// environment reads "state.backend (from AMICOPIER_STATE_BACKEND)".
+	// environment reads "state.backend (from AMICOPIER_STATE_BACKEND)";
+	// a variable of the environment that nothing reads (UnknownEnv) reads
+	// its name and "(environment)".
 	Path string
 	// Line in the file, 0 when unknown (defaults, environment, code).
 	Line int
@@ -74,6 +76,20 @@ func (c *Config) Validate() error {
 	if c == nil {
 		return errors.New("validate config: no configuration")
 	}
+	errs := c.problems()
+	if len(errs) == 0 {
+		return nil
+	}
+	file := ""
+	if c.origin != nil {
+		file = c.origin.file
+	}
+	return &ValidationError{File: file, Errors: errs}
+}
+
+// problems checks every value, leaving out those whose file value could
+// not be read (Parse reported them).
+func (c *Config) problems() []FieldError {
 	v := &validator{origin: c.origin}
 	v.source(&c.Source)
 	v.targets(&c.Targets)
@@ -88,14 +104,7 @@ func (c *Config) Validate() error {
 	}
 	v.report(&c.Report)
 	v.aws(&c.AWS)
-	if len(v.errs) == 0 {
-		return nil
-	}
-	file := ""
-	if c.origin != nil {
-		file = c.origin.file
-	}
-	return &ValidationError{File: file, Errors: v.errs}
+	return v.errs
 }
 
 type validator struct {
@@ -104,6 +113,9 @@ type validator struct {
 }
 
 func (v *validator) add(path, format string, args ...any) {
+	if v.origin.reported(path) {
+		return
+	}
 	p, line := v.origin.locate(path)
 	v.errs = append(v.errs, FieldError{Path: p, Line: line, Message: fmt.Sprintf(format, args...)})
 }
@@ -231,8 +243,8 @@ func (v *validator) encryption(c *Config) {
 		if o.Account != "" && !cloud.IsAccountID(o.Account) {
 			v.add(p+".account", "%q is not a 12-digit AWS account id", o.Account)
 		}
-		if o.Region != "" && !cloud.IsRegion(o.Region) {
-			v.add(p+".region", "%q is not an AWS Region name (like eu-west-1)", o.Region)
+		if o.Region != "" {
+			v.region(p+".region", o.Region)
 		}
 		if first, dup := seen[scope{o.Account, o.Region}]; dup && (o.Account != "" || o.Region != "") {
 			v.add(p, "same account and region as encryption.overrides[%d]; keep one", first)
@@ -262,8 +274,12 @@ func (v *validator) encryption(c *Config) {
 // kmsKey checks a key reference and returns the Region an ARN pins it to.
 func (v *validator) kmsKey(path, key string) (string, bool) {
 	region, ok := kmsKeyRegion(key)
-	if !ok {
+	switch {
+	case !ok:
 		v.add(path, "%q is not a KMS key: use a key id (1234abcd-12ab-34cd-56ef-1234567890ab), an alias name (alias/amicopier), a key ARN or an alias ARN", key)
+	case region != "" && !isKnownRegion(region):
+		v.add(path, "the key ARN's Region: %s", regionProblem(region))
+		return "", false
 	}
 	return region, ok
 }
@@ -303,7 +319,7 @@ func (c *Config) copyRegions() []string {
 	for _, r := range c.Targets.Rules {
 		all = append(all, r.Regions...)
 	}
-	all = slices.DeleteFunc(all, func(r string) bool { return !cloud.IsRegion(r) })
+	all = slices.DeleteFunc(all, func(r string) bool { return !isKnownRegion(r) })
 	sort.Strings(all)
 	return slices.Compact(all)
 }
@@ -366,15 +382,34 @@ func (v *validator) state(s *State) {
 	if s.Table != "" && !isTableName(s.Table) {
 		v.add("state.table", "%q is not a DynamoDB table name (3-255 characters of letters, digits, _ . -)", s.Table)
 	}
-	if s.Region != "" && !cloud.IsRegion(s.Region) {
-		v.add("state.region", "%q is not an AWS Region name (like eu-west-1)", s.Region)
+	if s.Region != "" {
+		v.region("state.region", s.Region)
 	}
 	v.endpoint("state.endpoint", s.Endpoint)
 	v.nonNegative("state.run_retention", s.RunRetention)
-	if s.LeaseTTL <= 0 {
-		v.add("state.lease_ttl", "must be positive (got %s): a lease that expires at once lets two runs work together", s.LeaseTTL)
+	switch ttl := s.LeaseTTL.D(); {
+	case ttl < minLeaseTTL:
+		v.add("state.lease_ttl", "must be at least %s (got %s): the run renews its lease every third of this time (and never more often than once a second), and each renewal needs room to finish before the lease runs out, or another run takes it over mid-run",
+			Duration(minLeaseTTL), s.LeaseTTL)
+	case ttl > maxLeaseTTL:
+		v.add("state.lease_ttl", "must be at most %s (got %s): a crashed run's lease is only taken over when it expires, and until then every run finds it held",
+			Duration(maxLeaseTTL), s.LeaseTTL)
 	}
 }
+
+// Bounds of state.lease_ttl. The engine renews the lease every third of
+// its lifetime, but never more often than once a second, and stops work
+// when a renewal fails and less than a third is left. Below 3s the lease
+// would expire between two renewals. A renewal is a conditional DynamoDB
+// write, which with the SDK's retries and backoff can take seconds, and
+// the clocks of two runs' hosts may disagree by a second or two: 30s
+// gives each third (10s) room for a slow renewal and for that skew. A day
+// is far beyond any need (the lease is renewed while the run lives) and
+// bounds how long a crashed run blocks the next ones.
+const (
+	minLeaseTTL = 30 * time.Second
+	maxLeaseTTL = 24 * time.Hour
+)
 
 func (v *validator) limits(l *Limits) {
 	v.between("limits.concurrency", l.Concurrency, 1, 1000)
@@ -410,8 +445,8 @@ func (v *validator) report(r *Report) {
 }
 
 func (v *validator) aws(a *AWS) {
-	if a.Region != "" && !cloud.IsRegion(a.Region) {
-		v.add("aws.region", "%q is not an AWS Region name (like us-east-1)", a.Region)
+	if a.Region != "" {
+		v.region("aws.region", a.Region)
 	}
 	v.endpoint("aws.endpoints.ec2", a.Endpoints.EC2)
 	v.endpoint("aws.endpoints.organizations", a.Endpoints.Organizations)
@@ -431,8 +466,7 @@ func (v *validator) regions(path string, regions []string) {
 	seen := map[string]int{}
 	for i, r := range regions {
 		p := indexPath(path, i)
-		if !cloud.IsRegion(r) {
-			v.add(p, "%q is not an AWS Region name (like eu-west-1)", r)
+		if !v.region(p, r) {
 			continue
 		}
 		if first, dup := seen[r]; dup {
@@ -441,6 +475,15 @@ func (v *validator) regions(path string, regions []string) {
 		}
 		seen[r] = i
 	}
+}
+
+// region checks a Region name against the AWS SDK's partition metadata.
+func (v *validator) region(path, name string) bool {
+	if isKnownRegion(name) {
+		return true
+	}
+	v.add(path, "%s", regionProblem(name))
+	return false
 }
 
 func (v *validator) accounts(path string, accounts []string, allowStar bool) {

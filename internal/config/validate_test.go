@@ -137,7 +137,7 @@ func TestValidateRules(t *testing.T) {
 		{"bad table", base + "state:\n  backend: dynamodb\n  table: ab # <-\n", "state.table", "not a DynamoDB table name"},
 		{"bad state region", base + "state:\n  region: local # <-\n", "state.region", `"local" is not an AWS Region`},
 		{"bad state endpoint", base + "state:\n  endpoint: localhost:8000 # <-\n", "state.endpoint", "not an http:// or https:// URL"},
-		{"zero lease", base + "state:\n  lease_ttl: 0s # <-\n", "state.lease_ttl", "must be positive"},
+		{"zero lease", base + "state:\n  lease_ttl: 0s # <-\n", "state.lease_ttl", "must be at least 30s (got 0s)"},
 
 		// limits
 		{"zero concurrency", base + "limits:\n  concurrency: 0 # <-\n", "limits.concurrency", "between 1 and 1000 (got 0)"},
@@ -319,5 +319,92 @@ func TestReportFormatsAreTheRenderers(t *testing.T) {
 	}
 	if d := Default().Report.Format; !slices.Contains(report.Formats, d) {
 		t.Errorf("default format %q is not one of %v", d, report.Formats)
+	}
+}
+
+// TestValidateRegionsAgainstTheSDK: a Region must be one the AWS SDK's
+// partition metadata lists, wherever the configuration names one, and a
+// near miss gets the closest names.
+func TestValidateRegionsAgainstTheSDK(t *testing.T) {
+	const src = "source:\n  account_id: \"111111111111\"\n  regions:\n    - "
+	cases := []struct{ name, doc, path, message string }{
+		{"transposed letters", src + "eu-wset-1 # <-\n", "source.regions[0]", `"eu-wset-1" is not an AWS Region; did you mean "eu-west-1"?`},
+		{"no such number", src + "us-east-3 # <-\n", "source.regions[0]", `"us-east-3" is not an AWS Region; did you mean "us-east-1" or "us-east-2"? (amicopier knows the Regions of github.com/aws/aws-sdk-go-v2 v1.48.0: if AWS opened us-east-3 since, a newer amicopier will know it)`},
+		{"typo is not new", src + "us-est-1 # <-\n", "source.regions[0]", `"us-est-1" is not an AWS Region; did you mean "us-east-1" or "us-west-1"?`},
+		{"upper case", src + "EU-WEST-1 # <-\n", "source.regions[0]", `did you mean "eu-west-1"?`},
+		{"a city", src + "frankfurt # <-\n", "source.regions[0]", `"frankfurt" is not an AWS Region; did you mean "eu-central-1" (Europe (Frankfurt))?`},
+		{"far off", src + "moon-1 # <-\n", "source.regions[0]", `"moon-1" is not an AWS Region name (like eu-west-1 or us-east-1)`},
+		{"new in a known partition", src + "ap-southeast-19 # <-\n", "source.regions[0]", `did you mean "ap-southeast-1"? (amicopier knows the Regions of github.com/aws/aws-sdk-go-v2 v1.48.0: if AWS opened ap-southeast-19 since, a newer amicopier will know it)`},
+		{"targets", base + "targets:\n  regions: [eu-wset-2] # <-\n", "targets.regions[0]", `did you mean "eu-west-2"?`},
+		{"rule", base + "targets:\n  rules:\n    - name: a\n      match: {Recipe: x}\n      accounts: [\"*\"]\n      regions: [us-wset-2] # <-\n", "targets.rules[0].regions[0]", `did you mean "us-west-2"?`},
+		{"override", base + "encryption:\n  overrides:\n    - region: eu-centrl-1 # <-\n      kms_key: alias/x\n", "encryption.overrides[0].region", `did you mean "eu-central-1"?`},
+		{"state", base + "state:\n  region: eu-wset-3 # <-\n", "state.region", `did you mean "eu-west-3"?`},
+		{"aws", base + "aws:\n  region: us-est-1 # <-\n", "aws.region", `"us-est-1" is not an AWS Region; did you mean "us-east-1" or "us-west-1"?`},
+		{"key arn", base + "encryption:\n  kms_key: arn:aws:kms:eu-wset-1:111111111111:alias/a # <-\n", "encryption.kms_key", `the key ARN's Region: "eu-wset-1" is not an AWS Region; did you mean "eu-west-1"?`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := validationErrors(t, mustParse(t, tc.doc).Validate())
+			if len(errs) != 1 || errs[0].Path != tc.path || errs[0].Line != markerLine(tc.doc) || !strings.Contains(errs[0].Message, tc.message) {
+				t.Fatalf("got %+v\nwant %s at line %d: %s", errs, tc.path, markerLine(tc.doc), tc.message)
+			}
+			if strings.Contains(errs[0].Message, "newer") != strings.Contains(tc.message, "newer") {
+				t.Errorf("note on new Regions: got %q, want %q", errs[0].Message, tc.message)
+			}
+		})
+	}
+	for _, r := range []string{"eusc-de-east-1", "cn-north-1", "us-gov-west-1", "il-central-1", "mx-central-1"} {
+		if err := mustParse(t, src+r+"\n").Validate(); err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+}
+
+// TestValidateLeaseTTLAgainstRenewal: the lease must outlive the renewals
+// that keep it (every third of its lifetime, never more than once a second).
+func TestValidateLeaseTTLAgainstRenewal(t *testing.T) {
+	for value, message := range map[string]string{
+		"1ns": "must be at least 30s (got 1ns)",
+		"3s":  "must be at least 30s (got 3s)",
+		"29s": "must be at least 30s (got 29s)",
+		"2d":  "must be at most 1d (got 2d)",
+	} {
+		doc := base + "state:\n  lease_ttl: " + value + " # <-\n"
+		errs := validationErrors(t, mustParse(t, doc).Validate())
+		if len(errs) != 1 || errs[0].Path != "state.lease_ttl" || errs[0].Line != markerLine(doc) || !strings.Contains(errs[0].Message, message) {
+			t.Errorf("lease_ttl %s: got %+v, want %q", value, errs, message)
+		}
+	}
+	for _, value := range []string{"30s", "10m", "1h", "1d"} {
+		if err := mustParse(t, base+"state:\n  lease_ttl: "+value+"\n").Validate(); err != nil {
+			t.Errorf("lease_ttl %s: %v", value, err)
+		}
+	}
+}
+
+// TestValidateEndpointsAreLoopbackOrHTTPS: plain http goes to a local
+// emulator only; anything else must be https.
+func TestValidateEndpointsAreLoopbackOrHTTPS(t *testing.T) {
+	for _, path := range []string{"aws.endpoints.ec2", "aws.endpoints.organizations", "aws.endpoints.sts", "aws.endpoints.dynamodb", "state.endpoint"} {
+		section, key, _ := strings.Cut(path, ".")
+		yamlOf := func(url string) string {
+			if section == "state" {
+				return base + "state:\n  endpoint: " + url + " # <-\n"
+			}
+			return base + "aws:\n  endpoints:\n    " + strings.TrimPrefix(key, "endpoints.") + ": " + url + " # <-\n"
+		}
+		for _, url := range []string{"http://dynamodb.example.com", "http://10.0.0.1:8000", "http://192.168.1.10", "http://localhost.example.com:4566", "http://127.0.0.1.nip.io", "http://LOCALHOST:4566"} {
+			doc := yamlOf(url)
+			errs := validationErrors(t, mustParse(t, doc).Validate())
+			want := `"` + url + `" is plain http to a host that is not this machine: use https, or http to localhost, 127.0.0.1 or [::1] (a local emulator)`
+			if len(errs) != 1 || errs[0].Path != path || errs[0].Line != markerLine(doc) || errs[0].Message != want {
+				t.Errorf("%s: %s: got %+v, want %q", path, url, errs, want)
+			}
+		}
+		for _, url := range []string{"https://dynamodb.eu-west-1.amazonaws.com", "https://10.0.0.1:8443", "http://localhost:4566", "http://127.0.0.1:4566", "http://127.1.2.3", "http://[::1]:8000"} {
+			if err := mustParse(t, yamlOf(url)).Validate(); err != nil {
+				t.Errorf("%s: %s: %v", path, url, err)
+			}
+		}
 	}
 }
