@@ -200,8 +200,12 @@ func checkHeader(r io.ReaderAt, size int64) (*boltFile, error) {
 	case m.hwm < 3:
 		return nil, fmt.Errorf("its meta page says it holds %d pages, fewer than any bbolt file", m.hwm)
 	case m.hwm > uint64(size)/pageSize:
-		return nil, fmt.Errorf("it is %d bytes long, but its meta page says it holds %d pages of %d bytes: it was cut short",
-			size, m.hwm, pageSize)
+		need := ""
+		if m.hwm < 1<<40 {
+			need = fmt.Sprintf(" (%d bytes)", m.hwm*pageSize)
+		}
+		return nil, fmt.Errorf("it is %d bytes long, but its meta page says it holds %d pages of %d bytes%s: it was cut short",
+			size, m.hwm, pageSize, need)
 	case m.root < 2 || m.root >= m.hwm:
 		return nil, fmt.Errorf("its meta page puts the root page at %d, outside pages 2 to %d", m.root, m.hwm-1)
 	case m.freelist != boltNoFreelist && (m.freelist < 2 || m.freelist >= m.hwm):
