@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -370,24 +369,32 @@ var errLockTimeout = errors.New("timed out waiting for the file lock")
 // opening and closing name the path; fn's come back as fn returned them.
 //
 // A fault in the mapping or a panic of bbolt can still happen if the file
-// is damaged after the check, while this process uses it; both become a
-// *DamagedFileError (debug.SetPanicOnFault) instead of a crash.
+// is damaged after the check, while this process uses it. Then the whole
+// file is checked again: what that finds becomes a *DamagedFileError
+// instead of a crash, and so does any fault in the mapping
+// (debug.SetPanicOnFault). A panic with the file found sound is a bug,
+// and goes on.
 func (f *File) withDB(mode dbMode, fn func(*bolt.DB) error) (err error) {
 	var file *os.File
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		if r := recover(); r != nil {
-			if _, isRuntime := r.(runtime.Error); isRuntime {
-				if _, fault := r.(interface{ Addr() uintptr }); !fault {
-					panic(r) // a bug, not the file
-				}
-			}
-			if file != nil {
-				_ = file.Close() // releases the lock if bbolt did not get to it
-			}
-			err = &DamagedFileError{Path: f.path, Problem: fmt.Sprintf(
-				"reading it failed (%v) after amicopier had checked it, so it was changed while in use", r)}
+		r := recover()
+		if r == nil {
+			return
 		}
+		if file != nil {
+			_ = file.Close() // releases the lock if bbolt did not get to it
+		}
+		_, fault := r.(interface{ Addr() uintptr })
+		finding := f.recheck()
+		if finding == nil && !fault {
+			panic(r)
+		}
+		problem := fmt.Sprintf("reading it failed (%v) after amicopier had checked it, so it was changed while in use", r)
+		if finding != nil {
+			problem = fmt.Sprintf("%v (found when reading it failed after amicopier had checked it: %v)", finding, r)
+		}
+		err = &DamagedFileError{Path: f.path, Problem: problem}
 	}()
 	open := func(name string, _ int, _ os.FileMode) (*os.File, error) {
 		fl, err := f.lockAndCheck(name, mode)
@@ -404,6 +411,32 @@ func (f *File) withDB(mode dbMode, fn func(*bolt.DB) error) (err error) {
 		}
 	}()
 	return fn(db)
+}
+
+// recheck checks the whole file again, under a shared lock, and returns
+// what is wrong with it, or nil.
+func (f *File) recheck() error {
+	fl, err := os.Open(f.path)
+	if err != nil {
+		return nil // cannot tell
+	}
+	defer fl.Close()
+	if err := flockWait(fl, false, f.opts.lockTimeout); err != nil {
+		return nil
+	}
+	st, err := fl.Stat()
+	if err != nil {
+		return nil
+	}
+	bf, err := checkHeader(fl, st.Size())
+	if err == nil {
+		err = checkTree(bf)
+	}
+	var ioErr ioError
+	if errors.As(err, &ioErr) {
+		return nil
+	}
+	return err
 }
 
 // damage marks a finding of the checks, as opposed to a failure to read.

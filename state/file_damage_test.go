@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // writeStateFixture writes a state file with enough pairs for the pairs
@@ -220,12 +222,16 @@ func TestFileDamagedWhileOpen(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		damage func(t *testing.T, path string, l fixtureLayout)
+		want   string
 	}{
+		// Seen before the transaction, by the header check.
 		{"truncated", func(t *testing.T, path string, _ fixtureLayout) {
 			if err := os.Truncate(path, 10000); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, "it was cut short"},
+		// Seen when bbolt trips over it inside the transaction: the
+		// panic is caught and the file checked again.
 		{"every data page overwritten", func(t *testing.T, path string, l fixtureLayout) {
 			f, err := os.OpenFile(path, os.O_WRONLY, 0)
 			if err != nil {
@@ -241,7 +247,7 @@ func TestFileDamagedWhileOpen(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-		}},
+		}, "found when reading it failed after amicopier had checked it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.db")
@@ -253,8 +259,8 @@ func TestFileDamagedWhileOpen(t *testing.T) {
 			defer s.Close()
 			tc.damage(t, path, l)
 			_, err = s.UnsettledPairs(ctx, "999988887777")
-			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) {
-				t.Errorf("UnsettledPairs after the damage: err = %v, want a DamagedFileError naming %s", err, path)
+			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("UnsettledPairs after the damage: err = %v, want a DamagedFileError naming %s and saying %q", err, path, tc.want)
 			}
 			_, err = s.PutPair(ctx, newPair(key("ami-new", "111122223333", "eu-west-1"), "999988887777", PairCopying))
 			if !errors.Is(err, ErrDamaged) {
@@ -321,4 +327,23 @@ func FuzzFileOpen(f *testing.F) {
 		_, err = w.AcquireLease(ctx, "999988887777", "fuzz", time.Minute)
 		inUse(err)
 	})
+}
+
+// TestFilePanicOfABugIsNotDamage: a panic in a transaction with the file
+// sound is a bug, and is not disguised as a damaged file.
+func TestFilePanicOfABugIsNotDamage(t *testing.T) {
+	s := openFileForTest(t, time.Now).(*File)
+	func() {
+		defer func() {
+			if r := recover(); r != "a bug" {
+				t.Errorf("recovered %v, want the panic of the transaction", r)
+			}
+		}()
+		_ = s.view(context.Background(), "panic", func(*bolt.Tx) error { panic("a bug") })
+		t.Error("the panic of a transaction was swallowed")
+	}()
+	// The store is still usable.
+	if _, _, err := s.GetPair(context.Background(), key("ami-1", "111122223333", "eu-west-1")); err != nil {
+		t.Errorf("GetPair after the panic: %v", err)
+	}
 }
