@@ -187,7 +187,7 @@ func TestBinaryDamagedStateFile(t *testing.T) {
 func TestBinaryRunsShareTheStateFile(t *testing.T) {
 	bin := buildAmicopier(t)
 	// Slow mutating calls keep the first run inside its lease.
-	w := newAWSWorld(t, false, sim.WithCopyDuration(0), sim.WithLatency(sim.Latency{Mutating: 1500 * time.Millisecond}))
+	w := newAWSWorld(t, false, sim.WithCopyDuration(0), sim.WithLatency(sim.Latency{Mutating: 2500 * time.Millisecond}))
 	if code, out, errOut := run(t, "state", "init", "--config", w.cfgPath); code != cli.ExitOK {
 		t.Fatalf("state init: exit %d\n%s%s", code, out, errOut)
 	}
