@@ -93,6 +93,7 @@ done <<'TARGETS'
 ./internal/lambdafn FuzzParseEvent
 ./reconcile FuzzParseTargetList
 ./reconcile FuzzNoShareOutsideTheOrganization
+./state FuzzFileOpen
 TARGETS
 
 step "browser test of the HTML drift report"; "$root/scripts/render-html.sh"

@@ -63,40 +63,51 @@ func TestFilePersistsAcrossReopen(t *testing.T) {
 	}
 }
 
-func TestFileLockedByAnotherOpen(t *testing.T) {
+// TestFileLockedByAnotherProgram: amicopier locks the file only for one
+// transaction, so a lock held for longer (another program, or an older
+// amicopier that kept the file open for a whole run) is waited for at most
+// the lock timeout, and then named.
+func TestFileLockedByAnotherProgram(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	first, err := OpenFile(path)
+	s, err := OpenFile(path, WithLockTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer first.Close()
-
-	// flock conflicts between two opens of the file even in one process,
-	// so this stands in for a second amicopier process.
+	defer s.Close()
+	other, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	second, err := OpenFile(path, WithLockTimeout(100*time.Millisecond))
 	elapsed := time.Since(start)
 	if err == nil {
 		second.Close()
-		t.Fatal("second OpenFile of a locked file succeeded")
+		t.Fatal("OpenFile of a file another program holds succeeded")
 	}
-	want := fmt.Sprintf("state file %s is locked by another amicopier process", path)
+	want := fmt.Sprintf("state file %s is locked by another process (waited 100ms)", path)
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
 	if elapsed > 5*time.Second {
 		t.Errorf("gave up after %s; want about the 100ms timeout", elapsed)
 	}
+	// An open store waits in the same way for each transaction.
+	if _, _, err := s.GetPair(context.Background(), key("ami-1", "111122223333", "eu-west-1")); err == nil || !strings.Contains(err.Error(), "is locked by another process") {
+		t.Errorf("GetPair while another program holds the file: err = %v", err)
+	}
 
-	// Once the first closes, the file opens again.
-	if err := first.Close(); err != nil {
+	if err := other.Close(); err != nil {
 		t.Fatal(err)
 	}
 	third, err := OpenFile(path, WithLockTimeout(time.Second))
 	if err != nil {
-		t.Fatalf("OpenFile after the holder closed: %v", err)
+		t.Fatalf("OpenFile after the other program closed: %v", err)
 	}
 	third.Close()
+	if _, _, err := s.GetPair(context.Background(), key("ami-1", "111122223333", "eu-west-1")); err != nil {
+		t.Errorf("GetPair after the other program closed: %v", err)
+	}
 }
 
 func TestFileSchemaVersion(t *testing.T) {
@@ -197,7 +208,7 @@ func TestFileIndexHoldsOnlyUnsettled(t *testing.T) {
 		mustPut(t, s, newPair(key(fmt.Sprintf("ami-%03d", i), "111122223333", "eu-west-1"), source, status))
 	}
 	var indexed, stored int
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := peekFile(t, s.Path(), func(tx *bolt.Tx) error {
 		indexed = tx.Bucket(bucketUnsettled).Bucket([]byte(source)).Stats().KeyN
 		stored = tx.Bucket(bucketPairs).Stats().KeyN
 		return nil
@@ -215,7 +226,7 @@ func TestFileIndexHoldsOnlyUnsettled(t *testing.T) {
 		p.Status = PairSettled
 		mustPut(t, s, p)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = peekFile(t, s.Path(), func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketUnsettled).Bucket([]byte(source)) != nil {
 			return errors.New("index bucket of a source without unsettled pairs remains")
 		}
@@ -244,7 +255,7 @@ func TestFileDeletesExpiredRuns(t *testing.T) {
 	mustPutRun(t, s, Run{ID: "new", Scope: "org-3", Started: clock.Now()})
 
 	var byTime, byID, expiry int
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := peekFile(t, s.Path(), func(tx *bolt.Tx) error {
 		org := tx.Bucket(bucketRuns).Bucket([]byte("org"))
 		byTime = org.Bucket(bucketByTime).Stats().KeyN
 		byID = org.Bucket(bucketByID).Stats().KeyN
@@ -285,4 +296,15 @@ func TestRunKeysSortByTime(t *testing.T) {
 	if _, _, _, ok := parseRunExpiryKey([]byte{1, 2, 3}); ok {
 		t.Error("a short key parsed")
 	}
+}
+
+// peekFile reads the file directly with bbolt, as a test looking inside.
+func peekFile(t *testing.T, path string, fn func(*bolt.Tx) error) error {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return db.View(fn)
 }

@@ -13,10 +13,12 @@ var ErrClosed = errors.New("state store is closed")
 // what they passed from a failing backend.
 var ErrInvalid = errors.New("invalid state store input")
 
-// DefaultLockTimeout is how long OpenFile waits for another process to
-// release the state file before giving up. Short, because the other
-// process is usually a whole run that will not finish in time anyway.
-const DefaultLockTimeout = 2 * time.Second
+// DefaultLockTimeout is how long the file store waits for another process
+// to release the state file's lock before giving up. amicopier holds the
+// lock only for one transaction (milliseconds; the check of the whole file
+// when a store opens it, longer for a large file), so a wait this long
+// means that something else holds it.
+const DefaultLockTimeout = 10 * time.Second
 
 // Option configures a store. Backends ignore options that do not concern
 // them (the memory store has no lock to wait for).
@@ -38,9 +40,10 @@ func WithClock(clock func() time.Time) Option {
 	}
 }
 
-// WithLockTimeout sets how long OpenFile waits for the file lock held by
-// another process (default DefaultLockTimeout). It must be positive: an
-// unbounded wait would hang a run behind a stuck one.
+// WithLockTimeout sets how long the file store waits for the file lock
+// held by another process, each time it opens the file (default
+// DefaultLockTimeout). It must be positive: an unbounded wait would hang a
+// run behind a stuck process.
 func WithLockTimeout(d time.Duration) Option {
 	return func(o *options) { o.lockTimeout = d }
 }

@@ -77,7 +77,8 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 			"(trigger, mode, status, start, duration, pairs per drift category, actions, errors) and the\n"+
 			"pairs that are not settled: copies in progress, failing pairs (attempts, last error, next\n"+
 			"retry), stuck pairs (attempts exhausted), rejected targets and orphaned copies.\n"+
-			"Reads only; works with every state backend (a file store in use by a run is locked).\n\n"+envHelp(), env)
+			"Reads only, with every state backend, also while a run works. A state file is opened read-only\n"+
+			"and never created: one that does not exist (check state.path) is an error.\n\n"+envHelp(), env)
 	path := fs.String("config", defaultConfigPath, "configuration file naming the state backend and source account")
 	runs := fs.Int("runs", 10, "how many of the latest runs to show (at least 1)")
 	output := fs.String("output", "table", "output format: table or json")
@@ -102,7 +103,7 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *limit)
 	defer cancel()
-	store, err := OpenStore(ctx, cfg)
+	store, err := openReadOnlyStore(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, state.ErrTableNotFound) {
 			defer fmt.Fprintf(env.Stderr, "Create the table with: amicopier state init --config %s\n", *path)

@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"strings"
 
 	"github.com/amicopier/amicopier/internal/config"
@@ -31,6 +34,38 @@ func OpenStore(ctx context.Context, cfg *config.Config) (state.Store, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("state.backend %q is not supported by this build", cfg.State.Backend)
+}
+
+// openReadOnlyStore opens the state backend for a command that only reads
+// it (status). A state file is opened read-only: nothing is created (a
+// typo in state.path shows as a missing file, not as an empty new one),
+// and a file the user may only read serves.
+func openReadOnlyStore(ctx context.Context, cfg *config.Config) (state.Store, error) {
+	if cfg.State.Backend != config.BackendFile {
+		return OpenStore(ctx, cfg)
+	}
+	s, err := state.OpenFileReadOnly(cfg.State.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w; check state.path, or create the file with `amicopier state init` (the first `amicopier run` creates it too)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the state file: %w", err)
+	}
+	return s, nil
+}
+
+// openPlanStore opens the state backend for plan, which reads the store
+// and writes nothing. A state file that does not exist yet (no run has
+// made it, or state.path has a typo) is not an error for a dry run: plan
+// warns, naming the file, and plans from EC2 alone.
+func openPlanStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (state.Store, error) {
+	s, err := openReadOnlyStore(ctx, cfg)
+	if errors.Is(err, fs.ErrNotExist) {
+		log.Warn("the state file does not exist: planning from what EC2 shows, with no memory of earlier runs "+
+			"(`amicopier run` creates the file: check state.path if one should exist)", "path", cfg.State.Path)
+		return state.NewMemory(), nil
+	}
+	return s, err
 }
 
 // describeStore names the state store for people: its backend and where

@@ -100,7 +100,13 @@ func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(ctx, cfg)
+	open := OpenStore
+	if readOnly {
+		open = func(ctx context.Context, cfg *config.Config) (state.Store, error) {
+			return openPlanStore(ctx, cfg, log)
+		}
+	}
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
