@@ -32,6 +32,13 @@ const (
 	opListRoots
 	opListOrganizationalUnitsForParent
 	opListAccountsForParent
+	opDescribeKey
+	opGetKeyPolicy
+	opListGrants
+	opGenerateDataKeyWithoutPlaintext
+	// opCopyImageDryRun is CopyImage with DryRun: counted apart, never
+	// mutating, metered in CopyImage's bucket.
+	opCopyImageDryRun
 	numOps
 )
 
@@ -52,6 +59,11 @@ var opNames = [numOps]string{
 	opListRoots:                        cloud.OpListRoots,
 	opListOrganizationalUnitsForParent: cloud.OpListOrganizationalUnitsForParent,
 	opListAccountsForParent:            cloud.OpListAccountsForParent,
+	opDescribeKey:                      cloud.OpDescribeKey,
+	opGetKeyPolicy:                     cloud.OpGetKeyPolicy,
+	opListGrants:                       cloud.OpListGrants,
+	opGenerateDataKeyWithoutPlaintext:  cloud.OpGenerateDataKeyWithoutPlaintext,
+	opCopyImageDryRun:                  cloud.OpCopyImageDryRun,
 }
 
 // isMutating reports whether op is metered in EC2's (much smaller)
