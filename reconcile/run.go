@@ -168,6 +168,9 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
+	if req.Mode == ModePlan {
+		r.kmsProblems(ctx) // check.go
+	}
 	if req.Mode == ModeApply && !r.hasChanges() {
 		// Nothing to change but copies the cap defers: no lease, and the
 		// report says they wait.

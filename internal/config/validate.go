@@ -84,6 +84,7 @@ func (c *Config) Validate() error {
 	v.limits(&c.Limits)
 	v.prune(&c.Prune)
 	v.report(&c.Report)
+	v.check(&c.Check)
 	v.aws(&c.AWS)
 	if len(v.errs) == 0 {
 		return nil
@@ -414,6 +415,7 @@ func (v *validator) aws(a *AWS) {
 	v.endpoint("aws.endpoints.organizations", a.Endpoints.Organizations)
 	v.endpoint("aws.endpoints.sts", a.Endpoints.STS)
 	v.endpoint("aws.endpoints.dynamodb", a.Endpoints.DynamoDB)
+	v.endpoint("aws.endpoints.kms", a.Endpoints.KMS)
 }
 
 // Shared checks.
