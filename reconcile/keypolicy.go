@@ -80,6 +80,7 @@ func (p *policyPrincipal) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("principal: %w", err)
 	}
 	p.aws = m["AWS"]
+	p.any = slices.Contains(p.aws, "*")
 	return nil
 }
 
