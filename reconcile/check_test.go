@@ -63,9 +63,9 @@ func kindsOf(fs []report.Finding) []string {
 func TestCheckFindsEachProblem(t *testing.T) {
 	a2 := accountID(2)
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(w *world, img cloud.Image)
-		want  []string // kind@account/region
+		want   []string // kind@account/region
 	}{
 		{"healthy", func(*world, cloud.Image) {}, nil},
 		{"role cannot be assumed", func(w *world, _ cloud.Image) { w.cloud.DenyAssumeRole(a2) },
