@@ -51,6 +51,7 @@ func commands() []command {
 	return []command{
 		{"demo", "reconcile a simulated organisation end to end (no AWS needed)", runDemo},
 		{"plan", "dry run: observe AWS and print the drift report, changing nothing", runPlan},
+		{"check", "preflight: find the KMS and role problems that would make copies fail, with the fix", runCheck},
 		{"run", "reconcile: share the source AMIs and start the missing encrypted copies", runRun},
 		{"state", "manage the state store: `state init` creates the DynamoDB table or the state file", runState},
 		{"status", "show recorded progress: latest runs, copies in progress, failing and stuck pairs", runStatus},

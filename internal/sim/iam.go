@@ -93,3 +93,19 @@ func accessDeniedKMS(op, account, action, resource string) error {
 	return cloud.Errorf(op, "AccessDeniedException",
 		"User: arn:aws:sts::%s:assumed-role/copier is not authorized to perform: %s on resource: %s", account, action, resource)
 }
+
+// RoleClient returns an EC2 client acting as the copier role of account in
+// region without a connector (no AssumeRole call): a fake AWS endpoint
+// serves requests signed with assumed-role credentials through it, so
+// DenyCopierActions applies to them. It panics on a malformed account id
+// or Region.
+func (c *Cloud) RoleClient(account, region string) *EC2 {
+	return &EC2{cloud: c, zone: c.mustZone("RoleClient", account, region), assumed: true}
+}
+
+// RoleKeyClient is RoleClient for KMS.
+func (c *Cloud) RoleKeyClient(account, region string) *KMS {
+	k := c.KeyClient(account, region)
+	k.assumed = true
+	return k
+}
