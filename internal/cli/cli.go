@@ -94,7 +94,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'amicopier <command> --help' for the flags of a command.")
-	fmt.Fprintln(w, "\nExit codes: 0 success (no drift with --detailed-exitcode), 1 error, 2 drift (with --detailed-exitcode),")
+	fmt.Fprintln(w, "\nExit codes: 0 success (no drift with --detailed-exitcode), 1 error, 2 drift or findings (with --detailed-exitcode),")
 	fmt.Fprintln(w, "3 partial failure (some accounts unreachable or actions failed), 64 bad command line.")
 }
 
