@@ -65,6 +65,18 @@ func WriteMetrics(w io.Writer, res *reconcile.Result, now time.Time) error {
 		values[name] = float64(res.Report.Counts[c])
 		metrics = append(metrics, emfMetric{name, "Count"})
 	}
+	return writeEMF(w, now, metrics, values, map[string]any{
+		"Trigger":         sum.Trigger,
+		"RunId":           sum.RunID,
+		"Mode":            sum.Mode,
+		"Status":          sum.Status,
+		"DurationSeconds": sum.DurationSeconds,
+	})
+}
+
+// writeEMF prints one EMF line: the metrics' values under namespace
+// amicopier with the dimension Trigger, which props must hold.
+func writeEMF(w io.Writer, now time.Time, metrics []emfMetric, values map[string]float64, props map[string]any) error {
 	line := map[string]any{
 		"_aws": emfMeta{
 			Timestamp: now.UnixMilli(),
@@ -72,11 +84,9 @@ func WriteMetrics(w io.Writer, res *reconcile.Result, now time.Time) error {
 				Namespace: MetricsNamespace, Dimensions: [][]string{{"Trigger"}}, Metrics: metrics,
 			}},
 		},
-		"Trigger":         sum.Trigger,
-		"RunId":           sum.RunID,
-		"Mode":            sum.Mode,
-		"Status":          sum.Status,
-		"DurationSeconds": sum.DurationSeconds,
+	}
+	for k, v := range props {
+		line[k] = v
 	}
 	for k, v := range values {
 		line[k] = v
@@ -122,24 +132,9 @@ func WriteCheckMetrics(w io.Writer, rep *report.CheckReport, now time.Time) erro
 		values[name] = float64(rep.Counts[k])
 		metrics = append(metrics, emfMetric{name, "Count"})
 	}
-	line := map[string]any{
-		"_aws": emfMeta{
-			Timestamp: now.UnixMilli(),
-			CloudWatchMetrics: []emfDirective{{
-				Namespace: MetricsNamespace, Dimensions: [][]string{{"Trigger"}}, Metrics: metrics,
-			}},
-		},
+	return writeEMF(w, now, metrics, values, map[string]any{
 		"Trigger": rep.Trigger,
 		"RunId":   rep.RunID,
 		"Status":  rep.Status,
-	}
-	for k, v := range values {
-		line[k] = v
-	}
-	b, err := json.Marshal(line)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	})
 }
