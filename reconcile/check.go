@@ -160,9 +160,7 @@ func (e *Engine) Check(ctx context.Context, req CheckRequest) (*report.CheckRepo
 		rep.Status = report.StatusPartial
 	}
 	r.mu.Lock()
-	for _, msg := range r.errorList() {
-		rep.Notes = append(rep.Notes, msg)
-	}
+	rep.Notes = append(rep.Notes, r.errorList()...)
 	r.mu.Unlock()
 	if cc, ok := conn.(cloud.CallCounter); ok {
 		rep.APICalls = cc.CallCounts()
