@@ -121,6 +121,21 @@ type run struct {
 	writes atomic.Int64
 }
 
+// newRun starts the bookkeeping of one run (or check) of req.
+func (e *Engine) newRun(req Request) (*run, error) {
+	if err := req.Shard.Validate(); err != nil {
+		return nil, fmt.Errorf("shard %s: %w", req.Shard, err)
+	}
+	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, sourceEC: map[string]cloud.EC2{},
+		observed: map[[2]string]bool{}, described: map[[2]string]bool{}, keep: map[[2]string]bool{},
+		written: map[state.PairKey]state.Pair{}, id: req.RunID, shard: req.Shard,
+		scoped: len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0}
+	if r.id == "" {
+		r.id = NewRunID(e.clock.Now())
+	}
+	return r, nil
+}
+
 // Run performs one reconciliation (or, in ModePlan, one observation).
 // It returns an error only when the run could not do its job at all (no
 // lease, no state, no source listing); per-account failures are reported
@@ -129,18 +144,10 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Mode != ModePlan && req.Mode != ModeApply {
 		return nil, fmt.Errorf("unknown run mode %q (want %q or %q)", req.Mode, ModePlan, ModeApply)
 	}
-	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, sourceEC: map[string]cloud.EC2{},
-		observed: map[[2]string]bool{}, described: map[[2]string]bool{}, keep: map[[2]string]bool{},
-		written: map[state.PairKey]state.Pair{}}
-	r.id = req.RunID
-	if r.id == "" {
-		r.id = NewRunID(e.clock.Now())
+	r, err := e.newRun(req)
+	if err != nil {
+		return nil, err
 	}
-	if err := req.Shard.Validate(); err != nil {
-		return nil, fmt.Errorf("shard %s: %w", req.Shard, err)
-	}
-	r.shard = req.Shard
-	r.scoped = len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0
 	r.deadline = req.Deadline
 	if b := e.set.TimeBudget; b > 0 {
 		if end := r.started.Add(b); r.deadline.IsZero() || end.Before(r.deadline) {
@@ -185,6 +192,9 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
 	r.planShares(ctx)
+	if req.Mode == ModePlan {
+		r.kmsProblems(ctx) // check.go
+	}
 	if req.Mode == ModeApply && !r.hasChanges() {
 		// Nothing to change but copies the cap defers: no lease, and the
 		// report says they wait.

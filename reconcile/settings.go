@@ -48,6 +48,8 @@ type Settings struct {
 	// DeadlineMargin is kept free before any deadline.
 	TimeBudget     time.Duration
 	DeadlineMargin time.Duration
+	// Check tunes the preflight check (check.go).
+	Check CheckSettings
 	// LeaseTTL is the lifetime of the run lease without renewal;
 	// RunRetention how long run records are kept (0: for ever).
 	LeaseTTL     time.Duration

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -46,9 +47,11 @@ type Connector struct {
 	mu      sync.Mutex
 	roles   map[string]*role // by role ARN
 	clients map[[2]string]*ec2.Client
-	org     *organizations.Client
-	ddb     *dynamodb.Client
-	copies  []StartedCopy
+	// kmsClients are the check's KMS clients, by account and Region.
+	kmsClients map[[2]string]*kms.Client
+	org        *organizations.Client
+	ddb        *dynamodb.Client
+	copies     []StartedCopy
 }
 
 // StartedCopy is a copy this connector started (CopyImage succeeded).

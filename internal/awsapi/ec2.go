@@ -427,6 +427,36 @@ func (a *ec2Adapter) modifyVolume(ctx context.Context, snapshotID string, accoun
 // The tags go on the image and on its snapshots (tags of a shared image
 // are invisible to the copier, so they travel in the request).
 func (a *ec2Adapter) CopyImage(ctx context.Context, in cloud.CopyImageInput) (string, error) {
+	out, err := a.api.CopyImage(ctx, copyImageRequest(in))
+	if err != nil {
+		return "", apiError("CopyImage", err)
+	}
+	id := aws.ToString(out.ImageId)
+	a.c.noteCopy(StartedCopy{Account: a.account, Region: a.region, ImageID: id, SourceImageID: in.SourceImageID})
+	return id, nil
+}
+
+// DryRunCopyImage sends the same request as CopyImage with DryRun set: EC2
+// answers DryRunOperation when IAM allows it (nil here), UnauthorizedOperation
+// otherwise, and copies nothing. The read-only guard lets it through and
+// the counters count it as cloud.OpCopyImageDryRun.
+func (a *ec2Adapter) DryRunCopyImage(ctx context.Context, in cloud.CopyImageInput) error {
+	req := copyImageRequest(in)
+	req.DryRun = aws.Bool(true)
+	req.ClientToken = nil
+	_, err := a.api.CopyImage(ctx, req)
+	if err == nil {
+		return nil
+	}
+	err = apiError("CopyImage", err)
+	if cloud.CodeOf(err) == "DryRunOperation" {
+		return nil
+	}
+	return err
+}
+
+// copyImageRequest renders a copy request for the SDK.
+func copyImageRequest(in cloud.CopyImageInput) *ec2.CopyImageInput {
 	req := &ec2.CopyImageInput{
 		SourceImageId: aws.String(in.SourceImageID),
 		SourceRegion:  aws.String(in.SourceRegion),
@@ -452,13 +482,7 @@ func (a *ec2Adapter) CopyImage(ctx context.Context, in cloud.CopyImageInput) (st
 			{ResourceType: types.ResourceTypeSnapshot, Tags: tags},
 		}
 	}
-	out, err := a.api.CopyImage(ctx, req)
-	if err != nil {
-		return "", apiError("CopyImage", err)
-	}
-	id := aws.ToString(out.ImageId)
-	a.c.noteCopy(StartedCopy{Account: a.account, Region: a.region, ImageID: id, SourceImageID: in.SourceImageID})
-	return id, nil
+	return req
 }
 
 // DeregisterImage deregisters one of the caller's images. With

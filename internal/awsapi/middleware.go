@@ -6,7 +6,9 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amicopier/amicopier/internal/cloud"
@@ -63,6 +65,22 @@ func (e errReadOnly) Error() string {
 	return fmt.Sprintf("%s refused: this run is a dry run and makes no mutating call", e.op)
 }
 
+// dryRunKey marks, on the middleware stack, a request sent with DryRun.
+type dryRunKey struct{}
+
+func dryRun(ctx context.Context) bool {
+	v, _ := middleware.GetStackValue(ctx, dryRunKey{}).(bool)
+	return v
+}
+
+// isDryRun reports whether an SDK input is an EC2 CopyImage with DryRun
+// set, the one mutating request a read-only connector sends. KMS dry runs
+// need no exception: the operations the check tries are not mutating.
+func isDryRun(params any) bool {
+	in, ok := params.(*ec2.CopyImageInput)
+	return ok && aws.ToBool(in.DryRun)
+}
+
 // stackOptions returns the middleware of one client: the read-only guard
 // (before serialisation, so nothing is sent), then, inside the retry loop
 // so that every attempt and every page passes them, the client-side bucket
@@ -70,15 +88,27 @@ func (e errReadOnly) Error() string {
 // and the call counter.
 func stackOptions(counts *callCounts, pace *pacing.Pacer, account, region string, readOnly bool) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
+		// A dry run changes nothing: it is marked here, before the
+		// guard, counted apart, and let through a read-only connector.
+		dry := middleware.InitializeMiddlewareFunc("amicopierDryRun",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if isDryRun(in.Parameters) {
+					ctx = middleware.WithStackValue(ctx, dryRunKey{}, true)
+				}
+				return next.HandleInitialize(ctx, in)
+			})
+		if err := stack.Initialize.Add(dry, middleware.Before); err != nil {
+			return err
+		}
 		if readOnly {
 			guard := middleware.InitializeMiddlewareFunc("amicopierReadOnly",
 				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					if op := awsmiddleware.GetOperationName(ctx); cloud.IsMutating(op) {
+					if op := awsmiddleware.GetOperationName(ctx); cloud.IsMutating(op) && !dryRun(ctx) {
 						return middleware.InitializeOutput{}, middleware.Metadata{}, errReadOnly{op: op}
 					}
 					return next.HandleInitialize(ctx, in)
 				})
-			if err := stack.Initialize.Add(guard, middleware.Before); err != nil {
+			if err := stack.Initialize.Insert(guard, "amicopierDryRun", middleware.After); err != nil {
 				return err
 			}
 		}
@@ -88,7 +118,11 @@ func stackOptions(counts *callCounts, pace *pacing.Pacer, account, region string
 				if err := pace.Wait(ctx, account, region, op); err != nil {
 					return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 				}
-				counts.add(op)
+				if dryRun(ctx) && op == cloud.OpCopyImage {
+					counts.add(cloud.OpCopyImageDryRun)
+				} else {
+					counts.add(op)
+				}
 				out, md, err := next.HandleFinalize(ctx, in)
 				if err != nil && cloud.ClassOf(apiError(op, err)) == cloud.ClassThrottled {
 					counts.addThrottled()

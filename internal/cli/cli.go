@@ -55,6 +55,7 @@ func commands() []command {
 	return []command{
 		{"demo", "reconcile a simulated organisation end to end (no AWS needed)", runDemo},
 		{"plan", "dry run: observe AWS and print the drift report, changing nothing", runPlan},
+		{"check", "preflight: find the KMS and role problems that would make copies fail, with the fix", runCheck},
 		{"run", "reconcile: share the source AMIs and start the missing encrypted copies", runRun},
 		{"state", "manage the state store: `state init` creates the DynamoDB table or the state file", runState},
 		{"status", "show recorded progress: latest runs, copies in progress, failing and stuck pairs", runStatus},
@@ -100,7 +101,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'amicopier <command> --help' for the flags of a command.")
-	fmt.Fprintln(w, "\nExit codes: 0 success (no drift with --detailed-exitcode), 1 error, 2 drift (with --detailed-exitcode),")
+	fmt.Fprintln(w, "\nExit codes: 0 success (no drift with --detailed-exitcode), 1 error, 2 drift or findings (with --detailed-exitcode),")
 	fmt.Fprintln(w, "3 partial failure (some accounts unreachable or actions failed), 64 bad command line.")
 }
 

@@ -18,10 +18,11 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("demo", "[--output table|json|markdown|html] [--state FILE]",
 		"Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n"+
 			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n"+
-			"reconcile it, let simulated time pass until the copies finish, and print the clean report.\n"+
+			"reconcile it, let simulated time pass until the copies finish, print the clean report, and run\n"+
+			"the preflight check (amicopier check) on what is left.\n"+
 			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.", env)
 	output := fs.String("output", report.FormatTable, "output format: "+strings.Join(report.Formats, ", ")+
-		" (json prints one object {\"before\", \"run\", \"after\"})")
+		" (json prints one object {\"before\", \"run\", \"after\", \"check\"})")
 	statePath := fs.String("state", "", "embedded state file to use (default: a temporary file, removed afterwards)")
 	printConfig := fs.Bool("print-config", false, "print the demo's config.yaml and exit")
 	var lf logFlags
@@ -89,6 +90,7 @@ func writeDemo(env Env, out *demo.Outcome, format string) error {
 				Note: "Share the sources, start the missing copies, retry the failed one."},
 			{ID: "after", Title: "After: the copies finished", Report: out.After,
 				Note: "What is left is what amicopier only reports: copies it did not make and targets it must not serve."},
+			{ID: "check", Title: "Preflight check (amicopier check)", Note: checkNote(out.Check)},
 		})
 	case report.FormatMarkdown:
 		// Each part is a top-level section; the reports' own headings
@@ -102,7 +104,11 @@ func writeDemo(env Env, out *demo.Outcome, format string) error {
 			return err
 		}
 		fmt.Fprintf(w, "```\n\n# After: the copies finished\n\n")
-		return report.WriteMarkdown(w, out.After)
+		if err := report.WriteMarkdown(w, out.After); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n# Preflight check\n\n")
+		return report.WriteCheckMarkdown(w, out.Check)
 	}
 	fmt.Fprintln(w, "== Before: a dry run of the simulated organisation")
 	if err := report.WriteTable(w, out.Before); err != nil {
@@ -117,5 +123,20 @@ func writeDemo(env Env, out *demo.Outcome, format string) error {
 		return err
 	}
 	fmt.Fprintln(w, "\nWhat is left is what amicopier only reports: copies it did not make and targets it must not serve.")
-	return nil
+	fmt.Fprintln(w, "\n== Preflight check (amicopier check): what would still break copies, or launches from them")
+	return report.WriteCheckTable(w, out.Check)
+}
+
+// checkNote is the demo page's text of the preflight check: its headline
+// and each finding with its fix.
+func checkNote(r *report.CheckReport) string {
+	var b strings.Builder
+	var sb strings.Builder
+	if err := report.WriteCheckTable(&sb, r); err == nil {
+		b.WriteString(strings.SplitN(sb.String(), "\n", 2)[0])
+	}
+	for _, f := range r.Findings {
+		fmt.Fprintf(&b, " %s in %s/%s: %s. Fix: %s.", f.Kind, f.Account, f.Region, f.Problem, f.Fix)
+	}
+	return b.String()
 }

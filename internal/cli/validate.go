@@ -54,7 +54,7 @@ func runValidate(_ context.Context, args []string, env Env) int {
 	case env.Environ != nil:
 		environ = env.Environ()
 	}
-	cfg, err := config.Check(*path, getenv, environ)
+	cfg, err := config.CheckFile(*path, getenv, environ)
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {

@@ -26,7 +26,7 @@ func buildConfigBinary(t *testing.T) string {
 	return bin
 }
 
-// runConfigBinary runs the built binary with args under a 1 GiB address
+// runConfigBinary runs the built binary with args under a 4 GiB address
 // space limit (so a runaway allocation fails fast instead of eating the
 // machine), with exactly the environment env, and returns its exit code
 // and output.
@@ -34,7 +34,7 @@ func runConfigBinary(t *testing.T, bin string, env []string, args ...string) (co
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", `ulimit -v 1048576 && exec "$0" "$@"`, bin}, args...)...)
+	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", `ulimit -v 4194304 && exec "$0" "$@"`, bin}, args...)...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -59,13 +59,16 @@ func TestValidateBinaryBoundsConfigSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Truncate(1100 << 20); err != nil { // more than the address space allowed
+	// More than the 4 GiB of address space the binary is allowed (a
+	// smaller limit makes the Go runtime itself fail to start now and
+	// then); the file is sparse.
+	if err := f.Truncate(5 << 30); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
 	for _, tc := range []struct{ path, want string }{
 		{"/dev/zero", "read config file /dev/zero: more than 2 MiB read, over the limit of 2 MiB"},
-		{huge, "the file is 1.1 GiB (1153433600 bytes), over the limit of 2 MiB"},
+		{huge, "the file is 5 GiB (5368709120 bytes), over the limit of 2 MiB"},
 	} {
 		code, stdout, stderr := runConfigBinary(t, bin, nil, "validate", "--config", tc.path)
 		if code != 1 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "fatal error") {

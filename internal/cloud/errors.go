@@ -116,14 +116,16 @@ var codeClasses = map[string]ErrorClass{
 	"ParentNotFoundException":             ClassNotFound,
 	"OrganizationalUnitNotFoundException": ClassNotFound,
 	"KMS.NotFoundException":               ClassPermanent,
-	"InvalidAMIName.Duplicate":            ClassPermanent,
-	"InvalidAMIName.Malformed":            ClassPermanent,
-	"IdempotentParameterMismatch":         ClassPermanent,
-	"InvalidParameterValue":               ClassPermanent,
-	"InvalidParameterCombination":         ClassPermanent,
-	"InvalidParameter":                    ClassPermanent,
-	"OperationNotPermitted":               ClassPermanent,
-	"InvalidSnapshot.InUse":               ClassPermanent,
+	// KMS: no such key or alias in the caller's account and Region.
+	"NotFoundException":           ClassNotFound,
+	"InvalidAMIName.Duplicate":    ClassPermanent,
+	"InvalidAMIName.Malformed":    ClassPermanent,
+	"IdempotentParameterMismatch": ClassPermanent,
+	"InvalidParameterValue":       ClassPermanent,
+	"InvalidParameterCombination": ClassPermanent,
+	"InvalidParameter":            ClassPermanent,
+	"OperationNotPermitted":       ClassPermanent,
+	"InvalidSnapshot.InUse":       ClassPermanent,
 }
 
 // ClassifyCode returns the class of an AWS error code.

@@ -68,6 +68,7 @@ func Default() *Config {
 			GracePeriod: Duration(7 * 24 * time.Hour),
 		},
 		Report: Report{Format: report.FormatTable},
+		Check:  defaultCheck(),
 		// AWS.Region stays empty: the wiring takes it from the
 		// environment (AWS_REGION), else FallbackRegion.
 	}

@@ -52,6 +52,7 @@ func (c *Config) EngineSettings() (reconcile.Settings, error) {
 		InFlightCopies: c.Limits.InFlightCopies,
 		TimeBudget:     c.Limits.TimeBudget.D(),
 		DeadlineMargin: c.Limits.DeadlineMargin.D(),
+		Check:          c.Check.settings(),
 		LeaseTTL:       c.State.LeaseTTL.D(),
 		RunRetention:   c.State.RunRetention.D(),
 	}, nil

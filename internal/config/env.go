@@ -55,6 +55,9 @@ var OtherEnvVars = []EnvVar{
 	{Name: "AMICOPIER_HTML_JSON", Description: "tests: the report that page was rendered from"},
 	{Name: "AMICOPIER_FUZZ_TIME", Description: "scripts/test.sh: fuzzing time per target"},
 	{Name: "AMICOPIER_ARTEFACT_TEST", Description: "tests: build and run the Lambda artefact"},
+	{Name: "AMICOPIER_STATE_HELPER_PATH", Description: "tests: the state file a helper process shares"},
+	{Name: "AMICOPIER_STATE_HELPER_ID", Description: "tests: which helper process this is"},
+	{Name: "AMICOPIER_STATE_HELPER_ROUNDS", Description: "tests: how many writes the helper process makes"},
 }
 
 // envPrefix starts the name of every variable amicopier reads.

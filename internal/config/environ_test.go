@@ -47,7 +47,7 @@ func TestUnknownEnv(t *testing.T) {
 
 // TestCheck: validate's view lists the file's problems and the unknown
 // variables together; the variables alone make a configuration invalid.
-func TestCheck(t *testing.T) {
+func TestCheckFile(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
@@ -61,16 +61,16 @@ func TestCheck(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	environ := []string{pre + "STATE_TABLE=prod", pre + "STATE_TABEL=prod"}
 
-	c, err := Check(good, getenv, nil)
+	c, err := CheckFile(good, getenv, nil)
 	if err != nil || c.State.Table != "prod" {
 		t.Fatalf("no environ: %v, %+v", err, c)
 	}
-	_, err = Check(good, getenv, environ)
+	_, err = CheckFile(good, getenv, environ)
 	errs := validationErrors(t, err)
 	if len(errs) != 1 || errs[0].Path != pre+"STATE_TABEL (environment)" {
 		t.Errorf("good file, misspelt variable: %v", err)
 	}
-	_, err = Check(bad, getenv, environ)
+	_, err = CheckFile(bad, getenv, environ)
 	errs = validationErrors(t, err)
 	if len(errs) != 2 || errs[0].Path != "limits.concurrency" || errs[1].Path != pre+"STATE_TABEL (environment)" {
 		t.Errorf("bad file, misspelt variable: %v", err)
@@ -78,7 +78,7 @@ func TestCheck(t *testing.T) {
 	if !strings.Contains(err.Error(), "limits.concurrency ("+bad+":5)") {
 		t.Errorf("the file's name is lost: %v", err)
 	}
-	if _, err := Check(filepath.Join(dir, "missing.yaml"), getenv, environ); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+	if _, err := CheckFile(filepath.Join(dir, "missing.yaml"), getenv, environ); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)
 	}
 }

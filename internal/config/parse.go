@@ -113,11 +113,11 @@ func sizeWithBytes(n int64) string {
 	return formatSize(n) + " (" + strconv.FormatInt(n, 10) + " bytes)"
 }
 
-// Check is what `amicopier validate` runs: LoadWithEnv, and besides the
+// CheckFile is what `amicopier validate` runs: LoadWithEnv, and besides the
 // file's problems, in the same list, every variable of environ (as
 // os.Environ gives it) that UnknownEnv finds. A nil environ leaves that
 // check out.
-func Check(path string, getenv func(string) string, environ []string) (*Config, error) {
+func CheckFile(path string, getenv func(string) string, environ []string) (*Config, error) {
 	cfg, err := LoadWithEnv(path, getenv)
 	unknown := UnknownEnv(environ)
 	var ve *ValidationError

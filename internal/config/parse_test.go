@@ -94,7 +94,7 @@ aws:
 		`targets.kms_key (config.yaml:13): unknown key; expected one of:`,
 		`statee (config.yaml:14): unknown key; did you mean "state"?`,
 		`aws.endpoints.ec3 (config.yaml:18): unknown key; did you mean "ec2"?`,
-		`rules (config.yaml:19): unknown key; expected one of: aws, copy,`,
+		`rules (config.yaml:19): unknown key; expected one of: aws, check, copy,`,
 	}
 	if len(errs) != len(want) {
 		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), err)

@@ -56,6 +56,7 @@ type Config struct {
 	Prune        Prune        `yaml:"prune"`
 	Sharing      Sharing      `yaml:"sharing"`
 	Report       Report       `yaml:"report"`
+	Check        Check        `yaml:"check"`
 	AWS          AWS          `yaml:"aws"`
 
 	// origin remembers where values came from (file lines, environment
@@ -244,6 +245,7 @@ type Endpoints struct {
 	Organizations string `yaml:"organizations"`
 	STS           string `yaml:"sts"`
 	DynamoDB      string `yaml:"dynamodb"`
+	KMS           string `yaml:"kms"`
 }
 
 // Duration is a time.Duration written as "90s", "15m", "24h" or "7d".

@@ -103,6 +103,7 @@ func (c *Config) problems() []FieldError {
 		v.add("sharing.revoke_foreign", "needs sharing.audit: true (amicopier only sees the grants of other tools when it reads every source's permissions)")
 	}
 	v.report(&c.Report)
+	v.check(&c.Check)
 	v.aws(&c.AWS)
 	return v.errs
 }
@@ -452,6 +453,7 @@ func (v *validator) aws(a *AWS) {
 	v.endpoint("aws.endpoints.organizations", a.Endpoints.Organizations)
 	v.endpoint("aws.endpoints.sts", a.Endpoints.STS)
 	v.endpoint("aws.endpoints.dynamodb", a.Endpoints.DynamoDB)
+	v.endpoint("aws.endpoints.kms", a.Endpoints.KMS)
 }
 
 // Shared checks.

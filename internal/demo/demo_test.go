@@ -146,3 +146,31 @@ func TestDemoMatrixKnowsEveryOU(t *testing.T) {
 		t.Errorf("with IncludeOK every pair is listed: %d items for %d pairs", len(out.After.Items), out.After.Pairs)
 	}
 }
+
+// TestDemoCheckFindsTheBrokenKey: after the run, the preflight check finds
+// the key whose policy lost the Auto Scaling statements, and nothing else,
+// without a mutating call.
+func TestDemoCheckFindsTheBrokenKey(t *testing.T) {
+	_, out := runDemo(t)
+	if out.Check == nil {
+		t.Fatal("the demo ran no check")
+	}
+	var got []string
+	for _, f := range out.Check.Findings {
+		got = append(got, string(f.Kind)+"@"+f.Account+"/"+f.Region)
+	}
+	want := []string{string(report.AutoScalingGrantMissing) + "@" + demo.StagingWeb + "/eu-west-1"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("check findings %v, want %v; notes %v", got, want, out.Check.Notes)
+	}
+	if out.Check.Status != report.StatusSucceeded || out.Check.MutatingCalls != 0 || out.Check.DryRuns == 0 {
+		t.Errorf("check: status %s, %d mutating calls, %d dry runs", out.Check.Status, out.Check.MutatingCalls, out.Check.DryRuns)
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"check":{"schema":"amicopier.check/v1"`) {
+		t.Errorf("the JSON output has no check object")
+	}
+}

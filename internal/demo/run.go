@@ -18,6 +18,9 @@ type Outcome struct {
 	Before *report.Report  `json:"before"`
 	Run    *report.Summary `json:"run"`
 	After  *report.Report  `json:"after"`
+	// Check is the preflight check of the organisation after the run:
+	// what would still break copies, or launches from them.
+	Check *report.CheckReport `json:"check"`
 }
 
 // Options tune the demo loop.
@@ -31,7 +34,7 @@ type Options struct {
 
 // Run plays the demo on a scene with a state store: a dry run (the drift
 // report), a reconcile, simulated time passing until the copies are
-// done, and a second dry run (the clean report).
+// done, a second dry run (the clean report), and the preflight check.
 func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome, error) {
 	settings, err := s.Config.EngineSettings()
 	if err != nil {
@@ -64,5 +67,9 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	if err != nil {
 		return nil, fmt.Errorf("dry run after reconciling: %w", err)
 	}
-	return &Outcome{Before: before.Report, Run: applied.Summary, After: after.Report}, nil
+	check, err := eng.Check(ctx, reconcile.CheckRequest{Trigger: "demo"})
+	if err != nil {
+		return nil, fmt.Errorf("preflight check: %w", err)
+	}
+	return &Outcome{Before: before.Report, Run: applied.Summary, After: after.Report, Check: check}, nil
 }

@@ -50,7 +50,9 @@ type Scene struct {
 // (one suspended, one excluded), two Regions, four golden AMIs whose
 // targets come from rules and tags, and the leftovers of earlier tools:
 // a good copy made by AMIgo's Image Copier, an unencrypted copy made by
-// hand, and a copy that failed because its KMS key was disabled.
+// hand, and a copy that failed because its KMS key was disabled (enabled
+// again since, but with a key policy that no longer lets Auto Scaling use
+// it: the preflight check finds that).
 func NewScene(now time.Time) (*Scene, error) {
 	cfg, err := config.Parse(configYAML, "demo config.yaml")
 	if err != nil {
@@ -92,9 +94,17 @@ func NewScene(now time.Time) (*Scene, error) {
 			return nil, err
 		}
 		for _, r := range regions {
-			keys[[2]string{a.id, r}] = c.AddKey(a.id, r, "amicopier")
+			k := c.AddKey(a.id, r, "amicopier")
+			keys[[2]string{a.id, r}] = k
+			// The member StackSet's key: Auto Scaling may use it.
+			c.AllowAutoScaling(k, true)
 		}
 	}
+	// The key the failed copy below was made with was disabled at the
+	// time; someone enabled it again but replaced its policy with the
+	// default one on the way, so Auto Scaling groups cannot launch from
+	// copies encrypted with it. Copies work; `check` finds it.
+	c.AllowAutoScaling(keys[[2]string{StagingWeb, "eu-west-1"}], false)
 
 	baked := now.Add(-7 * 24 * time.Hour)
 	amigo := func(recipe, build string, extra map[string]string) map[string]string {

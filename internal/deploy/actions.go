@@ -56,10 +56,18 @@ var APICalls = []APICall{
 		Why: "which accounts already have create-volume permission on a source snapshot"},
 	{Service: "ec2", Operation: "ModifySnapshotAttribute", Roles: []Role{RoleSource},
 		Why: "grant create-volume permission on a source snapshot to the accounts about to copy it, and take it back after"},
-	{Service: "ec2", Operation: "DescribeSnapshots", Roles: []Role{RoleMember},
-		Why: "which KMS key encrypts each snapshot of a copy in the target account (EC2 does not report it on the image)"},
+	{Service: "ec2", Operation: "DescribeSnapshots", Roles: []Role{RoleSource, RoleMember},
+		Why: "which KMS key encrypts each snapshot of a copy in the target account (EC2 does not report it on the image); check and plan: the keys of the source snapshots (source)"},
 	{Service: "ec2", Operation: "CopyImage", Roles: []Role{RoleMember}, Also: []string{"ec2:CreateTags"},
-		Why: "start the encrypted copy in the target account; the tags travel in TagSpecifications"},
+		Why: "start the encrypted copy in the target account; the tags travel in TagSpecifications; check: the same request with DryRun (changes nothing)"},
+	{Service: "kms", Operation: "DescribeKey", Roles: []Role{RoleMember},
+		Why: "check and plan: the configured key exists in the Region, is Enabled and symmetric; the account may use the source snapshots' key"},
+	{Service: "kms", Operation: "GetKeyPolicy", Roles: []Role{RoleMember},
+		Why: "check: whether the key policy lets the Auto Scaling service-linked role use the key"},
+	{Service: "kms", Operation: "ListGrants", Roles: []Role{RoleMember},
+		Why: "check: grants of the key to the Auto Scaling service-linked role"},
+	{Service: "kms", Operation: "GenerateDataKeyWithoutPlaintext", Roles: []Role{RoleMember},
+		Why: "check and plan: with DryRun, whether the copier role may use the key (changes nothing); CopyImage itself needs the action too"},
 	{Service: "ec2", Operation: "DeregisterImage", Roles: []Role{RoleMember},
 		Why: "remove a failed copy amicopier made before retrying it; prune orphaned copies"},
 	{Service: "ec2", Operation: "DeleteSnapshot", Roles: []Role{RoleMember},
@@ -122,6 +130,11 @@ var CopyImageKeyActions = []string{
 	"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
 	"kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*",
 }
+
+// CheckKeyActions are the KMS actions only the preflight check needs on
+// the copies' key, beyond CopyImageKeyActions: reading who else may use
+// it. The member key policy and the copier role's policy grant them.
+var CheckKeyActions = []string{"kms:GetKeyPolicy", "kms:ListGrants"}
 
 // RoleNeeds returns every action role must allow: its API calls, their
 // Also actions and its extras.

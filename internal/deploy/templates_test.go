@@ -491,7 +491,7 @@ func TestKeyPolicy(t *testing.T) {
 		return RenderValue(s.ConditionValue("ArnEquals", "aws:PrincipalArn")) == copierARN &&
 			slices.Equal(s.Principals(), []string{"AWS: arn:${AWS::Partition}:iam::${AWS::AccountId}:root"})
 	}
-	want := slices.Sorted(slices.Values(CopyImageKeyActions))
+	want := slices.Sorted(slices.Values(append(slices.Clone(CopyImageKeyActions), CheckKeyActions...)))
 	acts, limited = actionsFor(namesCopier)
 	if got := slices.Compact(slices.Sorted(slices.Values(acts))); !slices.Equal(got, want) {
 		t.Errorf("the key policy lets the copier role %v, want exactly %v (SPEC 7)", got, want)
@@ -667,6 +667,7 @@ var apiSources = map[string]string{
 	"../awsapi/amigo.go":             "dynamodb",
 	"../awsapi/connector.go":         "sts",
 	"../awsapi/ec2.go":               "ec2",
+	"../awsapi/kms.go":               "kms",
 	"../awsapi/org.go":               "organizations",
 	"../awsapi/wait.go":              "ec2",
 	"../../state/dynamodb.go":        "dynamodb",
@@ -765,6 +766,21 @@ func emittedMetrics(t *testing.T) (namespace string, dims []string, names []stri
 	if err := lambdafn.WriteMetrics(&buf, res, now); err != nil {
 		t.Fatal(err)
 	}
+	_, _, runNames := metricLine(t, buf.Bytes())
+	buf.Reset()
+	rep := report.NewCheckReport("c1", string(lambdafn.KindCheck), "111111111111", []string{"eu-west-1"}, now)
+	if err := lambdafn.WriteCheckMetrics(&buf, rep, now); err != nil {
+		t.Fatal(err)
+	}
+	namespace, dims, names = metricLine(t, buf.Bytes())
+	return namespace, dims, append(runNames, names...)
+}
+
+// metricLine decodes one EMF line: namespace, dimension names, metric
+// names.
+func metricLine(t *testing.T, b []byte) (namespace string, dims []string, names []string) {
+	t.Helper()
+	buf := bytes.NewBuffer(b)
 	var line struct {
 		AWS struct {
 			CloudWatchMetrics []struct {
@@ -803,8 +819,12 @@ func TestAlarmsWatchEmittedMetrics(t *testing.T) {
 		var got []string
 		for _, d := range Elements(m.Get("Dimensions")) {
 			got = append(got, d.Get("Name").Text())
-			if d.Get("Name").Text() == "Trigger" && d.Get("Value").Text() != string(lambdafn.KindSchedule) {
-				t.Errorf("alarm %s watches Trigger=%s, want the nightly run's %s", alarm, d.Get("Value").Text(), lambdafn.KindSchedule)
+			trigger := lambdafn.KindSchedule
+			if strings.HasPrefix(m.Get("MetricName").Text(), lambdafn.CheckMetric) {
+				trigger = lambdafn.KindCheck // the preflight check's own metrics
+			}
+			if d.Get("Name").Text() == "Trigger" && d.Get("Value").Text() != string(trigger) {
+				t.Errorf("alarm %s watches Trigger=%s, want %s", alarm, d.Get("Value").Text(), trigger)
 			}
 		}
 		slices.Sort(got)
@@ -835,7 +855,7 @@ func TestAlarmsWatchEmittedMetrics(t *testing.T) {
 	}
 	for _, m := range []string{"AWS/Lambda/Errors", "AWS/SQS/ApproximateNumberOfMessagesVisible",
 		"amicopier/Drift.stuck", "amicopier/Drift.unencrypted", "amicopier/Drift.wrong_key",
-		"amicopier/Drift.duplicate", "amicopier/Drift.unreachable", "amicopier/DurationSeconds"} {
+		"amicopier/Drift.duplicate", "amicopier/Drift.unreachable", "amicopier/DurationSeconds", "amicopier/CheckFindings"} {
 		if !watched[m] {
 			t.Errorf("no alarm watches %s", m)
 		}

@@ -22,7 +22,12 @@ const (
 	KindSNS Kind = "sns"
 	// KindAMIStateChange is EventBridge's "EC2 AMI State Change".
 	KindAMIStateChange Kind = "ami-state-change"
+	// KindCheck is a scheduled preflight check ({"mode": "check"}).
+	KindCheck Kind = "check"
 )
+
+// ModeCheck is the mode of the preflight check payload.
+const ModeCheck = "check"
 
 // Detail types the handler recognises.
 const (
@@ -131,9 +136,9 @@ func describeGoType(t string) string {
 
 // ParseEvent recognises and parses an invocation payload: an SNS event
 // (a "Records" list), a scheduled event ("detail-type": "Scheduled
-// Event"), an EC2 AMI State Change event, or one shard of a sharded
+// Event"), an EC2 AMI State Change event, one shard of a sharded
 // scheduled run ({"shard": "I/N"}, from the Step Functions map of the
-// deployment). Anything else is an error naming what is wrong.
+// deployment), or a scheduled preflight check ({"mode": "check"}). Anything else is an error naming what is wrong.
 func ParseEvent(raw []byte) (Event, error) {
 	if len(raw) > maxEventBytes {
 		return Event{}, fieldErr("event", "%d bytes, more than the %d this handler reads", len(raw), maxEventBytes)
@@ -146,6 +151,7 @@ func ParseEvent(raw []byte) (Event, error) {
 		Records    json.RawMessage `json:"Records"`
 		DetailType *string         `json:"detail-type"`
 		Shard      json.RawMessage `json:"shard"`
+		Mode       *string         `json:"mode"`
 	}
 	if err := decodeInto(trimmed, &probe, "event"); err != nil {
 		return Event{}, err
@@ -156,10 +162,14 @@ func ParseEvent(raw []byte) (Event, error) {
 		return Event{}, fieldErr("event", `both "Records" (an SNS event) and "detail-type" (an EventBridge event): an event is one or the other`)
 	case probe.Records != nil:
 		return ParseSNS(trimmed)
+	case probe.DetailType == nil && probe.Mode != nil && *probe.Mode == ModeCheck:
+		return ParseCheck(trimmed)
 	case probe.DetailType == nil && probe.Shard != nil:
 		return ParseShardRun(trimmed)
+	case probe.DetailType == nil && probe.Mode != nil:
+		return ParseCheck(trimmed)
 	case probe.DetailType == nil:
-		return Event{}, fieldErr("event", `neither an SNS event ("Records") nor an EventBridge event ("detail-type"): amicopier handles scheduled events, AMIgo's SNS message and EC2 AMI State Change`)
+		return Event{}, fieldErr("event", `neither an SNS event ("Records") nor an EventBridge event ("detail-type"): amicopier handles scheduled events, AMIgo's SNS message, EC2 AMI State Change, {"shard": "I/N"} and {"mode": "check"}`)
 	case *probe.DetailType == DetailTypeScheduled:
 		return ParseScheduled(trimmed)
 	case *probe.DetailType == DetailTypeAMIStateChange:
@@ -199,6 +209,43 @@ func ParseScheduled(raw []byte) (Event, error) {
 			out.Mode = reconcile.Mode(*detail.Mode)
 		default:
 			return Event{}, fieldErr("event.detail.mode", "%s is not %q or %q", quote(*detail.Mode), reconcile.ModeApply, reconcile.ModePlan)
+		}
+	}
+	return out, nil
+}
+
+// ParseCheck parses the payload of a scheduled preflight check:
+// {"mode": "check"}, optionally with "shard": "I/N" for one shard of the
+// accounts. Other fields are refused: a payload meant for something else
+// must not run a check by accident.
+func ParseCheck(raw []byte) (Event, error) {
+	var ev map[string]json.RawMessage
+	if err := decodeInto(raw, &ev, "event"); err != nil {
+		return Event{}, err
+	}
+	var mode string
+	if err := decodeInto(ev["mode"], &mode, "event.mode"); err != nil {
+		return Event{}, err
+	}
+	if mode != ModeCheck {
+		return Event{}, fieldErr("event.mode", "%s: a payload without detail-type or shard is a preflight check, {\"mode\": %q}", quote(mode), ModeCheck)
+	}
+	out := Event{Kind: KindCheck}
+	for k, v := range ev {
+		switch k {
+		case "mode":
+		case "shard":
+			var s string
+			if err := decodeInto(v, &s, "event.shard"); err != nil {
+				return Event{}, err
+			}
+			sh, err := reconcile.ParseShard(s)
+			if err != nil || sh.Count == 0 {
+				return Event{}, fieldErr("event.shard", "%s is not a shard I/N with 1 <= I <= N <= %d", quote(s), reconcile.MaxShards)
+			}
+			out.Shard = sh
+		default:
+			return Event{}, fieldErr("event."+k, "not a field of the preflight check payload (mode, shard)")
 		}
 	}
 	return out, nil

@@ -186,6 +186,7 @@ func FuzzParseEvent(f *testing.F) {
 		f.Add(fixture(f, name))
 	}
 	f.Add([]byte(`{"shard":"3/16"}`))
+	f.Add([]byte(`{"mode":"check","shard":"1/2"}`))
 	f.Add([]byte(`{"Records":[{"Sns":{"Message":5}}]}`))
 	f.Add([]byte(`{"Records":[{"EventSource":"aws:sns","Sns":{"Message":"{\"sourceAmi\":\"ami-12345678\",\"sourceRegion\":\"us-east-1\",\"targetAccounts\":[\"222222222222\",\"333333333333\",7]}"}}]}`))
 	f.Add([]byte(`{"Records":[],"detail-type":"Scheduled Event"}`))
@@ -212,6 +213,10 @@ func FuzzParseEvent(f *testing.F) {
 				if r.Kind == cloud.TargetAccount && !cloud.IsAccountID(r.ID) {
 					t.Fatalf("accepted target %q", r.ID)
 				}
+			}
+		case KindCheck:
+			if ev.ImageID != "" || len(ev.Targets) != 0 {
+				t.Fatalf("a check event carries %+v", ev)
 			}
 		default:
 			t.Fatalf("accepted an event of kind %q", ev.Kind)

@@ -20,6 +20,10 @@
 // shard of a sharded scheduled run, as the deployment's Step Functions
 // map sends it: a scheduled reconcile of that shard of the accounts.
 //
+// The payload {"mode": "check"} (optionally with "shard": "I/N") runs the
+// preflight check: read-only, its findings logged one per line and sent
+// as metrics (CheckFindings, CheckFindings.<kind>, Trigger "check").
+//
 // A malformed payload is refused before anything is done, with an error
 // naming the offending field. Events about an image outside the
 // configured source account or Regions are ignored with a logged reason.
@@ -135,11 +139,14 @@ type Handler struct {
 type Result struct {
 	Event Kind `json:"event"`
 	// Outcome is "reconciled", "planned", "ignored" (an event that asks
-	// for nothing) or "lease_held" (another run was working).
+	// for nothing), "lease_held" (another run was working) or "checked"
+	// (a preflight check).
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason,omitempty"`
 	// Summary is the run summary, when a run happened.
 	Summary *report.Summary `json:"summary,omitempty"`
+	// Check is the preflight check's result ({"mode": "check"}).
+	Check *CheckResult `json:"check,omitempty"`
 }
 
 // Outcomes of an invocation.
@@ -283,6 +290,9 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 	if err != nil {
 		log.Error("malformed event; nothing done", "error", err)
 		return nil, fmt.Errorf("malformed event: %w", err)
+	}
+	if ev.Kind == KindCheck {
+		return h.handleCheck(ctx, ev, log)
 	}
 	req, extra, reason := h.request(ev)
 	if reason != "" {

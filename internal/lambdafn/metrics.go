@@ -65,6 +65,18 @@ func WriteMetrics(w io.Writer, res *reconcile.Result, now time.Time) error {
 		values[name] = float64(res.Report.Counts[c])
 		metrics = append(metrics, emfMetric{name, "Count"})
 	}
+	return writeEMF(w, now, metrics, values, map[string]any{
+		"Trigger":         sum.Trigger,
+		"RunId":           sum.RunID,
+		"Mode":            sum.Mode,
+		"Status":          sum.Status,
+		"DurationSeconds": sum.DurationSeconds,
+	})
+}
+
+// writeEMF prints one EMF line: the metrics' values under namespace
+// amicopier with the dimension Trigger, which props must hold.
+func writeEMF(w io.Writer, now time.Time, metrics []emfMetric, values map[string]float64, props map[string]any) error {
 	line := map[string]any{
 		"_aws": emfMeta{
 			Timestamp: now.UnixMilli(),
@@ -72,11 +84,9 @@ func WriteMetrics(w io.Writer, res *reconcile.Result, now time.Time) error {
 				Namespace: MetricsNamespace, Dimensions: [][]string{{"Trigger"}}, Metrics: metrics,
 			}},
 		},
-		"Trigger":         sum.Trigger,
-		"RunId":           sum.RunID,
-		"Mode":            sum.Mode,
-		"Status":          sum.Status,
-		"DurationSeconds": sum.DurationSeconds,
+	}
+	for k, v := range props {
+		line[k] = v
 	}
 	for k, v := range values {
 		line[k] = v
@@ -87,4 +97,44 @@ func WriteMetrics(w io.Writer, res *reconcile.Result, now time.Time) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// CheckMetric is the name of the check's total finding count; a metric
+// per kind is CheckMetric + "." + kind.
+const CheckMetric = "CheckFindings"
+
+// WriteCheckMetrics prints one Embedded Metric Format line for a
+// preflight check: its findings in all (CheckFindings) and per kind
+// (CheckFindings.<kind>), the checks it could not make (CheckNotes), the
+// accounts and Regions checked, API calls (all, mutating, CopyImage dry
+// runs) and its duration, with the trigger ("check") as the dimension.
+func WriteCheckMetrics(w io.Writer, rep *report.CheckReport, now time.Time) error {
+	values := map[string]float64{
+		CheckMetric:       float64(len(rep.Findings)),
+		"CheckNotes":      float64(len(rep.Notes)),
+		"CheckTargets":    float64(rep.Targets),
+		"CheckAccounts":   float64(rep.Accounts),
+		"CheckDryRuns":    float64(rep.DryRuns),
+		"MutatingCalls":   float64(rep.MutatingCalls),
+		"DurationSeconds": rep.DurationSeconds,
+	}
+	var calls int64
+	for _, n := range rep.APICalls {
+		calls += n
+	}
+	values["ApiCalls"] = float64(calls)
+	metrics := []emfMetric{
+		{CheckMetric, "Count"}, {"CheckNotes", "Count"}, {"CheckTargets", "Count"}, {"CheckAccounts", "Count"},
+		{"CheckDryRuns", "Count"}, {"ApiCalls", "Count"}, {"MutatingCalls", "Count"}, {"DurationSeconds", "Seconds"},
+	}
+	for _, k := range report.FindingKinds {
+		name := CheckMetric + "." + string(k)
+		values[name] = float64(rep.Counts[k])
+		metrics = append(metrics, emfMetric{name, "Count"})
+	}
+	return writeEMF(w, now, metrics, values, map[string]any{
+		"Trigger": rep.Trigger,
+		"RunId":   rep.RunID,
+		"Status":  rep.Status,
+	})
 }

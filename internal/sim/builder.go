@@ -496,7 +496,10 @@ func (c *Cloud) SetKeyEnabled(keyARN string, enabled bool) {
 	k := c.mustKey("SetKeyEnabled", keyARN)
 	c.kms.mu.Lock()
 	defer c.kms.mu.Unlock()
-	k.disabled = !enabled
+	k.state = cloud.KeyDisabled
+	if enabled {
+		k.state = cloud.KeyEnabled
+	}
 }
 
 // DefaultEBSKey returns the ARN of the AWS-managed aws/ebs key of account
@@ -527,7 +530,7 @@ func (c *Cloud) Key(arn string) (Key, bool) {
 	defer c.kms.mu.RUnlock()
 	return Key{
 		ID: k.id, ARN: k.arn, Account: k.account, Region: k.region,
-		Aliases: slices.Clone(k.aliases), AWSManaged: k.awsManaged, Enabled: !k.disabled,
+		Aliases: slices.Clone(k.aliases), AWSManaged: k.awsManaged, Enabled: k.keyState() == cloud.KeyEnabled,
 		AllowOrganization: k.allowOrg, AllowedAccounts: k.allow.list(),
 	}, true
 }

@@ -33,6 +33,13 @@ const (
 	opListOrganizationalUnitsForParent
 	opListAccountsForParent
 	opDescribeOrganization
+	opDescribeKey
+	opGetKeyPolicy
+	opListGrants
+	opGenerateDataKeyWithoutPlaintext
+	// opCopyImageDryRun is CopyImage with DryRun: counted apart, never
+	// mutating, metered in CopyImage's bucket.
+	opCopyImageDryRun
 	numOps
 )
 
@@ -54,6 +61,11 @@ var opNames = [numOps]string{
 	opListOrganizationalUnitsForParent: cloud.OpListOrganizationalUnitsForParent,
 	opListAccountsForParent:            cloud.OpListAccountsForParent,
 	opDescribeOrganization:             cloud.OpDescribeOrganization,
+	opDescribeKey:                      cloud.OpDescribeKey,
+	opGetKeyPolicy:                     cloud.OpGetKeyPolicy,
+	opListGrants:                       cloud.OpListGrants,
+	opGenerateDataKeyWithoutPlaintext:  cloud.OpGenerateDataKeyWithoutPlaintext,
+	opCopyImageDryRun:                  cloud.OpCopyImageDryRun,
 }
 
 // isMutating reports whether op is metered in EC2's (much smaller)

@@ -42,6 +42,9 @@ type Cloud struct {
 	accounts     map[string]*orgAccount
 	accountOrder []*orgAccount
 	denied       map[string]bool
+	// copierDenied holds, per account, the IAM actions its copier role
+	// lacks (iam.go).
+	copierDenied map[string]map[string]bool
 	nextOU       uint64
 }
 

@@ -101,6 +101,35 @@ func (k *Connector) Target(ctx context.Context, accountID, region string) (cloud
 	if !cloud.IsRegion(region) {
 		return nil, fmt.Errorf("target client in account %s: region %q is not an AWS Region name", accountID, region)
 	}
+	if err := k.assume(ctx, accountID); err != nil {
+		return nil, err
+	}
+	z, err := k.cloud.zone(accountID, region)
+	if err != nil {
+		return nil, fmt.Errorf("target client in account %s: %w", accountID, err)
+	}
+	return &EC2{cloud: k.cloud, conn: k, zone: z, assumed: true}, nil
+}
+
+// TargetKeys returns a KMS client acting as the copier role of accountID
+// in region, through the account's session as Target (the connector is a
+// cloud.KeyConnector).
+func (k *Connector) TargetKeys(ctx context.Context, accountID, region string) (cloud.KeyInspector, error) {
+	if !cloud.IsRegion(region) {
+		return nil, fmt.Errorf("key client in account %s: region %q is not an AWS Region name", accountID, region)
+	}
+	if err := k.assume(ctx, accountID); err != nil {
+		return nil, err
+	}
+	if _, err := k.cloud.zone(accountID, region); err != nil {
+		return nil, fmt.Errorf("key client in account %s: %w", accountID, err)
+	}
+	return &KMS{cloud: k.cloud, conn: k, account: accountID, region: region, calls: k.cloud.calls.cell(accountID, region), assumed: true}, nil
+}
+
+// assume makes sure the run holds a session in accountID: one AssumeRole
+// call the first time, none once it succeeded.
+func (k *Connector) assume(ctx context.Context, accountID string) error {
 	k.mu.Lock()
 	s := k.sessions[accountID]
 	if s == nil {
@@ -116,17 +145,12 @@ func (k *Connector) Target(ctx context.Context, accountID, region string) (cloud
 		})
 		if err != nil {
 			s.mu.Unlock()
-			return nil, err
+			return err
 		}
 		s.ok = true
 	}
 	s.mu.Unlock()
-
-	z, err := k.cloud.zone(accountID, region)
-	if err != nil {
-		return nil, fmt.Errorf("target client in account %s: %w", accountID, err)
-	}
-	return &EC2{cloud: k.cloud, conn: k, zone: z}, nil
+	return nil
 }
 
 // Organization returns the Organizations client; it makes no call.

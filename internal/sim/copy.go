@@ -58,6 +58,9 @@ func (e *EC2) CopyImage(ctx context.Context, in cloud.CopyImageInput) (string, e
 func (e *EC2) copyImage(in cloud.CopyImageInput) (string, error) {
 	const op = cloud.OpCopyImage
 	c, z := e.cloud, e.zone
+	if err := e.authorizeCopy(op, in); err != nil {
+		return "", err
+	}
 	if err := checkClientToken(in.ClientToken); err != nil {
 		return "", err
 	}
@@ -82,6 +85,10 @@ func (e *EC2) copyImage(in cloud.CopyImageInput) (string, error) {
 		return "", err
 	}
 	devs, failure := c.copyEncryption(in, z.account, z.region, src)
+	if failure == "" && e.assumed && customerKey(c, devs) && !c.copierMayUseKey(z.account) {
+		failure = fmt.Sprintf("Client.InvalidKMSKey.InvalidState: the copier role of account %s is not allowed to use the KMS key (%s)",
+			z.account, strings.Join(copyKeyActions, ", "))
+	}
 
 	z.mu.Lock()
 	defer z.mu.Unlock()
@@ -120,6 +127,64 @@ func (e *EC2) copyImage(in cloud.CopyImageInput) (string, error) {
 	}
 	return formatID(prefixImage, z.id, idx), nil
 }
+
+// customerKey reports whether a copy's snapshots are encrypted with a
+// customer managed key, whose use the copier role's IAM policy must allow;
+// an AWS managed key serves every principal of its account authorised to
+// use the service that made it ("AWS managed keys", AWS KMS Developer
+// Guide, https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#aws-managed-cmk).
+func customerKey(c *Cloud, devs []srcDevice) bool {
+	for _, d := range devs {
+		if d.encrypted && d.keyARN != "" && c.kms.get(d.keyARN) != nil && !c.kms.isAWSManaged(d.keyARN) {
+			return true
+		}
+	}
+	return false
+}
+
+// authorizeCopy is IAM's verdict on a CopyImage of the copier role: it
+// needs ec2:CopyImage, and ec2:CreateTags when the request tags the new
+// image and snapshots ("Grant permissions to copy Amazon EC2 AMIs", Amazon
+// EC2 User Guide,
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/copy-ami-permissions.html).
+func (e *EC2) authorizeCopy(op string, in cloud.CopyImageInput) error {
+	if !e.assumed {
+		return nil
+	}
+	if !e.cloud.copierAllows(e.zone.account, "ec2:CopyImage") {
+		return unauthorizedEC2(op, e.zone.account, "ec2:CopyImage")
+	}
+	if len(in.Tags) > 0 && !e.cloud.copierAllows(e.zone.account, "ec2:CreateTags") {
+		return unauthorizedEC2(op, e.zone.account, "ec2:CreateTags")
+	}
+	return nil
+}
+
+// DryRunCopyImage answers CopyImage with DryRun set: "Checks whether you
+// have the required permissions for the action, without actually making
+// the request ... If you have the required permissions, the error response
+// is DryRunOperation. Otherwise, it is UnauthorizedOperation" (CopyImage,
+// Amazon EC2 API Reference,
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CopyImage.html).
+// It returns nil for DryRunOperation. It validates the request as a real
+// call would, then asks IAM (ec2:CopyImage, and ec2:CreateTags for the
+// tags); it does not look at the source image, its snapshots or the key:
+// whether EC2 does in a dry run is not documented, and the engine takes
+// any answer but these two as inconclusive. Nothing changes, and the call
+// is counted apart (cloud.OpCopyImageDryRun), never as mutating.
+func (e *EC2) DryRunCopyImage(ctx context.Context, in cloud.CopyImageInput) error {
+	return e.do(ctx, opCopyImageDryRun, in.SourceImageID, func() error {
+		if err := checkClientToken(in.ClientToken); err != nil {
+			return err
+		}
+		if err := checkCopyInput(in); err != nil {
+			return err
+		}
+		return e.authorizeCopy(cloud.OpCopyImage, in)
+	})
+}
+
+var _ cloud.CopyDryRunner = (*EC2)(nil)
 
 // replay answers a CopyImage whose ClientToken was seen before: the same
 // image id for the same parameters (even if that image is gone since),

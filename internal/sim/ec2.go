@@ -19,6 +19,9 @@ type EC2 struct {
 	cloud *Cloud
 	conn  *Connector
 	zone  *zone
+	// assumed: the client acts as the copier role (Connector.Target),
+	// whose IAM policy DenyCopierActions may restrict.
+	assumed bool
 }
 
 // Account returns the account the client acts as.

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/amicopier/amicopier/internal/cloud"
 )
 
 // DefaultEBSKeyAlias is the alias of the AWS-managed key EBS uses when no
@@ -13,16 +15,50 @@ const DefaultEBSKeyAlias = "alias/aws/ebs"
 
 var aliasPattern = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
 
-// kmsKey is one KMS key. The identity fields are immutable; the policy
-// fields are guarded by kmsRegistry.mu.
+// kmsKey is one KMS key. The identity fields are immutable; the others
+// are guarded by kmsRegistry.mu.
+//
+// Its key policy is modelled by what it lets whom do, enough for the
+// preflight check: the key's own account always delegates to IAM (the
+// default key policy's first statement, "Default key policy", AWS KMS
+// Developer Guide,
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html);
+// allow and allowOrg are cross-account statements granting the use of the
+// key (kms:Decrypt, kms:DescribeKey, kms:ReEncrypt*, kms:GenerateDataKey*,
+// kms:CreateGrant for AWS resources, kms:ListGrants); autoScaling is the
+// pair of statements the Auto Scaling service-linked role of the key's
+// account needs (Required AWS KMS key policy for use with encrypted
+// volumes,
+// https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html).
+// keyPolicyJSON renders the same model as the document GetKeyPolicy
+// returns.
 type kmsKey struct {
 	id, arn, account, region string
 	awsManaged               bool
 
-	aliases  []string
-	allow    accountSet
-	allowOrg bool
-	disabled bool
+	aliases     []string
+	allow       accountSet
+	allowOrg    bool
+	autoScaling bool
+	// state is a KMS key state; "" reads as Enabled.
+	state cloud.KeyState
+	// spec and usage are the KeySpec and KeyUsage; "" reads as
+	// SYMMETRIC_DEFAULT and ENCRYPT_DECRYPT.
+	spec, usage string
+	grants      []cloud.KeyGrant
+}
+
+// keyState is the key's state, Enabled unless set. Caller holds the
+// registry's lock.
+func (k *kmsKey) keyState() cloud.KeyState {
+	if k.state == "" {
+		return cloud.KeyEnabled
+	}
+	return k.state
+}
+
+func (k *kmsKey) symmetric() bool {
+	return (k.spec == "" || k.spec == cloud.KeySpecSymmetric) && (k.usage == "" || k.usage == cloud.KeyUsageEncryptDecr)
 }
 
 type aliasKey struct{ account, region, alias string }
@@ -161,20 +197,27 @@ func (r *kmsRegistry) alias(account, region, alias string) *kmsKey {
 	return r.aliases[aliasKey{account, region, alias}]
 }
 
-// usable reports whether account may use k to encrypt or decrypt: the
-// key's own account always (unless disabled); other accounts only for
-// customer keys whose policy names them or the organisation (inOrg says
-// whether account belongs to it). AWS-managed keys never serve other
-// accounts, which is why snapshots encrypted with them cannot be shared.
+// usable reports whether account may use k to encrypt or decrypt: an
+// Enabled symmetric encryption key (EBS encrypts with nothing else), used
+// by its own account always, by other accounts only for customer keys
+// whose policy names them or the organisation (inOrg says whether account
+// belongs to it). AWS-managed keys never serve other accounts, which is
+// why snapshots encrypted with them cannot be shared.
 func (r *kmsRegistry) usable(k *kmsKey, account string, inOrg bool) bool {
 	if k == nil {
 		return false
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if k.disabled {
+	if k.keyState() != cloud.KeyEnabled || !k.symmetric() {
 		return false
 	}
+	return r.reachable(k, account, inOrg)
+}
+
+// reachable reports whether k's policy lets account use it at all,
+// whatever its state. Caller holds r.mu.
+func (r *kmsRegistry) reachable(k *kmsKey, account string, inOrg bool) bool {
 	if k.account == account {
 		return true
 	}

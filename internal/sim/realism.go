@@ -164,7 +164,23 @@ func classOf(op opCode) BucketClass {
 		return BucketSTS
 	case opListAccounts, opListRoots, opListOrganizationalUnitsForParent, opListAccountsForParent, opDescribeOrganization:
 		return BucketOrganizations
+	case opCopyImageDryRun:
+		// A dry run draws on the bucket of the call it stands for: KMS
+		// says so of its own DryRun requests ("All API requests using the
+		// DryRun parameter apply to the request quota of the API", Testing
+		// your permissions, AWS KMS Developer Guide,
+		// https://docs.aws.amazon.com/kms/latest/developerguide/programming-dryrun.html);
+		// EC2's documentation is silent, and the same is the cautious
+		// reading.
+		return BucketMutating
 	}
+	// KMS calls (DescribeKey, GetKeyPolicy, ListGrants,
+	// GenerateDataKeyWithoutPlaintext) fall through to the describe
+	// class: KMS's own request quotas per account and Region (AWS KMS
+	// request quotas,
+	// https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html)
+	// are far above EC2's describe bucket, so metering them like one is
+	// the cautious assumption.
 	if isMutating(op) {
 		return BucketMutating
 	}
@@ -269,6 +285,9 @@ func (c *Cloud) take(class BucketClass, op opCode, account, region string) error
 	k := bucketKey{account: account, region: region, class: class}
 	if class != BucketSTS && class != BucketOrganizations {
 		k.op = op
+		if op == opCopyImageDryRun {
+			k.op = opCopyImage
+		}
 	}
 	if c.buckets.get(k, spec).Allow() {
 		return nil

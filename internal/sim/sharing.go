@@ -48,7 +48,8 @@ const DefaultSharingQuota = 1000
 const MaxLaunchPermissionBatch = 10000
 
 // The organisation's identity: its id and the account that manages it
-// name the ARNs launch permission takes.
+// name the ARNs launch permission takes; the id is also what the
+// aws:PrincipalOrgID condition of a key policy names.
 const (
 	OrganizationID    = "o-sim0000001"
 	ManagementAccount = "000000000000"

@@ -62,6 +62,10 @@ type Item struct {
 	CopyImages []string `json:"copy_images,omitempty"`
 	Attempts   int      `json:"attempts,omitempty"`
 	LastError  string   `json:"last_error,omitempty"`
+	// KMSProblem, set by plan, is the key problem the preflight check
+	// finds for the pair: its copy would fail (the reason starts with
+	// "kms_problem:").
+	KMSProblem string `json:"kms_problem,omitempty"`
 }
 
 // Source describes a source AMI of the report.

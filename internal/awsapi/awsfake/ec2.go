@@ -117,7 +117,17 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		if err != nil {
 			return nil, err
 		}
-		id, err := client.CopyImage(ctx, in)
+		copier := client
+		if r.Assumed {
+			copier = s.cloud.RoleClient(r.Account, r.Region)
+		}
+		if f.Get("DryRun") == "true" {
+			if err := copier.DryRunCopyImage(ctx, in); err != nil {
+				return nil, err
+			}
+			return nil, cloud.Errorf(r.Op, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		}
+		id, err := copier.CopyImage(ctx, in)
 		if err != nil {
 			return nil, err
 		}

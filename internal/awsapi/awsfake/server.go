@@ -75,6 +75,9 @@ type Request struct {
 	Form url.Values
 	// JSON is the decoded body of a JSON-protocol request.
 	JSON map[string]any
+	// Assumed says the caller's credentials came from AssumeRole: it acts
+	// as the copier role.
+	Assumed bool
 	// Header is the request's header; SecurityToken its session token.
 	Header        http.Header
 	SecurityToken string
@@ -84,6 +87,9 @@ type identity struct {
 	account string
 	secret  string
 	token   string
+	// assumed: credentials AssumeRole issued, which act as the copier role
+	// (the simulator's DenyCopierActions applies to them).
+	assumed bool
 }
 
 // Server is a fake AWS endpoint. Close it when done.
@@ -146,17 +152,40 @@ func (s *Server) Calls(op string) int {
 }
 
 // MutatingCalls counts the requests for operations that change something
-// (IsMutating).
+// (IsMutating); a request with DryRun set changes nothing and is not one.
 func (s *Server) MutatingCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, r := range s.requests {
-		if cloud.IsMutating(r.Op) {
+		if cloud.IsMutating(r.Op) && !r.DryRun() {
 			n++
 		}
 	}
 	return n
+}
+
+// DryRuns counts the requests for op sent with DryRun set.
+func (s *Server) DryRuns(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if r.Op == op && r.DryRun() {
+			n++
+		}
+	}
+	return n
+}
+
+// DryRun reports whether the request was sent with DryRun set (EC2's
+// query parameter or KMS's JSON field).
+func (r *Request) DryRun() bool {
+	if r.Form.Get("DryRun") == "true" {
+		return true
+	}
+	dry, _ := r.JSON["DryRun"].(bool)
+	return dry
 }
 
 // FailNext makes the next len(codes) requests for op fail, in order, with
@@ -210,12 +239,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		proto = stsProtocol{}
 	case "organizations":
 		proto = orgProtocol{}
+	case "kms":
+		proto = kmsProtocol{}
 	default:
 		http.Error(w, "awsfake does not serve "+req.Service, http.StatusNotFound)
 		return
 	}
-	if req.Service == "organizations" {
-		req.Op = strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AWSOrganizationsV20161128.")
+	if req.Service == "organizations" || req.Service == "kms" {
+		req.Op = strings.TrimPrefix(strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AWSOrganizationsV20161128."), "TrentService.")
 		req.JSON = map[string]any{}
 		if len(bytes.TrimSpace(body)) > 0 {
 			if err := json.Unmarshal(body, &req.JSON); err != nil {
@@ -234,7 +265,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	id, known := s.keys[req.AccessKeyID]
-	req.Account = id.account
+	req.Account, req.Assumed = id.account, id.assumed
 	s.requests = append(s.requests, req)
 	var fault string
 	if q := s.faults[req.Op]; len(q) > 0 {
@@ -284,7 +315,8 @@ func (s *Server) fail(w http.ResponseWriter, p protocol, op string, err error) {
 	id := s.requestID()
 	w.Header().Set("Content-Type", p.contentType())
 	w.Header().Set("X-Amzn-RequestId", id)
-	if _, json := p.(orgProtocol); json {
+	switch p.(type) {
+	case orgProtocol, kmsProtocol:
 		w.Header().Set("X-Amzn-ErrorType", code)
 	}
 	w.WriteHeader(statusFor(code))
@@ -302,6 +334,8 @@ func statusFor(code string) int {
 		return http.StatusForbidden
 	case "AuthFailure":
 		return http.StatusUnauthorized
+	case "DryRunOperation":
+		return http.StatusPreconditionFailed
 	}
 	return http.StatusBadRequest
 }
@@ -323,9 +357,9 @@ func (s *Server) issue(account string) (akid string, id identity) {
 	s.issued++
 	akid = fmt.Sprintf("ASIAFAKE%012d", s.issued)
 	id = identity{
-		account: account,
-		secret:  fmt.Sprintf("issued-secret-%d-%s", s.issued, hex.EncodeToString(b[:])),
-		token:   fmt.Sprintf("issued-session-token-%d-%s", s.issued, hex.EncodeToString(b[:])),
+		account: account, assumed: true,
+		secret: fmt.Sprintf("issued-secret-%d-%s", s.issued, hex.EncodeToString(b[:])),
+		token:  fmt.Sprintf("issued-session-token-%d-%s", s.issued, hex.EncodeToString(b[:])),
 	}
 	s.keys[akid] = id
 	return akid, id
