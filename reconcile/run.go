@@ -143,6 +143,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	r.policy = e.set.Pairs
 	r.policy.Now = e.clock.Now()
 	r.rep = report.New(string(req.Mode), e.set.SourceAccount, e.set.SourceRegions, r.policy.Now)
+	r.rep.IncludesOK = req.IncludeOK
 	r.rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts), Shard: req.Shard.String()}
 	log := e.log.With("run_id", r.id, "mode", string(req.Mode))
 	if req.Shard.Sharded() {
