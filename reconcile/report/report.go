@@ -229,8 +229,60 @@ type Summary struct {
 	// counting the rest by AWS error code); ErrorCount counts them all.
 	Errors     []string `json:"errors,omitempty"`
 	ErrorCount int      `json:"error_count"`
+	// Unreachable lists the target accounts the run could not work in
+	// (at most MaxUnreachable, most Regions first), UnreachableCount
+	// counts them all: with the errors, they say why a run is partial.
+	Unreachable      []UnreachableAccount `json:"unreachable,omitempty"`
+	UnreachableCount int                  `json:"unreachable_count,omitempty"`
 }
 
+// UnreachableAccount is a target account a run could not observe or work in.
+type UnreachableAccount struct {
+	Account string   `json:"account"`
+	Regions []string `json:"regions,omitempty"`
+	// Reason is the reason of its first unreachable pair.
+	Reason string `json:"reason"`
+}
+
+// MaxUnreachable bounds the unreachable accounts a summary lists.
+const MaxUnreachable = 50
+
+// UnreachableAccounts gathers the report's unreachable pairs by account:
+// at most limit accounts (those unreachable in the most Regions first,
+// then by id) and how many there are in all.
+func UnreachableAccounts(r *Report, limit int) ([]UnreachableAccount, int) {
+	byID := map[string]*UnreachableAccount{}
+	var list []*UnreachableAccount
+	for _, it := range r.Items {
+		if it.Category != Unreachable {
+			continue
+		}
+		u := byID[it.Account]
+		if u == nil {
+			u = &UnreachableAccount{Account: it.Account, Reason: it.Reason}
+			byID[it.Account] = u
+			list = append(list, u)
+		}
+		if it.Region != "" && !slices.Contains(u.Regions, it.Region) {
+			u.Regions = append(u.Regions, it.Region)
+		}
+	}
+	slices.SortFunc(list, func(a, b *UnreachableAccount) int {
+		return cmp.Or(cmp.Compare(len(b.Regions), len(a.Regions)), cmp.Compare(a.Account, b.Account))
+	})
+	out := make([]UnreachableAccount, 0, min(len(list), max(limit, 0)))
+	for _, u := range list {
+		if len(out) == limit {
+			break
+		}
+		slices.Sort(u.Regions)
+		out = append(out, *u)
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, len(list)
+}
 
 // Run statuses.
 const (
