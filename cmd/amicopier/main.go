@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/amicopier/amicopier/internal/cli"
 	"github.com/amicopier/amicopier/internal/lambdafn"
 )
@@ -28,11 +30,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		Getenv:      os.Getenv,
-		Version:     buildVersion(),
-		Interactive: isTerminal(os.Stderr),
+		Stdout:        os.Stdout,
+		Stderr:        os.Stderr,
+		Getenv:        os.Getenv,
+		Version:       buildVersion(),
+		Interactive:   isTerminal(os.Stderr),
+		TerminalWidth: terminalWidth(os.Stdout),
 	})
 	stop()
 	os.Exit(code)
@@ -46,6 +49,19 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// terminalWidth is the width of the terminal f is, 0 when it is none.
+func terminalWidth(f *os.File) int {
+	fd := int(f.Fd())
+	if !term.IsTerminal(fd) {
+		return 0
+	}
+	w, _, err := term.GetSize(fd)
+	if err != nil {
+		return 0
+	}
+	return w
 }
 
 func isTerminal(f *os.File) bool {
