@@ -46,6 +46,9 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 	format := reportFormat(*output, cfg)
 	rec, err := newReconciler(ctx, cfg, log, true, scope.shard.Shard, nil)
 	if err != nil {
+		if rec != nil {
+			rec.close(log)
+		}
 		return fail(env, "plan", err)
 	}
 	defer rec.close(log)

@@ -27,7 +27,9 @@ func runRun(ctx context.Context, args []string, env Env) int {
 			"the run does not wait for them unless --wait is given. One run at a time per source account:\n"+
 			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n"+
 			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n"+
-			"--include-ok lists every pair with its copy (id, state, KMS key): the inventory.\n\n"+
+			"A run that fails outright (no credentials, an endpoint that does not answer) is recorded as\n"+
+			"failed, with its error, for `amicopier status`. --include-ok lists every pair with its copy\n"+
+			"(id, state, KMS key): the inventory.\n\n"+
 			"Exit codes: 0 success (or the lease was held), 3 partial (some accounts unreachable, some\n"+
 			"actions failed, or with --wait some copies failed or did not finish in time), 1 error,\n"+
 			"64 bad command line.\n\n"+widthHelp+"\n\n"+awsHelp+"\n\n"+envHelp(), env)
@@ -96,6 +98,10 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	}
 	rec, err := newReconciler(ctx, cfg, log, false, scope.shard.Shard, progress)
 	if err != nil {
+		if rec != nil {
+			rec.recordFailure(ctx, req, err, env, "run")
+			rec.close(log)
+		}
 		return fail(env, "run", err)
 	}
 	defer rec.close(log)
@@ -109,6 +115,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	}
 	if err != nil {
+		rec.recordFailure(ctx, req, err, env, "run")
 		return fail(env, "run", err)
 	}
 
