@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -23,9 +22,9 @@ var version = ""
 func main() {
 	if lambdafn.InLambda(os.Getenv) {
 		// Under the Lambda runtime the binary serves the handler; Start
-		// only returns when the cold start fails.
-		err := lambdafn.Start(context.Background(), lambdafn.Deps{OpenStore: cli.OpenStore, Version: buildVersion()})
-		fmt.Fprintf(os.Stderr, "amicopier: lambda cold start: %v\n", err)
+		// only returns when the cold start fails, having logged why (as
+		// JSON) and reported it to the Runtime API.
+		_ = lambdafn.Start(context.Background(), lambdafn.Deps{OpenStore: cli.OpenStore, Version: buildVersion()})
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
