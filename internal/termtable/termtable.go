@@ -151,8 +151,9 @@ func belowColumn(cols []Column) int {
 // wrapping columns shrink first (they lose nothing), widest above its
 // floor first: down to their longest word, so no word is cut. If the
 // table is still too wide and a Below column is inline, fit stops there
-// and the caller moves that column under the rows; otherwise wrapping
-// columns shrink on to their Min (cutting words), then clipped columns.
+// and the caller moves that column under the rows; otherwise clipped
+// columns shrink to their Min (a clipped name still shows its start),
+// then wrapping columns to theirs, cutting words.
 func fit(width int, cols []Column, natural, longestWord []int, inline []bool) []int {
 	widths := make([]int, len(cols))
 	copy(widths, natural)
@@ -181,8 +182,8 @@ func fit(width int, cols []Column, natural, longestWord []int, inline []bool) []
 	if b := belowColumn(cols); b >= 0 && inline[b] && total(widths, inline) > width {
 		return widths
 	}
-	shrink(true, minOf)
 	shrink(false, minOf)
+	shrink(true, minOf)
 	return widths
 }
 

@@ -61,12 +61,12 @@ failed    al2023                deregister_failed+  copy ami-0123 failed
                                                     attempt 2 of 3 is
                                                     due
 `},
-		{"too narrow: the reason goes under its row", 48, `
-CATEGORY  NAME                  ACTION
-missing   ubuntu-jammy-web-412  copy
+		{"too narrow: the reason goes under its row, a name is clipped rather than a word cut", 48, `
+CATEGORY  NAME                ACTION
+missing   ubuntu-jammy-web-…  copy
     no encrypted copy in the account and Region
-failed    al2023                deregister_faile
-                                d+copy
+failed    al2023              deregister_failed+
+                              copy
     copy ami-0123 failed (KMS key disabled),
     attempt 2 of 3 is due
 `},

@@ -281,13 +281,13 @@ func shortAccount(it Item) string {
 }
 
 // clipAccount fits an "id name" cell: the name is clipped, and dropped
-// when not even a letter of it fits; the id stays whole.
+// when fewer than four of its letters fit; the id stays whole.
 func clipAccount(s string, width int) string {
 	id, name, ok := strings.Cut(s, " ")
 	if !ok || width >= len(s) {
 		return s
 	}
-	if width < len(id)+3 {
+	if width < len(id)+5 {
 		return id
 	}
 	return id + " " + termtable.Clip(name, width-len(id)-1)
