@@ -220,7 +220,7 @@ func WriteTable(w io.Writer, r *Report, o Options) error {
 	if inventory {
 		cols = append(cols, termtable.Column{Header: "COPIES", Min: 21, Wrap: true})
 	}
-	cols = append(cols, termtable.Column{Header: "REASON", Min: 30, Wrap: true, Below: true})
+	cols = append(cols, termtable.Column{Header: "REASON", Min: 50, Wrap: true, Below: true})
 	rows := func(source func(Item) string, account func(Item) string) [][]string {
 		out := make([][]string, len(items))
 		for i, it := range items {
