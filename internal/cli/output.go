@@ -29,12 +29,15 @@ type viewFlags struct {
 	includeOK bool
 }
 
-// register adds --wide, and with inventory --include-ok.
+// register adds --wide, and for the commands that print drift reports
+// (inventory) --include-ok.
 func (v *viewFlags) register(fs *flag.FlagSet, inventory bool) {
-	fs.BoolVar(&v.wide, "wide", false, "print everything: tables one line per pair with every id in full, however wide (for grep and scripts), and Markdown with every pair instead of a summary")
-	if inventory {
-		fs.BoolVar(&v.includeOK, "include-ok", false, "list ok pairs too, with each pair's copy AMI id, state and KMS key: the inventory (JSON lists only drifted pairs without it)")
+	if !inventory {
+		fs.BoolVar(&v.wide, "wide", false, "print the tables whole: one line per row, every error in full, however wide (for grep and scripts)")
+		return
 	}
+	fs.BoolVar(&v.wide, "wide", false, "print everything: tables one line per pair with every id in full, however wide (for grep and scripts), and Markdown with every pair instead of a summary")
+	fs.BoolVar(&v.includeOK, "include-ok", false, "list ok pairs too, with each pair's copy AMI id, state and KMS key: the inventory (JSON lists only drifted pairs without it)")
 }
 
 // textWidth is the width tables fit: the terminal's when stdout is one,
