@@ -321,7 +321,7 @@ func writeStatusTable(w io.Writer, rep *statusReport, width int) error {
 			}
 			rows = append(rows, []string{r.ID, trigger, orDash(r.Status), statusTime(r.Started), dur,
 				strconv.Itoa(len(r.Errors)), strconv.Itoa(r.UnreachableCount),
-				"pairs " + orDash(countList(r.Counts)) + "; actions " + orDash(countList(r.Actions))})
+				runDetails(r)})
 		}
 		if err := termtable.Write(&b, width, cols, rows); err != nil {
 			return err
@@ -405,6 +405,14 @@ func writeStatusTable(w io.Writer, rep *statusReport, width int) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// runDetails is a run's pairs by category and actions.
+func runDetails(r statusRun) string {
+	if len(r.Counts) == 0 && len(r.Actions) == 0 {
+		return "no pair observed, nothing done"
+	}
+	return "pairs " + orDash(countList(r.Counts)) + "; actions " + orDash(countList(r.Actions))
 }
 
 // asOfLine says when a group of pairs was recorded.
