@@ -79,6 +79,9 @@ func goldenStatusStore(t *testing.T) state.Store {
 		{Key: state.PairKey{SourceImage: "ami-0123456789abcdef0", Account: "200000000004", Region: "eu-west-1"}, Source: src,
 			Status: state.PairFailed, Attempts: 2, Failures: 2, LastErrorCode: "InvalidParameterValue",
 			LastError: "the KMS key alias/amicopier is pending deletion", NextRetry: base.Add(9 * time.Hour), RunID: "20260504T050000Z-0c0c0c0c"},
+		{Key: state.PairKey{SourceImage: "ami-0123456789abcdef0", Account: "200000000005", Region: "us-east-1"}, Source: src,
+			Status: state.PairDeferred, Attempts: 1, LastErrorCode: "ResourceLimitExceeded",
+			LastError: "the account's limit of concurrent copies is reached; the next run asks again", RunID: "20260504T050000Z-0c0c0c0c"},
 		{Key: state.PairKey{SourceImage: "ami-0fedcba9876543210", Account: "200000000010", Region: "eu-west-1"}, Source: src,
 			Status: state.PairRejected, LastErrorCode: "aws-managed-key", LastError: "the source's snapshots are encrypted with the AWS-managed aws/ebs key, which cannot be shared"},
 	}
