@@ -4,40 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/amicopier/amicopier/internal/golden"
 	"github.com/amicopier/amicopier/state"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with the output of this build")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./internal/cli/ -run '%s' -update creates it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (go test ./internal/cli/ -run '%s' -update rewrites it after review):\n--- got\n%s\n--- want\n%s",
-			path, t.Name(), got, want)
-	}
-}
 
 // goldenStatusStore is what a week of runs leaves: a run that failed
 // outright, a partial one with an unreachable account and no error, one
@@ -116,7 +90,7 @@ func TestStatusGolden(t *testing.T) {
 					t.Errorf("line of %d columns, more than %d: %q", n, tt.width, line)
 				}
 			}
-			golden(t, tt.name, b.String())
+			golden.Check(t, tt.name, b.String())
 		})
 	}
 	t.Run("status.json.golden", func(t *testing.T) {
@@ -124,6 +98,6 @@ func TestStatusGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "status.json.golden", string(data)+"\n")
+		golden.Check(t, "status.json.golden", string(data)+"\n")
 	})
 }

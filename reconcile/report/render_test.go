@@ -2,40 +2,14 @@ package report
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/amicopier/amicopier/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with the output of this build")
-
-// golden compares got with testdata/name, or rewrites the file with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./reconcile/report/ -run %s -update to create it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (go test ./reconcile/report/ -run '%s' -update rewrites it after review):\n--- got\n%s\n--- want\n%s",
-			path, t.Name(), got, want)
-	}
-}
 
 // textReport is what a plan of a small organisation reports: every kind
 // of row a text renderer must lay out, with names, long reasons, an action
@@ -111,7 +85,7 @@ func TestWriteTableFits(t *testing.T) {
 					t.Errorf("line %d is %d columns wide, more than %d: %q", i+1, n, tt.width, line)
 				}
 			}
-			golden(t, tt.golden, got)
+			golden.Check(t, tt.golden, got)
 		})
 	}
 }
@@ -146,8 +120,8 @@ func TestWriteTableKeepsEverything(t *testing.T) {
 }
 
 func TestWriteMarkdownGolden(t *testing.T) {
-	golden(t, "markdown.golden", renderText(t, FormatMarkdown, textReport(false), Options{}))
-	golden(t, "markdown-inventory.golden", renderText(t, FormatMarkdown, textReport(true), Options{HeadingLevel: 3, Title: "Inventory"}))
+	golden.Check(t, "markdown.golden", renderText(t, FormatMarkdown, textReport(false), Options{}))
+	golden.Check(t, "markdown-inventory.golden", renderText(t, FormatMarkdown, textReport(true), Options{HeadingLevel: 3, Title: "Inventory"}))
 }
 
 // TestWriteMarkdownSummarises: a ticket gets a summary, not 20,000 rows:
@@ -217,10 +191,10 @@ func TestWriteSummaryTableFits(t *testing.T) {
 			t.Errorf("line of %d columns: %q", n, line)
 		}
 	}
-	golden(t, "summary-80.golden", b.String())
+	golden.Check(t, "summary-80.golden", b.String())
 	b.Reset()
 	if err := WriteSummaryMarkdown(&b, s); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "summary.md.golden", b.String())
+	golden.Check(t, "summary.md.golden", b.String())
 }
