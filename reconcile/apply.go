@@ -181,6 +181,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	r.count("copy", 1)
 	r.updateItem(pw.item, func(it *report.Item) {
 		it.CopyImages = append(it.CopyImages, imageID)
+		it.Copies = append(it.Copies, startedCopy(imageID, in.KMSKeyID))
 		it.Attempts = rec.Attempts
 	})
 }

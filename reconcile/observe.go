@@ -450,6 +450,7 @@ func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image
 	}
 	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, nil)
 	it.CopyImages, it.Action, it.Attempts, it.LastError = dec.CopyImages, dec.Action(), dec.Attempts, dec.LastError
+	it.Copies = copyInventory(copies)
 	idx := r.addItem(it)
 	if !dec.Copy && len(dec.Deregister) == 0 && dec.Record == nil {
 		return nil
@@ -461,7 +462,7 @@ func (r *run) item(src *sourceImage, account, region string, cat report.Category
 	return report.Item{
 		SourceImage: src.img.ID, SourceName: src.img.Name, SourceRegion: src.img.Region,
 		Account: account, AccountName: r.accountName(account), Region: region,
-		Category: cat, Reason: reason, CopyImages: imageIDs(copies), Action: "none",
+		Category: cat, Reason: reason, CopyImages: imageIDs(copies), Copies: copyInventory(copies), Action: "none",
 	}
 }
 

@@ -173,7 +173,7 @@ func (r *run) findOrphans(ctx context.Context) {
 		pw.item = r.addItem(report.Item{
 			SourceImage: pw.key.SourceImage, SourceRegion: pw.o.sourceRegion, Account: pw.key.Account,
 			AccountName: r.accountName(pw.key.Account), Region: pw.key.Region, Category: report.Orphaned,
-			Reason: pw.dec.Reason, CopyImages: []string{pw.o.copyID}, Action: action,
+			Reason: pw.dec.Reason, CopyImages: []string{pw.o.copyID}, Copies: []report.Copy{{ImageID: pw.o.copyID, Managed: true}}, Action: action,
 		})
 	}
 	// An orphaned record whose copy is gone (pruned by hand, say) is done;

@@ -163,6 +163,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		r.policy.VisibilityGrace = DefaultVisibilityGrace
 	}
 	r.rep = report.New(string(req.Mode), e.set.SourceAccount, e.set.SourceRegions, r.policy.Now)
+	r.rep.IncludesOK = req.IncludeOK
 	r.rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts), Shard: req.Shard.String()}
 	log := e.log.With("run_id", r.id, "mode", string(req.Mode))
 	if req.Shard.Sharded() {
@@ -498,11 +499,13 @@ func (r *run) finish(ctx context.Context) *Result {
 		ThrottledCalls: throttled, ThrottleErrors: surfaced,
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
+	sum.Unreachable, sum.UnreachableCount = report.UnreachableAccounts(r.rep, report.MaxUnreachable)
 	if r.req.Mode == ModeApply {
 		rec := state.Run{
 			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: status,
 			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: slices.Clone(errs),
-			Counts: make(map[string]int, len(sum.Counts)),
+			Counts:      make(map[string]int, len(sum.Counts)),
+			Unreachable: recordUnreachable(sum.Unreachable), UnreachableCount: sum.UnreachableCount,
 		}
 		for c, n := range sum.Counts {
 			rec.Counts[string(c)] = n

@@ -2,7 +2,10 @@
 # Browser test of the HTML drift report: renders `amicopier demo --output
 # html` in headless Chromium (installing Debian's chromium when it is
 # missing), takes a screenshot, dumps the DOM after the page's script ran,
-# and runs the Go test that checks that DOM against `demo --output json`.
+# and runs the Go tests that check that DOM against `demo --output json
+# --include-ok`, and the layout in a 700-pixel-wide window (no page-wide
+# horizontal scroll, account headers in full, the <title>) as measured by
+# a probe script loaded after the page's own.
 #
 # Usage: scripts/render-html.sh [--out DIR] [--update-screenshot]
 #   --out DIR             keep the page, JSON, DOM, screenshot and logs in DIR
@@ -102,7 +105,11 @@ trap finish EXIT
 echo "==> render the demo (html and json)"
 go build -o "$work/amicopier" ./cmd/amicopier
 "$work/amicopier" demo --output html >"$work/report.html"
-"$work/amicopier" demo --output json >"$work/report.json"
+"$work/amicopier" demo --output json --include-ok >"$work/report.json"
+# The same page with the layout probe (reconcile/report/testdata) loaded
+# after the page's own script.
+cp reconcile/report/testdata/layout-probe.js "$work/layout-probe.js"
+sed 's#</body>#<script src="layout-probe.js"></script></body>#' "$work/report.html" >"$work/probe.html"
 
 # A fresh profile per run, nothing fetched from the network.
 chromium_run() {
@@ -126,14 +133,20 @@ if ! chromium_run --screenshot="$work/report.png" --window-size=1400,900 "file:/
   echo "chromium failed to take the screenshot" >&2
   exit 1
 fi
-if [ ! -s "$work/dom.html" ] || [ ! -s "$work/report.png" ]; then
+echo "==> measure the layout in a 700-pixel-wide window"
+if ! chromium_run --dump-dom --window-size=700,900 "file://$work/probe.html" >"$work/layout-700.html" 2>"$work/chromium-layout.log"; then
+  tail -20 "$work/chromium-layout.log" >&2
+  echo "chromium failed to render the probed report" >&2
+  exit 1
+fi
+if [ ! -s "$work/dom.html" ] || [ ! -s "$work/report.png" ] || [ ! -s "$work/layout-700.html" ]; then
   echo "chromium wrote an empty DOM dump or screenshot" >&2
   exit 1
 fi
 
-echo "==> check the DOM against the JSON report"
-AMICOPIER_HTML_DOM="$work/dom.html" AMICOPIER_HTML_JSON="$work/report.json" \
-  go test -count=1 -run '^TestHTMLInBrowser$' -v ./reconcile/report/
+echo "==> check the DOM against the JSON report, and the layout"
+AMICOPIER_HTML_DOM="$work/dom.html" AMICOPIER_HTML_JSON="$work/report.json" AMICOPIER_HTML_LAYOUT="$work/layout-700.html" \
+  go test -count=1 -run '^TestHTML(InBrowser|LayoutInBrowser)$' -v ./reconcile/report/
 
 if [ "$update" = true ]; then
   mkdir -p docs

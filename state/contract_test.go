@@ -434,6 +434,10 @@ func testRuns(t *testing.T, open openFunc) {
 		Counts:  map[string]int{"ok": 10, "missing": 2},
 		Actions: map[string]int{"copy": 2},
 		Errors:  []string{"account 123456789012 unreachable"},
+		Unreachable: []UnreachableAccount{
+			{Account: "123456789012", Regions: []string{"eu-west-1", "us-east-1"}, Reason: "AccessDenied"},
+		},
+		UnreachableCount: 3,
 	}
 	mustPutRun(t, s, full)
 	for _, r := range []Run{
@@ -473,7 +477,10 @@ func testRuns(t *testing.T, open openFunc) {
 	if got.ID != full.ID || got.Trigger != full.Trigger || got.Mode != full.Mode || got.Status != full.Status ||
 		!got.Started.Equal(full.Started) || !got.Finished.Equal(full.Finished) ||
 		!mapsEqual(got.Counts, full.Counts) || !mapsEqual(got.Actions, full.Actions) ||
-		!slices.Equal(got.Errors, full.Errors) {
+		!slices.Equal(got.Errors, full.Errors) || got.UnreachableCount != full.UnreachableCount ||
+		!slices.EqualFunc(got.Unreachable, full.Unreachable, func(a, b UnreachableAccount) bool {
+			return a.Account == b.Account && a.Reason == b.Reason && slices.Equal(a.Regions, b.Regions)
+		}) {
 		t.Errorf("run round trip = %+v, want %+v", got, full)
 	}
 

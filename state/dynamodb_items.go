@@ -76,21 +76,24 @@ type pairItem struct {
 }
 
 type runItem struct {
-	PK        string         `dynamodbav:"pk"`
-	SK        string         `dynamodbav:"sk"`
-	Kind      string         `dynamodbav:"kind"`
-	Scope     string         `dynamodbav:"scope"`
-	ID        string         `dynamodbav:"id"`
-	Trigger   string         `dynamodbav:"trigger,omitempty"`
-	Shard     string         `dynamodbav:"shard,omitempty"`
-	Mode      string         `dynamodbav:"mode,omitempty"`
-	Status    string         `dynamodbav:"status,omitempty"`
-	Started   string         `dynamodbav:"started"`
-	Finished  string         `dynamodbav:"finished,omitempty"`
-	Counts    map[string]int `dynamodbav:"counts,omitempty"`
-	Actions   map[string]int `dynamodbav:"actions,omitempty"`
-	Errors    []string       `dynamodbav:"errors,omitempty"`
-	ExpiresAt string         `dynamodbav:"expires_at,omitempty"`
+	PK       string         `dynamodbav:"pk"`
+	SK       string         `dynamodbav:"sk"`
+	Kind     string         `dynamodbav:"kind"`
+	Scope    string         `dynamodbav:"scope"`
+	ID       string         `dynamodbav:"id"`
+	Trigger  string         `dynamodbav:"trigger,omitempty"`
+	Shard    string         `dynamodbav:"shard,omitempty"`
+	Mode     string         `dynamodbav:"mode,omitempty"`
+	Status   string         `dynamodbav:"status,omitempty"`
+	Started  string         `dynamodbav:"started"`
+	Finished string         `dynamodbav:"finished,omitempty"`
+	Counts   map[string]int `dynamodbav:"counts,omitempty"`
+	Actions  map[string]int `dynamodbav:"actions,omitempty"`
+	Errors   []string       `dynamodbav:"errors,omitempty"`
+	// Unreachable and UnreachableCount: Run's.
+	Unreachable      []UnreachableAccount `dynamodbav:"unreachable,omitempty"`
+	UnreachableCount int                  `dynamodbav:"unreachable_count,omitempty"`
+	ExpiresAt        string               `dynamodbav:"expires_at,omitempty"`
 	// TTL is DynamoDBTTLAttribute: whole seconds, rounded up so the
 	// server never deletes a run before ExpiresAt.
 	TTL      int64  `dynamodbav:"expires_at_epoch,omitempty"`
@@ -206,6 +209,7 @@ func marshalRun(r Run) (map[string]types.AttributeValue, error) {
 		Scope: r.Scope, ID: r.ID, Trigger: r.Trigger, Shard: r.Shard, Mode: r.Mode, Status: r.Status,
 		Started: r.Started.UTC().Format(time.RFC3339Nano), Finished: formatTime(r.Finished),
 		Counts: r.Counts, Actions: r.Actions, Errors: r.Errors,
+		Unreachable: r.Unreachable, UnreachableCount: r.UnreachableCount,
 		ExpiresAt: formatTime(r.ExpiresAt), RunOrder: runOrder(r),
 	}
 	if !r.ExpiresAt.IsZero() {
@@ -225,6 +229,7 @@ func unmarshalRun(av map[string]types.AttributeValue) (Run, error) {
 	r := Run{
 		ID: it.ID, Scope: it.Scope, Trigger: it.Trigger, Shard: it.Shard, Mode: it.Mode, Status: it.Status,
 		Counts: it.Counts, Actions: it.Actions, Errors: it.Errors,
+		Unreachable: it.Unreachable, UnreachableCount: it.UnreachableCount,
 	}
 	var err error
 	for _, f := range []struct {

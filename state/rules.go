@@ -144,6 +144,14 @@ func cloneRun(r Run) Run {
 	} else {
 		r.Errors = slices.Clone(r.Errors)
 	}
+	if len(r.Unreachable) == 0 {
+		r.Unreachable = nil
+	} else {
+		r.Unreachable = slices.Clone(r.Unreachable)
+		for i := range r.Unreachable {
+			r.Unreachable[i].Regions = slices.Clone(r.Unreachable[i].Regions)
+		}
+	}
 	return r
 }
 

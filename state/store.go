@@ -129,8 +129,20 @@ type Run struct {
 	// Actions holds actions taken per kind.
 	Actions map[string]int `json:"actions,omitempty"`
 	Errors  []string       `json:"errors,omitempty"`
+	// Unreachable lists target accounts the run could not work in (a
+	// bounded number of them); UnreachableCount counts them all.
+	Unreachable      []UnreachableAccount `json:"unreachable,omitempty"`
+	UnreachableCount int                  `json:"unreachable_count,omitempty"`
 	// ExpiresAt is when the backend may forget the run (DynamoDB TTL).
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// UnreachableAccount is a target account a run could not observe or work
+// in, the Regions concerned and why.
+type UnreachableAccount struct {
+	Account string   `json:"account" dynamodbav:"account"`
+	Regions []string `json:"regions,omitempty" dynamodbav:"regions,omitempty"`
+	Reason  string   `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
 }
 
 // Lease is the right to run in a scope until Expires.

@@ -5,11 +5,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/amicopier/amicopier/internal/cli"
 	"github.com/amicopier/amicopier/internal/lambdafn"
@@ -21,19 +22,20 @@ var version = ""
 func main() {
 	if lambdafn.InLambda(os.Getenv) {
 		// Under the Lambda runtime the binary serves the handler; Start
-		// only returns when the cold start fails.
-		err := lambdafn.Start(context.Background(), lambdafn.Deps{OpenStore: cli.OpenStore, Version: buildVersion()})
-		fmt.Fprintf(os.Stderr, "amicopier: lambda cold start: %v\n", err)
+		// only returns when the cold start fails, having logged why (as
+		// JSON) and reported it to the Runtime API.
+		_ = lambdafn.Start(context.Background(), lambdafn.Deps{OpenStore: cli.OpenStore, Version: buildVersion()})
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		Getenv:      os.Getenv,
-		Environ:     os.Environ,
-		Version:     buildVersion(),
-		Interactive: isTerminal(os.Stderr),
+		Stdout:        os.Stdout,
+		Stderr:        os.Stderr,
+		Getenv:        os.Getenv,
+		Environ:       os.Environ,
+		Version:       buildVersion(),
+		Interactive:   isTerminal(os.Stderr),
+		TerminalWidth: terminalWidth(os.Stdout),
 	})
 	stop()
 	os.Exit(code)
@@ -47,6 +49,19 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// terminalWidth is the width of the terminal f is, 0 when it is none.
+func terminalWidth(f *os.File) int {
+	fd := int(f.Fd())
+	if !term.IsTerminal(fd) {
+		return 0
+	}
+	w, _, err := term.GetSize(fd)
+	if err != nil {
+		return 0
+	}
+	return w
 }
 
 func isTerminal(f *os.File) bool {

@@ -13,7 +13,7 @@ import (
 )
 
 func runCheck(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("check", "[--config FILE] [--output FORMAT] [--detailed-exitcode] [--only-ami ID]... [--only-account ID]... [--shard I/N]",
+	fs := newFlags("check", "[--config FILE] [--output FORMAT] [--wide] [--detailed-exitcode] [--only-ami ID]... [--only-account ID]... [--shard I/N]",
 		"Preflight: find, per target account and Region, what would make copies fail later, each with\n"+
 			"the fix: the copier role cannot be assumed; the configured KMS key does not exist in the Region,\n"+
 			"is disabled, pending deletion or not a symmetric encryption key; the role may not use it; the\n"+
@@ -25,12 +25,17 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 			"It reads no state store and writes nothing.\n\n"+
 			"Exit codes: 0 no finding (or findings without --detailed-exitcode), 2 findings with\n"+
 			"--detailed-exitcode, 3 incomplete (some checks could not be made: see the notes), 1 error,\n"+
-			"64 bad command line.\n\n"+awsHelp+"\n\n"+envHelp(), env)
+			"64 bad command line.\n\n"+
+			"The table fits the terminal's width (on a terminal), else $COLUMNS, else 100 columns: account\n"+
+			"names are clipped and each problem and its fix wrap, under its row when the table is narrow;\n"+
+			"--wide prints one line per finding.\n\n"+awsHelp+"\n\n"+envHelp(), env)
 	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
 	output := outputFlag(fs)
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the check finds a problem, 0 when it finds none")
 	var scope scopeFlags
 	scope.register(fs)
+	var view viewFlags
+	view.register(fs, false)
 	var lf logFlags
 	lf.register(fs, "warn")
 	if code, ok := parseFlags(fs, args, env); !ok {
@@ -74,7 +79,7 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return fail(env, "check", err)
 	}
-	if err := report.WriteCheck(env.Stdout, rep, format); err != nil {
+	if err := report.WriteCheck(env.Stdout, rep, format, view.options(env)); err != nil {
 		return fail(env, "check", err)
 	}
 	for _, n := range rep.Notes {

@@ -43,6 +43,9 @@ type Env struct {
 	// Interactive is true when stderr is a terminal (progress bars,
 	// human-readable logs).
 	Interactive bool
+	// TerminalWidth is the width of the terminal stdout writes to, 0
+	// when stdout is not a terminal (tables then fit $COLUMNS or 100).
+	TerminalWidth int
 }
 
 type command struct {

@@ -15,16 +15,19 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("demo", "[--output table|json|markdown|html] [--state FILE]",
+	fs := newFlags("demo", "[--output table|json|markdown|html] [--include-ok] [--wide] [--state FILE]",
 		"Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n"+
 			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n"+
 			"reconcile it, let simulated time pass until the copies finish, print the clean report, and run\n"+
 			"the preflight check (amicopier check) on what is left.\n"+
-			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.", env)
+			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.\n\n"+
+			widthHelp, env)
 	output := fs.String("output", report.FormatTable, "output format: "+strings.Join(report.Formats, ", ")+
 		" (json prints one object {\"before\", \"run\", \"after\", \"check\"})")
 	statePath := fs.String("state", "", "embedded state file to use (default: a temporary file, removed afterwards)")
 	printConfig := fs.Bool("print-config", false, "print the demo's config.yaml and exit")
+	var view viewFlags
+	view.register(fs, true)
 	var lf logFlags
 	lf.register(fs, "warn")
 	if code, ok := parseFlags(fs, args, env); !ok {
@@ -65,17 +68,20 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 		return fail(env, "demo", err)
 	}
 	defer store.Close()
-	out, err := demo.Run(ctx, scene, store, demo.Options{Logger: log, IncludeOK: *output == report.FormatHTML})
+	out, err := demo.Run(ctx, scene, store, demo.Options{Logger: log, IncludeOK: view.includeOK || *output == report.FormatHTML})
 	if err != nil {
 		return fail(env, "demo", err)
 	}
-	if err := writeDemo(env, out, *output); err != nil {
+	if err := writeDemo(env, out, *output, view.options(env)); err != nil {
 		return fail(env, "demo", err)
 	}
 	return ExitOK
 }
 
-func writeDemo(env Env, out *demo.Outcome, format string) error {
+// demoTitle heads the demo's page and its Markdown.
+const demoTitle = "amicopier demo: drift before and after a reconcile"
+
+func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) error {
 	w := env.Stdout
 	switch format {
 	case report.FormatJSON:
@@ -83,7 +89,7 @@ func writeDemo(env Env, out *demo.Outcome, format string) error {
 	case report.FormatHTML:
 		// The matrix draws a cell per listed pair: runDemo lists ok pairs
 		// for this format.
-		return report.WriteHTMLPage(w, "amicopier demo: drift before and after a reconcile", []report.Section{
+		return report.WriteHTMLPage(w, demoTitle, []report.Section{
 			{ID: "before", Title: "Before: a dry run finds drift", Report: out.Before,
 				Note: "The simulated organisation as the leftovers of earlier tools left it."},
 			{ID: "run", Title: "Reconcile", Summary: out.Run,
@@ -93,38 +99,42 @@ func writeDemo(env Env, out *demo.Outcome, format string) error {
 			{ID: "check", Title: "Preflight check (amicopier check)", Note: checkNote(out.Check)},
 		})
 	case report.FormatMarkdown:
-		// Each part is a top-level section; the reports' own headings
-		// (level 2) sit under them.
-		fmt.Fprintln(w, "# amicopier demo, before: a dry run finds drift")
-		if err := report.WriteMarkdown(w, out.Before); err != nil {
+		// One document: the demo is the title, each part a section, and
+		// each report's parts sit one level below its section.
+		fmt.Fprintf(w, "# %s\n\n", demoTitle)
+		before, after := o, o
+		before.HeadingLevel, before.Title = 2, "Before: a dry run finds drift"
+		after.HeadingLevel, after.Title = 2, "After: the copies finished"
+		if err := report.WriteMarkdown(w, out.Before, before); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "\n# The reconcile\n\n```\n")
-		if err := report.WriteSummaryTable(w, out.Run); err != nil {
+		fmt.Fprint(w, "\n## The reconcile\n\nShare the sources, start the missing copies, retry the failed one.\n\n")
+		if err := report.WriteSummaryMarkdown(w, out.Run); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "```\n\n# After: the copies finished\n\n")
-		if err := report.WriteMarkdown(w, out.After); err != nil {
+		fmt.Fprintln(w)
+		if err := report.WriteMarkdown(w, out.After, after); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "\n# Preflight check\n\n")
+		fmt.Fprintln(w, "\nWhat is left is what amicopier only reports: copies it did not make and targets it must not serve.")
+		fmt.Fprintln(w)
 		return report.WriteCheckMarkdown(w, out.Check)
 	}
-	fmt.Fprintln(w, "== Before: a dry run of the simulated organisation")
-	if err := report.WriteTable(w, out.Before); err != nil {
+	printWrapped(w, o.Width, "== Before: a dry run of the simulated organisation")
+	if err := report.WriteTable(w, out.Before, o); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\n== Reconcile: share the sources, start the missing copies, retry the failed one")
-	if err := report.WriteSummaryTable(w, out.Run); err != nil {
+	printWrapped(w, o.Width, "\n== Reconcile: share the sources, start the missing copies, retry the failed one")
+	if err := report.WriteSummaryTable(w, out.Run, o); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\n== After: simulated time passes until the copies finish; another dry run")
-	if err := report.WriteTable(w, out.After); err != nil {
+	printWrapped(w, o.Width, "\n== After: simulated time passes until the copies finish; another dry run")
+	if err := report.WriteTable(w, out.After, o); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nWhat is left is what amicopier only reports: copies it did not make and targets it must not serve.")
-	fmt.Fprintln(w, "\n== Preflight check (amicopier check): what would still break copies, or launches from them")
-	return report.WriteCheckTable(w, out.Check)
+	printWrapped(w, o.Width, "\nWhat is left is what amicopier only reports: copies it did not make and targets it must not serve.")
+	printWrapped(w, o.Width, "\n== Preflight check (amicopier check): what would still break copies, or launches from them")
+	return report.WriteCheckTable(w, out.Check, o)
 }
 
 // checkNote is the demo page's text of the preflight check: its headline
@@ -132,7 +142,7 @@ func writeDemo(env Env, out *demo.Outcome, format string) error {
 func checkNote(r *report.CheckReport) string {
 	var b strings.Builder
 	var sb strings.Builder
-	if err := report.WriteCheckTable(&sb, r); err == nil {
+	if err := report.WriteCheckTable(&sb, r, report.Options{}); err == nil {
 		b.WriteString(strings.SplitN(sb.String(), "\n", 2)[0])
 	}
 	for _, f := range r.Findings {

@@ -10,17 +10,19 @@ import (
 )
 
 func runPlan(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("plan", "[--config FILE] [--output FORMAT] [--detailed-exitcode] [--only-ami ID]... [--only-account ID]...",
+	fs := newFlags("plan", "[--config FILE] [--output FORMAT] [--include-ok] [--wide] [--detailed-exitcode] [--only-ami ID]... [--only-account ID]...",
 		"Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n"+
 			"every target account's copies and print the drift report. Makes no mutating AWS call (no\n"+
 			"share, copy, tag or deregister: the AWS clients refuse them) and writes nothing to the state\n"+
-			"store.\n\n"+
+			"store. --include-ok lists every pair with its copy (id, state, KMS key): the inventory.\n\n"+
 			"Exit codes: 0 no drift (or drift without --detailed-exitcode), 2 drift with --detailed-exitcode,\n"+
 			"3 the report is incomplete (some accounts unreachable: see the unreachable items), 1 error,\n"+
-			"64 bad command line.\n\n"+awsHelp+"\n\n"+envHelp(), env)
+			"64 bad command line.\n\n"+widthHelp+"\n\n"+awsHelp+"\n\n"+envHelp(), env)
 	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
 	output := outputFlag(fs)
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the report shows drift, 0 when it shows none")
+	var view viewFlags
+	view.register(fs, true)
 	var scope scopeFlags
 	scope.register(fs)
 	var lf logFlags
@@ -44,18 +46,21 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 	format := reportFormat(*output, cfg)
 	rec, err := newReconciler(ctx, cfg, log, true, scope.shard.Shard, nil)
 	if err != nil {
+		if rec != nil {
+			rec.close(log)
+		}
 		return fail(env, "plan", err)
 	}
 	defer rec.close(log)
 	res, err := rec.engine.Run(ctx, reconcile.Request{
 		Mode: reconcile.ModePlan, Trigger: "cli", RunID: rec.runID,
 		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
-		IncludeOK: format == report.FormatHTML,
+		IncludeOK: view.includeOK || format == report.FormatHTML,
 	})
 	if err != nil {
 		return fail(env, "plan", err)
 	}
-	if err := report.Write(env.Stdout, res.Report, format); err != nil {
+	if err := report.Write(env.Stdout, res.Report, format, view.options(env)); err != nil {
 		return fail(env, "plan", err)
 	}
 	warnErrors(env, "plan", res.Summary)

@@ -20,18 +20,23 @@ import (
 const leasePoll = 15 * time.Second
 
 func runRun(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("run", "[--config FILE] [--output FORMAT] [--only-ami ID]... [--only-account ID]... [--wait] [--wait-lease DURATION] [--time-budget DURATION]",
+	fs := newFlags("run", "[--config FILE] [--output FORMAT] [--include-ok] [--wide] [--only-ami ID]... [--only-account ID]... [--wait] [--wait-lease DURATION] [--time-budget DURATION]",
 		"Reconcile: share the source AMIs with the target accounts that miss a copy, start the missing\n"+
 			"encrypted copies (CopyImage in each target account), retry failed ones, record progress in the\n"+
 			"state store, and print the drift report and the run summary. Copies take minutes to hours;\n"+
 			"the run does not wait for them unless --wait is given. One run at a time per source account:\n"+
 			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n"+
-			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n\n"+
+			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n"+
+			"A run that fails outright (no credentials, an endpoint that does not answer) is recorded as\n"+
+			"failed, with its error, for `amicopier status`. --include-ok lists every pair with its copy\n"+
+			"(id, state, KMS key): the inventory.\n\n"+
 			"Exit codes: 0 success (or the lease was held), 3 partial (some accounts unreachable, some\n"+
 			"actions failed, or with --wait some copies failed or did not finish in time), 1 error,\n"+
-			"64 bad command line.\n\n"+awsHelp+"\n\n"+envHelp(), env)
+			"64 bad command line.\n\n"+widthHelp+"\n\n"+awsHelp+"\n\n"+envHelp(), env)
 	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
 	output := outputFlag(fs)
+	var view viewFlags
+	view.register(fs, true)
 	var scope scopeFlags
 	scope.register(fs)
 	wait := fs.Bool("wait", false, "after the run, wait until the copies it started are available, failed or deregistered (polls DescribeImages)")
@@ -86,17 +91,22 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	}
 	format := reportFormat(*output, cfg)
 	progress := newProgress(env, log)
+	req := reconcile.Request{
+		Mode: reconcile.ModeApply, Trigger: "cli",
+		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
+		IncludeOK: view.includeOK || format == report.FormatHTML,
+	}
 	rec, err := newReconciler(ctx, cfg, log, false, scope.shard.Shard, progress)
 	if err != nil {
+		if rec != nil {
+			rec.recordFailure(ctx, req, err, env, "run")
+			rec.close(log)
+		}
 		return fail(env, "run", err)
 	}
 	defer rec.close(log)
+	req.RunID = rec.runID
 
-	req := reconcile.Request{
-		Mode: reconcile.ModeApply, Trigger: "cli", RunID: rec.runID,
-		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
-		IncludeOK: format == report.FormatHTML,
-	}
 	res, err := runWithLease(ctx, rec, req, *waitLease, log)
 	progress.Done()
 	if held, ok := reconcile.LeaseHeld(err); ok {
@@ -105,6 +115,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	}
 	if err != nil {
+		rec.recordFailure(ctx, req, err, env, "run")
 		return fail(env, "run", err)
 	}
 
@@ -124,7 +135,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 			}
 		}
 	}
-	if err := writeRun(env.Stdout, format, res, outcomes, *wait); err != nil {
+	if err := writeRun(env.Stdout, format, view.options(env), res, outcomes, *wait); err != nil {
 		return fail(env, "run", err)
 	}
 	warnErrors(env, "run", res.Summary)
@@ -171,21 +182,20 @@ type runOutput struct {
 	Copies  []awsapi.CopyOutcome `json:"copies,omitempty"`
 }
 
-func writeRun(w io.Writer, format string, res *reconcile.Result, outcomes []awsapi.CopyOutcome, waited bool) error {
+func writeRun(w io.Writer, format string, o report.Options, res *reconcile.Result, outcomes []awsapi.CopyOutcome, waited bool) error {
 	switch format {
 	case report.FormatJSON:
 		return report.WriteJSON(w, runOutput{Report: res.Report, Summary: res.Summary, Copies: outcomes})
 	case report.FormatHTML:
 		return report.WriteHTML(w, res.Report, report.HTMLRunSummary(res.Summary))
 	case report.FormatMarkdown:
-		if err := report.WriteMarkdown(w, res.Report); err != nil {
+		if err := report.WriteMarkdown(w, res.Report, o); err != nil {
 			return err
 		}
-		fmt.Fprint(w, "\n### Run summary\n\n```\n")
-		if err := report.WriteSummaryTable(w, res.Summary); err != nil {
+		fmt.Fprint(w, "\n### Run summary\n\n")
+		if err := report.WriteSummaryMarkdown(w, res.Summary); err != nil {
 			return err
 		}
-		fmt.Fprint(w, "```\n")
 		if waited {
 			fmt.Fprint(w, "\n### Copies\n\n| account | region | copy | source | state | reason |\n|---|---|---|---|---|---|\n")
 			for _, o := range outcomes {
@@ -194,11 +204,11 @@ func writeRun(w io.Writer, format string, res *reconcile.Result, outcomes []awsa
 		}
 		return nil
 	}
-	if err := report.WriteTable(w, res.Report); err != nil {
+	if err := report.WriteTable(w, res.Report, o); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
-	if err := report.WriteSummaryTable(w, res.Summary); err != nil {
+	if err := report.WriteSummaryTable(w, res.Summary, o); err != nil {
 		return err
 	}
 	if waited {

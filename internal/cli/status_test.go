@@ -114,7 +114,7 @@ func checkStatus(t *testing.T, cfgPath, storeWant string) {
 	for _, want := range []string{
 		storeWant, "Source account: " + statusSource,
 		"Latest runs (2, newest first)", "run-new", "run-old", "partial", "2m0s", "1m30s",
-		"missing=2 ok=3 unreachable=1", "copy=2", "account 200000000009 unreachable",
+		"pairs missing=2 ok=3 unreachable=1; actions copy=2", "account 200000000009 unreachable",
 		"Copies in progress (1)", "ami-copying", "ami-0c0c0c0c0c0c0c0c0",
 		"Failing (retried with backoff) (1)", "KMS.DisabledException: the key is disabled",
 		"Stuck (attempts exhausted", "InvalidAMIName.Duplicate: name taken",

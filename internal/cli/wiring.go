@@ -85,16 +85,23 @@ service endpoints (local emulators only).`
 
 // reconciler is everything one plan or run works with.
 type reconciler struct {
-	cfg    *config.Config
-	store  state.Store
-	conn   *awsapi.Connector
-	engine *reconcile.Engine
-	runID  string
+	cfg *config.Config
+	// settings are cfg's for the engine (and the record of a failed run).
+	settings reconcile.Settings
+	store    state.Store
+	conn     *awsapi.Connector
+	engine   *reconcile.Engine
+	runID    string
+	// started is when the run began, for the record of a failed one.
+	started time.Time
 }
 
 // newReconciler opens the state store and AWS for one run and builds the
 // engine. The run id is chosen here, so the AWS role sessions, the state
-// records and the report all carry the same one.
+// records and the report all carry the same one. When the store opened
+// but AWS could not be set up, it returns the reconciler without an
+// engine along with the error: the caller records the failed run in that
+// store (recordFailure) and closes it.
 func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, readOnly bool, shard reconcile.Shard, progress reconcile.Progress) (*reconciler, error) {
 	settings, err := cfg.EngineSettings()
 	if err != nil {
@@ -110,22 +117,32 @@ func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
+	rec := &reconciler{cfg: cfg, settings: settings, store: store, runID: reconcile.NewRunID(time.Now()), started: time.Now()}
 	sess, err := awsapi.NewSession(ctx, cfg, awsapi.Options{Logger: log})
 	if err != nil {
-		_ = store.Close()
-		return nil, err
+		return rec, err
 	}
-	runID := reconcile.NewRunID(time.Now())
-	conn := sess.Connect(runID, awsapi.ConnectOptions{ReadOnly: readOnly, Shards: shard.Count})
-	eng, err := reconcile.New(reconcile.Options{
-		Settings: settings, Connect: conn.ConnectFunc(), Store: store, Logger: log,
-		TargetSources: conn.TargetSources(), Progress: progress,
+	rec.conn = sess.Connect(rec.runID, awsapi.ConnectOptions{ReadOnly: readOnly, Shards: shard.Count})
+	rec.engine, err = reconcile.New(reconcile.Options{
+		Settings: settings, Connect: rec.conn.ConnectFunc(), Store: store, Logger: log,
+		TargetSources: rec.conn.TargetSources(), Progress: progress,
 	})
 	if err != nil {
-		_ = store.Close()
-		return nil, err
+		return rec, err
 	}
-	return &reconciler{cfg: cfg, store: store, conn: conn, engine: eng, runID: runID}, nil
+	return rec, nil
+}
+
+// recordFailure records a run that failed outright in the state store,
+// so `status` lists it with its error (reconcile.RecordFailure); a
+// failure to record is a warning: the run's own error is what the user
+// must see.
+func (r *reconciler) recordFailure(ctx context.Context, req reconcile.Request, runErr error, env Env, cmd string) {
+	req.RunID = r.runID
+	err := reconcile.RecordFailure(ctx, r.store, r.settings, reconcile.Failure{Request: req, Started: r.started, Finished: time.Now(), Err: runErr})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "amicopier %s: warning: %v\n", cmd, err)
+	}
 }
 
 func (r *reconciler) close(log *slog.Logger) {

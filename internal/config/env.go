@@ -53,6 +53,7 @@ var OtherEnvVars = []EnvVar{
 	{Name: "AMICOPIER_REQUIRE_BROWSER", Description: "scripts/render-html.sh: fail rather than skip without a browser"},
 	{Name: "AMICOPIER_HTML_DOM", Description: "tests: the report page as a browser rendered it"},
 	{Name: "AMICOPIER_HTML_JSON", Description: "tests: the report that page was rendered from"},
+	{Name: "AMICOPIER_HTML_LAYOUT", Description: "tests: the layout probe's measures of that page"},
 	{Name: "AMICOPIER_FUZZ_TIME", Description: "scripts/test.sh: fuzzing time per target"},
 	{Name: "AMICOPIER_ARTEFACT_TEST", Description: "tests: build and run the Lambda artefact"},
 	{Name: "AMICOPIER_STATE_HELPER_PATH", Description: "tests: the state file a helper process shares"},

@@ -164,6 +164,7 @@ func TestLambdaArtefact(t *testing.T) {
 			t.Fatal(err)
 		}
 		runUnderFakeRuntime(t, exe)
+		runWithABadConfiguration(t, exe)
 		runAsCLI(t, exe)
 	})
 }
@@ -175,13 +176,15 @@ type fakeRuntime struct {
 	// done unblocks the function's next /next once the test is over.
 	done chan struct{}
 
-	mu       sync.Mutex
-	nexts    int
-	result   string // "response" or "error"
-	body     []byte
-	initErr  []byte
-	answered chan struct{}
-	once     sync.Once
+	mu      sync.Mutex
+	nexts   int
+	result  string // "response" or "error"
+	body    []byte
+	initErr []byte
+	// initErrType is the init error's Lambda-Runtime-Function-Error-Type.
+	initErrType string
+	answered    chan struct{}
+	once        sync.Once
 }
 
 func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +221,7 @@ func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && path == "init/error":
 		f.mu.Lock()
 		f.initErr = body
+		f.initErrType = r.Header.Get("Lambda-Runtime-Function-Error-Type")
 		f.mu.Unlock()
 		f.once.Do(func() { close(f.answered) })
 		w.WriteHeader(http.StatusAccepted)
@@ -228,13 +232,69 @@ func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // runUnderFakeRuntime starts the binary as Lambda starts a provided.al2023
 // function and checks that it fetches the invocation and answers it. The
-// event is of no shape the function accepts, so it answers with an error
-// at once, without calling AWS (whose endpoints point at a closed port
-// anyway).
+// events are of no shape the function accepts (one is not even JSON, so
+// only a handler taking the raw payload can name what is wrong), so it
+// answers with an error at once, without calling AWS (whose endpoints
+// point at a closed port anyway).
 func runUnderFakeRuntime(t *testing.T, exe string) {
+	for _, tc := range []struct {
+		event, want string
+	}{
+		{`{"deploy-test": "an event of no known shape"}`, "neither an SNS event"},
+		{`this payload is not JSON`, "event: not a JSON object"},
+	} {
+		fr, logs := startUnderFakeRuntime(t, exe, tc.event, "")
+		fr.mu.Lock()
+		if fr.nexts < 1 {
+			t.Error("the function never asked for the next invocation")
+		}
+		if fr.initErr != nil {
+			t.Fatalf("the function reported an init error: %s\noutput:\n%s", fr.initErr, logs)
+		}
+		t.Logf("the function answered the invocation with %s: %s", fr.result, fr.body)
+		if fr.result != "error" || !strings.Contains(string(fr.body), tc.want) || !strings.Contains(string(fr.body), "MalformedEventError") {
+			t.Errorf("event %q got a %s %s, want an error saying %q", tc.event, fr.result, fr.body, tc.want)
+		}
+		if !strings.Contains(logs, `"level":"ERROR","msg":"malformed event; nothing done"`) {
+			t.Errorf("the refusal is not a JSON log line:\n%s", logs)
+		}
+		fr.mu.Unlock()
+	}
+}
+
+// runWithABadConfiguration: a configuration with two problems makes the
+// cold start report both to the Runtime API's init error endpoint and log
+// them as one JSON line, and the process exit.
+func runWithABadConfiguration(t *testing.T, exe string) {
+	bad := "source:\n  account_id: \"12345\"\n  regions: [eu-west-1]\nlimits:\n  concurrency: 0\n"
+	fr, logs := startUnderFakeRuntime(t, exe, `{"detail-type": "Scheduled Event"}`, bad)
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if fr.initErr == nil {
+		t.Fatalf("no init error reported (the invocation got a %s); output:\n%s", fr.result, logs)
+	}
+	for _, want := range []string{`"errorType":"InvalidConfiguration"`, "source.account_id", "limits.concurrency"} {
+		if !strings.Contains(string(fr.initErr), want) {
+			t.Errorf("init error %s lacks %s", fr.initErr, want)
+		}
+	}
+	if fr.initErrType != "InvalidConfiguration" {
+		t.Errorf("Lambda-Runtime-Function-Error-Type %q, want InvalidConfiguration", fr.initErrType)
+	}
+	if !strings.Contains(logs, `"msg":"the function cannot start"`) || !strings.Contains(logs, `"problem_count":2`) {
+		t.Errorf("the cold start failure is not one JSON line with both problems:\n%s", logs)
+	}
+}
+
+// startUnderFakeRuntime runs the binary under a fake Runtime API serving
+// event (with configYAML, when set, as AMICOPIER_CONFIG_YAML) until it
+// answers the invocation or reports an init error; it returns the fake
+// and the process's output.
+func startUnderFakeRuntime(t *testing.T, exe, event, configYAML string) (*fakeRuntime, string) {
+	t.Helper()
 	fr := &fakeRuntime{
 		requestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd",
-		event:     []byte(`{"deploy-test": "an event of no known shape"}`),
+		event:     []byte(event),
 		done:      make(chan struct{}),
 		answered:  make(chan struct{}),
 	}
@@ -247,6 +307,9 @@ func runUnderFakeRuntime(t *testing.T, exe string) {
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Dir = t.TempDir()
 	cmd.Env = lambdaEnv(t, strings.TrimPrefix(srv.URL, "http://"), cmd.Dir)
+	if configYAML != "" {
+		cmd.Env = append(cmd.Env, "AMICOPIER_CONFIG_YAML="+configYAML)
+	}
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -265,18 +328,19 @@ func runUnderFakeRuntime(t *testing.T, exe string) {
 	case <-ctx.Done():
 		t.Fatalf("no answer to the invocation in time; output:\n%s", logs.String())
 	}
-	fr.mu.Lock()
-	defer fr.mu.Unlock()
-	if fr.nexts < 1 {
-		t.Error("the function never asked for the next invocation")
+	if configYAML != "" {
+		// After an init error the runtime must exit.
+		select {
+		case err := <-exited:
+			exited <- err
+			if err == nil {
+				t.Error("the function exited 0 after its init error")
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the function did not exit after reporting its init error")
+		}
 	}
-	if fr.initErr != nil {
-		t.Fatalf("the function reported an init error: %s\noutput:\n%s", fr.initErr, logs.String())
-	}
-	t.Logf("the function answered the invocation with %s: %s", fr.result, fr.body)
-	if fr.result != "error" {
-		t.Errorf("an event of no known shape got a %s, want an error naming it: %s", fr.result, fr.body)
-	}
+	return fr, logs.String()
 }
 
 // lambdaEnv is the environment Lambda gives a provided.al2023 function,

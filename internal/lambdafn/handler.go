@@ -147,6 +147,11 @@ type Result struct {
 	Summary *report.Summary `json:"summary,omitempty"`
 	// Check is the preflight check's result ({"mode": "check"}).
 	Check *CheckResult `json:"check,omitempty"`
+	// Rejected names the first targets the run refused to serve (not
+	// ACTIVE members, excluded, malformed entries of an event), with the
+	// reason; RejectedCount counts them all.
+	Rejected      []RejectedTarget `json:"rejected,omitempty"`
+	RejectedCount int              `json:"rejected_count,omitempty"`
 }
 
 // Outcomes of an invocation.
@@ -169,28 +174,40 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// New reads the configuration and opens the state store and AWS: the
-// cold start. Its error lists what is wrong.
-func New(ctx context.Context, d Deps) (*Handler, error) {
+func (d Deps) withDefaults() Deps {
 	if d.Getenv == nil {
 		d.Getenv = os.Getenv
 	}
 	if d.Stdout == nil {
 		d.Stdout = os.Stdout
 	}
-	if d.OpenStore == nil {
-		return nil, errors.New("lambda handler: no state store opener")
-	}
 	if d.Clock == nil {
 		d.Clock = reconcile.SystemClock{}
 	}
+	return d
+}
+
+// New reads the configuration and opens the state store and AWS: the
+// cold start. Its error is a *ColdStartError listing what is wrong (every
+// problem of a configuration that does not validate).
+func New(ctx context.Context, d Deps) (*Handler, error) {
+	d = d.withDefaults()
+	if d.OpenStore == nil {
+		return nil, errors.New("lambda handler: no state store opener")
+	}
 	out := &lockedWriter{w: d.Stdout}
-	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: logLevel(d.Getenv)}))
+	log := newLogger(out, d.Getenv)
 	cfg := d.Config
 	if cfg == nil {
 		var err error
 		if cfg, err = LoadConfig(d.Getenv); err != nil {
-			return nil, err
+			cs := coldStartError(err)
+			if cs.Type == ErrorTypeInit {
+				// Unreadable rather than invalid: still the
+				// configuration's fault.
+				cs.Type = ErrorTypeConfig
+			}
+			return nil, cs
 		}
 	}
 	settings, err := cfg.EngineSettings()
@@ -270,26 +287,62 @@ func LoadConfig(getenv func(string) string) (*config.Config, error) {
 }
 
 // Start serves the handler under the Lambda runtime; it only returns when
-// the cold start fails.
+// the cold start fails. Then it logs why as one JSON line listing every
+// problem, reports the error to the Runtime API's init error endpoint (so
+// the Lambda console shows it), and returns it: the caller exits.
 func Start(ctx context.Context, d Deps) error {
+	d = d.withDefaults()
 	h, err := New(ctx, d)
 	if err != nil {
-		return err
+		cs := coldStartError(err)
+		log := newLogger(d.Stdout, d.Getenv)
+		log.Error("the function cannot start", "error_type", cs.Type, "problem_count", len(cs.Problems), "problems", cs.Problems)
+		if rerr := ReportInitError(ctx, nil, d.Getenv("AWS_LAMBDA_RUNTIME_API"), cs); rerr != nil {
+			log.Error("the init error could not be reported to the Lambda Runtime API", "error", rerr)
+		}
+		return cs
 	}
-	lambda.Start(h.Handle)
+	// The handler takes the raw payload (lambda.Handler), so a payload
+	// that is not JSON reaches ParseEvent, which names what is wrong,
+	// instead of failing in the library's decoder.
+	lambda.StartWithOptions(h, lambda.WithContext(ctx))
 	return nil
 }
 
-// Handle serves one invocation.
-func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, error) {
+// MalformedEventError is the invocation error of a payload the handler
+// refuses; its Err (a *FieldError) names the offending field. Lambda
+// reports it with errorType "MalformedEventError".
+type MalformedEventError struct{ Err error }
+
+func (e *MalformedEventError) Error() string { return "malformed event: " + e.Err.Error() }
+
+func (e *MalformedEventError) Unwrap() error { return e.Err }
+
+// Invoke implements lambda.Handler: the payload as Lambda sent it, the
+// result as JSON.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	res, err := h.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
+}
+
+// Handle serves one invocation of the raw payload.
+func (h *Handler) Handle(ctx context.Context, raw []byte) (*Result, error) {
 	log := h.log
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		log = log.With("aws_request_id", lc.AwsRequestID)
 	}
 	ev, err := ParseEvent(raw)
 	if err != nil {
-		log.Error("malformed event; nothing done", "error", err)
-		return nil, fmt.Errorf("malformed event: %w", err)
+		attrs := []any{"error", err.Error(), "payload_bytes", len(raw)}
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			attrs = append(attrs, "field", fe.Field)
+		}
+		log.Error("malformed event; nothing done", attrs...)
+		return nil, &MalformedEventError{Err: err}
 	}
 	if ev.Kind == KindCheck {
 		return h.handleCheck(ctx, ev, log)
@@ -305,20 +358,31 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 		return nil, err
 	}
 	defer cancel()
+	started := h.clock.Now()
 	req.RunID = reconcile.NewRunID(time.Now())
-	log = log.With("run_id", req.RunID, "event", string(ev.Kind))
+	// The engine adds run_id to its own lines: give it the logger
+	// without, so no line carries the key twice.
+	engLog := log.With("event", string(ev.Kind))
+	log = engLog.With("run_id", req.RunID)
 	for _, bad := range ev.Invalid {
 		log.Warn("event names an invalid target", "token", bad.Token, "origin", bad.Origin, "reason", bad.Reason)
 	}
+	failed := func(err error) (*Result, error) {
+		log.Error("run failed", "error", err.Error())
+		if rerr := reconcile.RecordFailure(ctx, h.store, h.settings, reconcile.Failure{Request: req, Started: started, Finished: h.clock.Now(), Err: err}); rerr != nil {
+			log.Warn("the failed run could not be recorded", "error", rerr.Error())
+		}
+		return nil, err
+	}
 	conn, sources, err := h.backend(ctx, req.RunID, req.Mode == reconcile.ModePlan, req.Shard.Count)
 	if err != nil {
-		return nil, fmt.Errorf("connect to AWS: %w", err)
+		return failed(fmt.Errorf("connect to AWS: %w", err))
 	}
 	if extra != nil {
 		sources = append(sources, extra)
 	}
 	eng, err := reconcile.New(reconcile.Options{
-		Settings: h.settings, Store: h.store, Clock: h.clock, Logger: log, TargetSources: sources,
+		Settings: h.settings, Store: h.store, Clock: h.clock, Logger: engLog, TargetSources: sources,
 		Connect: func(context.Context, string) (cloud.Connector, error) { return conn, nil },
 	})
 	if err != nil {
@@ -331,8 +395,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 		return &Result{Event: ev.Kind, Outcome: OutcomeLeaseHeld, Reason: reason}, nil
 	}
 	if err != nil {
-		log.Error("run failed", "error", err)
-		return nil, err
+		return failed(err)
 	}
 	if err := WriteMetrics(h.out, res, time.Now()); err != nil {
 		log.Warn("write metrics", "error", err)
@@ -341,7 +404,41 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (*Result, err
 	if req.Mode == reconcile.ModePlan {
 		outcome = OutcomePlanned
 	}
-	return &Result{Event: ev.Kind, Outcome: outcome, Summary: res.Summary}, nil
+	out := &Result{Event: ev.Kind, Outcome: outcome, Summary: res.Summary}
+	out.Rejected, out.RejectedCount = rejectedTargets(res.Report, maxNamedRejected)
+	if out.RejectedCount > 0 {
+		log.Warn("targets rejected", "rejected_count", out.RejectedCount, "rejected", out.Rejected)
+	}
+	return out, nil
+}
+
+// maxNamedRejected is how many rejected targets a result and its log
+// line name; the rest are counted.
+const maxNamedRejected = 10
+
+// RejectedTarget is a target a run refused to serve, and why.
+type RejectedTarget struct {
+	Image  string `json:"image"`
+	Target string `json:"target"`
+	Region string `json:"region"`
+	Reason string `json:"reason"`
+}
+
+// rejectedTargets names the first limit rejected targets of a report
+// (in report order) and counts them all.
+func rejectedTargets(r *report.Report, limit int) ([]RejectedTarget, int) {
+	var out []RejectedTarget
+	n := 0
+	for _, it := range r.Items {
+		if it.Category != report.RejectedTarget {
+			continue
+		}
+		n++
+		if len(out) < limit {
+			out = append(out, RejectedTarget{Image: it.SourceImage, Target: it.Account, Region: it.Region, Reason: it.Reason})
+		}
+	}
+	return out, n
 }
 
 // DeadlineReserve is kept free at the end of an invocation for what a run

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/amicopier/amicopier/internal/termtable"
 )
 
 // CheckSchema identifies the JSON format of a preflight check report; it
@@ -176,11 +178,11 @@ func (r *CheckReport) Sort() {
 }
 
 // WriteCheck renders a check report in format (FormatTable, FormatJSON,
-// FormatMarkdown or FormatHTML).
-func WriteCheck(w io.Writer, r *CheckReport, format string) error {
+// FormatMarkdown or FormatHTML); tables fit o.Width.
+func WriteCheck(w io.Writer, r *CheckReport, format string, o Options) error {
 	switch format {
 	case FormatTable:
-		return WriteCheckTable(w, r)
+		return WriteCheckTable(w, r, o)
 	case FormatJSON:
 		return WriteJSON(w, r)
 	case FormatMarkdown:
@@ -224,27 +226,40 @@ func findingAccount(f Finding) string {
 	return f.Account + " (" + f.AccountName + ")"
 }
 
-// WriteCheckTable renders a check report for a terminal: the findings,
-// each with its fix, then the notes.
-func WriteCheckTable(w io.Writer, r *CheckReport) error {
+// WriteCheckTable renders a check report for a terminal, fitted to
+// o.Width as WriteTable is: the findings, each with its fix, then the
+// notes.
+func WriteCheckTable(w io.Writer, r *CheckReport, o Options) error {
 	var b strings.Builder
-	fmt.Fprintln(&b, checkHeadline(r))
-	fmt.Fprintln(&b, "Findings:", findingCountLine(r.Counts))
+	writeWrapped(&b, checkHeadline(r), o.Width, 0)
+	writeWrapped(&b, "Findings: "+findingCountLine(r.Counts), o.Width, 2)
 	if len(r.Findings) > 0 {
-		fmt.Fprintln(&b)
-		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KIND\tACCOUNT\tREGION\tPAIRS\tPROBLEM\tFIX")
-		for _, f := range r.Findings {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", f.Kind, findingAccount(f), cmp.Or(f.Region, "all"), f.Pairs, oneLine(f.Problem), oneLine(f.Fix))
+		b.WriteByte('\n')
+		cols := []termtable.Column{
+			{Header: "KIND", Min: 99},
+			{Header: "ACCOUNT", Min: 12, Clip: clipAccount},
+			{Header: "REGION", Min: 99},
+			{Header: "PAIRS", Min: 99},
+			{Header: "PROBLEM AND FIX", Min: 50, Wrap: true, Below: true},
 		}
-		if err := tw.Flush(); err != nil {
+		rows := make([][]string, len(r.Findings))
+		for i, f := range r.Findings {
+			account := f.Account
+			if o.Width > 0 && f.AccountName != "" {
+				account += " " + f.AccountName
+			} else {
+				account = findingAccount(f)
+			}
+			rows[i] = []string{string(f.Kind), account, cmp.Or(f.Region, "all"), strconv.Itoa(f.Pairs), f.Problem + ". Fix: " + f.Fix}
+		}
+		if err := termtable.Write(&b, o.Width, cols, rows); err != nil {
 			return err
 		}
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "Note: %s\n", oneLine(n))
+		writeWrapped(&b, "Note: "+n, o.Width, 2)
 	}
-	fmt.Fprintf(&b, "AWS calls: %d (%d mutating, %d CopyImage dry runs): %s\n", sumCalls(r.APICalls), r.MutatingCalls, r.DryRuns, mapLine(r.APICalls))
+	writeWrapped(&b, fmt.Sprintf("AWS calls: %d (%d mutating, %d CopyImage dry runs): %s", sumCalls(r.APICalls), r.MutatingCalls, r.DryRuns, mapLine(r.APICalls)), o.Width, 2)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

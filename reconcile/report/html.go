@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The HTML drift matrix is one self-contained page: inline CSS and inline
@@ -130,9 +131,18 @@ func WriteHTML(w io.Writer, r *Report, opts ...HTMLOption) error {
 }
 
 // WriteHTMLPage renders several sections (the demo's before, run and
-// after) as one self-contained HTML page.
+// after) as one self-contained HTML page. The page's <title> (what a tab,
+// a bookmark or an attachment list shows) adds to title the source account
+// and the observation time of the first report.
 func WriteHTMLPage(w io.Writer, title string, sections []Section) error {
-	page := pageView{Title: title}
+	page := pageView{Title: title, DocTitle: title}
+	for _, s := range sections {
+		if s.Report != nil {
+			page.DocTitle = fmt.Sprintf("%s: source account %s, %s", title, s.Report.SourceAccount,
+				s.Report.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"))
+			break
+		}
+	}
 	for _, c := range Categories {
 		page.Categories = append(page.Categories, catView{Name: c, categoryStyle: categoryStyles[c]})
 	}
@@ -163,9 +173,10 @@ func WriteHTMLPage(w io.Writer, title string, sections []Section) error {
 }
 
 type pageView struct {
-	Title      string
-	Categories []catView
-	Sections   []sectionView
+	// Title heads the page; DocTitle is its <title>.
+	Title, DocTitle string
+	Categories      []catView
+	Sections        []sectionView
 }
 
 type catView struct {
@@ -217,9 +228,14 @@ type reportView struct {
 	// Cell is the side of a matrix cell in pixels: roomy for a small
 	// organisation, compact for a large one.
 	Cell int
-	// RowHead is the width of the row headers in pixels.
-	RowHead int
-	Tiles   []tileView
+	// RowHead is the width of the row headers in pixels; HeadH the
+	// height of the account headers, tall enough for the longest name.
+	RowHead, HeadH int
+	// Keys lists the KMS keys of the copies, space-separated: cells name
+	// a copy's key by its index here (data-copies), so that a key ARN
+	// is not repeated in each of 200,000 cells.
+	Keys  string
+	Tiles []tileView
 	// Unlisted counts pairs the report counts but does not list (ok
 	// pairs of a report built without IncludeOK): they have no cell.
 	Unlisted int
@@ -290,6 +306,51 @@ func (r *rowView) CellRegion() string {
 // faster, and every value is still escaped.
 var attrEscaper = strings.NewReplacer(`&`, "&amp;", `<`, "&lt;", `>`, "&gt;", `"`, "&#34;", `'`, "&#39;", "\x00", "\uFFFD")
 
+// keyIndex numbers the distinct KMS keys of a report's copies.
+type keyIndex struct {
+	index map[string]int
+	keys  []string
+}
+
+func (k *keyIndex) of(key string) int {
+	if i, ok := k.index[key]; ok {
+		return i
+	}
+	if k.index == nil {
+		k.index = map[string]int{}
+	}
+	k.index[key] = len(k.keys)
+	k.keys = append(k.keys, key)
+	return len(k.keys) - 1
+}
+
+// copiesAttr is a pair's copies for data-copies: space-separated
+// "id|state|key", key being an index into the report's Keys, "d" the
+// account's default EBS key, empty when not known. Reports without copy
+// details (CopyImages only) give the ids alone.
+func copiesAttr(it *Item, keys *keyIndex) string {
+	if len(it.Copies) == 0 {
+		return strings.Join(it.CopyImages, " ")
+	}
+	var b strings.Builder
+	for i, c := range it.Copies {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(c.ImageID)
+		b.WriteByte('|')
+		b.WriteString(c.State)
+		b.WriteByte('|')
+		switch {
+		case c.KMSKey != "" && !strings.ContainsAny(c.KMSKey, " |"):
+			b.WriteString(strconv.Itoa(keys.of(c.KMSKey)))
+		case c.KMSKeyFrom == KeyAccountDefault:
+			b.WriteByte('d')
+		}
+	}
+	return b.String()
+}
+
 // CellsHTML renders the row's cells: one span carrying data-cat per pair
 // (an i per Region inside a split position), the pair's details in data-*
 // attributes (read by the page's script for the tooltip and the details
@@ -301,19 +362,19 @@ func (r *rowView) CellsHTML() template.HTML {
 		switch {
 		case c.One != nil:
 			b.WriteString("<span")
-			writeCellAttrs(&b, c.One, len(r.Regions) > 1)
+			writeCellAttrs(&b, c.One, c.oneCopies, len(r.Regions) > 1)
 			b.WriteString("></span>")
 		case len(c.Sub) > 0:
 			b.WriteString(`<span class="m" style="--n:`)
 			b.WriteString(strconv.Itoa(len(c.Sub)))
 			b.WriteString(`">`)
-			for _, it := range c.Sub {
+			for i, it := range c.Sub {
 				if it == nil {
 					b.WriteString(`<i class="e"></i>`)
 					continue
 				}
 				b.WriteString("<i")
-				writeCellAttrs(&b, it, true)
+				writeCellAttrs(&b, it, c.subCopies[i], true)
 				b.WriteString("></i>")
 			}
 			b.WriteString("</span>")
@@ -327,7 +388,7 @@ func (r *rowView) CellsHTML() template.HTML {
 // writeCellAttrs writes a pair's attributes. The Region is left to the
 // row header (its data-r) when the row has one Region only: at 200,000
 // cells every attribute costs the browser parse time.
-func writeCellAttrs(b *strings.Builder, it *Item, region bool) {
+func writeCellAttrs(b *strings.Builder, it *Item, copies string, region bool) {
 	writeAttr(b, "data-cat", string(it.Category))
 	if region {
 		writeAttr(b, "data-r", it.Region)
@@ -338,8 +399,8 @@ func writeCellAttrs(b *strings.Builder, it *Item, region bool) {
 	if it.Action != "" {
 		writeAttr(b, "data-act", it.Action)
 	}
-	if len(it.CopyImages) > 0 {
-		writeAttr(b, "data-copies", strings.Join(it.CopyImages, " "))
+	if copies != "" {
+		writeAttr(b, "data-copies", copies)
 	}
 	if it.Attempts != 0 {
 		writeAttr(b, "data-n", strconv.Itoa(it.Attempts))
@@ -367,6 +428,9 @@ func writeAttr(b *strings.Builder, name, value string) {
 type cellView struct {
 	One *Item
 	Sub []*Item
+	// oneCopies and subCopies are the data-copies of One and of Sub.
+	oneCopies string
+	subCopies []string
 }
 
 func newReportView(r *Report, cats []catView) *reportView {
@@ -431,6 +495,7 @@ func newReportView(r *Report, cats []catView) *reportView {
 	if len(v.Cols) <= 60 {
 		v.Cell, v.RowHead = 32, 340
 	}
+	v.HeadH = headerHeight(v.Cols)
 	colIndex := make(map[string]int, len(v.Cols))
 	for i, c := range v.Cols {
 		colIndex[c.ID] = i
@@ -478,7 +543,47 @@ func newReportView(r *Report, cats []catView) *reportView {
 		}
 	}
 	v.Groups = groupRows(rowList)
+	var keys keyIndex
+	for _, g := range v.Groups {
+		for _, row := range g.Rows {
+			for j := range row.Cells {
+				c := &row.Cells[j]
+				if c.One != nil {
+					c.oneCopies = copiesAttr(c.One, &keys)
+				}
+				if len(c.Sub) > 0 {
+					c.subCopies = make([]string, len(c.Sub))
+					for k, it := range c.Sub {
+						if it != nil {
+							c.subCopies[k] = copiesAttr(it, &keys)
+						}
+					}
+				}
+			}
+		}
+	}
+	v.Keys = strings.Join(keys.keys, " ")
 	return v
+}
+
+// Account header heights in pixels: the names are written vertically,
+// so the header is as tall as the longest name needs (about 7 px a
+// character at the matrix's 12 px font, plus padding and the drift mark),
+// within bounds; a name longer than the bound is cut with an ellipsis
+// and shown in full on hover.
+const (
+	minHeaderHeight  = 90
+	maxHeaderHeight  = 240
+	headerCharPixels = 7
+	headerPadding    = 26
+)
+
+func headerHeight(cols []*colView) int {
+	longest := 0
+	for _, c := range cols {
+		longest = max(longest, utf8.RuneCountInString(c.Label()))
+	}
+	return min(max(longest*headerCharPixels+headerPadding, minHeaderHeight), maxHeaderHeight)
 }
 
 // splitByRegion lays a position's pairs out in the row's Region order,
@@ -508,9 +613,9 @@ func splitByRegion(c cellView, regions []string) cellView {
 	return cellView{Sub: sub}
 }
 
-// orderColumns groups accounts by OU: named OUs alphabetically, then
-// accounts without an OU, then targets that are not accounts; by name
-// within a group.
+// orderColumns groups accounts by OU: named OUs in natural order
+// ("team-2" before "team-10"), then accounts without an OU, then targets
+// that are not accounts; by name, naturally, within a group.
 func orderColumns(cols []*colView) ([]*colView, []*ouView) {
 	rank := func(c *colView) int {
 		switch {
@@ -524,8 +629,8 @@ func orderColumns(cols []*colView) ([]*colView, []*ouView) {
 	slices.SortFunc(cols, func(a, b *colView) int {
 		return cmp.Or(
 			cmp.Compare(rank(a), rank(b)),
-			cmp.Compare(a.OU, b.OU),
-			cmp.Compare(a.Label(), b.Label()),
+			NaturalCompare(a.OU, b.OU),
+			NaturalCompare(a.Label(), b.Label()),
 			cmp.Compare(a.ID, b.ID),
 		)
 	})
@@ -539,8 +644,9 @@ func orderColumns(cols []*colView) ([]*colView, []*ouView) {
 	return cols, ous
 }
 
-// groupRows groups sources by recipe (alphabetically; sources that no
-// longer exist last), newest source first within a group.
+// groupRows groups sources by recipe (in natural order, "golden-2"
+// before "golden-10"; sources that no longer exist last), newest source
+// first within a group, then by name naturally.
 func groupRows(rows []*rowView) []*groupView {
 	groups := map[string]*groupView{}
 	var list []*groupView
@@ -561,7 +667,7 @@ func groupRows(rows []*rowView) []*groupView {
 	}
 	for _, g := range list {
 		slices.SortFunc(g.Rows, func(a, b *rowView) int {
-			return cmp.Or(b.created.Compare(a.created), cmp.Compare(a.Label(), b.Label()), cmp.Compare(a.ID, b.ID))
+			return cmp.Or(b.created.Compare(a.created), NaturalCompare(a.Label(), b.Label()), cmp.Compare(a.ID, b.ID))
 		})
 	}
 	slices.SortFunc(list, func(a, b *groupView) int {
@@ -571,7 +677,7 @@ func groupRows(rows []*rowView) []*groupView {
 			}
 			return -1
 		}
-		return cmp.Compare(a.Name, b.Name)
+		return NaturalCompare(a.Name, b.Name)
 	})
 	return list
 }

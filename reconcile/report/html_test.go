@@ -407,7 +407,7 @@ func TestThousands(t *testing.T) {
 
 func TestWriteFormatHTML(t *testing.T) {
 	var b bytes.Buffer
-	if err := Write(&b, sampleReport(true), FormatHTML); err != nil {
+	if err := Write(&b, sampleReport(true), FormatHTML, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(b.String(), "<!DOCTYPE html>") {

@@ -58,14 +58,53 @@ type Item struct {
 	// Action is what run does (plan) or did (run): "copy",
 	// "deregister_failed+copy", "deferred", "none", ...
 	Action string `json:"action,omitempty"`
-	// CopyImages are the copies found for the pair.
+	// CopyImages are the ids of the copies found for the pair (and of a
+	// copy the run started); Copies describes each of them.
 	CopyImages []string `json:"copy_images,omitempty"`
-	Attempts   int      `json:"attempts,omitempty"`
-	LastError  string   `json:"last_error,omitempty"`
+	// Copies is the inventory: which copy AMI serves the source in the
+	// account and Region, its state and its KMS key.
+	Copies    []Copy `json:"copies,omitempty"`
+	Attempts  int    `json:"attempts,omitempty"`
+	LastError string `json:"last_error,omitempty"`
 	// KMSProblem, set by plan, is the key problem the preflight check
 	// finds for the pair: its copy would fail (the reason starts with
 	// "kms_problem:").
 	KMSProblem string `json:"kms_problem,omitempty"`
+}
+
+// How a copy's KMS key is known (Copy.KMSKeyFrom).
+const (
+	// KeyRequested: amicopier made the copy and asked CopyImage for this
+	// key, as configured (an id, ARN or alias); its amicopier:kms-key tag
+	// records it.
+	KeyRequested = "requested"
+	// KeyAccountDefault: amicopier made the copy without naming a key,
+	// so EC2 encrypted it with the account's default EBS key in that
+	// Region (KMSKey is empty).
+	KeyAccountDefault = "account_default"
+	// KeySnapshots: the keys the copy's snapshots report
+	// (DescribeSnapshots), read for copies made by other tools.
+	KeySnapshots = "snapshots"
+)
+
+// Copy is one copy AMI of a pair as observed (or as just started).
+type Copy struct {
+	ImageID string `json:"image_id"`
+	// State is the image state EC2 reports: pending, available, failed,
+	// disabled, ...; empty when not known (an orphaned copy).
+	State string `json:"state,omitempty"`
+	// Encrypted: every EBS volume of the copy is encrypted.
+	Encrypted bool `json:"encrypted"`
+	// KMSKey is the copy's key as far as it is known, KMSKeyFrom how it
+	// is known (KeyRequested, KeyAccountDefault or KeySnapshots). Both
+	// are empty when it is not known: DescribeImages does not report
+	// keys, and the snapshots of a copy made by another tool are only
+	// read when a key id or ARN is configured to judge it by. Several
+	// keys (volumes under different keys) are separated by commas.
+	KMSKey     string `json:"kms_key,omitempty"`
+	KMSKeyFrom string `json:"kms_key_from,omitempty"`
+	// Managed: the copy carries amicopier's marker (amicopier made it).
+	Managed bool `json:"managed"`
 }
 
 // Source describes a source AMI of the report.
@@ -106,8 +145,12 @@ type Report struct {
 	// Pairs is the number of pairs observed, ok ones included.
 	Pairs  int              `json:"pairs"`
 	Counts map[Category]int `json:"counts"`
-	// Items holds one entry per pair that is not ok (and ok ones too when
-	// the report was built for the drift matrix).
+	// IncludesOK says Items lists every pair, ok ones included (the
+	// inventory: plan and run --include-ok, and the drift matrix); without
+	// it Items lists the drifted pairs only and ok pairs are only counted.
+	IncludesOK bool `json:"includes_ok"`
+	// Items holds one entry per pair that is not ok, and per ok pair too
+	// when IncludesOK.
 	Items    []Item    `json:"items"`
 	Sources  []Source  `json:"sources"`
 	Accounts []Account `json:"accounts"`
@@ -237,6 +280,59 @@ type Summary struct {
 	// counting the rest by AWS error code); ErrorCount counts them all.
 	Errors     []string `json:"errors,omitempty"`
 	ErrorCount int      `json:"error_count"`
+	// Unreachable lists the target accounts the run could not work in
+	// (at most MaxUnreachable, most Regions first), UnreachableCount
+	// counts them all: with the errors, they say why a run is partial.
+	Unreachable      []UnreachableAccount `json:"unreachable,omitempty"`
+	UnreachableCount int                  `json:"unreachable_count,omitempty"`
+}
+
+// UnreachableAccount is a target account a run could not observe or work in.
+type UnreachableAccount struct {
+	Account string   `json:"account"`
+	Regions []string `json:"regions,omitempty"`
+	// Reason is the reason of its first unreachable pair.
+	Reason string `json:"reason"`
+}
+
+// MaxUnreachable bounds the unreachable accounts a summary lists.
+const MaxUnreachable = 50
+
+// UnreachableAccounts gathers the report's unreachable pairs by account:
+// at most limit accounts (those unreachable in the most Regions first,
+// then by id) and how many there are in all.
+func UnreachableAccounts(r *Report, limit int) ([]UnreachableAccount, int) {
+	byID := map[string]*UnreachableAccount{}
+	var list []*UnreachableAccount
+	for _, it := range r.Items {
+		if it.Category != Unreachable {
+			continue
+		}
+		u := byID[it.Account]
+		if u == nil {
+			u = &UnreachableAccount{Account: it.Account, Reason: it.Reason}
+			byID[it.Account] = u
+			list = append(list, u)
+		}
+		if it.Region != "" && !slices.Contains(u.Regions, it.Region) {
+			u.Regions = append(u.Regions, it.Region)
+		}
+	}
+	slices.SortFunc(list, func(a, b *UnreachableAccount) int {
+		return cmp.Or(cmp.Compare(len(b.Regions), len(a.Regions)), cmp.Compare(a.Account, b.Account))
+	})
+	out := make([]UnreachableAccount, 0, min(len(list), max(limit, 0)))
+	for _, u := range list {
+		if len(out) == limit {
+			break
+		}
+		slices.Sort(u.Regions)
+		out = append(out, *u)
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, len(list)
 }
 
 // Run statuses.
