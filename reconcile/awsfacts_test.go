@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -260,4 +261,91 @@ func TestListedDeregisteredSourceIsGone(t *testing.T) {
 	if len(orphans) != 1 || !slices.Contains(orphans[0].CopyImages, copyID) {
 		t.Fatalf("orphaned %+v, want the copy %s", orphans, copyID)
 	}
+}
+
+// Its owner always sees a deprecated AMI: by default it is no longer a
+// source (no new copies), and plan says so; source.include_deprecated
+// copies it still.
+func TestDeprecatedSourcesAreSkipped(t *testing.T) {
+	for _, include := range []bool{false, true} {
+		t.Run(fmt.Sprintf("include_deprecated=%v", include), func(t *testing.T) {
+			w := newWorld(t, 2)
+			w.cfg.Targets.Regions = []string{euWest}
+			w.cfg.Source.IncludeDeprecated = include
+			old := w.image(euWest, "old", 1, "*")
+			w.cloud.DeprecateImage(srcAccount, euWest, old.ID, w.cloud.Now().Add(-time.Hour))
+			soon := w.image(euWest, "soon", 1, "*")
+			w.cloud.DeprecateImage(srcAccount, euWest, soon.ID, w.cloud.Now().Add(time.Hour))
+			plan := w.run(reconcile.ModePlan).Report
+			skipped := len(plan.Skipped) == 1 && plan.Skipped[0].ID == old.ID && strings.Contains(plan.Skipped[0].Reason, "deprecated since")
+			if skipped == include {
+				t.Fatalf("skipped %+v", plan.Skipped)
+			}
+			w.run(reconcile.ModeApply)
+			if n := len(w.copies(accountID(1), euWest, soon.ID)); n != 1 {
+				t.Errorf("%d copies of the AMI deprecated in an hour, want 1", n)
+			}
+			want := 0
+			if include {
+				want = 1
+			}
+			if n := len(w.copies(accountID(1), euWest, old.ID)); n != want {
+				t.Errorf("%d copies of the deprecated AMI, want %d", n, want)
+			}
+		})
+	}
+}
+
+// An image backed by a snapshot under the AWS-managed aws/ebs key cannot
+// be shared at all: EC2 says so (the simulator as AWS does, no fault
+// injected) and its targets are rejected with EC2's code.
+func TestAWSManagedKeySourceIsRejected(t *testing.T) {
+	w := newWorld(t, 2)
+	w.cfg.Targets.Regions = []string{euWest}
+	img := w.cloud.AddImage(srcAccount, euWest, sim.ImageSpec{Name: "ebs-default", Tags: map[string]string{targetTag: "*"},
+		Devices: []sim.DeviceSpec{{AWSManagedKey: true}}})
+	res := w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 0 {
+		t.Errorf("%d CopyImage calls for an AMI that cannot be shared", n)
+	}
+	wantCounts(t, res.Report, map[report.Category]int{report.RejectedTarget: 2})
+	rec, _ := w.pair(state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest})
+	if rec.Status != state.PairRejected || rec.LastErrorCode != "InvalidParameter" {
+		t.Errorf("record %+v, want rejected with ModifyImageAttribute's InvalidParameter", rec)
+	}
+}
+
+// A CopyImage right after the share may be refused while the grant
+// propagates (AuthFailure or InvalidAMIID.NotFound): the copy waits for
+// the next run, nothing counts as failed, and the account is not taken for
+// denied.
+func TestGrantStillPropagatingDefersTheCopy(t *testing.T) {
+	const propagation = 300 * time.Millisecond
+	w := newWorld(t, 2, sim.WithGrantPropagation(propagation))
+	w.cfg.Targets.Regions = []string{euWest}
+	w.cfg.Sharing.OrganizationalUnits = false
+	img := w.image(euWest, "web", 1, "*")
+	res := w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 2 {
+		t.Fatalf("%d CopyImage calls, want 2 (refused while the grants propagate)", n)
+	}
+	wantCounts(t, res.Report, map[report.Category]int{report.Missing: 2})
+	for _, it := range res.Report.Items {
+		if it.Action != "deferred" || !strings.Contains(it.Reason, "does not see the grant yet") {
+			t.Errorf("item %+v: want deferred while the grant propagates", it)
+		}
+	}
+	for _, a := range accounts(2) {
+		rec, _ := w.pair(state.PairKey{SourceImage: img.ID, Account: a, Region: euWest})
+		if rec.Failures != 0 || rec.Status == state.PairFailed {
+			t.Errorf("record %+v: a propagating grant is no failure", rec)
+		}
+	}
+	time.Sleep(propagation + 50*time.Millisecond) // real time: the simulator's propagation is wall-clock
+	res = w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 2 {
+		t.Errorf("%d CopyImage calls on the next run, want 2", n)
+	}
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: 2})
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -89,6 +90,16 @@ func (r *run) discover(ctx context.Context) error {
 				// an earlier amicopier's) is never a source: copying it
 				// would breed a generation of copies every run.
 				r.copiesInSource++
+				r.rep.CopiesInSource++
+				continue
+			}
+			if dt := img.DeprecationTime; !set.IncludeDeprecated && !dt.IsZero() && !dt.After(r.policy.Now) {
+				// Its owner still sees a deprecated AMI (DescribeImages
+				// lists them all to the owner, whatever IncludeDeprecated
+				// says): without this, every new account would get
+				// copies of every retired golden AMI.
+				r.rep.Skipped = append(r.rep.Skipped, report.Skipped{ID: img.ID, Name: img.Name, Region: img.Region,
+					Reason: "deprecated since " + dt.UTC().Format(time.RFC3339) + " (source.include_deprecated is false)"})
 				continue
 			}
 			src := &sourceImage{img: img}

@@ -130,8 +130,13 @@ func (e *Engine) newRun(req Request) (*run, error) {
 		observed: map[[2]string]bool{}, described: map[[2]string]bool{}, keep: map[[2]string]bool{},
 		written: map[state.PairKey]state.Pair{}, id: req.RunID, shard: req.Shard,
 		scoped: len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0}
+	r.policy = e.set.Pairs
+	r.policy.Now = e.clock.Now()
+	if r.policy.VisibilityGrace <= 0 {
+		r.policy.VisibilityGrace = DefaultVisibilityGrace
+	}
 	if r.id == "" {
-		r.id = NewRunID(e.clock.Now())
+		r.id = NewRunID(r.policy.Now)
 	}
 	return r, nil
 }
@@ -156,11 +161,6 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	if !r.deadline.IsZero() {
 		r.deadline = r.deadline.Add(-e.set.DeadlineMargin)
-	}
-	r.policy = e.set.Pairs
-	r.policy.Now = e.clock.Now()
-	if r.policy.VisibilityGrace <= 0 {
-		r.policy.VisibilityGrace = DefaultVisibilityGrace
 	}
 	r.rep = report.New(string(req.Mode), e.set.SourceAccount, e.set.SourceRegions, r.policy.Now)
 	r.rep.IncludesOK = req.IncludeOK

@@ -15,10 +15,12 @@ import (
 type Settings struct {
 	// SourceAccount owns the golden AMIs; SourceRegions are where they
 	// are discovered; SourceFilters keep only images whose tag K has one
-	// of the listed values.
-	SourceAccount string
-	SourceRegions []string
-	SourceFilters map[string][]string
+	// of the listed values. IncludeDeprecated keeps images whose
+	// DeprecationTime has passed (skipped otherwise).
+	SourceAccount     string
+	SourceRegions     []string
+	SourceFilters     map[string][]string
+	IncludeDeprecated bool
 
 	// TargetTagKey is the AMI tag naming targets ("" disables it); Rules
 	// give targets by the AMI's tags. TargetRegions are added to every

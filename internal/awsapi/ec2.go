@@ -79,6 +79,12 @@ func (a *ec2Adapter) describeImages(ctx context.Context, q cloud.ImageQuery, ids
 		}
 		for i := range page.Images {
 			img := convertImage(&page.Images[i], a.region)
+			// "Recently deregistered images appear in the returned
+			// results for a short interval" (DescribeImages, Amazon EC2
+			// API Reference): gone, unless asked for by state.
+			if img.State == cloud.ImageDeregistered && !slices.Contains(q.States, cloud.ImageDeregistered) {
+				continue
+			}
 			if matches(&img, q) {
 				out = append(out, img)
 			}
@@ -192,6 +198,11 @@ func convertImage(im *types.Image, region string) cloud.Image {
 	if s := aws.ToString(im.CreationDate); s != "" {
 		if t, err := time.Parse(time.RFC3339, s); err == nil {
 			out.CreationDate = t.UTC()
+		}
+	}
+	if s := aws.ToString(im.DeprecationTime); s != "" {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			out.DeprecationTime = t.UTC()
 		}
 	}
 	for _, t := range im.Tags {

@@ -2,6 +2,8 @@ package awsapi
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/amicopier/amicopier/internal/awsapi/awsfake"
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/internal/sim"
 )
 
@@ -135,5 +138,30 @@ func TestEngineRetryableCodesAreRetriedOverTheWire(t *testing.T) {
 	}
 	if got := f.fake.Calls("ModifyImageAttribute") - before; got != 1 {
 		t.Errorf("%d ModifyImageAttribute requests for a permanent failure, want 1", got)
+	}
+}
+
+// limits.call_retries drives the SDK's retryer: a throttled call is tried
+// call_retries+1 times over the wire, then reaches the engine classified.
+func TestCallRetriesDriveTheSDKRetryer(t *testing.T) {
+	for _, retries := range []int{0, 1, 7} {
+		t.Run(fmt.Sprintf("call_retries=%d", retries), func(t *testing.T) {
+			c := newCloud(t)
+			c.AddImage(srcAccount, region1, sim.ImageSpec{})
+			f := newFixture(t, c, awsfake.Options{}, func(cfg *config.Config) { cfg.Limits.CallRetries = retries })
+			ctx := context.Background()
+			src, err := f.sess.Connect(runID, ConnectOptions{}).Source(ctx, region1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.fake.FailNext("DescribeImages", slices.Repeat([]string{"RequestLimitExceeded"}, retries+5)...)
+			_, err = src.DescribeImages(ctx, cloud.ImageQuery{})
+			if cloud.ClassOf(err) != cloud.ClassThrottled {
+				t.Fatalf("error %v (class %v), want throttled", err, cloud.ClassOf(err))
+			}
+			if n := f.fake.Calls("DescribeImages"); n != retries+1 {
+				t.Errorf("%d DescribeImages requests, want call_retries+1 = %d", n, retries+1)
+			}
+		})
 	}
 }

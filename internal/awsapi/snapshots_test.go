@@ -167,6 +167,36 @@ func TestDescribeImagesIncludesDisabled(t *testing.T) {
 	}
 }
 
+// EC2 lists a deregistered image for a while: the adapter leaves it out
+// unless the query asks for that state.
+func TestDescribeImagesDropsDeregistered(t *testing.T) {
+	c := newCloud(t, sim.WithDeregisteredListing(time.Hour))
+	live := c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "live"})
+	gone := c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "gone"})
+	if _, err := c.Client(srcAccount, region1).DeregisterImage(context.Background(), gone.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, c, awsfake.Options{}, nil)
+	ctx := context.Background()
+	src, _ := f.sess.Connect(runID, ConnectOptions{}).Source(ctx, region1)
+	for _, tt := range []struct {
+		q    cloud.ImageQuery
+		want []string
+	}{
+		{cloud.ImageQuery{}, []string{live.ID}},
+		{cloud.ImageQuery{ImageIDs: []string{gone.ID, live.ID}}, []string{live.ID}},
+		{cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageDeregistered}}, []string{gone.ID}},
+	} {
+		got, err := src.DescribeImages(ctx, tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids := sortedIDs(got); !slices.Equal(ids, tt.want) {
+			t.Errorf("%+v: images %v, want %v", tt.q, ids, tt.want)
+		}
+	}
+}
+
 const recordedSnapshotsPage1 = `<?xml version="1.0" encoding="UTF-8"?>
 <DescribeSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
     <requestId>6f9e8e2b-9f1a-4d3c-8a27-0c3bEXAMPLE</requestId>
@@ -281,5 +311,32 @@ func TestRecordedSnapshots(t *testing.T) {
 	}
 	if forms[1].Get("NextToken") != "eyJ2IjoiMiIsImMiOiJzbmFwMiJ9" {
 		t.Errorf("second page token %q", forms[1].Get("NextToken"))
+	}
+}
+
+// The owner sees its deprecated images, with their DeprecationTime.
+func TestDescribeImagesReportsDeprecation(t *testing.T) {
+	c := newCloud(t)
+	at := c.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	old := c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "old", DeprecationTime: at})
+	live := c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "live"})
+	f := newFixture(t, c, awsfake.Options{}, nil)
+	ctx := context.Background()
+	src, _ := f.sess.Connect(runID, ConnectOptions{}).Source(ctx, region1)
+	got, err := src.DescribeImages(ctx, cloud.ImageQuery{})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("DescribeImages = %v, %v", sortedIDs(got), err)
+	}
+	for _, im := range got {
+		switch im.ID {
+		case old.ID:
+			if !im.DeprecationTime.Equal(at) {
+				t.Errorf("deprecation time %v, want %v", im.DeprecationTime, at)
+			}
+		case live.ID:
+			if !im.DeprecationTime.IsZero() {
+				t.Errorf("an image never deprecated has deprecation time %v", im.DeprecationTime)
+			}
+		}
 	}
 }

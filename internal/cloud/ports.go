@@ -10,7 +10,11 @@ import "context"
 // them), never to the engine.
 
 // ImageDescriber lists images owned by the caller in one account and Region.
-// Implementations paginate; the engine never sees page tokens.
+// Implementations paginate; the engine never sees page tokens. EC2 lists
+// a recently deregistered image for a while, in state deregistered: the
+// SDK adapter leaves those out unless q.States asks for them, the
+// simulator (WithDeregisteredListing) does not, and the engine takes them
+// for gone either way.
 type ImageDescriber interface {
 	DescribeImages(ctx context.Context, q ImageQuery) ([]Image, error)
 }

@@ -30,14 +30,15 @@ func (c *Config) EngineSettings() (reconcile.Settings, error) {
 	}
 	copyCfg := c.Copy
 	return reconcile.Settings{
-		SourceAccount:   c.Source.AccountID,
-		SourceRegions:   slices.Clone(c.Source.Regions),
-		SourceFilters:   filters,
-		TargetTagKey:    c.Targets.TagKey,
-		Rules:           rules,
-		TargetRegions:   slices.Clone(c.Targets.Regions),
-		ExcludeAccounts: slices.Clone(c.Targets.ExcludeAccounts),
-		Keys:            c.keyPolicy(),
+		SourceAccount:     c.Source.AccountID,
+		SourceRegions:     slices.Clone(c.Source.Regions),
+		SourceFilters:     filters,
+		IncludeDeprecated: c.Source.IncludeDeprecated,
+		TargetTagKey:      c.Targets.TagKey,
+		Rules:             rules,
+		TargetRegions:     slices.Clone(c.Targets.Regions),
+		ExcludeAccounts:   slices.Clone(c.Targets.ExcludeAccounts),
+		Keys:              c.keyPolicy(),
 		Copy: reconcile.CopySettings{
 			Name: name, Description: desc,
 			EncryptedTagValue: c.Copy.EncryptedTagValue,

@@ -78,6 +78,9 @@ type Source struct {
 	// Filters keeps only source images whose tag K matches one of the
 	// values (exact values, as the EC2 "tag:K" filter).
 	Filters map[string][]string `yaml:"filters"`
+	// IncludeDeprecated keeps copying images whose DeprecationTime has
+	// passed; by default they are skipped (and listed as skipped).
+	IncludeDeprecated bool `yaml:"include_deprecated"`
 }
 
 // Targets says which accounts and Regions should hold copies, and how to

@@ -37,6 +37,10 @@ type ImageSpec struct {
 	// Devices are the EBS mappings; nil means one unencrypted 8 GiB
 	// volume at /dev/xvda.
 	Devices []DeviceSpec
+	// DeprecationTime, when set, is when the image is (or was) deprecated
+	// (EnableImageDeprecation). Its owner still sees it in DescribeImages
+	// after that, whatever IncludeDeprecated says.
+	DeprecationTime time.Time
 }
 
 // DeviceSpec describes one EBS mapping (and its snapshot) of an image.
@@ -111,6 +115,9 @@ func (c *Cloud) AddImage(account, region string, spec ImageSpec) cloud.Image {
 	im := &image{name: spec.Name, description: spec.Description, created: created, tags: c.tags.intern(spec.Tags), state: state}
 	if spec.StateReason != "" {
 		im.ensureExtra().reason = spec.StateReason
+	}
+	if !spec.DeprecationTime.IsZero() {
+		im.ensureExtra().deprecateAt = spec.DeprecationTime.UnixNano()
 	}
 	if state == stPending {
 		x := im.ensureExtra()
@@ -281,6 +288,31 @@ func (c *Cloud) DisableImage(account, region, imageID string) {
 		x.launch.clear()
 		x.reason, x.outcomeReason = "", ""
 	}
+}
+
+// DeprecateImage sets the image's DeprecationTime, as its owner's
+// EnableImageDeprecation does; a zero at clears it
+// (DisableImageDeprecation). Deprecation hides an image from accounts that
+// do not own it unless they ask for it ("you can still describe a
+// deprecated AMI by specifying its ID"), but not from its owner: "If you
+// are the AMI owner, all deprecated AMIs appear in the response regardless
+// of what you specify for this parameter" (IncludeDeprecated,
+// DescribeImages, Amazon EC2 API Reference,
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html).
+// The engine only describes images it owns, so the simulator lists
+// deprecated images to every caller. A deprecated AMI can still be
+// launched and copied by those it is shared with.
+func (c *Cloud) DeprecateImage(account, region, imageID string, at time.Time) {
+	z, _, im := c.mustImage("DeprecateImage", account, region, imageID)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if at.IsZero() {
+		if im.extra != nil {
+			im.extra.deprecateAt = 0
+		}
+		return
+	}
+	im.ensureExtra().deprecateAt = at.UnixNano()
 }
 
 // EnableImage makes a disabled image available again, as EnableImage does;

@@ -90,6 +90,9 @@ type imageExtra struct {
 	// (WithListingDelay); listedUntil, for a deregistered image, when it
 	// stops (WithDeregisteredListing). Unix nanoseconds; 0 means no bound.
 	listedFrom, listedUntil int64
+	// deprecateAt is the image's DeprecationTime (Unix nanoseconds); 0
+	// for none.
+	deprecateAt int64
 }
 
 func (im *image) ensureExtra() *imageExtra {
@@ -313,6 +316,9 @@ func (z *zone) exportTags(index int, im *image, now int64, tags map[string]strin
 		StateReason:  reason,
 		CreationDate: time.Unix(0, im.created).UTC(),
 		Tags:         tags,
+	}
+	if im.extra != nil && im.extra.deprecateAt != 0 {
+		out.DeprecationTime = time.Unix(0, im.extra.deprecateAt).UTC()
 	}
 	if len(im.devices) > 0 {
 		out.BlockDevices = make([]cloud.BlockDevice, len(im.devices))

@@ -198,15 +198,25 @@ func shortSources(items []Item) (labels map[string]string, ok bool) {
 	return labels, ok
 }
 
-// WriteTable renders the report for a terminal, fitted to o.Width.
+// WriteTable renders the report for a terminal, fitted to o.Width: the
+// pairs, then what the run shared and took back and the images that are
+// not sources.
 func WriteTable(w io.Writer, r *Report, o Options) error {
 	var b strings.Builder
-	writeWrapped(&b, headline(r), o.Width, 0)
-	writeWrapped(&b, "Counts: "+countLine(r.Counts), o.Width, 2)
+	if err := writePairTable(&b, r, o); err != nil {
+		return err
+	}
+	writeSharingText(&b, r, o.Width)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writePairTable(b *strings.Builder, r *Report, o Options) error {
+	writeWrapped(b, headline(r), o.Width, 0)
+	writeWrapped(b, "Counts: "+countLine(r.Counts), o.Width, 2)
 	items := listedItems(r)
 	if len(items) == 0 {
-		_, err := io.WriteString(w, b.String())
-		return err
+		return nil
 	}
 	b.WriteByte('\n')
 	inventory := r.IncludesOK
@@ -238,15 +248,14 @@ func WriteTable(w io.Writer, r *Report, o Options) error {
 		if o.Width > 0 && !named {
 			full = rows(func(it Item) string { return it.SourceImage }, shortAccount)
 		}
-		if err := termtable.Write(&b, o.Width, cols, full); err != nil {
+		if err := termtable.Write(b, o.Width, cols, full); err != nil {
 			return err
 		}
-		_, err := io.WriteString(w, b.String())
-		return err
+		return nil
 	}
 	// Too wide for the terminal: sources by name, their ids in a legend.
 	short := rows(func(it Item) string { return labels[it.SourceImage] }, shortAccount)
-	if err := termtable.Write(&b, o.Width, cols, short); err != nil {
+	if err := termtable.Write(b, o.Width, cols, short); err != nil {
 		return err
 	}
 	b.WriteString("\nSource AMIs:\n")
@@ -267,8 +276,7 @@ func WriteTable(w io.Writer, r *Report, o Options) error {
 	for line := range strings.Lines(lb.String()) {
 		b.WriteString("  " + line)
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return nil
 }
 
 // shortAccount is "id name": the id, which is what AWS consoles and
@@ -381,6 +389,7 @@ func WriteMarkdown(w io.Writer, r *Report, o Options) error {
 	if unlisted := r.Counts[OK]; unlisted > 0 && !r.IncludesOK {
 		fmt.Fprintf(&b, "\n_%s ok pair(s) are counted, not listed (`--include-ok` lists them with their copies)._\n", thousands(unlisted))
 	}
+	writeSharingMarkdown(&b, r, sub)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

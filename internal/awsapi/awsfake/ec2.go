@@ -498,6 +498,7 @@ type xmlImage struct {
 	StateReason        *xmlStateReason  `xml:"stateReason,omitempty"`
 	Tags               []xmlTag         `xml:"tagSet>item"`
 	Hypervisor         string           `xml:"hypervisor"`
+	DeprecationTime    string           `xml:"deprecationTime,omitempty"`
 }
 
 func toXMLImage(im cloud.Image) xmlImage {
@@ -509,6 +510,9 @@ func toXMLImage(im cloud.Image) xmlImage {
 	}
 	if im.StateReason != "" {
 		x.StateReason = &xmlStateReason{Code: "Client.UserInitiated", Message: im.StateReason}
+	}
+	if !im.DeprecationTime.IsZero() {
+		x.DeprecationTime = im.DeprecationTime.UTC().Format("2006-01-02T15:04:05.000Z")
 	}
 	for i, bd := range im.BlockDevices {
 		if i == 0 {
