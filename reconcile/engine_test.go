@@ -202,6 +202,13 @@ func TestOUGrantsStandForTheirAccounts(t *testing.T) {
 	if len(got.Organizations) != 1 || got.Organizations[0] != sim.OrganizationARN() || got.Len() != 1 {
 		t.Fatalf("launch permission %+v, want the organisation only", got)
 	}
+	// Every member is a target: ListAccounts said so, the OU tree is not
+	// read.
+	for _, op := range []string{cloud.OpListOrganizationalUnitsForParent, cloud.OpListAccountsForParent} {
+		if n := res.Summary.APICalls[op]; n != 0 {
+			t.Errorf("%d %s calls to grant the whole organisation", n, op)
+		}
+	}
 	for _, a := range accounts(4) {
 		if !w.cloud.AccountCanLaunch(srcAccount, euWest, img.ID, a) {
 			t.Errorf("%s cannot use the image", a)

@@ -107,12 +107,20 @@ func (v *orgView) cover(ctx context.Context, ts *targetSet, source string) ([]Co
 	covered := map[string]bool{}
 	var visit func(node string) error
 	visit = func(node string) error {
-		if covered[node] {
-			return nil
+		if covered[node] || (len(v.roots) == 1 && covered[v.roots[0]]) {
+			return nil // under the organisation's grant
 		}
-		accts, err := v.expand(ctx, node)
-		if err != nil {
-			return err
+		var accts []string
+		if cloud.IsRootID(node) && len(v.roots) == 1 && !slices.ContainsFunc(v.members, func(a string) bool { return !v.standsIn(a, source, ts) }) {
+			// The one root holds every member ListAccounts listed: when
+			// all of them stand in, the organisation is granted without
+			// reading the OU tree.
+			accts = v.members
+		} else {
+			var err error
+			if accts, err = v.expand(ctx, node); err != nil {
+				return err
+			}
 		}
 		whole, any := true, false
 		for _, a := range accts {

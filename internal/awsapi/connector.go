@@ -274,7 +274,8 @@ func (c *Connector) Organization(ctx context.Context) (cloud.Organization, error
 			if ep := c.s.cfg.AWS.Endpoints.Organizations; ep != "" {
 				o.BaseEndpoint = aws.String(ep)
 			}
-			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, nil, "", "", c.readOnly))
+			// Paced in the identity's one Organizations bucket.
+			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, c.pace, "", "", c.readOnly))
 		})
 	}
 	return &orgAdapter{api: c.org}, nil

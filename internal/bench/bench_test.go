@@ -59,17 +59,24 @@ func TestExpectations(t *testing.T) {
 		t.Errorf("missing %d, startable %d, deferred %d", e.Missing, e.Startable, e.DeferredCap)
 	}
 	want := LowerBound{
-		SourceDescribes:  2,         // one page per Region
-		OrganizationList: 6 + 1 + 2, // ceil(101/20) + OU 0: 1 + ceil(25/20)
+		SourceDescribes: 2, // one page per Region
+		// ceil(101/20) ListAccounts + OU 0: 1 + ceil(25/20); ListRoots
+		// ("*" is copied); DescribeOrganization. Every member is a target:
+		// the organisation is granted, no other OU is listed.
+		OrganizationList: 6 + 1 + 2 + 1 + 1,
 		AssumeRole:       100,
-		TargetDescribes:  200,       // 100 accounts x 2 Regions
-		Sharing:          3*2 + 3*3, // plus the OU images, below
-		CopyImage:        1025,
+		TargetDescribes:  200, // 100 accounts x 2 Regions
+		// Per shared image: the launch read and each snapshot's, one
+		// ModifyImageAttribute (the organisation or OU 0) and one
+		// ModifySnapshotAttribute per snapshot (at most 500 accounts).
+		Sharing:         3*4 + 3*6, // plus the OU images, below
+		CopyImage:       1025,
+		SharingEntities: 1,
 	}
-	// Sharing: eu-west-1 "*" images (1 snapshot): 3 x 2 calls; us-east-1
-	// "*" images (2 snapshots): 3 x 3 calls; OU images: the 25 accounts
+	// Sharing: eu-west-1 "*" images (1 snapshot): 3 x 4 calls; us-east-1
+	// "*" images (2 snapshots): 3 x 6 calls; OU images: the 25 accounts
 	// have 23 missing pairs in eu-west-1 and 20 slots, so only the first
-	// 20 images in id order are copied there, each 2 calls if it is one
+	// 20 images in id order are copied there, each 4 calls if it is one
 	// of the OU's.
 	ouShared := 0
 	var euImages []image
@@ -83,7 +90,7 @@ func TestExpectations(t *testing.T) {
 			ouShared++
 		}
 	}
-	want.Sharing += 2 * ouShared
+	want.Sharing += 4 * ouShared
 	want.Total = want.SourceDescribes + want.OrganizationList + want.AssumeRole + want.TargetDescribes + want.Sharing + want.CopyImage
 	if e.Bound != want {
 		t.Errorf("bound = %+v\nwant    %+v", e.Bound, want)
@@ -123,6 +130,40 @@ func TestScenariosPassWithoutLatency(t *testing.T) {
 		if _, err := json.Marshal(res); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A scaled-down org-5000: OUs holding an excluded account cannot be
+// granted whole, so their other accounts are granted one by one, the rest
+// by OU. The bound says so, and the engine makes exactly its calls.
+func TestExcludedAccountsSplitTheOrganisation(t *testing.T) {
+	sc := Scenario{
+		Name: "org-small", Kind: CatchUp, Accounts: 100, OUs: 10, ExcludedOUs: 2, ExcludedPerOU: 1, Regions: []string{"eu-west-1"},
+		Images:      []ImageSet{{Region: "eu-west-1", Count: 3, Snapshots: 1, OU: -1}},
+		InFlightCap: 20, Concurrency: 8, Throttle: true,
+	}
+	w, err := build(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := w.expect()
+	// 8 whole OUs, and the 9 other accounts of each of the 2 others.
+	if e.Bound.SharingEntities != 8+2*9 {
+		t.Errorf("sharing entities %d, want %d", e.Bound.SharingEntities, 8+2*9)
+	}
+	// ceil(101/20) ListAccounts; ListRoots; the root (its OUs, the
+	// source account); each OU (no child OU, 10 accounts);
+	// DescribeOrganization.
+	if want := 6 + 1 + 2 + 10*2 + 1; e.Bound.OrganizationList != want {
+		t.Errorf("organisation calls %d, want %d", e.Bound.OrganizationList, want)
+	}
+	res, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pass || res.CallsRatio != 1 || res.MaxShareEntities != 26 || res.StaleGrantsAfter != 0 {
+		t.Errorf("pass %v %v, calls %v against %+v, max share %d, stale %d", res.Pass, res.Reasons, res.APICalls.ByOperation, res.LowerBound,
+			res.MaxShareEntities, res.StaleGrantsAfter)
 	}
 }
 

@@ -10,29 +10,38 @@ import (
 )
 
 // LowerBound is the number of API calls a run of the scenario cannot do
-// without, by the formula of SPEC section 8, computed from the scenario's
-// description (never from the run being measured):
+// without, computed from the scenario's description (never from the run
+// being measured), for the sharing design of docs/sharing.md:
 //
 //	source describes   sum over source Regions of pages(source AMIs, 1000)
-//	organisation       pages(accounts + 1, 20) of ListAccounts, plus for each
-//	                   OU the metadata names: 1 ListOrganizationalUnitsForParent
-//	                   + pages(its accounts, 20) ListAccountsForParent
+//	organisation       pages(accounts + 1, 20) of ListAccounts; then, for
+//	                   each OU the metadata names, and (when an image
+//	                   targeting "*" is copied this run) for the root and
+//	                   every OU: pages(child OUs, 20) of
+//	                   ListOrganizationalUnitsForParent + pages(child
+//	                   accounts, 20) of ListAccountsForParent; ListRoots
+//	                   once when the root is walked; DescribeOrganization
+//	                   once when an OU or the organisation is granted
 //	AssumeRole         1 per target account
 //	target describes   sum over target accounts and Regions of
 //	                   pages(copies there, 1000), at least 1
-//	sharing            per source AMI copied in this run:
-//	                   (1 launch permission + 1 per snapshot) x
-//	                   ceil(accounts copying it / 500)
+//	sharing            per source AMI copied in this run: the reads
+//	                   (1 DescribeImageAttribute + 1 DescribeSnapshotAttribute
+//	                   per snapshot); ceil(entities / 1000)
+//	                   ModifyImageAttribute, where the entities are the
+//	                   OU ARNs (the organisation's) standing for wholly
+//	                   targeted OUs plus every other account copying it;
+//	                   per snapshot ceil(accounts copying it / 500)
+//	                   ModifySnapshotAttribute (create-volume takes account
+//	                   ids only). A catch-up run of new AMIs takes nothing
+//	                   back: the just-in-time grants go in the run after
+//	                   their copies are available.
 //	CopyImage          1 per copy the run can start
 //
-// Two refinements make the bound stricter than the SPEC's "M CopyImage":
-// M counts only the missing pairs the in-flight cap lets start this run (a
-// pair beyond limits.in_flight_copies is deferred without a call), and
-// sharing counts only the accounts that copy an AMI this run (the engine
-// grants the others in the run that copies). The bound leaves out the
-// DescribeImageAttribute and DescribeSnapshotAttribute reads that make
-// sharing skip accounts already granted: they are the engine's overhead,
-// and the calls ratio shows them.
+// CopyImage counts only the missing pairs the in-flight cap lets start
+// this run (a pair beyond limits.in_flight_copies is deferred without a
+// call), and sharing only the accounts that copy an AMI this run (the
+// engine grants the others in the run that copies).
 type LowerBound struct {
 	SourceDescribes  int `json:"source_describes"`
 	OrganizationList int `json:"organization_pages"`
@@ -41,6 +50,9 @@ type LowerBound struct {
 	Sharing          int `json:"sharing"`
 	CopyImage        int `json:"copy_image"`
 	Total            int `json:"total"`
+	// SharingEntities is the most entities any AMI's launch permission
+	// holds after the run, by the design (at most 1,000).
+	SharingEntities int `json:"sharing_entities"`
 }
 
 // Floor is the least wall time a run of the scenario can take.
@@ -58,7 +70,13 @@ type Floor struct {
 	BucketSeconds float64 `json:"bucket_seconds"`
 	// Bucket names the busiest bucket.
 	Bucket string `json:"bucket"`
-	// Seconds is the larger of the two: the floor.
+	// ChainSeconds: every Organizations call comes before the first
+	// copy (the targets and the OU grants depend on them, and a copy on
+	// its image's grant), so the Organizations bucket's time for all of
+	// them (or their latency, ListAccounts' pages one after the other,
+	// if longer), then the CopyImage calls spread over the workers.
+	ChainSeconds float64 `json:"chain_seconds"`
+	// Seconds is the largest of the three: the floor.
 	Seconds float64 `json:"seconds"`
 }
 
@@ -70,6 +88,86 @@ type Expect struct {
 	Missing, Startable, DeferredCap int
 	Bound                           LowerBound
 	Floor                           Floor
+}
+
+func ceilDiv(n, d int) int { return (n + d - 1) / d }
+
+// treeCalls counts the Organizations calls beyond ListAccounts: the
+// listing of every OU the metadata names (to expand it); when an image
+// targeting the whole organisation is copied this run, ListRoots, and
+// unless every member is a target (the organisation is granted whole,
+// from ListAccounts alone) the listing of the root and every OU (to find
+// the OUs it may grant whole); DescribeOrganization once something is
+// granted.
+func (w *world) treeCalls(copying [][]string) int {
+	named := map[int]bool{}
+	whole, granted := false, false
+	for i, im := range w.images {
+		if im.set.OU >= 0 {
+			named[im.set.OU] = true
+		}
+		if len(copying[i]) > 0 {
+			granted = true
+			whole = whole || im.set.OU < 0
+		}
+	}
+	n := 0
+	if whole {
+		n++ // ListRoots
+		if len(w.excluded) > 0 {
+			// Not every member is a target: the tree tells which OUs
+			// are. The root: its OUs and the source account.
+			n += pages(len(w.ous), sim.DefaultOrgPageSize) + pages(1, sim.DefaultOrgPageSize)
+			for o := range w.ous {
+				named[o] = true
+			}
+		}
+	}
+	for o := range named {
+		n += 1 + pages(len(w.ous[o]), sim.DefaultOrgPageSize) // no child OUs: one page
+	}
+	if granted {
+		n++ // DescribeOrganization
+	}
+	return n
+}
+
+// launchEntities is how many entities the launch permission of im holds
+// once accts (the accounts copying it now) are granted: the
+// organisation's ARN when every member is a target, else one ARN per OU
+// whose every account is one, and each other copying account by itself.
+func (w *world) launchEntities(im image, accts []string) int {
+	ous := []int{im.set.OU}
+	if im.set.OU < 0 {
+		if len(w.excluded) == 0 {
+			return 1
+		}
+		ous = ous[:0]
+		for o := range w.ous {
+			ous = append(ous, o)
+		}
+	}
+	whole := map[int]bool{}
+	for _, o := range ous {
+		whole[o] = !slices.ContainsFunc(w.ous[o], func(a string) bool { return w.excluded[a] })
+	}
+	ouOf := map[string]int{}
+	for o, accounts := range w.ous {
+		for _, a := range accounts {
+			ouOf[a] = o
+		}
+	}
+	n, counted := 0, map[int]bool{}
+	for _, a := range accts {
+		switch o := ouOf[a]; {
+		case whole[o] && !counted[o]:
+			counted[o] = true
+			n++
+		case !whole[o]:
+			n++
+		}
+	}
+	return n
 }
 
 func pages(n, size int) int {
@@ -94,14 +192,6 @@ func (w *world) expect() Expect {
 		b.SourceDescribes += pages(perRegion[region], sim.DefaultPageSize)
 	}
 	b.OrganizationList = pages(len(w.accounts)+1, sim.DefaultOrgPageSize)
-	namedOUs := map[int]bool{}
-	for _, im := range w.images {
-		if im.set.OU >= 0 && !namedOUs[im.set.OU] {
-			namedOUs[im.set.OU] = true
-			b.OrganizationList += 1 + pages(len(w.ous[im.set.OU]), sim.DefaultOrgPageSize)
-		}
-	}
-
 	// Per account and Region: copies present, and missing pairs in the
 	// engine's order (by source id), of which the cap lets the first start.
 	copies := map[zoneKey]int{}
@@ -127,7 +217,7 @@ func (w *world) expect() Expect {
 	for k := range missing {
 		zones[k] = true
 	}
-	copyingAccounts := make([]int, len(w.images)) // accounts copying each image now
+	copying := make([][]string, len(w.images)) // accounts copying each image now
 	perZoneCopies := map[zoneKey]int{}
 	for k := range zones {
 		b.TargetDescribes += pages(copies[k], sim.DefaultPageSize)
@@ -138,21 +228,25 @@ func (w *world) expect() Expect {
 		e.Startable += start
 		perZoneCopies[k] = start
 		for _, i := range ms[:start] {
-			copyingAccounts[i]++
+			copying[i] = append(copying[i], k.account)
 		}
 	}
 	e.DeferredCap = e.Missing - e.Startable
-	// Sharing, per API: EC2 meters ModifyImageAttribute and
-	// ModifySnapshotAttribute in buckets of their own.
+	b.OrganizationList += w.treeCalls(copying)
+	// Sharing, per API: EC2 meters each in a bucket of its own.
 	launchPerRegion, snapshotPerRegion := map[string]int{}, map[string]int{}
-	for i, n := range copyingAccounts {
-		if n == 0 {
+	for i, accts := range copying {
+		if len(accts) == 0 {
 			continue
 		}
-		batches := (n + cloud.MaxShareBatch - 1) / cloud.MaxShareBatch
-		launchPerRegion[w.images[i].region] += batches
-		snapshotPerRegion[w.images[i].region] += w.images[i].set.Snapshots * batches
-		b.Sharing += (1 + w.images[i].set.Snapshots) * batches
+		im := w.images[i]
+		entities := w.launchEntities(im, accts)
+		b.SharingEntities = max(b.SharingEntities, entities)
+		launch := ceilDiv(entities, cloud.MaxLaunchPermissionBatch)
+		volume := im.set.Snapshots * ceilDiv(len(accts), cloud.MaxShareBatch)
+		launchPerRegion[im.region] += launch
+		snapshotPerRegion[im.region] += volume
+		b.Sharing += 1 + im.set.Snapshots + launch + volume
 	}
 	b.CopyImage = e.Startable
 	b.Total = b.SourceDescribes + b.OrganizationList + b.AssumeRole + b.TargetDescribes + b.Sharing + b.CopyImage
@@ -160,8 +254,10 @@ func (w *world) expect() Expect {
 
 	// The floor.
 	lat := w.sc.Latency.Seconds()
-	serial := b.OrganizationList
-	e.Floor.LatencySeconds = lat * (float64(serial) + float64(b.Total-serial)/float64(max(1, w.sc.Concurrency)))
+	serial := pages(len(w.accounts)+1, sim.DefaultOrgPageSize) // ListAccounts, page after page
+	workers := float64(max(1, w.sc.Concurrency))
+	e.Floor.LatencySeconds = lat * (float64(serial) + float64(b.Total-serial)/workers)
+	orgSeconds := lat * float64(serial)
 	if w.sc.Throttle {
 		th := sim.DefaultThrottling()
 		worst, name := 0.0, ""
@@ -173,7 +269,7 @@ func (w *world) expect() Expect {
 				worst, name = s, what
 			}
 		}
-		consider(b.OrganizationList, th.Organizations, "organizations")
+		consider(b.OrganizationList, th.Organizations, "organizations (every call of the run)")
 		consider(b.AssumeRole, th.STS, "sts")
 		for _, region := range w.sc.Regions {
 			consider(pages(perRegion[region], sim.DefaultPageSize), th.Describe, "source describe "+region)
@@ -185,7 +281,11 @@ func (w *world) expect() Expect {
 			consider(perZoneCopies[k], th.Mutating, fmt.Sprintf("target CopyImage %s/%s", k.account, k.region))
 		}
 		e.Floor.BucketSeconds, e.Floor.Bucket = worst, name
+		if bk := th.Organizations; b.OrganizationList > bk.Burst {
+			orgSeconds = max(orgSeconds, float64(b.OrganizationList-bk.Burst)/bk.Refill)
+		}
 	}
-	e.Floor.Seconds = max(e.Floor.LatencySeconds, e.Floor.BucketSeconds)
+	e.Floor.ChainSeconds = orgSeconds + lat*float64(b.CopyImage)/workers
+	e.Floor.Seconds = max(e.Floor.LatencySeconds, e.Floor.BucketSeconds, e.Floor.ChainSeconds)
 	return e
 }

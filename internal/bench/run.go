@@ -86,20 +86,29 @@ type Result struct {
 	PeakLiveHeapMB   float64 `json:"peak_live_heap_mb"`
 	StateWrites      int64   `json:"state_writes"`
 	StateWritesByKey struct {
-		Pairs int64 `json:"pairs"`
-		Runs  int64 `json:"runs"`
-		Lease int64 `json:"lease"`
+		Pairs  int64 `json:"pairs"`
+		Runs   int64 `json:"runs"`
+		Lease  int64 `json:"lease"`
+		Grants int64 `json:"grants"`
 	} `json:"state_writes_by_kind"`
 	// PhaseStarts says when each phase of the run began, in seconds
 	// from its start (discovery and the organisation listing come first).
-	PhaseStarts            map[string]float64 `json:"phase_starts_seconds"`
-	ThrottleErrorsSurfaced int64              `json:"throttle_errors_surfaced"`
-	ThrottledCalls         int64              `json:"throttled_calls"`
-	Status                 string             `json:"status"`
-	Counts                 map[string]int     `json:"counts"`
-	Errors                 []string           `json:"errors,omitempty"`
-	Pass                   bool               `json:"pass"`
-	Reasons                []string           `json:"reasons,omitempty"`
+	PhaseStarts map[string]float64 `json:"phase_starts_seconds"`
+	// MaxShareEntities is the most entities (accounts, OUs, the
+	// organisation) any source AMI's launch permission held during the
+	// run, as the simulator saw it (at most cloud.SharingQuota);
+	// StaleGrantsAfter counts, after the run, the grants of launch or
+	// create-volume permission that reach an account that is no target
+	// (an OU grant counts once per such account under it).
+	MaxShareEntities       int            `json:"max_share_entities"`
+	StaleGrantsAfter       int            `json:"stale_grants_after"`
+	ThrottleErrorsSurfaced int64          `json:"throttle_errors_surfaced"`
+	ThrottledCalls         int64          `json:"throttled_calls"`
+	Status                 string         `json:"status"`
+	Counts                 map[string]int `json:"counts"`
+	Errors                 []string       `json:"errors,omitempty"`
+	Pass                   bool           `json:"pass"`
+	Reasons                []string       `json:"reasons,omitempty"`
 }
 
 // Options tune a benchmark run.
@@ -178,6 +187,8 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 		PhaseStarts:            p.phases.starts,
 	}
 	out.DeferredOther = res.Summary.Actions["deferred"] - out.DeferredInFlightCap
+	out.MaxShareEntities = w.cloud.MaxShareEntities()
+	out.StaleGrantsAfter = w.staleGrants()
 	out.APICalls.ByOperation = p.conn.CallCounts()
 	for _, n := range out.APICalls.ByOperation {
 		out.APICalls.Total += n
@@ -188,6 +199,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	writes := p.store.Writes()
 	out.StateWrites = writes.Total()
 	out.StateWritesByKey.Pairs, out.StateWritesByKey.Runs, out.StateWritesByKey.Lease = writes.PairWrites, writes.RunWrites, writes.LeaseWrites
+	out.StateWritesByKey.Grants = writes.GrantsWrites
 	for c, n := range res.Report.Counts {
 		if n > 0 {
 			out.Counts[string(c)] = n
@@ -279,6 +291,12 @@ func (r *Result) check(res *reconcile.Result) {
 	}
 	if r.ThrottleErrorsSurfaced != 0 {
 		fail("throttle_errors_surfaced = %d, want 0", r.ThrottleErrorsSurfaced)
+	}
+	if r.MaxShareEntities > cloud.SharingQuota {
+		fail("max_share_entities %d > %d (the AMI sharing quota)", r.MaxShareEntities, cloud.SharingQuota)
+	}
+	if r.StaleGrantsAfter != 0 {
+		fail("stale_grants_after = %d, want 0", r.StaleGrantsAfter)
 	}
 	switch r.Kind {
 	case NoOp:

@@ -47,8 +47,12 @@ type Scenario struct {
 	// top), spread evenly over OUs OUs.
 	Accounts int
 	OUs      int
-	Regions  []string
-	Images   []ImageSet
+	// The first ExcludedPerOU accounts of each of the first ExcludedOUs
+	// OUs are in targets.exclude_accounts: those OUs can never be granted
+	// whole.
+	ExcludedOUs, ExcludedPerOU int
+	Regions                    []string
+	Images                     []ImageSet
 	// InFlightCap is limits.in_flight_copies.
 	InFlightCap int
 	// Concurrency is limits.concurrency: accounts worked on at once.
@@ -109,6 +113,12 @@ func Scenarios() []Scenario {
 			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true,
 			Doc: "50 new AMIs with 2 snapshots each to 1,000 accounts in one Region: 50,000 missing pairs, 20 per account started (the in-flight cap), the rest deferred",
 		},
+		{
+			Name: "org-5000", Kind: CatchUp, Accounts: 5000, OUs: 50, ExcludedOUs: 5, ExcludedPerOU: 2, Regions: two[:1],
+			Images:      []ImageSet{{Region: two[0], Count: 20, Snapshots: 1, OU: -1}},
+			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true,
+			Doc: "20 new AMIs for * to 5,000 accounts in 50 OUs (10 accounts of 5 OUs excluded) in one Region, the sharing quota of 1,000 entities per AMI enforced: 99,800 copies",
+		},
 		ChaosScenario(),
 	}
 }
@@ -116,7 +126,7 @@ func Scenarios() []Scenario {
 // Groups name sets of scenarios on the command line.
 var Groups = map[string][]string{
 	"small": {"small-noop", "small-catchup"},
-	"all":   {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "chaos"},
+	"all":   {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "org-5000", "chaos"},
 }
 
 // Select returns the scenarios named (scenario or group names), in the

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -29,10 +30,11 @@ type world struct {
 	sc       Scenario
 	cloud    *sim.Cloud
 	cfg      *config.Config
-	accounts []string   // target accounts, sorted
+	accounts []string   // the organisation's member accounts but the source, sorted
 	ous      [][]string // accounts of each OU
 	ouIDs    []string
-	images   []image // sorted by Region, then id (the engine's order)
+	excluded map[string]bool // targets.exclude_accounts
+	images   []image         // sorted by Region, then id (the engine's order)
 }
 
 func accountID(i int) string { return fmt.Sprintf("2%011d", i+1) }
@@ -49,7 +51,7 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 		opts = append(opts, sim.WithThrottling(sim.DefaultThrottling()))
 	}
 	c := sim.New(opts...)
-	w := &world{sc: sc, cloud: c}
+	w := &world{sc: sc, cloud: c, excluded: map[string]bool{}}
 	if err := c.AddAccount(SourceAccount, "golden-images", "", cloud.AccountActive); err != nil {
 		return nil, err
 	}
@@ -65,6 +67,9 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 			return nil, err
 		}
 		w.accounts = append(w.accounts, id)
+		if o < sc.ExcludedOUs && len(w.ous[o]) < sc.ExcludedPerOU {
+			w.excluded[id] = true
+		}
 		w.ous[o] = append(w.ous[o], id)
 	}
 
@@ -107,6 +112,7 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 	cfg.State.Backend = config.BackendMemory
 	cfg.Limits.Concurrency = sc.Concurrency
 	cfg.Limits.InFlightCopies = sc.InFlightCap
+	cfg.Targets.ExcludeAccounts = slices.Sorted(maps.Keys(w.excluded))
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
@@ -114,12 +120,17 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 	return w, nil
 }
 
-// targets returns the accounts an image targets.
+// targets returns the accounts an image targets: those its OU (or the
+// whole organisation) holds, but the excluded.
 func (w *world) targets(im image) []string {
-	if im.set.OU < 0 {
-		return w.accounts
+	all := w.accounts
+	if im.set.OU >= 0 {
+		all = w.ous[im.set.OU]
 	}
-	return w.ous[im.set.OU]
+	if len(w.excluded) == 0 {
+		return all
+	}
+	return slices.DeleteFunc(slices.Clone(all), func(a string) bool { return w.excluded[a] })
 }
 
 // addCopies creates, for every Copied image, a good copy in each target
@@ -153,7 +164,7 @@ func (w *world) addCopies(ctx context.Context) error {
 		wg.Go(func() {
 			for account := range next {
 				for _, j := range jobs {
-					if j.im.set.OU >= 0 && !slices.Contains(w.targets(j.im), account) {
+					if w.excluded[account] || (j.im.set.OU >= 0 && !slices.Contains(w.targets(j.im), account)) {
 						continue
 					}
 					w.cloud.AddImage(account, j.im.region, sim.ImageSpec{Name: j.name, Tags: j.tags, Devices: devs})
@@ -173,4 +184,41 @@ func (w *world) addCopies(ctx context.Context) error {
 	close(next)
 	wg.Wait()
 	return ctx.Err()
+}
+
+// staleGrants counts the grants of the source AMIs that reach an account
+// that is not one of the image's targets: a launch permission of the
+// account, of an OU holding it or of the organisation, or a create-volume
+// permission on one of the image's snapshots.
+func (w *world) staleGrants() int {
+	n := 0
+	for _, im := range w.images {
+		targets := map[string]bool{}
+		for _, a := range w.targets(im) {
+			targets[a] = true
+		}
+		stale := func(accts []string) {
+			for _, a := range accts {
+				if !targets[a] {
+					n++
+				}
+			}
+		}
+		p := w.cloud.LaunchPermission(SourceAccount, im.region, im.img.ID)
+		stale(p.Accounts)
+		if len(p.Organizations) > 0 {
+			stale(w.accounts)
+		}
+		for _, arn := range p.OUs {
+			for o, id := range w.ouIDs {
+				if sim.OUARN(id) == arn {
+					stale(w.ous[o])
+				}
+			}
+		}
+		for _, snap := range im.img.SnapshotIDs() {
+			stale(w.cloud.SnapshotPermissions(SourceAccount, im.region, snap))
+		}
+	}
+	return n
 }

@@ -54,6 +54,13 @@ type Rates struct {
 	Mutating Bucket
 	// AssumeRole sizes the STS bucket of the calling identity.
 	AssumeRole Bucket
+	// Organizations sizes the one bucket every Organizations call of the
+	// calling identity draws on (ListAccounts, ListChildren's listings,
+	// DescribeOrganization): AWS publishes no per-API figures for
+	// Organizations ("You have sent too many requests in too short a
+	// period of time", TooManyRequestsException, AWS Organizations API
+	// Reference), so one bucket for all is the cautious reading.
+	Organizations Bucket
 }
 
 // DefaultRates stay just inside EC2's documented default buckets per API
@@ -61,10 +68,15 @@ type Rates struct {
 // simulator's DefaultThrottling models 50 and 5) and STS's request rate:
 // the refill rates equal EC2's, the bursts stay a tenth under, so the
 // client and server buckets never disagree by more than that margin.
+//
+// Organizations gets 20 per second and a burst of 45, inside the 50 at 20
+// the simulator assumes: with the OU tree read while accounts are listed,
+// a run's Organizations calls no longer page strictly one after the other.
 var DefaultRates = Rates{
-	Describe:   Bucket{PerSecond: 20, Burst: 90},
-	Mutating:   Bucket{PerSecond: 5, Burst: 45},
-	AssumeRole: Bucket{PerSecond: 500, Burst: 500},
+	Describe:      Bucket{PerSecond: 20, Burst: 90},
+	Mutating:      Bucket{PerSecond: 5, Burst: 45},
+	AssumeRole:    Bucket{PerSecond: 500, Burst: 500},
+	Organizations: Bucket{PerSecond: 20, Burst: 45},
 }
 
 // Check reports a bucket that could never let a call through.
@@ -72,7 +84,7 @@ func (r Rates) Check() error {
 	for _, b := range []struct {
 		name string
 		b    Bucket
-	}{{"describe", r.Describe}, {"mutating", r.Mutating}, {"assume-role", r.AssumeRole}} {
+	}{{"describe", r.Describe}, {"mutating", r.Mutating}, {"assume-role", r.AssumeRole}, {"organizations", r.Organizations}} {
 		if !b.b.valid() {
 			return fmt.Errorf("pacing: %s bucket %g per second, burst %d: both must be positive", b.name, b.b.PerSecond, b.b.Burst)
 		}
@@ -105,8 +117,8 @@ func New(r Rates, source string, shards int) (*Pacer, error) {
 
 // Wait blocks until a call of op by account in region may go. Operations
 // of the global services have an empty Region: AssumeRole draws on the
-// calling identity's bucket (account is ignored), Organizations calls are
-// not paced (they page one after the other). A wait that cannot finish
+// calling identity's STS bucket and every Organizations call on its
+// Organizations bucket (account is ignored for both). A wait that cannot finish
 // before ctx's deadline fails at once with an error wrapping
 // context.DeadlineExceeded.
 func (p *Pacer) Wait(ctx context.Context, account, region, op string) error {
@@ -135,7 +147,7 @@ func (p *Pacer) limiter(account, region, op string) *rate.Limiter {
 	case op == cloud.OpAssumeRole:
 		spec, k = p.rates.AssumeRole.share(p.shards), key{op: op}
 	case region == "":
-		return nil // Organizations
+		spec, k = p.rates.Organizations.share(p.shards), key{op: "organizations"}
 	case cloud.IsMutating(op):
 		spec = p.rates.Mutating
 	default:

@@ -29,7 +29,7 @@ func tryWait(t *testing.T, p *Pacer, account, region, op string) bool {
 // Region, so an empty bucket of one API holds back no other API, account
 // or Region.
 func TestOneBucketPerAPI(t *testing.T) {
-	p, err := New(Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny}, "111111111111", 1)
+	p, err := New(Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny, Organizations: tiny}, "111111111111", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestOneBucketPerAPI(t *testing.T) {
 // account's buckets (so N in parallel stay inside one AWS bucket), and of
 // the caller's STS bucket, but the whole bucket of every target account.
 func TestShardsShareTheSourceAccount(t *testing.T) {
-	rates := Rates{Describe: Bucket{PerSecond: 1e-6, Burst: 8}, Mutating: Bucket{PerSecond: 1e-6, Burst: 8}, AssumeRole: Bucket{PerSecond: 1e-6, Burst: 8}}
+	rates := Rates{Describe: Bucket{PerSecond: 1e-6, Burst: 8}, Mutating: Bucket{PerSecond: 1e-6, Burst: 8}, AssumeRole: Bucket{PerSecond: 1e-6, Burst: 8}, Organizations: Bucket{PerSecond: 1e-6, Burst: 8}}
 	p, err := New(rates, "111111111111", 4)
 	if err != nil {
 		t.Fatal(err)
@@ -80,15 +80,23 @@ func TestShardsShareTheSourceAccount(t *testing.T) {
 	}
 }
 
-func TestOrganizationsAndNilPacerWait(t *testing.T) {
-	p, err := New(Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny}, "111111111111", 1)
+// Every Organizations call of the identity draws on one bucket, whatever
+// the operation or the account it names.
+func TestOrganizationsShareOneBucket(t *testing.T) {
+	p, err := New(Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny, Organizations: tiny}, "111111111111", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		if !tryWait(t, p, "111111111111", "", cloud.OpListAccounts) {
-			t.Fatal("Organizations calls are not paced")
+	if !tryWait(t, p, "111111111111", "", cloud.OpListAccounts) {
+		t.Fatal("the first Organizations call must go")
+	}
+	for _, op := range []string{cloud.OpListAccounts, cloud.OpListRoots, cloud.OpDescribeOrganization} {
+		if tryWait(t, p, "222222222222", "", op) {
+			t.Errorf("%s went with the Organizations bucket empty", op)
 		}
+	}
+	if !tryWait(t, p, "111111111111", "", cloud.OpAssumeRole) {
+		t.Error("AssumeRole draws on the STS bucket, not the Organizations one")
 	}
 	var none *Pacer
 	if err := none.Wait(context.Background(), "a", "r", cloud.OpCopyImage); err != nil {
@@ -97,7 +105,7 @@ func TestOrganizationsAndNilPacerWait(t *testing.T) {
 }
 
 func TestRatesCheck(t *testing.T) {
-	if _, err := New(Rates{Describe: Bucket{PerSecond: 0, Burst: 1}, Mutating: tiny, AssumeRole: tiny}, "111111111111", 1); err == nil {
+	if _, err := New(Rates{Describe: Bucket{PerSecond: 0, Burst: 1}, Mutating: tiny, AssumeRole: tiny, Organizations: tiny}, "111111111111", 1); err == nil {
 		t.Fatal("a bucket that never refills was accepted")
 	}
 	if err := DefaultRates.Check(); err != nil {
