@@ -41,10 +41,8 @@ func (r *run) deferPair(pw *pairWork, reason string, capped bool) {
 	if capped {
 		r.count("deferred_in_flight_cap", 1)
 	}
-	r.updateItem(pw.item, func(it *report.Item) {
-		it.Action = "deferred"
-		it.Reason += "; deferred: " + reason
-	})
+	pw.item.Action = "deferred"
+	pw.item.Reason += "; deferred: " + reason
 }
 
 // capReason says why the in-flight cap defers a copy in rw.
@@ -58,7 +56,7 @@ func (r *run) deferTrimmed() {
 	for _, rw := range r.work {
 		for _, pw := range rw.pairs {
 			if pw.dec.Copy && trimmed(pw) {
-				r.deferPair(pw, capReason(rw), true)
+				r.deferPair(pw, pw.capped, true)
 			}
 		}
 	}
@@ -77,7 +75,8 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 		if pre != nil {
 			if _, err := r.putPair(ctx, pw, *pre); err != nil {
 				r.recordError("pair %s: failed copy kept: %v", pw.key, err)
-				r.updateItem(pw.item, func(it *report.Item) { it.Action = "none"; it.LastError = err.Error() })
+				pw.item.Action = "none"
+				pw.item.LastError = err.Error()
 				return
 			}
 		}
@@ -129,8 +128,8 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 		return
 	case c.denied != "":
 		reason := fmt.Sprintf("not copied: %s", c.denied)
-		r.recategorize(pw.item, pw.dec.Category, report.Unreachable, reason)
-		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none" })
+		pw.recategorize(report.Unreachable, reason)
+		pw.item.Action = "none"
 		return
 	case c.quotaFull:
 		r.deferPair(pw, "EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
@@ -156,7 +155,8 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	rec, err := r.putPair(ctx, pw, ahead)
 	if err != nil {
 		r.recordError("pair %s: not copied: %v", pw.key, err)
-		r.updateItem(pw.item, func(it *report.Item) { it.Action = "none"; it.LastError = err.Error() })
+		pw.item.Action = "none"
+		pw.item.LastError = err.Error()
 		return
 	}
 	in := pw.plan.Input
@@ -179,11 +179,9 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	}
 	rw.inFlight++
 	r.count("copy", 1)
-	r.updateItem(pw.item, func(it *report.Item) {
-		it.CopyImages = append(it.CopyImages, imageID)
-		it.Copies = append(it.Copies, startedCopy(imageID, in.KMSKeyID))
-		it.Attempts = rec.Attempts
-	})
+	pw.item.CopyImages = append(pw.item.CopyImages, imageID)
+	pw.item.Copies = append(pw.item.Copies, startedCopy(imageID, in.KMSKeyID))
+	pw.item.Attempts = rec.Attempts
 }
 
 // deregisterFailed removes the failed copies the plan names, with their
@@ -229,7 +227,7 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
 			reason = fmt.Sprintf("the source was shared with %s moments ago and EC2 does not see the grant yet (%v); the next run copies it", c.rw.account, err)
 		}
 		r.deferPair(pw, reason, false)
-		r.updateItem(pw.item, func(it *report.Item) { it.LastError = err.Error() })
+		pw.item.LastError = err.Error()
 		return
 	}
 	if cloud.ClassOf(err) == cloud.ClassAccessDenied {
@@ -238,11 +236,9 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
 	}
 	r.count("copy_failed", 1)
 	r.recordError("pair %s: %v", pw.key, err)
-	r.recategorize(pw.item, pw.dec.Category, report.Failed, fmt.Sprintf("CopyImage refused the copy: %v; it counts as a failed attempt", err))
-	r.updateItem(pw.item, func(it *report.Item) {
-		it.Action = "copy_failed"
-		it.LastError = err.Error()
-	})
+	pw.recategorize(report.Failed, fmt.Sprintf("CopyImage refused the copy: %v; it counts as a failed attempt", err))
+	pw.item.Action = "copy_failed"
+	pw.item.LastError = err.Error()
 }
 
 // shareFailed handles a pair whose source could not be shared. EC2
@@ -259,7 +255,7 @@ func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
 		return
 	}
 	reason := fmt.Sprintf("the source cannot be shared with account %s: %v", pw.key.Account, err)
-	r.recategorize(pw.item, pw.dec.Category, report.RejectedTarget, reason)
+	pw.recategorize(report.RejectedTarget, reason)
 	rec := state.Pair{Key: pw.key, Source: r.e.set.SourceAccount, Fingerprint: pw.plan.Fingerprint}
 	if pw.dec.Record != nil {
 		rec = *pw.dec.Record
@@ -277,7 +273,7 @@ func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
 	if _, werr := r.putPair(ctx, pw, rec); werr != nil {
 		r.recordError("pair %s: %v", pw.key, werr)
 	}
-	r.updateItem(pw.item, func(it *report.Item) { it.Action = "none" })
+	pw.item.Action = "none"
 }
 
 // putPair writes a record if it differs from the stored one, guarded by

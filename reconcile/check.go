@@ -98,7 +98,6 @@ func (e *Engine) Check(ctx context.Context, req CheckRequest) (*report.CheckRepo
 		return nil, err
 	}
 	started := r.started
-	r.rep = report.New(string(ModePlan), e.set.SourceAccount, e.set.SourceRegions, e.clock.Now())
 	conn, err := e.connect(ctx, r.id)
 	if err != nil {
 		return nil, errorf(err, "connect to AWS")
@@ -572,25 +571,38 @@ func (r *run) kmsProblems(ctx context.Context) {
 	if !r.e.set.Check.InPlan {
 		return
 	}
-	byTarget := map[[2]string][]int{}
-	itemSrc := map[int]*sourceImage{}
+	byTarget := map[[2]string][]*report.Item{}
+	itemSrc := map[*report.Item]*sourceImage{}
 	var affected []*sourceImage
 	seen := map[string]bool{}
-	for i, it := range r.rep.Items {
+	consider := func(it *report.Item) {
 		switch it.Category {
 		case report.Missing, report.InProgress, report.Failed, report.Stuck:
 		default:
-			continue
+			return
 		}
 		src := r.byID[it.SourceImage]
 		if src == nil {
-			continue
+			return
 		}
-		byTarget[[2]string{it.Account, it.Region}] = append(byTarget[[2]string{it.Account, it.Region}], i)
-		itemSrc[i] = src
+		k := [2]string{it.Account, it.Region}
+		byTarget[k] = append(byTarget[k], it)
+		itemSrc[it] = src
 		if !seen[src.img.ID] {
 			seen[src.img.ID] = true
 			affected = append(affected, src)
+		}
+	}
+	// A Region's lines are its own: each is marked by the one goroutine
+	// that checks its account and Region.
+	for _, rw := range r.work {
+		for i := range rw.lines {
+			consider(&rw.lines[i])
+		}
+		for _, pw := range rw.pairs {
+			if pw.reported {
+				consider(&pw.item)
+			}
 		}
 	}
 	if len(byTarget) == 0 {
@@ -606,14 +618,14 @@ func (r *run) kmsProblems(ctx context.Context) {
 			problems[i] = append(problems[i], f.Problem)
 		}
 		var srcs []*sourceImage
-		for _, j := range byTarget[targets[i]] {
-			srcs = append(srcs, itemSrc[j])
+		for _, it := range byTarget[targets[i]] {
+			srcs = append(srcs, itemSrc[it])
 		}
 		for _, f := range c.sourceKeyFindings(ctx, account, srcs) {
 			// Only the items whose source uses that key.
-			for _, j := range byTarget[targets[i]] {
-				if slices.Contains(f.SourceImages, itemSrc[j].img.ID) {
-					r.markKMS(j, f.Problem)
+			for _, it := range byTarget[targets[i]] {
+				if slices.Contains(f.SourceImages, itemSrc[it].img.ID) {
+					markKMS(it, f.Problem)
 				}
 			}
 		}
@@ -622,8 +634,8 @@ func (r *run) kmsProblems(ctx context.Context) {
 		if len(problems[i]) == 0 {
 			continue
 		}
-		for _, j := range byTarget[t] {
-			r.markKMS(j, strings.Join(problems[i], "; "))
+		for _, it := range byTarget[t] {
+			markKMS(it, strings.Join(problems[i], "; "))
 		}
 	}
 	for _, n := range c.notes {
@@ -631,14 +643,12 @@ func (r *run) kmsProblems(ctx context.Context) {
 	}
 }
 
-// markKMS records a key problem on a listed item.
-func (r *run) markKMS(idx int, problem string) {
-	r.updateItem(idx, func(it *report.Item) {
-		if it.KMSProblem != "" {
-			it.KMSProblem += "; " + problem
-		} else {
-			it.KMSProblem = problem
-		}
-		it.Reason = "kms_problem: " + problem + "; " + it.Reason
-	})
+// markKMS records a key problem on a pair's line.
+func markKMS(it *report.Item, problem string) {
+	if it.KMSProblem != "" {
+		it.KMSProblem += "; " + problem
+	} else {
+		it.KMSProblem = problem
+	}
+	it.Reason = "kms_problem: " + problem + "; " + it.Reason
 }

@@ -154,6 +154,8 @@ func TestShareNeedsFollowTrimDeferred(t *testing.T) {
 		pw := &pairWork{src: src(id), key: state.PairKey{SourceImage: id}, dec: PairDecision{Copy: true}}
 		if kept {
 			pw.plan.Input.SourceImageID = id
+		} else {
+			pw.capped = "the in-flight cap"
 		}
 		return pw
 	}

@@ -90,7 +90,6 @@ func (r *run) discover(ctx context.Context) error {
 				// an earlier amicopier's) is never a source: copying it
 				// would breed a generation of copies every run.
 				r.copiesInSource++
-				r.rep.CopiesInSource++
 				continue
 			}
 			if dt := img.DeprecationTime; !set.IncludeDeprecated && !dt.IsZero() && !dt.After(r.policy.Now) {
@@ -98,7 +97,7 @@ func (r *run) discover(ctx context.Context) error {
 				// lists them all to the owner, whatever IncludeDeprecated
 				// says): without this, every new account would get
 				// copies of every retired golden AMI.
-				r.rep.Skipped = append(r.rep.Skipped, report.Skipped{ID: img.ID, Name: img.Name, Region: img.Region,
+				r.skipped = append(r.skipped, report.Skipped{ID: img.ID, Name: img.Name, Region: img.Region,
 					Reason: "deprecated since " + dt.UTC().Format(time.RFC3339) + " (source.include_deprecated is false)"})
 				continue
 			}
@@ -125,7 +124,6 @@ func (r *run) discover(ctx context.Context) error {
 		}
 		return strings.Compare(a.img.ID, b.img.ID)
 	})
-	r.describeInventory()
 	for _, src := range r.sources {
 		for _, rej := range src.targets.Rejected {
 			cat := report.RejectedTarget
@@ -136,7 +134,7 @@ func (r *run) discover(ctx context.Context) error {
 				r.partial = true
 				r.mu.Unlock()
 			}
-			r.addItem(report.Item{
+			r.lines = append(r.lines, report.Item{
 				SourceImage: src.img.ID, SourceName: src.img.Name, SourceRegion: src.img.Region,
 				Account: rej.Target, AccountName: r.accountName(rej.Target), Region: src.img.Region,
 				Category: cat, Reason: rej.Reason, Action: "none",
@@ -170,7 +168,7 @@ func (r *run) accountName(id string) string {
 }
 
 // describeInventory lists the sources and accounts in the report.
-func (r *run) describeInventory() {
+func (r *run) describeInventory(rep *report.Report) {
 	seen := map[string]bool{}
 	addAccount := func(id string) {
 		if seen[id] {
@@ -178,13 +176,13 @@ func (r *run) describeInventory() {
 		}
 		seen[id] = true
 		a := r.org.accounts[id]
-		r.rep.Accounts = append(r.rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.org.accountOU(id)})
+		rep.Accounts = append(rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.org.accountOU(id)})
 	}
 	// Images resolved from the same metadata share one target set
 	// (discover); list each set once.
 	seenSet := map[*string]bool{}
 	for _, src := range r.sources {
-		r.rep.Sources = append(r.rep.Sources, report.Source{
+		rep.Sources = append(rep.Sources, report.Source{
 			ID: src.img.ID, Name: src.img.Name, Region: src.img.Region, Recipe: src.img.Tags["Recipe"],
 			Created: src.img.CreationDate, Targets: len(src.targets.Accounts) * len(src.targets.Regions),
 		})
@@ -310,7 +308,8 @@ func (r *run) markObserved(account, region string) {
 
 // regionUnreachable reports every pair of an account and Region that
 // could not be observed.
-func (r *run) regionUnreachable(account, region string, srcs []*sourceImage, err error) {
+func (r *run) regionUnreachable(rw *regionWork, srcs []*sourceImage, err error) {
+	account, region := rw.account, rw.region
 	r.mu.Lock()
 	r.partial = true
 	r.mu.Unlock()
@@ -319,23 +318,25 @@ func (r *run) regionUnreachable(account, region string, srcs []*sourceImage, err
 		reason = fmt.Sprintf("cannot work in account %s (%s): %v; check the copier role and its trust policy", account, region, err)
 	}
 	for _, src := range srcs {
-		r.addItem(r.item(src, account, region, report.Unreachable, reason, nil))
+		rw.lines = append(rw.lines, r.item(src, account, region, report.Unreachable, reason, nil))
 	}
 	r.e.log.Warn("account unreachable", "run_id", r.id, "account", account, "region", region, "error", err)
 }
 
 func (r *run) observeRegion(ctx context.Context, account, region string, srcs []*sourceImage) {
 	r.markObserved(account, region)
+	rw := &regionWork{account: account, region: region}
+	defer r.addWork(rw)
 	// The first Target call of an account assumes the role (one session
 	// per account, reused in every Region).
 	client, err := r.conn.Target(ctx, account, region)
 	if err != nil {
-		r.regionUnreachable(account, region, srcs, err)
+		r.regionUnreachable(rw, srcs, err)
 		return
 	}
 	copies, err := client.DescribeImages(ctx, cloud.ImageQuery{TagKeys: []string{TagCopiedFrom}})
 	if err != nil {
-		r.regionUnreachable(account, region, srcs, err)
+		r.regionUnreachable(rw, srcs, err)
 		return
 	}
 	r.mu.Lock()
@@ -350,8 +351,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		}
 	}
 	records := r.records[[2]string{account, region}]
-	rw := &regionWork{account: account, region: region, client: client, inFlight: inFlight}
-	ok := 0 // ok pairs not listed, counted once for the Region
+	rw.client, rw.inFlight = client, inFlight
 	for _, src := range srcs {
 		key := state.PairKey{SourceImage: src.img.ID, Account: account, Region: region}
 		var rec *state.Pair
@@ -359,12 +359,8 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 			stored := p // only a remembered pair costs an allocation
 			rec = &stored
 		}
-		pw := r.planPair(src, key, bySource.of(src.img.ID), rec, &ok, &rw.inFlight)
-		if pw != nil {
-			rw.pairs = append(rw.pairs, pw)
-		}
+		r.planPair(rw, src, key, bySource.of(src.img.ID), rec)
 	}
-	r.countOK(ok)
 	sortPairs(rw.pairs) // once: trimDeferred, share and applyAll follow this order
 	r.trimDeferred(rw)
 	if !r.scoped {
@@ -382,11 +378,17 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 			r.noteStale(records, wanted, orphanSources, rw)
 		}
 	}
-	if len(rw.pairs) > 0 {
-		r.mu.Lock()
-		r.work = append(r.work, rw)
-		r.mu.Unlock()
+}
+
+// addWork keeps an observed Region's work and lines for the apply and
+// the report; a Region with neither is dropped.
+func (r *run) addWork(rw *regionWork) {
+	if len(rw.pairs) == 0 && len(rw.lines) == 0 && rw.unlistedOK == 0 {
+		return
 	}
+	r.mu.Lock()
+	r.work = append(r.work, rw)
+	r.mu.Unlock()
 }
 
 // learnSnapshotKeys fills in the KMS keys of the snapshots of copies made
@@ -421,36 +423,36 @@ func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, cli
 	}
 }
 
-// planPair plans one pair and reports it; it returns the work to do, or
-// nil when there is none. An ok pair the report does not list is only
-// counted, in *ok; a copy started but not listed yet is counted in
-// *inFlight (it holds a slot of the in-flight cap).
-func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image, rec *state.Pair, ok, inFlight *int) *pairWork {
+// planPair plans one pair of rw: its work (in rw.pairs) when there is
+// any, else its line in the report (rw.lines; an ok pair the report does
+// not list is only counted). A copy started but not listed yet counts in
+// rw.inFlight (it holds a slot of the in-flight cap).
+func (r *run) planPair(rw *regionWork, src *sourceImage, key state.PairKey, copies []cloud.Image, rec *state.Pair) {
 	wantKey := r.e.set.Keys.For(key.Account, key.Region)
 	// The common case, one good copy and nothing remembered, needs no
 	// copy request: skip rendering it (a no-op run plans every pair).
 	if rec == nil && len(copies) == 1 {
 		if cls, _ := classifyCopy(&copies[0], wantKey); cls == copyGood {
 			if !r.req.IncludeOK {
-				*ok++ // listed nowhere: build no item
-				return nil
+				rw.unlistedOK++ // listed nowhere: build no item
+				return
 			}
-			r.addItem(r.item(src, key.Account, key.Region, report.OK, "encrypted copy "+copies[0].ID+" is available", copies))
-			return nil
+			rw.lines = append(rw.lines, r.item(src, key.Account, key.Region, report.OK, "encrypted copy "+copies[0].ID+" is available", copies))
+			return
 		}
 	}
 	plan, err := r.e.shaper.shape(&src.img, key.Account, key.Region)
 	if err != nil {
 		r.recordError("pair %s: %v", key, err)
-		r.addItem(r.item(src, key.Account, key.Region, report.Missing, "cannot shape the copy: "+err.Error(), copies))
-		return nil
+		rw.lines = append(rw.lines, r.item(src, key.Account, key.Region, report.Missing, "cannot shape the copy: "+err.Error(), copies))
+		return
 	}
 	dec := PlanPair(PairFacts{
 		Key: key, Copies: copies, Record: rec, WantKey: wantKey,
 		Fingerprint: plan.Fingerprint, Source: r.e.set.SourceAccount,
 	}, r.policy)
 	if dec.Unlisted {
-		*inFlight++
+		rw.inFlight++
 	}
 	switch dec.Category {
 	case report.InProgress, report.Missing, report.Failed:
@@ -462,11 +464,11 @@ func (r *run) planPair(src *sourceImage, key state.PairKey, copies []cloud.Image
 	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, nil)
 	it.CopyImages, it.Action, it.Attempts, it.LastError = dec.CopyImages, dec.Action(), dec.Attempts, dec.LastError
 	it.Copies = copyInventory(copies)
-	idx := r.addItem(it)
 	if !dec.Copy && len(dec.Deregister) == 0 && dec.Record == nil {
-		return nil
+		rw.addLine(it, r.req.IncludeOK)
+		return
 	}
-	return &pairWork{src: src, key: key, dec: dec, plan: plan, stored: rec, item: idx}
+	rw.pairs = append(rw.pairs, &pairWork{src: src, key: key, dec: dec, plan: plan, stored: rec, item: it, reported: true})
 }
 
 func (r *run) item(src *sourceImage, account, region string, cat report.Category, reason string, copies []cloud.Image) report.Item {
@@ -530,5 +532,5 @@ func retire(rec state.Pair, code, msg string) *pairWork {
 	next.Status = state.PairSettled
 	next.LastErrorCode, next.LastError = code, msg
 	stored := rec
-	return &pairWork{key: rec.Key, dec: PairDecision{Record: &next}, stored: &stored, item: -1}
+	return &pairWork{key: rec.Key, dec: PairDecision{Record: &next}, stored: &stored}
 }

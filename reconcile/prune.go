@@ -88,7 +88,8 @@ type pruneWork struct {
 	key    state.PairKey
 	dec    OrphanDecision
 	stored *state.Pair
-	item   int
+	// item is the orphaned copy's line in the report.
+	item report.Item
 }
 
 // findOrphans checks, with one describe per source Region, which candidate
@@ -152,7 +153,7 @@ func (r *run) findOrphans(ctx context.Context) {
 		if p, ok := r.records[[2]string{o.account, o.region}][key]; ok {
 			rec = &p
 		}
-		pw := &pruneWork{o: o, key: key, stored: rec, item: -1}
+		pw := &pruneWork{o: o, key: key, stored: rec}
 		pw.dec = PlanOrphan(OrphanFacts{Key: key, CopyID: o.copyID, Record: rec, Source: r.e.set.SourceAccount, InUse: -1}, policy)
 		if !policy.Enabled && rec != nil && rec.Status == state.PairOrphaned && settle {
 			// Pruning was turned off: the grace period it measured no
@@ -170,11 +171,11 @@ func (r *run) findOrphans(ctx context.Context) {
 		if pw.dec.Prune {
 			action = "prune"
 		}
-		pw.item = r.addItem(report.Item{
+		pw.item = report.Item{
 			SourceImage: pw.key.SourceImage, SourceRegion: pw.o.sourceRegion, Account: pw.key.Account,
 			AccountName: r.accountName(pw.key.Account), Region: pw.key.Region, Category: report.Orphaned,
 			Reason: pw.dec.Reason, CopyImages: []string{pw.o.copyID}, Copies: []report.Copy{{ImageID: pw.o.copyID, Managed: true}}, Action: action,
-		})
+		}
 	}
 	// An orphaned record whose copy is gone (pruned by hand, say) is done;
 	// gone means the account/Region's copies were listed without it.
@@ -284,7 +285,7 @@ func (r *run) prune(ctx context.Context) {
 		}
 		if pw.dec.Prune {
 			if r.outOfTime() {
-				r.updateItem(pw.item, func(it *report.Item) { it.Action = "deferred" })
+				pw.item.Action = "deferred"
 				continue
 			}
 			left, ok := r.pruneCopy(ctx, pw)
@@ -323,7 +324,8 @@ func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) (left []string, ok b
 	left, err := o.client.DeregisterImage(ctx, o.copyID, true)
 	if err != nil {
 		r.recordError("prune %s in %s/%s: deregister: %v", o.copyID, o.account, o.region, err)
-		r.updateItem(pw.item, func(it *report.Item) { it.Action = "prune_failed"; it.LastError = err.Error() })
+		pw.item.Action = "prune_failed"
+		pw.item.LastError = err.Error()
 		return nil, false
 	}
 	r.count("prune", 1)

@@ -36,17 +36,41 @@ type pairWork struct {
 	dec    PairDecision
 	plan   copyPlan
 	stored *state.Pair // the record as loaded (its version guards the write)
-	item   int         // index in the report's items, -1 when not listed
+	// item is the pair's line in the report, which the worker owning the
+	// pair's Region edits as it acts; reported is false for work that
+	// only settles a record (a retired pair), which the report does not
+	// show. An ok pair is counted, and listed only with IncludeOK.
+	item     report.Item
+	reported bool
+	// capped, when set, says the in-flight cap defers the pair's copy
+	// this run (trimDeferred dropped its copy request).
+	capped string
 	// leftovers are snapshots of failed copies EC2 could not delete.
 	leftovers []string
 }
 
-// regionWork is the work of one account and Region.
+// regionWork is one account and Region as observed: the work it holds,
+// and its lines of the report. The worker that applies a Region owns it
+// and edits it without a lock; finish gathers every Region's lines.
 type regionWork struct {
 	account, region string
 	client          cloud.EC2
 	inFlight        int // copies pending in EC2 when observed
 	pairs           []*pairWork
+	// lines are the Region's listed pairs that need no work; unlistedOK
+	// counts its ok pairs the report does not list.
+	lines      []report.Item
+	unlistedOK int
+}
+
+// addLine reports a pair that needs no work: listed, or only counted when
+// it is ok and the run lists no ok pair.
+func (rw *regionWork) addLine(it report.Item, includeOK bool) {
+	if it.Category == report.OK && !includeOK {
+		rw.unlistedOK++
+		return
+	}
+	rw.lines = append(rw.lines, it)
 }
 
 // orphanCandidate is a copy amicopier made whose source the run did not
@@ -89,14 +113,19 @@ type run struct {
 	// release gives the lease up; nil while the run holds none.
 	release func()
 
-	mu       sync.Mutex // guards everything below but the atomics
-	rep      *report.Report
-	actions  map[string]int
-	errs     []string
-	moreErrs map[string]int // errors beyond maxRunErrors, by AWS error code
-	partial  bool
-	work     []*regionWork
-	orphans  []orphanCandidate
+	// lines are the report's lines of discovery (rejected targets);
+	// skipped the images of the source account that are not sources.
+	lines   []report.Item
+	skipped []report.Skipped
+
+	mu           sync.Mutex // guards everything below but the atomics
+	sharingLines []report.ImageSharing
+	actions      map[string]int
+	errs         []string
+	moreErrs     map[string]int // errors beyond maxRunErrors, by AWS error code
+	partial      bool
+	work         []*regionWork
+	orphans      []orphanCandidate
 	// pruneWork holds the orphaned copies and their decisions.
 	pruneWork []*pruneWork
 	// observed marks the account/Regions the run visited (whether or not
@@ -162,9 +191,6 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if !r.deadline.IsZero() {
 		r.deadline = r.deadline.Add(-e.set.DeadlineMargin)
 	}
-	r.rep = report.New(string(req.Mode), e.set.SourceAccount, e.set.SourceRegions, r.policy.Now)
-	r.rep.IncludesOK = req.IncludeOK
-	r.rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts), Shard: req.Shard.String()}
 	log := e.log.With("run_id", r.id, "mode", string(req.Mode))
 	if req.Shard.Sharded() {
 		log = log.With("shard", req.Shard.String())
@@ -387,40 +413,9 @@ func (r *run) outOfTime() bool {
 	return !r.deadline.IsZero() && time.Now().After(r.deadline)
 }
 
-// addItem records a pair in the report; ok pairs are only counted unless
-// the request wants them listed. It returns the item's index or -1.
-func (r *run) addItem(it report.Item) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rep.Counts[it.Category]++
-	r.rep.Pairs++
-	if it.Category == report.OK && !r.req.IncludeOK {
-		return -1
-	}
-	r.rep.Items = append(r.rep.Items, it)
-	return len(r.rep.Items) - 1
-}
-
-// updateItem changes a listed item after an action.
-func (r *run) updateItem(idx int, f func(*report.Item)) {
-	if idx < 0 {
-		return
-	}
-	r.mu.Lock()
-	f(&r.rep.Items[idx])
-	r.mu.Unlock()
-}
-
-// recategorize moves a listed or counted pair to another category.
-func (r *run) recategorize(idx int, from, to report.Category, reason string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rep.Counts[from]--
-	r.rep.Counts[to]++
-	if idx >= 0 {
-		r.rep.Items[idx].Category = to
-		r.rep.Items[idx].Reason = reason
-	}
+// recategorize moves a pair's line to another category, with a new reason.
+func (pw *pairWork) recategorize(to report.Category, reason string) {
+	pw.item.Category, pw.item.Reason = to, reason
 }
 
 func (r *run) sourceClient(ctx context.Context, region string) (cloud.EC2, error) {
@@ -465,8 +460,49 @@ func parallel(ctx context.Context, n, limit int, fn func(ctx context.Context, i 
 	wg.Wait()
 }
 
+// buildReport makes the run's report, once, from what each phase kept:
+// discovery's lines, each Region's lines and pairs, the orphaned copies,
+// the sharing; it counts every category and sorts.
+func (r *run) buildReport() *report.Report {
+	rep := report.New(string(r.req.Mode), r.e.set.SourceAccount, r.e.set.SourceRegions, r.policy.Now)
+	rep.IncludesOK = r.req.IncludeOK
+	rep.Scope = report.Scope{Images: slices.Clone(r.req.OnlyImages), Accounts: slices.Clone(r.req.OnlyAccounts), Shard: r.req.Shard.String()}
+	if r.org != nil {
+		r.describeInventory(rep)
+	}
+	rep.Skipped, rep.CopiesInSource = r.skipped, r.copiesInSource
+	add := func(it report.Item) {
+		rep.Pairs++
+		rep.Counts[it.Category]++
+		if it.Category != report.OK || r.req.IncludeOK {
+			rep.Items = append(rep.Items, it)
+		}
+	}
+	for _, it := range r.lines {
+		add(it)
+	}
+	for _, rw := range r.work {
+		rep.Pairs += rw.unlistedOK
+		rep.Counts[report.OK] += rw.unlistedOK
+		for _, it := range rw.lines {
+			add(it)
+		}
+		for _, pw := range rw.pairs {
+			if pw.reported {
+				add(pw.item)
+			}
+		}
+	}
+	for _, pw := range r.pruneWork {
+		add(pw.item)
+	}
+	rep.Sharing = r.sharingLines
+	rep.Sort()
+	return rep
+}
+
 func (r *run) finish(ctx context.Context) *Result {
-	r.rep.Sort()
+	rep := r.buildReport()
 	calls := map[string]int64{}
 	var throttled, surfaced int64
 	if cc, ok := r.conn.(cloud.CallCounter); ok {
@@ -495,11 +531,11 @@ func (r *run) finish(ctx context.Context) *Result {
 		RunID: r.id, Trigger: r.req.Trigger, Mode: string(r.req.Mode), Status: status,
 		Started: r.started.UTC(), Finished: time.Now().UTC(),
 		Actions: maps.Clone(r.actions), APICalls: calls, MutatingCalls: mutating,
-		Counts: maps.Clone(r.rep.Counts), Errors: errs, ErrorCount: nerrs,
+		Counts: maps.Clone(rep.Counts), Errors: errs, ErrorCount: nerrs,
 		ThrottledCalls: throttled, ThrottleErrors: surfaced,
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
-	sum.Unreachable, sum.UnreachableCount = report.UnreachableAccounts(r.rep, report.MaxUnreachable)
+	sum.Unreachable, sum.UnreachableCount = report.UnreachableAccounts(rep, report.MaxUnreachable)
 	if r.req.Mode == ModeApply {
 		rec := state.Run{
 			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: status,
@@ -525,7 +561,7 @@ func (r *run) finish(ctx context.Context) *Result {
 			r.writes.Add(1)
 		}
 	}
-	return &Result{Report: r.rep, Summary: sum}
+	return &Result{Report: rep, Summary: sum}
 }
 
 func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {

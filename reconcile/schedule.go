@@ -167,9 +167,10 @@ func (r *run) trimDeferred(rw *regionWork) {
 			slots--
 			continue
 		}
+		pw.capped = capReason(rw)
 		pw.plan.Input = cloud.CopyImageInput{}
 	}
 }
 
 // trimmed reports whether trimDeferred dropped pw's copy request.
-func trimmed(pw *pairWork) bool { return pw.plan.Input.SourceImageID == "" }
+func trimmed(pw *pairWork) bool { return pw.capped != "" }

@@ -507,7 +507,7 @@ func (r *run) addSharing(rep report.ImageSharing) {
 		return
 	}
 	r.mu.Lock()
-	r.rep.Sharing = append(r.rep.Sharing, rep)
+	r.sharingLines = append(r.sharingLines, rep)
 	r.mu.Unlock()
 }
 

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/reconcile/report"
 )
 
 // At organisation scale most images name the same targets ("*", an OU, a
@@ -79,17 +78,6 @@ func (gs targetGroups) imagesOf(account string) []int32 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// countOK counts n ok pairs that the report does not list.
-func (r *run) countOK(n int) {
-	if n == 0 {
-		return
-	}
-	r.mu.Lock()
-	r.rep.Counts[report.OK] += n
-	r.rep.Pairs += n
-	r.mu.Unlock()
 }
 
 // copyIndex finds an account and Region's copies by source. Nearly every
