@@ -18,17 +18,17 @@ import (
 // apply works through every account and Region with work, a bounded
 // number at a time.
 func (r *run) apply(ctx context.Context) {
-	slices.SortFunc(r.work, func(a, b *regionWork) int {
+	slices.SortFunc(r.seen.work, func(a, b *regionWork) int {
 		return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region))
 	})
 	total := 0
-	for _, rw := range r.work {
+	for _, rw := range r.seen.work {
 		total += len(rw.pairs)
 	}
 	r.e.progress.Phase("copy", total)
-	r.applyAll(ctx, r.work, r.e.set.Concurrency) // schedule.go
+	r.applyAll(ctx, r.seen.work, r.e.set.Concurrency) // schedule.go
 	if ctx.Err() != nil {
-		r.recordError("run interrupted before all work was done: %v", context.Cause(ctx))
+		r.fail("run interrupted before all work was done", context.Cause(ctx))
 	}
 }
 
@@ -53,7 +53,7 @@ func capReason(rw *regionWork) string {
 // deferTrimmed reports the copies trimDeferred dropped, for a run that
 // changes nothing else and so never reaches applyPair.
 func (r *run) deferTrimmed() {
-	for _, rw := range r.work {
+	for _, rw := range r.seen.work {
 		for _, pw := range rw.pairs {
 			if pw.dec.Copy && trimmed(pw) {
 				r.deferPair(pw, pw.capped, true)
@@ -74,7 +74,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 		}
 		if pre != nil {
 			if _, err := r.putPair(ctx, pw, *pre); err != nil {
-				r.recordError("pair %s: failed copy kept: %v", pw.key, err)
+				r.fail(fmt.Sprintf("pair %s: failed copy kept", pw.key), err)
 				pw.item.Action = "none"
 				pw.item.LastError = err.Error()
 				return
@@ -101,7 +101,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	if !pw.dec.Copy {
 		if pw.dec.Record != nil {
 			if _, err := r.putPair(ctx, pw, *pw.dec.Record); err != nil {
-				r.recordError("pair %s: %v", pw.key, err)
+				r.fail(fmt.Sprintf("pair %s", pw.key), err)
 			}
 		}
 		return
@@ -154,7 +154,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	ahead.Snapshots = union(ahead.Snapshots, pw.leftovers)
 	rec, err := r.putPair(ctx, pw, ahead)
 	if err != nil {
-		r.recordError("pair %s: not copied: %v", pw.key, err)
+		r.fail(fmt.Sprintf("pair %s: not copied", pw.key), err)
 		pw.item.Action = "none"
 		pw.item.LastError = err.Error()
 		return
@@ -171,7 +171,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if _, err := r.putPair(wctx, &pairWork{key: pw.key, stored: &rec}, after); err != nil {
-		r.recordError("pair %s: record copy result: %v", pw.key, err)
+		r.fail(fmt.Sprintf("pair %s: record copy result", pw.key), err)
 	}
 	if callErr != nil {
 		r.copyError(c, pw, answer)
@@ -197,7 +197,7 @@ func (r *run) deregisterFailed(ctx context.Context, rw *regionWork, pw *pairWork
 		failed, err := rw.client.DeregisterImage(ctx, id, true)
 		pw.leftovers = append(pw.leftovers, failed...)
 		if err != nil && cloud.ClassOf(err) != cloud.ClassNotFound {
-			r.recordError("pair %s: deregister failed copy %s: %v", pw.key, id, err)
+			r.fail(fmt.Sprintf("pair %s: deregister failed copy %s", pw.key, id), err)
 			all = false
 			continue
 		}
@@ -235,7 +235,7 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
 			c.rw.account, c.rw.region, err)
 	}
 	r.count("copy_failed", 1)
-	r.recordError("pair %s: %v", pw.key, err)
+	r.fail(fmt.Sprintf("pair %s", pw.key), err)
 	pw.recategorize(report.Failed, fmt.Sprintf("CopyImage refused the copy: %v; it counts as a failed attempt", err))
 	pw.item.Action = "copy_failed"
 	pw.item.LastError = err.Error()
@@ -248,9 +248,7 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
 // it was, recording nothing: the next run shares and copies again.
 func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
 	if !shareRefused(err) {
-		r.mu.Lock()
-		r.partial = true
-		r.mu.Unlock()
+		r.out.markPartial()
 		r.deferPair(pw, fmt.Sprintf("sharing failed: %v; retried next run", err), false)
 		return
 	}
@@ -271,7 +269,7 @@ func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
 	rec.LastErrorCode = cloud.CodeOf(err)
 	rec.LastError = reason
 	if _, werr := r.putPair(ctx, pw, rec); werr != nil {
-		r.recordError("pair %s: %v", pw.key, werr)
+		r.fail(fmt.Sprintf("pair %s", pw.key), werr)
 	}
 	pw.item.Action = "none"
 }
@@ -317,11 +315,8 @@ func (r *run) putPair(ctx context.Context, pw *pairWork, want state.Pair) (state
 	if err != nil {
 		return state.Pair{}, errorf(err, "state store: write pair %s", want.Key)
 	}
-	r.writes.Add(1)
 	stored := got
 	pw.stored = &stored
-	r.mu.Lock()
-	r.written[got.Key] = got
-	r.mu.Unlock()
+	r.out.noteWritten(got)
 	return got, nil
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -107,7 +108,7 @@ func (e *Engine) Check(ctx context.Context, req CheckRequest) (*report.CheckRepo
 		return nil, err
 	}
 	c := &checker{r: r}
-	c.learnSourceKeys(ctx, r.sources)
+	c.learnSourceKeys(ctx, r.found.sources)
 
 	rep := report.NewCheckReport(r.id, req.Trigger, e.set.SourceAccount, e.set.SourceRegions, e.clock.Now())
 	rep.Scope = report.Scope{Images: slices.Clone(req.OnlyImages), Accounts: slices.Clone(req.OnlyAccounts), Shard: req.Shard.String()}
@@ -148,12 +149,14 @@ func (e *Engine) Check(ctx context.Context, req CheckRequest) (*report.CheckRepo
 	if e.set.Check.SkipCopyDryRun {
 		rep.Notes = append(rep.Notes, "no CopyImage dry run was made (check.copy_dry_run is false)")
 	}
-	if c.partial || r.partial {
+	r.out.mu.Lock()
+	partial := r.out.partial
+	r.out.mu.Unlock()
+	if c.partial || partial {
 		rep.Status = report.StatusPartial
 	}
-	r.mu.Lock()
-	rep.Notes = append(rep.Notes, r.errorList()...)
-	r.mu.Unlock()
+	errs, _ := r.out.errorList()
+	rep.Notes = append(rep.Notes, errs...)
 	if cc, ok := conn.(cloud.CallCounter); ok {
 		rep.APICalls = cc.CallCounts()
 	}
@@ -173,7 +176,7 @@ func (e *Engine) Check(ctx context.Context, req CheckRequest) (*report.CheckRepo
 func (r *run) sourcesOf(idx []int32) []*sourceImage {
 	out := make([]*sourceImage, len(idx))
 	for i, j := range idx {
-		out[i] = r.sources[j]
+		out[i] = r.found.sources[j]
 	}
 	return out
 }
@@ -581,7 +584,7 @@ func (r *run) kmsProblems(ctx context.Context) {
 		default:
 			return
 		}
-		src := r.byID[it.SourceImage]
+		src := r.found.byID[it.SourceImage]
 		if src == nil {
 			return
 		}
@@ -595,7 +598,7 @@ func (r *run) kmsProblems(ctx context.Context) {
 	}
 	// A Region's lines are its own: each is marked by the one goroutine
 	// that checks its account and Region.
-	for _, rw := range r.work {
+	for _, rw := range r.seen.work {
 		for i := range rw.lines {
 			consider(&rw.lines[i])
 		}
@@ -639,7 +642,7 @@ func (r *run) kmsProblems(ctx context.Context) {
 		}
 	}
 	for _, n := range c.notes {
-		r.recordError("kms check: %s", n)
+		r.fail("kms check", errors.New(n))
 	}
 }
 

@@ -36,7 +36,7 @@ import (
 // (trimDeferred dropped its request) changes nothing: a run whose only
 // work is such copies writes its run record and nothing else.
 func (r *run) hasChanges() bool {
-	for _, rw := range r.work {
+	for _, rw := range r.seen.work {
 		for _, pw := range rw.pairs {
 			if isChange(pw) {
 				return true
@@ -48,10 +48,10 @@ func (r *run) hasChanges() bool {
 			return true
 		}
 	}
-	if len(r.dropped) > 0 || r.hasLeftovers() {
+	if len(r.sharing.dropped) > 0 || r.hasLeftovers() {
 		return true
 	}
-	for _, sh := range r.shares {
+	for _, sh := range r.sharing.images {
 		if sh.preview.Changes() || sh.facts.RevokeForeign {
 			return true
 		}
@@ -77,7 +77,7 @@ func (r *run) takeLease(ctx context.Context, log interface{ Warn(string, ...any)
 		}
 		return nil, errorf(err, "state store: take the run lease for scope %s", scope)
 	}
-	r.writes.Add(1) // writes count what the store took, as for pairs
+	r.out.writes.Add(1) // writes count what the store took, as for pairs
 	ctx, stop := r.keepLease(ctx, lease, log)
 	var once sync.Once
 	r.release = func() {
@@ -90,7 +90,7 @@ func (r *run) takeLease(ctx context.Context, log interface{ Warn(string, ...any)
 				log.Warn("release run lease", "scope", lease.Scope, "error", err)
 				return
 			}
-			r.writes.Add(1)
+			r.out.writes.Add(1)
 		})
 	}
 	return ctx, nil
@@ -133,7 +133,7 @@ func (r *run) checkFresh(ctx context.Context) error {
 			continue
 		}
 		current[p.Key] = true
-		was, ok := r.records[[2]string{p.Key.Account, p.Key.Region}][p.Key]
+		was, ok := r.seen.records[[2]string{p.Key.Account, p.Key.Region}][p.Key]
 		if !ok || was.Version != p.Version {
 			return &StaleError{Scope: scope, Holder: p.RunID, Pair: p.Key}
 		}
@@ -141,7 +141,7 @@ func (r *run) checkFresh(ctx context.Context) error {
 	// A record this run read and no longer unsettled: name the first
 	// such pair (in key order, so the message is reproducible).
 	var gone *state.Pair
-	for _, loaded := range r.records {
+	for _, loaded := range r.seen.records {
 		for k, p := range loaded {
 			if !current[k] && (gone == nil || comparePairKeys(k, gone.Key) < 0) {
 				p := p

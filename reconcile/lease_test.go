@@ -56,7 +56,7 @@ func leaseRun(t *testing.T, store state.Store, clock Clock) (*run, chan time.Tim
 	}
 	tick := make(chan time.Time) // unbuffered: a send returns once the renewer is waiting again
 	e.ticker = func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }
-	return &run{e: e, id: "this-run"}, tick
+	return &run{e: e, id: "this-run", out: newTally()}, tick
 }
 
 type discardWarn struct{}
@@ -108,7 +108,7 @@ func TestLeaseRenewalFailuresStopTheRunBeforeExpiry(t *testing.T) {
 	if !errors.Is(cause, state.ErrLeaseLost) || !strings.Contains(cause.Error(), "scope 111111111111") {
 		t.Fatalf("cause %v: want ErrLeaseLost naming the scope", cause)
 	}
-	if n := r.writes.Load(); n != 0 {
+	if n := r.out.writes.Load(); n != 0 {
 		t.Fatalf("%d failed renewals counted as writes", n)
 	}
 }
@@ -134,7 +134,7 @@ func TestLeaseRenewalSucceeds(t *testing.T) {
 		t.Fatalf("run stopped: %v", context.Cause(ctx))
 	}
 	stop() // waits for the renewal in hand
-	if n := r.writes.Load(); n != 7 {
+	if n := r.out.writes.Load(); n != 7 {
 		t.Fatalf("%d writes counted, want 7 renewals", n)
 	}
 }
@@ -159,7 +159,8 @@ func TestShareNeedsFollowTrimDeferred(t *testing.T) {
 		}
 		return pw
 	}
-	r := &run{e: e, work: []*regionWork{
+	r := &run{e: e}
+	r.seen.work = []*regionWork{
 		// The first copy's request was dropped (a failed copy ahead of it
 		// in an earlier order, say); the second was kept.
 		{account: "222222222222", region: "eu-west-1", pairs: []*pairWork{
@@ -168,7 +169,7 @@ func TestShareNeedsFollowTrimDeferred(t *testing.T) {
 		}},
 		// The owner needs no grant.
 		{account: "111111111111", region: "eu-west-1", pairs: []*pairWork{copyPair("ami-d", true)}},
-	}}
+	}
 	got := r.shareNeeds()
 	if len(got) != 1 || !got["ami-b"]["222222222222"] || len(got["ami-b"]) != 1 {
 		t.Fatalf("share needs %v, want only ami-b for 222222222222", got)

@@ -52,7 +52,7 @@ func (r *run) discover(ctx context.Context) error {
 		if r.req.IncludeOK {
 			// The drift matrix groups accounts by OU: learn them all.
 			if err := orgView.walkTree(ctx); err != nil {
-				r.recordError("read the OU tree (accounts are shown without their OU): %v", err)
+				r.fail("read the OU tree (accounts are shown without their OU)", err)
 			}
 		}
 	}()
@@ -62,7 +62,7 @@ func (r *run) discover(ctx context.Context) error {
 			return err
 		}
 	}
-	r.org = orgView
+	r.found.org = orgView
 
 	opt := resolveOptions{source: set.SourceAccount, regions: set.TargetRegions, exclude: map[string]bool{}, shard: r.shard}
 	for _, a := range set.ExcludeAccounts {
@@ -74,7 +74,7 @@ func (r *run) discover(ctx context.Context) error {
 			opt.onlyAccounts[a] = true
 		}
 	}
-	r.byID = map[string]*sourceImage{}
+	r.found.byID = map[string]*sourceImage{}
 	// Images with the same target metadata resolve once and share one
 	// target set: with "*" on every image, that is one account list for
 	// all of them instead of one per image (memory grows with accounts
@@ -82,14 +82,14 @@ func (r *run) discover(ctx context.Context) error {
 	resolved := map[string]targetSet{}
 	for _, imgs := range found {
 		for _, img := range imgs {
-			if _, dup := r.byID[img.ID]; dup {
+			if _, dup := r.found.byID[img.ID]; dup {
 				continue
 			}
 			if IsCopy(&img) {
 				// A copy in the source account (AMIgo's, another tool's,
 				// an earlier amicopier's) is never a source: copying it
 				// would breed a generation of copies every run.
-				r.copiesInSource++
+				r.found.copiesInSource++
 				continue
 			}
 			if dt := img.DeprecationTime; !set.IncludeDeprecated && !dt.IsZero() && !dt.After(r.policy.Now) {
@@ -97,44 +97,42 @@ func (r *run) discover(ctx context.Context) error {
 				// lists them all to the owner, whatever IncludeDeprecated
 				// says): without this, every new account would get
 				// copies of every retired golden AMI.
-				r.skipped = append(r.skipped, report.Skipped{ID: img.ID, Name: img.Name, Region: img.Region,
+				r.found.skipped = append(r.found.skipped, report.Skipped{ID: img.ID, Name: img.Name, Region: img.Region,
 					Reason: "deprecated since " + dt.UTC().Format(time.RFC3339) + " (source.include_deprecated is false)"})
 				continue
 			}
 			src := &sourceImage{img: img}
 			specs, err := r.targetSpecs(ctx, &src.img)
 			if err != nil {
-				r.recordError("read target metadata of %s: %v", img.ID, err)
-				r.discoveryIncomplete = true
+				r.fail(fmt.Sprintf("read target metadata of %s", img.ID), err)
+				r.found.incomplete = true
 			}
 			key := specKey(specs, img.Region)
 			ts, ok := resolved[key]
 			if !ok {
-				ts = r.org.resolve(ctx, specs, img.Region, opt)
+				ts = r.found.org.resolve(ctx, specs, img.Region, opt)
 				resolved[key] = ts
 			}
 			src.targets = ts
-			r.byID[img.ID] = src
-			r.sources = append(r.sources, src)
+			r.found.byID[img.ID] = src
+			r.found.sources = append(r.found.sources, src)
 		}
 	}
-	slices.SortFunc(r.sources, func(a, b *sourceImage) int {
+	slices.SortFunc(r.found.sources, func(a, b *sourceImage) int {
 		if a.img.Region != b.img.Region {
 			return strings.Compare(a.img.Region, b.img.Region)
 		}
 		return strings.Compare(a.img.ID, b.img.ID)
 	})
-	for _, src := range r.sources {
+	for _, src := range r.found.sources {
 		for _, rej := range src.targets.Rejected {
 			cat := report.RejectedTarget
 			if rej.Unreachable {
 				cat = report.Unreachable
-				r.discoveryIncomplete = true
-				r.mu.Lock()
-				r.partial = true
-				r.mu.Unlock()
+				r.found.incomplete = true
+				r.out.markPartial()
 			}
-			r.lines = append(r.lines, report.Item{
+			r.found.lines = append(r.found.lines, report.Item{
 				SourceImage: src.img.ID, SourceName: src.img.Name, SourceRegion: src.img.Region,
 				Account: rej.Target, AccountName: r.accountName(rej.Target), Region: src.img.Region,
 				Category: cat, Reason: rej.Reason, Action: "none",
@@ -161,7 +159,7 @@ func (r *run) targetSpecs(ctx context.Context, img *cloud.Image) ([]cloud.Target
 }
 
 func (r *run) accountName(id string) string {
-	if a, ok := r.org.accounts[id]; ok {
+	if a, ok := r.found.org.accounts[id]; ok {
 		return a.Name
 	}
 	return ""
@@ -175,13 +173,13 @@ func (r *run) describeInventory(rep *report.Report) {
 			return
 		}
 		seen[id] = true
-		a := r.org.accounts[id]
-		rep.Accounts = append(rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.org.accountOU(id)})
+		a := r.found.org.accounts[id]
+		rep.Accounts = append(rep.Accounts, report.Account{ID: id, Name: a.Name, State: string(a.State), OU: r.found.org.accountOU(id)})
 	}
 	// Images resolved from the same metadata share one target set
 	// (discover); list each set once.
 	seenSet := map[*string]bool{}
-	for _, src := range r.sources {
+	for _, src := range r.found.sources {
 		rep.Sources = append(rep.Sources, report.Source{
 			ID: src.img.ID, Name: src.img.Name, Region: src.img.Region, Recipe: src.img.Tags["Recipe"],
 			Created: src.img.CreationDate, Targets: len(src.targets.Accounts) * len(src.targets.Regions),
@@ -196,9 +194,9 @@ func (r *run) describeInventory(rep *report.Report) {
 			seenSet[&src.targets.Accounts[0]] = true
 		}
 	}
-	for _, src := range r.sources {
+	for _, src := range r.found.sources {
 		for _, rej := range src.targets.Rejected {
-			if _, member := r.org.accounts[rej.Target]; member {
+			if _, member := r.found.org.accounts[rej.Target]; member {
 				addAccount(rej.Target)
 			}
 		}
@@ -222,7 +220,7 @@ func (r *run) observeAll(ctx context.Context) {
 	var sweep []string
 	if r.e.set.Prune.Enabled && !r.scoped {
 		sweep = r.sweepRegions()
-		for _, a := range r.org.active {
+		for _, a := range r.found.org.active {
 			if r.shard.Contains(a) {
 				set[a] = true
 			}
@@ -235,10 +233,10 @@ func (r *run) observeAll(ctx context.Context) {
 		r.e.progress.Step(1)
 	})
 	if ctx.Err() != nil {
-		r.recordError("observation interrupted: %v", context.Cause(ctx))
+		r.fail("observation interrupted", context.Cause(ctx))
 		return
 	}
-	if !r.scoped && !r.discoveryIncomplete {
+	if !r.scoped && !r.found.incomplete {
 		r.settleUntargeted()
 	}
 }
@@ -247,13 +245,13 @@ func (r *run) observeAll(ctx context.Context) {
 // source targets any more (nothing else would ever visit them). An
 // account/Region the run visited but could not observe is not among them.
 func (r *run) settleUntargeted() {
-	for _, k := range sortedKeys2(r.records) {
-		if r.observed[k] {
+	for _, k := range sortedKeys2(r.seen.records) {
+		if r.seen.observed[k] {
 			continue
 		}
 		rw := &regionWork{account: k[0], region: k[1]}
-		r.noteStale(r.records[k], nil, nil, rw)
-		for _, rec := range r.records[k] {
+		r.noteStale(r.seen.records[k], nil, nil, rw)
+		for _, rec := range r.seen.records[k] {
 			if rec.Status == state.PairOrphaned {
 				// Every ACTIVE account is observed while pruning is on:
 				// this one left, or pruning was turned off.
@@ -261,7 +259,7 @@ func (r *run) settleUntargeted() {
 			}
 		}
 		if len(rw.pairs) > 0 {
-			r.work = append(r.work, rw)
+			r.seen.work = append(r.seen.work, rw)
 		}
 	}
 }
@@ -276,7 +274,7 @@ func (r *run) sweepRegions() []string {
 	for _, reg := range r.e.set.TargetRegions {
 		set[reg] = true
 	}
-	for _, src := range r.sources {
+	for _, src := range r.found.sources {
 		for _, reg := range src.targets.Regions {
 			set[reg] = true
 		}
@@ -290,7 +288,7 @@ func (r *run) observeAccount(ctx context.Context, account string, images []int32
 		regionSet[reg] = nil
 	}
 	for _, i := range images {
-		src := r.sources[i]
+		src := r.found.sources[i]
 		for _, region := range src.targets.Regions {
 			regionSet[region] = append(regionSet[region], src)
 		}
@@ -301,18 +299,14 @@ func (r *run) observeAccount(ctx context.Context, account string, images []int32
 }
 
 func (r *run) markObserved(account, region string) {
-	r.mu.Lock()
-	r.observed[[2]string{account, region}] = true
-	r.mu.Unlock()
+	r.seen.mark(r.seen.observed, account, region)
 }
 
 // regionUnreachable reports every pair of an account and Region that
 // could not be observed.
 func (r *run) regionUnreachable(rw *regionWork, srcs []*sourceImage, err error) {
 	account, region := rw.account, rw.region
-	r.mu.Lock()
-	r.partial = true
-	r.mu.Unlock()
+	r.out.markPartial()
 	reason := fmt.Sprintf("account %s in %s cannot be observed: %v", account, region, err)
 	if cloud.ClassOf(err) == cloud.ClassAccessDenied {
 		reason = fmt.Sprintf("cannot work in account %s (%s): %v; check the copier role and its trust policy", account, region, err)
@@ -339,9 +333,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		r.regionUnreachable(rw, srcs, err)
 		return
 	}
-	r.mu.Lock()
-	r.described[[2]string{account, region}] = true
-	r.mu.Unlock()
+	r.seen.mark(r.seen.described, account, region)
 	r.learnSnapshotKeys(ctx, account, region, client, copies)
 	bySource := indexCopies(copies)
 	inFlight := 0
@@ -350,7 +342,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 			inFlight++
 		}
 	}
-	records := r.records[[2]string{account, region}]
+	records := r.seen.records[[2]string{account, region}]
 	rw.client, rw.inFlight = client, inFlight
 	for _, src := range srcs {
 		key := state.PairKey{SourceImage: src.img.ID, Account: account, Region: region}
@@ -374,7 +366,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 			}
 		}
 		orphanSources := r.noteOrphans(account, region, client, bySource.unwanted(), wanted)
-		if !r.discoveryIncomplete {
+		if !r.found.incomplete {
 			r.noteStale(records, wanted, orphanSources, rw)
 		}
 	}
@@ -386,9 +378,9 @@ func (r *run) addWork(rw *regionWork) {
 	if len(rw.pairs) == 0 && len(rw.lines) == 0 && rw.unlistedOK == 0 {
 		return
 	}
-	r.mu.Lock()
-	r.work = append(r.work, rw)
-	r.mu.Unlock()
+	r.seen.mu.Lock()
+	r.seen.work = append(r.seen.work, rw)
+	r.seen.mu.Unlock()
 }
 
 // learnSnapshotKeys fills in the KMS keys of the snapshots of copies made
@@ -410,7 +402,7 @@ func (r *run) learnSnapshotKeys(ctx context.Context, account, region string, cli
 	}
 	keys, err := client.SnapshotKeys(ctx, ids)
 	if err != nil {
-		r.recordError("read the KMS keys of copies made by other tools in %s/%s (they are not judged by key this run): %v", account, region, err)
+		r.fail(fmt.Sprintf("read the KMS keys of copies made by other tools in %s/%s (they are not judged by key this run)", account, region), err)
 		return
 	}
 	for i := range copies {
@@ -443,7 +435,7 @@ func (r *run) planPair(rw *regionWork, src *sourceImage, key state.PairKey, copi
 	}
 	plan, err := r.e.shaper.shape(&src.img, key.Account, key.Region)
 	if err != nil {
-		r.recordError("pair %s: %v", key, err)
+		r.fail(fmt.Sprintf("pair %s", key), err)
 		rw.lines = append(rw.lines, r.item(src, key.Account, key.Region, report.Missing, "cannot shape the copy: "+err.Error(), copies))
 		return
 	}
@@ -457,9 +449,9 @@ func (r *run) planPair(rw *regionWork, src *sourceImage, key state.PairKey, copi
 	switch dec.Category {
 	case report.InProgress, report.Missing, report.Failed:
 		// A copy in flight or still to make: the source's grants stay.
-		r.mu.Lock()
-		r.keep[[2]string{src.img.ID, key.Account}] = true
-		r.mu.Unlock()
+		r.sharing.mu.Lock()
+		r.sharing.keep[[2]string{src.img.ID, key.Account}] = true
+		r.sharing.mu.Unlock()
 	}
 	it := r.item(src, key.Account, key.Region, dec.Category, dec.Reason, nil)
 	it.CopyImages, it.Action, it.Attempts, it.LastError = dec.CopyImages, dec.Action(), dec.Attempts, dec.LastError
@@ -484,7 +476,7 @@ func (r *run) item(src *sourceImage, account, region string, cat report.Category
 func (r *run) noteOrphans(account, region string, client cloud.EC2, bySource map[string][]cloud.Image, wanted map[string]bool) (sources map[string]bool) {
 	var found []orphanCandidate
 	for from, copies := range bySource {
-		if wanted[from] || r.byID[from] != nil {
+		if wanted[from] || r.found.byID[from] != nil {
 			continue
 		}
 		for i := range copies {
@@ -503,9 +495,9 @@ func (r *run) noteOrphans(account, region string, client cloud.EC2, bySource map
 		}
 	}
 	if len(found) > 0 {
-		r.mu.Lock()
-		r.orphans = append(r.orphans, found...)
-		r.mu.Unlock()
+		r.seen.mu.Lock()
+		r.seen.orphans = append(r.seen.orphans, found...)
+		r.seen.mu.Unlock()
 	}
 	return sources
 }

@@ -106,7 +106,7 @@ func (r *run) findOrphans(ctx context.Context) {
 	if !ok {
 		return
 	}
-	settle := !r.discoveryIncomplete
+	settle := !r.found.incomplete
 	retired := map[[2]string]*regionWork{}
 	retireAt := func(k [2]string, pw *pairWork) {
 		rw := retired[k]
@@ -120,7 +120,7 @@ func (r *run) findOrphans(ctx context.Context) {
 	// candidate holds every pair with a copy left by an undiscovered
 	// source: whatever becomes of its record, it is decided once, here.
 	candidate := map[state.PairKey]bool{}
-	for _, o := range r.orphans {
+	for _, o := range r.seen.orphans {
 		candidate[state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}] = true
 		if !exists[o.sourceID] && slices.Contains(r.e.set.SourceRegions, o.sourceRegion) {
 			orphans = append(orphans, o)
@@ -133,11 +133,11 @@ func (r *run) findOrphans(ctx context.Context) {
 		// stays, and its pair's record leaves the unsettled index.
 		k := [2]string{o.account, o.region}
 		key := state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}
-		if rec, ok := r.records[k][key]; ok {
+		if rec, ok := r.seen.records[k][key]; ok {
 			retireAt(k, retire(rec, "NoLongerTargeted", "the source no longer targets this account and Region; its copy is kept"))
 		}
 	}
-	r.orphans = nil // what prune needs is in pruneWork now
+	r.seen.orphans = nil // what prune needs is in pruneWork now
 	slices.SortFunc(orphans, func(a, b orphanCandidate) int {
 		return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region), strings.Compare(a.copyID, b.copyID))
 	})
@@ -150,7 +150,7 @@ func (r *run) findOrphans(ctx context.Context) {
 		key := state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}
 		seen[key] = true
 		var rec *state.Pair
-		if p, ok := r.records[[2]string{o.account, o.region}][key]; ok {
+		if p, ok := r.seen.records[[2]string{o.account, o.region}][key]; ok {
 			rec = &p
 		}
 		pw := &pruneWork{o: o, key: key, stored: rec}
@@ -180,35 +180,33 @@ func (r *run) findOrphans(ctx context.Context) {
 	// An orphaned record whose copy is gone (pruned by hand, say) is done;
 	// gone means the account/Region's copies were listed without it.
 	if settle {
-		for _, k := range sortedKeys2(r.records) {
-			if !r.described[k] {
+		for _, k := range sortedKeys2(r.seen.records) {
+			if !r.seen.described[k] {
 				continue
 			}
-			for key, rec := range r.records[k] {
+			for key, rec := range r.seen.records[k] {
 				// A record another path decides about (its copy is
 				// still listed, or its source is discovered) is not ours.
-				if rec.Status == state.PairOrphaned && !seen[key] && !candidate[key] && r.byID[key.SourceImage] == nil {
+				if rec.Status == state.PairOrphaned && !seen[key] && !candidate[key] && r.found.byID[key.SourceImage] == nil {
 					retireAt(k, retire(rec, "CopyGone", "the orphaned copy no longer exists"))
 				}
 			}
 		}
 	}
-	r.mu.Lock()
 	for _, k := range sortedKeys2(retired) {
-		r.work = append(r.work, retired[k])
+		r.seen.work = append(r.seen.work, retired[k])
 	}
-	r.mu.Unlock()
 }
 
 // sourcesExist describes the candidates' sources by id, in batches, per
 // source Region. ok is false when the check could not be made.
 func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
 	exists := map[string]bool{}
-	if len(r.orphans) == 0 {
+	if len(r.seen.orphans) == 0 {
 		return exists, true
 	}
 	byRegion := map[string][]string{}
-	for _, o := range r.orphans {
+	for _, o := range r.seen.orphans {
 		byRegion[o.sourceRegion] = append(byRegion[o.sourceRegion], o.sourceID)
 	}
 	for _, region := range sortedKeys(byRegion) {
@@ -220,12 +218,12 @@ func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
 		ids = slices.Compact(ids)
 		c, err := r.sourceClient(ctx, region)
 		if err != nil {
-			r.recordError("check orphan sources in %s: %v", region, err)
+			r.fail(fmt.Sprintf("check orphan sources in %s", region), err)
 			return nil, false
 		}
 		imgs, err := c.DescribeImages(ctx, cloud.ImageQuery{ImageIDs: ids})
 		if err != nil {
-			r.recordError("check orphan sources in %s: %v", region, err)
+			r.fail(fmt.Sprintf("check orphan sources in %s", region), err)
 			return nil, false
 		}
 		for _, im := range imgs {
@@ -262,7 +260,7 @@ func (r *run) checkInstances(ctx context.Context, due []*pruneWork, policy Prune
 				Source: r.e.set.SourceAccount, InUse: inUse[pw.o.copyID]}, policy)
 		}
 		if err != nil {
-			r.recordError("check instances using orphaned copies in %s/%s: %v", k[0], k[1], err)
+			r.fail(fmt.Sprintf("check instances using orphaned copies in %s/%s", k[0], k[1]), err)
 		}
 	}
 }
@@ -309,7 +307,7 @@ func (r *run) prune(ctx context.Context) {
 		}
 		if pw.dec.Record != nil {
 			if _, err := r.putPair(ctx, &pairWork{key: pw.key, stored: pw.stored}, *pw.dec.Record); err != nil {
-				r.recordError("orphaned copy %s: %v", pw.key, err)
+				r.fail(fmt.Sprintf("orphaned copy %s", pw.key), err)
 			}
 		}
 	}
@@ -323,7 +321,7 @@ func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) (left []string, ok b
 	o := &pw.o
 	left, err := o.client.DeregisterImage(ctx, o.copyID, true)
 	if err != nil {
-		r.recordError("prune %s in %s/%s: deregister: %v", o.copyID, o.account, o.region, err)
+		r.fail(fmt.Sprintf("prune %s in %s/%s: deregister", o.copyID, o.account, o.region), err)
 		pw.item.Action = "prune_failed"
 		pw.item.LastError = err.Error()
 		return nil, false
@@ -337,16 +335,16 @@ func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) (left []string, ok b
 // accounts and Regions the run observed; a record whose snapshots are all
 // gone no longer lists them, and a pruned one settles.
 func (r *run) cleanLeftovers(ctx context.Context) {
-	for _, k := range sortedKeys2(r.records) {
-		if !r.described[k] {
+	for _, k := range sortedKeys2(r.seen.records) {
+		if !r.seen.described[k] {
 			continue
 		}
-		for _, key := range sortedPairKeys(r.records[k]) {
-			rec := r.records[k][key]
+		for _, key := range sortedPairKeys(r.seen.records[k]) {
+			rec := r.seen.records[k][key]
 			if len(rec.Snapshots) == 0 || ctx.Err() != nil || r.outOfTime() {
 				continue
 			}
-			if cur, ok := r.written[key]; ok {
+			if cur, ok := r.out.written[key]; ok {
 				rec = cur // this run wrote it since
 			}
 			client, err := r.conn.Target(ctx, k[0], k[1])
@@ -361,7 +359,7 @@ func (r *run) cleanLeftovers(ctx context.Context) {
 					r.count("delete_leftover_snapshot", 1)
 				default:
 					left = append(left, snap)
-					r.recordError("pair %s: delete leftover snapshot %s: %v", key, snap, err)
+					r.fail(fmt.Sprintf("pair %s: delete leftover snapshot %s", key, snap), err)
 				}
 			}
 			next := rec
@@ -371,7 +369,7 @@ func (r *run) cleanLeftovers(ctx context.Context) {
 			}
 			stored := rec
 			if _, err := r.putPair(ctx, &pairWork{key: key, stored: &stored}, next); err != nil {
-				r.recordError("pair %s: %v", key, err)
+				r.fail(fmt.Sprintf("pair %s", key), err)
 			}
 		}
 	}
@@ -379,8 +377,8 @@ func (r *run) cleanLeftovers(ctx context.Context) {
 
 // hasLeftovers reports whether a record lists snapshots to delete.
 func (r *run) hasLeftovers() bool {
-	for k, recs := range r.records {
-		if !r.described[k] {
+	for k, recs := range r.seen.records {
+		if !r.seen.described[k] {
 			continue
 		}
 		for _, rec := range recs {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +84,11 @@ type orphanCandidate struct {
 	sourceRegion    string
 }
 
+// run is one reconciliation (or observation) as it goes. Each phase
+// keeps what it found in a part of its own: discovery in found (written by
+// discover alone, read-only after), observation in seen, sharing in
+// sharing, the orphaned copies in pruneWork; out tallies what the run
+// did. finish makes the report from them.
 type run struct {
 	e        *Engine
 	req      Request
@@ -94,60 +98,89 @@ type run struct {
 	policy   PairPolicy
 	conn     cloud.Connector
 	scoped   bool
-
-	sources []*sourceImage
-	byID    map[string]*sourceImage
-	org     *orgView
-	// records holds unsettled records by account and Region.
-	records map[[2]string]map[state.PairKey]state.Pair
-	// copiesInSource counts the copies discovery found among the source
-	// account's images and left out.
-	copiesInSource int
-	// discoveryIncomplete says some image's targets may be missing (a
-	// metadata source failed, an OU could not be listed): a pair absent
-	// from this run's targets may still be wanted, so no record is
-	// retired as no longer wanted. Set by discover, before observation.
-	discoveryIncomplete bool
-
-	shard Shard
+	shard    Shard
 	// release gives the lease up; nil while the run holds none.
 	release func()
 
-	// lines are the report's lines of discovery (rejected targets);
-	// skipped the images of the source account that are not sources.
-	lines   []report.Item
-	skipped []report.Skipped
+	found      discovery
+	seen       observation
+	sharing    sharingWork
+	pruneWork  []*pruneWork
+	srcClients sourceClients
+	out        *tally
+}
 
-	mu           sync.Mutex // guards everything below but the atomics
-	sharingLines []report.ImageSharing
-	actions      map[string]int
-	errs         []string
-	moreErrs     map[string]int // errors beyond maxRunErrors, by AWS error code
-	partial      bool
-	work         []*regionWork
-	orphans      []orphanCandidate
-	// pruneWork holds the orphaned copies and their decisions.
-	pruneWork []*pruneWork
+// discovery is what discover found: the sources and their targets, the
+// organisation, and its own lines of the report.
+type discovery struct {
+	sources []*sourceImage
+	byID    map[string]*sourceImage
+	org     *orgView
+	// lines are the rejected targets; skipped the images of the source
+	// account that are not sources, copiesInSource the copies among them.
+	lines          []report.Item
+	skipped        []report.Skipped
+	copiesInSource int
+	// incomplete says some image's targets may be missing (a metadata
+	// source failed, an OU could not be listed): a pair absent from this
+	// run's targets may still be wanted, so no record is retired as no
+	// longer wanted.
+	incomplete bool
+}
+
+// observation is what observing the targets found.
+type observation struct {
+	// records holds the unsettled records by account and Region, as
+	// read at the start (read-only after).
+	records map[[2]string]map[state.PairKey]state.Pair
+
+	mu sync.Mutex // guards what follows
 	// observed marks the account/Regions the run visited (whether or not
 	// their copies could be listed), described those whose copies were
 	// listed: only there does a missing copy mean it is gone.
-	observed  map[[2]string]bool
-	described map[[2]string]bool
-	sourceEC  map[string]cloud.EC2
+	observed, described map[[2]string]bool
+	// work holds each observed Region's work and lines; orphans the
+	// copies whose source was not discovered.
+	work    []*regionWork
+	orphans []orphanCandidate
+}
+
+func (o *observation) mark(set map[[2]string]bool, account, region string) {
+	o.mu.Lock()
+	set[[2]string{account, region}] = true
+	o.mu.Unlock()
+}
+
+// wasDescribed reports whether the copies of account in region were
+// listed this run.
+func (o *observation) wasDescribed(account, region string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.described[[2]string{account, region}]
+}
+
+// sharingWork is the sharing of the run's images (share.go).
+type sharingWork struct {
 	// grants holds the grants records of every scope of the source
-	// account by image; shares the sharing work of each image with some
-	// (share.go); grantedImages the images records name that discovery did
-	// not find; dropped the images whose records go (the image is gone).
+	// account by image; images the sharing work of each image with some;
+	// grantedImages the images records name that discovery did not find;
+	// dropped the images whose records go (the image is gone).
 	grants        grantRecords
-	shares        map[string]*imageShare
+	images        map[string]*imageShare
 	grantedImages map[string]cloud.Image
 	dropped       []string
+
+	mu sync.Mutex // guards what follows
 	// keep marks the (image, account) whose grants a pair still needs.
 	keep map[[2]string]bool
-	// written holds the records this run wrote, by pair.
-	written map[state.PairKey]state.Pair
+	// lines say, per image, what the run granted and took back.
+	lines []report.ImageSharing
+}
 
-	writes atomic.Int64
+// sourceClients caches the source account's client of each Region.
+type sourceClients struct {
+	mu sync.Mutex
+	m  map[string]cloud.EC2
 }
 
 // newRun starts the bookkeeping of one run (or check) of req.
@@ -155,10 +188,11 @@ func (e *Engine) newRun(req Request) (*run, error) {
 	if err := req.Shard.Validate(); err != nil {
 		return nil, fmt.Errorf("shard %s: %w", req.Shard, err)
 	}
-	r := &run{e: e, req: req, started: time.Now(), actions: map[string]int{}, sourceEC: map[string]cloud.EC2{},
-		observed: map[[2]string]bool{}, described: map[[2]string]bool{}, keep: map[[2]string]bool{},
-		written: map[state.PairKey]state.Pair{}, id: req.RunID, shard: req.Shard,
-		scoped: len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0}
+	r := &run{e: e, req: req, started: time.Now(), id: req.RunID, shard: req.Shard,
+		scoped: len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0, out: newTally()}
+	r.seen.observed, r.seen.described = map[[2]string]bool{}, map[[2]string]bool{}
+	r.sharing.keep = map[[2]string]bool{}
+	r.srcClients.m = map[string]cloud.EC2{}
 	r.policy = e.set.Pairs
 	r.policy.Now = e.clock.Now()
 	if r.policy.VisibilityGrace <= 0 {
@@ -247,10 +281,10 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	res := r.finish(ctx)
 	r.releaseLease()
 	if req.Mode == ModeApply {
-		res.Summary.StateWrites = int(r.writes.Load())
+		res.Summary.StateWrites = int(r.out.writes.Load())
 	}
 	log.Info("run finished", "status", res.Summary.Status, "drift", res.Report.Drift(),
-		"copies", r.actions["copy"], "duration", time.Since(r.started).Round(time.Millisecond))
+		"copies", r.out.counted("copy"), "duration", time.Since(r.started).Round(time.Millisecond))
 	return res, nil
 }
 
@@ -282,7 +316,7 @@ func (r *run) keepLease(ctx context.Context, lease state.Lease, log interface{ W
 			case <-tick:
 				l, err := r.e.store.RenewLease(ctx, lease, ttl)
 				if err == nil {
-					r.writes.Add(1)
+					r.out.writes.Add(1)
 					lease = l
 					continue
 				}
@@ -312,16 +346,16 @@ func (r *run) loadRecords(ctx context.Context) error {
 	if err != nil {
 		return errorf(err, "state store: read unsettled pairs of source %s", r.e.set.SourceAccount)
 	}
-	r.records = map[[2]string]map[state.PairKey]state.Pair{}
+	r.seen.records = map[[2]string]map[state.PairKey]state.Pair{}
 	for _, p := range recs {
 		if !r.shard.Contains(p.Key.Account) {
 			continue // another shard's pair
 		}
 		k := [2]string{p.Key.Account, p.Key.Region}
-		if r.records[k] == nil {
-			r.records[k] = map[state.PairKey]state.Pair{}
+		if r.seen.records[k] == nil {
+			r.seen.records[k] = map[state.PairKey]state.Pair{}
 		}
-		r.records[k][p.Key] = p
+		r.seen.records[k][p.Key] = p
 	}
 	return nil
 }
@@ -331,83 +365,15 @@ func (r *run) loadRecords(ctx context.Context) error {
 // slow table, short enough that a stopped run stops.
 const recordTimeout = 10 * time.Second
 
-// maxRunErrors bounds the error messages a run keeps, and maxErrorLen
-// each message. A run record must fit a DynamoDB item (400 KB) and a
-// summary must stay readable: past the bound, errors are only counted, by
-// AWS error code (every one is still logged in full).
-const (
-	maxRunErrors = 100
-	maxErrorLen  = 1000
-)
-
-// recordError records an error of the run (which makes it partial).
-func (r *run) recordError(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	r.mu.Lock()
-	if len(r.errs) < maxRunErrors {
-		r.errs = append(r.errs, truncateRunes(msg, maxErrorLen))
-	} else {
-		if r.moreErrs == nil {
-			r.moreErrs = map[string]int{}
-		}
-		r.moreErrs[errorCode(args)]++
-	}
-	r.partial = true
-	r.mu.Unlock()
-	r.e.log.Warn(msg, "run_id", r.id)
+// fail records an error of the run (which makes it partial): what was
+// being done, and the error; it is logged at once in full.
+func (r *run) fail(scope string, err error) {
+	e := runError{scope: scope, err: err}
+	r.out.fail(e)
+	r.e.log.Warn(e.String(), "run_id", r.id)
 }
 
-// errorCode is the AWS error code of the first error among args that
-// carries one, "other" when none does.
-func errorCode(args []any) string {
-	for _, a := range args {
-		if err, ok := a.(error); ok {
-			if code := cloud.CodeOf(err); code != "" {
-				return code
-			}
-		}
-	}
-	return "other"
-}
-
-// errorList returns the run's errors: the first maxRunErrors, then one
-// line counting the rest by code. Caller holds r.mu.
-func (r *run) errorList() []string {
-	out := slices.Clone(r.errs)
-	if len(r.moreErrs) == 0 {
-		return out
-	}
-	total := 0
-	codes := make([]string, 0, len(r.moreErrs))
-	for code, n := range r.moreErrs {
-		total += n
-		codes = append(codes, code)
-	}
-	// Most frequent first, then by name.
-	slices.SortFunc(codes, func(a, b string) int {
-		return cmp.Or(cmp.Compare(r.moreErrs[b], r.moreErrs[a]), strings.Compare(a, b))
-	})
-	parts := make([]string, len(codes))
-	for i, code := range codes {
-		parts[i] = fmt.Sprintf("%s: %d", code, r.moreErrs[code])
-	}
-	return append(out, fmt.Sprintf("... and %d more errors (%s); the log has every one", total, strings.Join(parts, ", ")))
-}
-
-// errorCount is the number of errors the run recorded. Caller holds r.mu.
-func (r *run) errorCount() int {
-	n := len(r.errs)
-	for _, k := range r.moreErrs {
-		n += k
-	}
-	return n
-}
-
-func (r *run) count(action string, n int) {
-	r.mu.Lock()
-	r.actions[action] += n
-	r.mu.Unlock()
-}
+func (r *run) count(action string, n int) { r.out.count(action, n) }
 
 func (r *run) outOfTime() bool {
 	return !r.deadline.IsZero() && time.Now().After(r.deadline)
@@ -419,9 +385,10 @@ func (pw *pairWork) recategorize(to report.Category, reason string) {
 }
 
 func (r *run) sourceClient(ctx context.Context, region string) (cloud.EC2, error) {
-	r.mu.Lock()
-	c, ok := r.sourceEC[region]
-	r.mu.Unlock()
+	cs := &r.srcClients
+	cs.mu.Lock()
+	c, ok := cs.m[region]
+	cs.mu.Unlock()
 	if ok {
 		return c, nil
 	}
@@ -429,9 +396,9 @@ func (r *run) sourceClient(ctx context.Context, region string) (cloud.EC2, error
 	if err != nil {
 		return nil, errorf(err, "source account %s in %s", r.e.set.SourceAccount, region)
 	}
-	r.mu.Lock()
-	r.sourceEC[region] = c
-	r.mu.Unlock()
+	cs.mu.Lock()
+	cs.m[region] = c
+	cs.mu.Unlock()
 	return c, nil
 }
 
@@ -467,10 +434,10 @@ func (r *run) buildReport() *report.Report {
 	rep := report.New(string(r.req.Mode), r.e.set.SourceAccount, r.e.set.SourceRegions, r.policy.Now)
 	rep.IncludesOK = r.req.IncludeOK
 	rep.Scope = report.Scope{Images: slices.Clone(r.req.OnlyImages), Accounts: slices.Clone(r.req.OnlyAccounts), Shard: r.req.Shard.String()}
-	if r.org != nil {
+	if r.found.org != nil {
 		r.describeInventory(rep)
 	}
-	rep.Skipped, rep.CopiesInSource = r.skipped, r.copiesInSource
+	rep.Skipped, rep.CopiesInSource = r.found.skipped, r.found.copiesInSource
 	add := func(it report.Item) {
 		rep.Pairs++
 		rep.Counts[it.Category]++
@@ -478,10 +445,10 @@ func (r *run) buildReport() *report.Report {
 			rep.Items = append(rep.Items, it)
 		}
 	}
-	for _, it := range r.lines {
+	for _, it := range r.found.lines {
 		add(it)
 	}
-	for _, rw := range r.work {
+	for _, rw := range r.seen.work {
 		rep.Pairs += rw.unlistedOK
 		rep.Counts[report.OK] += rw.unlistedOK
 		for _, it := range rw.lines {
@@ -496,7 +463,7 @@ func (r *run) buildReport() *report.Report {
 	for _, pw := range r.pruneWork {
 		add(pw.item)
 	}
-	rep.Sharing = r.sharingLines
+	rep.Sharing = r.sharing.lines
 	rep.Sort()
 	return rep
 }
@@ -515,13 +482,14 @@ func (r *run) finish(ctx context.Context) *Result {
 			mutating += n
 		}
 	}
+	errs, nerrs := r.out.errorList()
+	r.out.mu.Lock()
 	status := report.StatusSucceeded
-	if r.partial {
+	if r.out.partial {
 		status = report.StatusPartial
 	}
-	r.mu.Lock()
-	errs, nerrs := r.errorList(), r.errorCount()
-	r.mu.Unlock()
+	actions := maps.Clone(r.out.actions)
+	r.out.mu.Unlock()
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, state.ErrLeaseLost) {
 		status = report.StatusFailed
 		errs = append(errs, "run stopped: "+cause.Error())
@@ -530,7 +498,7 @@ func (r *run) finish(ctx context.Context) *Result {
 	sum := &report.Summary{
 		RunID: r.id, Trigger: r.req.Trigger, Mode: string(r.req.Mode), Status: status,
 		Started: r.started.UTC(), Finished: time.Now().UTC(),
-		Actions: maps.Clone(r.actions), APICalls: calls, MutatingCalls: mutating,
+		Actions: actions, APICalls: calls, MutatingCalls: mutating,
 		Counts: maps.Clone(rep.Counts), Errors: errs, ErrorCount: nerrs,
 		ThrottledCalls: throttled, ThrottleErrors: surfaced,
 	}
@@ -558,7 +526,7 @@ func (r *run) finish(ctx context.Context) *Result {
 				sum.Status = report.StatusPartial
 			}
 		} else {
-			r.writes.Add(1)
+			r.out.writes.Add(1)
 		}
 	}
 	return &Result{Report: rep, Summary: sum}

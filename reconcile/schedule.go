@@ -62,7 +62,7 @@ func (r *run) applyAll(ctx context.Context, works []*regionWork, limit int) {
 			return
 		}
 		if _, watched := parked[id]; !watched {
-			done := r.shares[id].done
+			done := r.sharing.images[id].done
 			watchers.Go(func() {
 				<-done
 				mu.Lock()
@@ -105,7 +105,7 @@ func (r *run) applyFrom(ctx context.Context, c *regionCursor) (waitFor string) {
 			return ""
 		}
 		pw := c.rw.pairs[c.next]
-		if id := r.sharing(pw); id != "" {
+		if id := r.waitsForShare(pw); id != "" {
 			return id
 		}
 		r.applyPair(ctx, c, pw, capacity)
@@ -126,13 +126,13 @@ func (r *run) deferRest(ctx context.Context, c *regionCursor) {
 	}
 }
 
-// sharing returns the id of pw's source if pw is a copy that must wait for
+// waitsForShare returns the id of pw's source if pw is a copy that must wait for
 // that source's sharing, still going on.
-func (r *run) sharing(pw *pairWork) string {
+func (r *run) waitsForShare(pw *pairWork) string {
 	if !pw.dec.Copy {
 		return ""
 	}
-	sh, ok := r.shares[pw.src.img.ID]
+	sh, ok := r.sharing.images[pw.src.img.ID]
 	if !ok {
 		return ""
 	}

@@ -48,9 +48,9 @@ func (r *run) loadGrants(ctx context.Context) error {
 	if err != nil {
 		return errorf(err, "state store: read the grants of source %s", r.e.set.SourceAccount)
 	}
-	r.grants = grantRecords{}
+	r.sharing.grants = grantRecords{}
 	for _, g := range recs {
-		r.grants[g.Key.Image] = append(r.grants[g.Key.Image], g)
+		r.sharing.grants[g.Key.Image] = append(r.sharing.grants[g.Key.Image], g)
 	}
 	return nil
 }
@@ -60,13 +60,13 @@ func (r *run) loadGrants(ctx context.Context) error {
 func (r *run) planShares(ctx context.Context) {
 	need := r.shareNeeds()
 	scope := r.e.ScopeFor(r.shard)
-	revoke := !r.scoped && !r.discoveryIncomplete
-	r.shares = map[string]*imageShare{}
+	revoke := !r.scoped && !r.found.incomplete
+	r.sharing.images = map[string]*imageShare{}
 	images := map[string]bool{}
 	for id := range need {
 		images[id] = true
 	}
-	for id := range r.grants {
+	for id := range r.sharing.grants {
 		images[id] = true
 	}
 	gone := r.lookupGrantedImages(ctx, images)
@@ -75,7 +75,7 @@ func (r *run) planShares(ctx context.Context) {
 			r.dropGrants(ctx, id)
 			continue
 		}
-		src := r.byID[id]
+		src := r.found.byID[id]
 		if src == nil && r.scoped {
 			continue // a scoped run judges only its own images
 		}
@@ -83,12 +83,12 @@ func (r *run) planShares(ctx context.Context) {
 		ts := &targetSet{}
 		if src != nil {
 			sh.region, sh.snapshots, ts = src.img.Region, src.img.SnapshotIDs(), &src.targets
-		} else if img, ok := r.grantedImages[id]; ok {
+		} else if img, ok := r.sharing.grantedImages[id]; ok {
 			sh.region, sh.snapshots = img.Region, img.SnapshotIDs()
 		}
 		mine := state.Grants{Key: state.GrantsKey{Image: id, Scope: scope}, Source: r.e.set.SourceAccount, Region: sh.region}
 		ours := map[string]bool{}
-		for _, g := range r.grants[id] {
+		for _, g := range r.sharing.grants[id] {
 			if g.Key.Scope == scope {
 				mine = g
 			}
@@ -113,9 +113,9 @@ func (r *run) planShares(ctx context.Context) {
 			Room:     cloud.SharingQuota,
 		}
 		if r.e.set.Sharing.OUGrants && (len(f.Need) > 0 || hasOrgEntity(ours)) {
-			cover, err := r.org.cover(ctx, ts, r.e.set.SourceAccount)
+			cover, err := r.found.org.cover(ctx, ts, r.e.set.SourceAccount)
 			if err != nil {
-				r.recordError("work out the OU grants of %s (its accounts are granted one by one this run): %v", id, err)
+				r.fail(fmt.Sprintf("work out the OU grants of %s (its accounts are granted one by one this run)", id), err)
 			} else {
 				f.Cover, f.CoverKnown = cover, true
 			}
@@ -125,12 +125,12 @@ func (r *run) planShares(ctx context.Context) {
 		sh.facts = f
 		sh.preview = PlanGrants(f)
 		if len(f.Need) > 0 || sh.preview.Changes() || r.e.set.Sharing.Audit {
-			r.shares[id] = sh
+			r.sharing.images[id] = sh
 		}
 	}
 	if r.req.Mode == ModePlan {
-		for _, id := range sortedKeys(r.shares) {
-			sh := r.shares[id]
+		for _, id := range sortedKeys(r.sharing.images) {
+			sh := r.sharing.images[id]
 			if r.e.set.Sharing.Audit {
 				r.readSharing(ctx, sh) // a dry run may read: it reports foreign grants
 			}
@@ -153,9 +153,9 @@ func hasOrgEntity(es map[string]bool) bool {
 // keepsGrant reports whether an account still needs its grants on image:
 // one of its pairs has a copy in flight or still to make.
 func (r *run) keepsGrant(image, account string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.keep[[2]string{image, account}]
+	r.sharing.mu.Lock()
+	defer r.sharing.mu.Unlock()
+	return r.sharing.keep[[2]string{image, account}]
 }
 
 // judges reports whether this run may take an account's grants back: one
@@ -168,10 +168,8 @@ func (r *run) judges(ts *targetSet, account string) bool {
 	if !ts.isTarget(account) {
 		return true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, region := range ts.Regions {
-		if !r.described[[2]string{account, region}] {
+		if !r.seen.wasDescribed(account, region) {
 			return false
 		}
 	}
@@ -181,20 +179,20 @@ func (r *run) judges(ts *targetSet, account string) bool {
 // lookupGrantedImages describes the images grants records name that
 // discovery did not find (deprecated, filtered out, gone), per source
 // Region: it returns those that no longer exist, and keeps the others'
-// descriptions (their snapshots) in r.grantedImages.
+// descriptions (their snapshots) in r.sharing.grantedImages.
 func (r *run) lookupGrantedImages(ctx context.Context, images map[string]bool) (gone map[string]bool) {
 	gone = map[string]bool{}
 	byRegion := map[string][]string{}
 	for id := range images {
-		if r.byID[id] != nil {
+		if r.found.byID[id] != nil {
 			continue
 		}
-		for _, g := range r.grants[id] {
+		for _, g := range r.sharing.grants[id] {
 			byRegion[g.Region] = append(byRegion[g.Region], id)
 			break
 		}
 	}
-	r.grantedImages = map[string]cloud.Image{}
+	r.sharing.grantedImages = map[string]cloud.Image{}
 	for _, region := range sortedKeys(byRegion) {
 		ids := byRegion[region]
 		slices.Sort(ids)
@@ -204,20 +202,20 @@ func (r *run) lookupGrantedImages(ctx context.Context, images map[string]bool) (
 			if imgs, err = c.DescribeImages(ctx, cloud.ImageQuery{ImageIDs: ids}); err == nil {
 				for _, im := range imgs {
 					if im.State != cloud.ImageDeregistered {
-						r.grantedImages[im.ID] = im
+						r.sharing.grantedImages[im.ID] = im
 					}
 				}
 			}
 		}
 		if err != nil {
-			r.recordError("look up images amicopier shared in %s (their grants are kept this run): %v", region, err)
+			r.fail(fmt.Sprintf("look up images amicopier shared in %s (their grants are kept this run)", region), err)
 			for _, id := range ids {
 				delete(images, id)
 			}
 			continue
 		}
 		for _, id := range ids {
-			if _, ok := r.grantedImages[id]; !ok {
+			if _, ok := r.sharing.grantedImages[id]; !ok {
 				gone[id] = true
 			}
 		}
@@ -230,10 +228,10 @@ func (r *run) lookupGrantedImages(ctx context.Context, images map[string]bool) (
 // with the snapshots; a snapshot that outlives its image keeps them until
 // it is deleted, and is no source amicopier copies.)
 func (r *run) dropGrants(ctx context.Context, image string) {
-	if r.req.Mode != ModeApply || r.scoped || r.discoveryIncomplete {
+	if r.req.Mode != ModeApply || r.scoped || r.found.incomplete {
 		return
 	}
-	r.dropped = append(r.dropped, image)
+	r.sharing.dropped = append(r.sharing.dropped, image)
 }
 
 // share runs the sharing of every image with work, a few at a time, in
@@ -241,22 +239,22 @@ func (r *run) dropGrants(ctx context.Context, image string) {
 // and the returned function waits for the whole step, revocations
 // included.
 func (r *run) share(ctx context.Context) (wait func()) {
-	ids := sortedKeys(r.shares)
+	ids := sortedKeys(r.sharing.images)
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		for _, image := range r.dropped {
+		for _, image := range r.sharing.dropped {
 			r.forget(ctx, image)
 		}
 		// A few images at a time: the source account's buckets are the
 		// bottleneck, more parallelism would only wait on them.
 		parallel(ctx, len(ids), min(4, r.e.set.Concurrency), func(ctx context.Context, i int) {
-			r.shareImage(ctx, r.shares[ids[i]])
+			r.shareImage(ctx, r.sharing.images[ids[i]])
 		})
 		// parallel stops early when the run's context ends: never leave
 		// a copy waiting for an image nobody shares.
 		for _, id := range ids {
-			sh := r.shares[id]
+			sh := r.sharing.images[id]
 			select {
 			case <-sh.done:
 			default:
@@ -270,14 +268,14 @@ func (r *run) share(ctx context.Context) (wait func()) {
 
 // forget deletes the grants records of an image that no longer exists.
 func (r *run) forget(ctx context.Context, image string) {
-	for _, g := range r.grants[image] {
+	for _, g := range r.sharing.grants[image] {
 		if g.Key.Scope != r.e.ScopeFor(r.shard) {
 			continue
 		}
 		empty := g
 		empty.Launch, empty.Volume, empty.Snapshots = nil, nil, nil
 		if err := r.putGrants(ctx, g, empty); err != nil {
-			r.recordError("forget the grants of %s, which no longer exists: %v", image, err)
+			r.fail(fmt.Sprintf("forget the grants of %s, which no longer exists", image), err)
 		}
 	}
 }
@@ -335,7 +333,7 @@ func (r *run) shareImage(ctx context.Context, sh *imageShare) {
 	}
 	if err != nil {
 		sh.err = err
-		r.recordError("share %s: %v", sh.image, err)
+		r.fail(fmt.Sprintf("share %s", sh.image), err)
 		return
 	}
 	plan := PlanGrants(sh.facts)
@@ -347,7 +345,7 @@ func (r *run) shareImage(ctx context.Context, sh *imageShare) {
 	if plan.Ahead != nil {
 		if err := r.putGrants(ctx, mine, *plan.Ahead); err != nil {
 			sh.err = err
-			r.recordError("share %s: not shared: %v", sh.image, err)
+			r.fail(fmt.Sprintf("share %s: not shared", sh.image), err)
 			return
 		}
 		mine = *plan.Ahead
@@ -358,7 +356,7 @@ func (r *run) shareImage(ctx context.Context, sh *imageShare) {
 		} else {
 			sh.err = err
 		}
-		r.recordError("share %s with %d account(s): %v", sh.image, len(sh.facts.Need), err)
+		r.fail(fmt.Sprintf("share %s with %d account(s)", sh.image, len(sh.facts.Need)), err)
 	} else {
 		for _, a := range sh.facts.Need {
 			if _, waits := sh.deferred[a]; !waits {
@@ -383,7 +381,7 @@ func (r *run) shareImage(ctx context.Context, sh *imageShare) {
 			after.Snapshots = mine.Snapshots
 		}
 		if err := r.putGrants(ctx, mine, after); err != nil {
-			r.recordError("share %s: remember the grants taken back: %v", sh.image, err)
+			r.fail(fmt.Sprintf("share %s: remember the grants taken back", sh.image), err)
 		}
 	}
 }
@@ -436,7 +434,7 @@ func (r *run) removeGrants(ctx context.Context, c cloud.EC2, sh *imageShare, pla
 	entities := plan.RemoveLaunch.Entities()
 	for batch := range slices.Chunk(entities, cloud.MaxLaunchPermissionBatch) {
 		if err := c.RemoveImageLaunchPermission(ctx, sh.image, splitEntities(batch)); err != nil {
-			r.recordError("take back launch permission of %s from %d grantee(s): %v", sh.image, len(batch), err)
+			r.fail(fmt.Sprintf("take back launch permission of %s from %d grantee(s)", sh.image, len(batch)), err)
 			continue
 		}
 		r.count("revoke_launch_permission", 1)
@@ -449,7 +447,7 @@ func (r *run) removeGrants(ctx context.Context, c cloud.EC2, sh *imageShare, pla
 		for batch := range slices.Chunk(plan.RemoveVolume[snap], cloud.MaxShareBatch) {
 			err := c.RemoveSnapshotVolumePermissions(ctx, snap, batch)
 			if err != nil && cloud.ClassOf(err) != cloud.ClassNotFound {
-				r.recordError("take back create-volume permission of %s (snapshot of %s): %v", snap, sh.image, err)
+				r.fail(fmt.Sprintf("take back create-volume permission of %s (snapshot of %s)", snap, sh.image), err)
 				for _, a := range batch {
 					failed[a] = true
 				}
@@ -479,7 +477,7 @@ func (r *run) putGrants(ctx context.Context, was, want state.Grants) error {
 	if err != nil {
 		return errorf(err, "state store: write grants %s", want.Key)
 	}
-	r.writes.Add(1)
+	r.out.writes.Add(1)
 	_ = got
 	return nil
 }
@@ -506,9 +504,9 @@ func (r *run) addSharing(rep report.ImageSharing) {
 	if rep.GrantedAccounts+rep.GrantedOUs+rep.GrantedVolume+rep.Deferred+len(rep.Revoked)+len(rep.Foreign) == 0 {
 		return
 	}
-	r.mu.Lock()
-	r.sharingLines = append(r.sharingLines, rep)
-	r.mu.Unlock()
+	r.sharing.mu.Lock()
+	r.sharing.lines = append(r.sharing.lines, rep)
+	r.sharing.mu.Unlock()
 }
 
 // shareNeeds returns, per source image, the accounts that copy it in this
@@ -517,7 +515,7 @@ func (r *run) addSharing(rep report.ImageSharing) {
 // permission).
 func (r *run) shareNeeds() map[string]map[string]bool {
 	need := map[string]map[string]bool{}
-	for _, rw := range r.work {
+	for _, rw := range r.seen.work {
 		if rw.account == r.e.set.SourceAccount {
 			continue
 		}
@@ -549,7 +547,7 @@ type shareResult struct {
 // shareOutcome waits until the sharing of image id is over and says what
 // it means for account's copy.
 func (r *run) shareOutcome(ctx context.Context, id, account string) shareResult {
-	sh, ok := r.shares[id]
+	sh, ok := r.sharing.images[id]
 	if !ok {
 		return shareResult{}
 	}

@@ -52,7 +52,7 @@ type targetGroups []targetGroup
 func (r *run) targetGroups() targetGroups {
 	index := map[*string]int{}
 	var gs targetGroups
-	for i, src := range r.sources {
+	for i, src := range r.found.sources {
 		accounts := src.targets.Accounts
 		if len(accounts) == 0 {
 			continue
