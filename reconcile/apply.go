@@ -73,7 +73,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 			pre = pw.dec.Record
 		}
 		if pre != nil {
-			if _, err := r.putPair(ctx, pw, *pre); err != nil {
+			if _, err := r.writePair(ctx, pw, *pre); err != nil {
 				r.fail(fmt.Sprintf("pair %s: failed copy kept", pw.key), err)
 				pw.item.Action = "none"
 				pw.item.LastError = err.Error()
@@ -89,18 +89,15 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 			return
 		}
 	}
-	if pw.dec.Copy && pw.dec.Record != nil && pw.stored != nil && pw.dec.Record.Attempts <= pw.stored.Attempts &&
-		pw.stored.Status == state.PairFailed {
-		// The failure was written by reopening an earlier life's settled
-		// record, whose attempts went further: the copy takes the next.
-		next := *pw.dec.Record
-		next.Attempts = pw.stored.Attempts + 1
-		next.ClientToken = ClientToken(next.Key, next.Fingerprint, next.Attempts)
+	if pw.dec.Copy && pw.dec.Record != nil && pw.stored != nil {
+		// The failure may have been written by reopening an earlier
+		// life's record, whose attempts went further.
+		next := ContinueAttempts(*pw.dec.Record, *pw.stored)
 		pw.dec.Record = &next
 	}
 	if !pw.dec.Copy {
 		if pw.dec.Record != nil {
-			if _, err := r.putPair(ctx, pw, *pw.dec.Record); err != nil {
+			if _, err := r.writePair(ctx, pw, *pw.dec.Record); err != nil {
 				r.fail(fmt.Sprintf("pair %s", pw.key), err)
 			}
 		}
@@ -152,7 +149,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	}
 	ahead := *want
 	ahead.Snapshots = union(ahead.Snapshots, pw.leftovers)
-	rec, err := r.putPair(ctx, pw, ahead)
+	rec, err := r.writePair(ctx, pw, ahead)
 	if err != nil {
 		r.fail(fmt.Sprintf("pair %s: not copied", pw.key), err)
 		pw.item.Action = "none"
@@ -170,7 +167,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	// deadline, a signal): it is what the next run starts from.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if _, err := r.putPair(wctx, &pairWork{key: pw.key, stored: &rec}, after); err != nil {
+	if _, err := r.putPair(wctx, &rec, after); err != nil {
 		r.fail(fmt.Sprintf("pair %s: record copy result", pw.key), err)
 	}
 	if callErr != nil {
@@ -254,69 +251,57 @@ func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
 	}
 	reason := fmt.Sprintf("the source cannot be shared with account %s: %v", pw.key.Account, err)
 	pw.recategorize(report.RejectedTarget, reason)
-	rec := state.Pair{Key: pw.key, Source: r.e.set.SourceAccount, Fingerprint: pw.plan.Fingerprint}
+	base := state.Pair{Key: pw.key, Source: r.e.set.SourceAccount, Fingerprint: pw.plan.Fingerprint}
 	if pw.dec.Record != nil {
-		rec = *pw.dec.Record
+		base = *pw.dec.Record
 	} else if pw.stored != nil {
-		rec = *pw.stored
+		base = *pw.stored
 	}
-	rec.Status = state.PairRejected
-	rec.Attempts = 0
-	if pw.stored != nil {
-		rec.Attempts = pw.stored.Attempts
-	}
-	rec.ClientToken = ""
-	rec.LastErrorCode = cloud.CodeOf(err)
-	rec.LastError = reason
-	if _, werr := r.putPair(ctx, pw, rec); werr != nil {
+	if _, werr := r.writePair(ctx, pw, ShareRefused(base, pw.stored, cloud.CodeOf(err), reason)); werr != nil {
 		r.fail(fmt.Sprintf("pair %s", pw.key), werr)
 	}
 	pw.item.Action = "none"
 }
 
-// putPair writes a record if it differs from the stored one, guarded by
-// the stored version: a lost condition means another run touched the
-// pair, and the caller must not act on it.
-func (r *run) putPair(ctx context.Context, pw *pairWork, want state.Pair) (state.Pair, error) {
-	if pw.stored != nil && pw.stored.SameContent(want) {
-		return *pw.stored, nil
+// putPair writes want over stored (the record as the run knows it; nil:
+// none) if it differs, guarded by stored's version, and returns what the
+// store holds now. A lost condition means another writer touched the pair
+// (or, with no stored record, that the pair has a settled record of an
+// earlier life): the caller must not act on it.
+func (r *run) putPair(ctx context.Context, stored *state.Pair, want state.Pair) (state.Pair, error) {
+	if stored != nil && stored.SameContent(want) {
+		return *stored, nil
 	}
 	want.Version = 0
-	if pw.stored != nil {
-		want.Version = pw.stored.Version
+	if stored != nil {
+		want.Version = stored.Version
 	}
 	want.RunID = r.id
 	want.UpdatedAt = r.e.clock.Now()
 	got, err := r.e.store.PutPair(ctx, want)
-	if err != nil && want.Version == 0 && errors.Is(err, state.ErrConflict) {
-		// Only unsettled records are read up front; the pair has a
-		// settled (audit) record from an earlier life, which it may
-		// reopen, if nobody wrote it since this run observed. An
-		// unsettled one means another writer: back off.
-		cur, ok, gerr := r.e.store.GetPair(ctx, want.Key)
-		if gerr == nil && ok && cur.Status.Settled() && cur.UpdatedAt.Before(r.policy.Now) {
-			want.Version = cur.Version
-			// The earlier life's tokens are spent: the same token would
-			// hand back its copy (deleted since, or the pair would not be
-			// copied again) instead of a new one. Attempts continue from
-			// there, whether this write starts a copy or records the
-			// failure that precedes one (applyPair keeps the copy's
-			// attempt above it).
-			switch want.Status {
-			case state.PairCopying:
-				want.Attempts = max(want.Attempts, cur.Attempts+1)
-				want.ClientToken = ClientToken(want.Key, want.Fingerprint, want.Attempts)
-			case state.PairFailed:
-				want.Attempts = max(want.Attempts, cur.Attempts)
-			}
-			got, err = r.e.store.PutPair(ctx, want)
-		}
-	}
 	if err != nil {
 		return state.Pair{}, errorf(err, "state store: write pair %s", want.Key)
 	}
-	stored := got
-	pw.stored = &stored
 	r.out.noteWritten(got)
+	return got, nil
+}
+
+// writePair is putPair for the work of a pair: a first write that finds a
+// settled record of an earlier life reopens it (Reopen: read, then written
+// over its version), and pw.stored becomes what was written.
+func (r *run) writePair(ctx context.Context, pw *pairWork, want state.Pair) (state.Pair, error) {
+	got, err := r.putPair(ctx, pw.stored, want)
+	if err != nil && pw.stored == nil && errors.Is(err, state.ErrConflict) {
+		cur, ok, gerr := r.e.store.GetPair(ctx, want.Key)
+		if gerr == nil && ok {
+			if reopened, ok := Reopen(want, cur, r.policy.Now); ok {
+				got, err = r.putPair(ctx, &cur, reopened)
+			}
+		}
+	}
+	if err != nil {
+		return state.Pair{}, err
+	}
+	pw.stored = &got
 	return got, nil
 }

@@ -517,12 +517,8 @@ func (r *run) noteStale(records map[state.PairKey]state.Pair, wanted, orphanSour
 	}
 }
 
-// retire is the work that settles an unsettled record for good, saying
-// why (code and msg) and changing nothing in AWS.
+// retire is the work that settles an unsettled record for good (Retire).
 func retire(rec state.Pair, code, msg string) *pairWork {
-	next := rec
-	next.Status = state.PairSettled
-	next.LastErrorCode, next.LastError = code, msg
-	stored := rec
-	return &pairWork{key: rec.Key, dec: PairDecision{Record: &next}, stored: &stored}
+	next := Retire(rec, code, msg)
+	return &pairWork{key: rec.Key, dec: PairDecision{Record: &next}, stored: &rec}
 }

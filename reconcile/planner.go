@@ -2,8 +2,6 @@ package reconcile
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -290,49 +288,15 @@ func failedAttempt(stored, rec *state.Pair, failedOurs []*cloud.Image) *cloud.Im
 	return nil
 }
 
-// PlanPair decides about one pair.
+// PlanPair decides about one pair: it classifies the copies found, judges
+// whether one of them settles the pair (or forbids a new copy), and else
+// plans the retry.
 func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 	copies := f.Copies
 	if !slices.IsSortedFunc(copies, compareCopies) {
 		copies = slices.SortedFunc(slices.Values(copies), compareCopies) // sorted apart: the facts stay as given
 	}
-	var good, pending, failedOurs, failed, unencrypted, wrongKey, disabled, unusable []*cloud.Image
-	var unencDetail, wrongDetail, unusableDetail string
-	attemptTag := 0
-	for i := range copies {
-		c := &copies[i]
-		cls, detail := classifyCopy(c, f.WantKey)
-		switch cls {
-		case copyGood:
-			good = append(good, c)
-		case copyPending:
-			pending = append(pending, c)
-		case copyFailed:
-			failed = append(failed, c)
-			if Managed(c) {
-				failedOurs = append(failedOurs, c)
-				attemptTag = max(attemptTag, attemptOf(c))
-			}
-		case copyUnencrypted:
-			if len(unencrypted) == 0 {
-				unencDetail = detail
-			}
-			unencrypted = append(unencrypted, c)
-		case copyWrongKey:
-			if len(wrongKey) == 0 {
-				wrongDetail = detail
-			}
-			wrongKey = append(wrongKey, c)
-		case copyDisabled:
-			disabled = append(disabled, c)
-		case copyUnusable:
-			if len(unusable) == 0 {
-				unusableDetail = detail
-			}
-			unusable = append(unusable, c)
-		}
-	}
-
+	cs := classifyCopies(copies, f.WantKey)
 	// The record counts only while it describes the same copy request.
 	var rec *state.Pair
 	if f.Record != nil && f.Record.Fingerprint == f.Fingerprint && f.Record.Status != state.PairRejected {
@@ -343,59 +307,12 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 	if rec != nil {
 		d.Attempts, d.LastError = rec.Attempts, rec.LastError
 	}
-	for _, c := range failedOurs {
+	for _, c := range cs.failedOurs {
 		d.Deregister = append(d.Deregister, c.ID)
 	}
-
-	switch {
-	case len(good) > 1:
-		d.Category = report.Duplicate
-		d.Reason = fmt.Sprintf("%d good copies of the same source: %s; remove all but one by hand",
-			len(good), strings.Join(imageIDs(deref(good)), ", "))
-		d.Record = settle(f.Record, good[0].ID)
-		return d
-	case len(good) == 1:
-		d.Category = report.OK
-		d.Reason = "encrypted copy " + good[0].ID + " is available"
-		d.Record = settle(f.Record, good[0].ID)
-		return d
-	case unlisted(rec, copies, p):
-		// Just started, not listed yet: in flight, not gone.
-		d.Category = report.InProgress
-		d.Unlisted = true
-		d.Reason = fmt.Sprintf("copy %s was started at %s and is not listed yet (EC2 is eventually consistent); it counts as in flight until %s",
-			rec.CopyImageID, rec.UpdatedAt.UTC().Format(time.RFC3339), rec.UpdatedAt.Add(p.VisibilityGrace).UTC().Format(time.RFC3339))
-		return d
-	case len(pending) > 0:
-		d.Category = report.InProgress
-		d.Reason = fmt.Sprintf("copy %s is pending since %s", pending[0].ID, pending[0].CreationDate.UTC().Format(time.RFC3339))
-		if f.Record != nil && f.Record.Status != state.PairCopying && f.Record.Status != state.PairSettled {
-			r := *f.Record
-			r.Status = state.PairCopying
-			r.CopyImageID = pending[0].ID
-			d.Record = &r
-		}
-		return d
-	case len(wrongKey) > 0:
-		d.Category = report.WrongKey
-		d.Reason = fmt.Sprintf("copy %s: %s; amicopier does not replace copies it did not make wrong, fix or remove it by hand", wrongKey[0].ID, wrongDetail)
-		return d
-	case len(unencrypted) > 0:
-		d.Category = report.Unencrypted
-		d.Reason = fmt.Sprintf("copy %s: %s; amicopier never deletes such a copy, remove it by hand to get an encrypted one", unencrypted[0].ID, unencDetail)
-		return d
-	case len(disabled) > 0:
-		// A disabled copy can be enabled again; a second copy would take
-		// its place for nothing (and its name is taken anyway).
-		d.Category = report.Failed
-		d.Reason = fmt.Sprintf("copy %s is disabled: enable it (or deregister it) — amicopier does not copy again while it exists", disabled[0].ID)
-		return d
-	case len(unusable) > 0:
-		d.Category = report.Failed
-		d.Reason = fmt.Sprintf("copy %s is in %s; amicopier does not copy again while it exists (deregister it to get a new copy)", unusable[0].ID, unusableDetail)
+	if judgeCopies(&d, cs, copies, f, rec, p) {
 		return d
 	}
-
 	if f.Record != nil && f.Record.Status == state.PairRejected && f.Record.Fingerprint == f.Fingerprint {
 		// EC2 refused to share this very source with the account; the
 		// same request cannot succeed, so do not hammer the source account.
@@ -403,81 +320,182 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 		d.Reason = orUnknownReason(f.Record.LastError)
 		return d
 	}
+	planRetry(&d, cs, f, rec, p)
+	return d
+}
 
-	// No usable copy: decide whether to (re)try.
-	attempts, failures := 0, 0
-	if rec != nil {
-		attempts, failures = rec.Attempts, rec.Failures
+// copySet is a pair's copies by how they stand (classifyCopy); each
+// detail explains the first copy of its kind, and attemptTag is the
+// highest attempt a failed copy of amicopier's records.
+type copySet struct {
+	good, pending, failedOurs, failed, unencrypted, wrongKey, disabled, unusable []*cloud.Image
+	unencDetail, wrongDetail, unusableDetail                                     string
+	attemptTag                                                                   int
+}
+
+func classifyCopies(copies []cloud.Image, wantKey string) copySet {
+	var cs copySet
+	for i := range copies {
+		c := &copies[i]
+		cls, detail := classifyCopy(c, wantKey)
+		switch cls {
+		case copyGood:
+			cs.good = append(cs.good, c)
+		case copyPending:
+			cs.pending = append(cs.pending, c)
+		case copyFailed:
+			cs.failed = append(cs.failed, c)
+			if Managed(c) {
+				cs.failedOurs = append(cs.failedOurs, c)
+				cs.attemptTag = max(cs.attemptTag, attemptOf(c))
+			}
+		case copyUnencrypted:
+			if len(cs.unencrypted) == 0 {
+				cs.unencDetail = detail
+			}
+			cs.unencrypted = append(cs.unencrypted, c)
+		case copyWrongKey:
+			if len(cs.wrongKey) == 0 {
+				cs.wrongDetail = detail
+			}
+			cs.wrongKey = append(cs.wrongKey, c)
+		case copyDisabled:
+			cs.disabled = append(cs.disabled, c)
+		case copyUnusable:
+			if len(cs.unusable) == 0 {
+				cs.unusableDetail = detail
+			}
+			cs.unusable = append(cs.unusable, c)
+		}
 	}
-	attempts = max(attempts, attemptTag)
-	inFlight := failedAttempt(f.Record, rec, failedOurs)
-	newFailure := inFlight != nil
-	var inFlightDetail string
-	if newFailure {
+	return cs
+}
+
+// judgeCopies decides the pairs one of whose copies settles them (a good
+// copy, one in flight) or forbids a new copy (one another tool made
+// wrong, a disabled or unusable one); it reports whether it decided.
+func judgeCopies(d *PairDecision, cs copySet, copies []cloud.Image, f PairFacts, rec *state.Pair, p PairPolicy) bool {
+	switch {
+	case len(cs.good) > 1:
+		d.Category = report.Duplicate
+		d.Reason = fmt.Sprintf("%d good copies of the same source: %s; remove all but one by hand",
+			len(cs.good), strings.Join(imageIDs(deref(cs.good)), ", "))
+		d.Record = settle(f.Record, cs.good[0].ID)
+	case len(cs.good) == 1:
+		d.Category = report.OK
+		d.Reason = "encrypted copy " + cs.good[0].ID + " is available"
+		d.Record = settle(f.Record, cs.good[0].ID)
+	case unlisted(rec, copies, p):
+		// Just started, not listed yet: in flight, not gone.
+		d.Category = report.InProgress
+		d.Unlisted = true
+		d.Reason = fmt.Sprintf("copy %s was started at %s and is not listed yet (EC2 is eventually consistent); it counts as in flight until %s",
+			rec.CopyImageID, rec.UpdatedAt.UTC().Format(time.RFC3339), rec.UpdatedAt.Add(p.VisibilityGrace).UTC().Format(time.RFC3339))
+	case len(cs.pending) > 0:
+		d.Category = report.InProgress
+		d.Reason = fmt.Sprintf("copy %s is pending since %s", cs.pending[0].ID, cs.pending[0].CreationDate.UTC().Format(time.RFC3339))
+		if f.Record != nil && f.Record.Status != state.PairCopying && f.Record.Status != state.PairSettled {
+			r := *f.Record
+			r.Status = state.PairCopying
+			r.CopyImageID = cs.pending[0].ID
+			d.Record = &r
+		}
+	case len(cs.wrongKey) > 0:
+		d.Category = report.WrongKey
+		d.Reason = fmt.Sprintf("copy %s: %s; amicopier does not replace copies it did not make wrong, fix or remove it by hand", cs.wrongKey[0].ID, cs.wrongDetail)
+	case len(cs.unencrypted) > 0:
+		d.Category = report.Unencrypted
+		d.Reason = fmt.Sprintf("copy %s: %s; amicopier never deletes such a copy, remove it by hand to get an encrypted one", cs.unencrypted[0].ID, cs.unencDetail)
+	case len(cs.disabled) > 0:
+		// A disabled copy can be enabled again; a second copy would take
+		// its place for nothing (and its name is taken anyway).
+		d.Category = report.Failed
+		d.Reason = fmt.Sprintf("copy %s is disabled: enable it (or deregister it) — amicopier does not copy again while it exists", cs.disabled[0].ID)
+	case len(cs.unusable) > 0:
+		d.Category = report.Failed
+		d.Reason = fmt.Sprintf("copy %s is in %s; amicopier does not copy again while it exists (deregister it to get a new copy)", cs.unusable[0].ID, cs.unusableDetail)
+	default:
+		return false
+	}
+	return true
+}
+
+// retryFacts is what planRetry knows of the pair's attempts.
+type retryFacts struct {
+	attempts, failures int
+	// inFlight is the failed copy of the attempt in flight (nil: that
+	// attempt did not fail), detail its reason.
+	inFlight *cloud.Image
+	detail   string
+	lastErr  string
+}
+
+// next is the pair's record in status, with the attempts as counted.
+func (rf retryFacts) next(f PairFacts, status state.PairStatus) *state.Pair {
+	r := state.Pair{Key: f.Key, Source: f.Source, Fingerprint: f.Fingerprint}
+	if f.Record != nil {
+		r = *f.Record
+		r.Fingerprint = f.Fingerprint
+	}
+	r.Status = status
+	r.Attempts, r.Failures = rf.attempts, rf.failures
+	r.LastError = rf.lastErr
+	if rf.inFlight != nil {
+		r.LastErrorCode = "CopyFailed"
+	}
+	return &r
+}
+
+// planRetry decides a pair with no usable copy: stuck, waiting for its
+// backoff, or due for a copy (a new attempt, or the same one again).
+func planRetry(d *PairDecision, cs copySet, f PairFacts, rec *state.Pair, p PairPolicy) {
+	var rf retryFacts
+	if rec != nil {
+		rf.attempts, rf.failures, rf.lastErr = rec.Attempts, rec.Failures, rec.LastError
+	}
+	rf.attempts = max(rf.attempts, cs.attemptTag)
+	if rf.inFlight = failedAttempt(f.Record, rec, cs.failedOurs); rf.inFlight != nil {
 		// The attempt in flight turned failed.
-		failures++
-		_, inFlightDetail = classifyCopy(inFlight, f.WantKey)
+		rf.failures++
+		_, rf.detail = classifyCopy(rf.inFlight, f.WantKey)
+		rf.lastErr = "copy " + rf.inFlight.ID + " failed: " + orUnknownReason(rf.detail)
 	}
-	lastErr := ""
-	if rec != nil {
-		lastErr = rec.LastError
-	}
-	if newFailure {
-		lastErr = "copy " + inFlight.ID + " failed: " + orUnknownReason(inFlightDetail)
-	}
-	d.LastError = lastErr
-	d.Attempts = attempts
+	d.LastError, d.Attempts = rf.lastErr, rf.attempts
 
-	next := func(status state.PairStatus) *state.Pair {
-		r := state.Pair{Key: f.Key, Source: f.Source, Fingerprint: f.Fingerprint}
-		if f.Record != nil {
-			r = *f.Record
-			r.Fingerprint = f.Fingerprint
-		}
-		r.Status = status
-		r.Attempts, r.Failures = attempts, failures
-		r.LastError = lastErr
-		if newFailure {
-			r.LastErrorCode = "CopyFailed"
-		}
-		return &r
-	}
-
-	if failures >= p.MaxAttempts && p.MaxAttempts > 0 {
+	if rf.failures >= p.MaxAttempts && p.MaxAttempts > 0 {
 		d.Category = report.Stuck
 		d.Reason = fmt.Sprintf("gave up after %d failed attempts (last: %s); change the source or the pair's configuration to try again",
-			failures, orUnknownReason(lastErr))
-		d.Record = changed(f.Record, next(state.PairStuck))
-		return d
+			rf.failures, orUnknownReason(rf.lastErr))
+		d.Record = changed(f.Record, rf.next(f, state.PairStuck))
+		return
 	}
-
 	var due time.Time
 	switch {
-	case newFailure:
+	case rf.inFlight != nil:
 		// Back off from when the failed attempt started.
-		due = inFlight.CreationDate.Add(backoff(p.RetryBackoff, failures))
+		due = rf.inFlight.CreationDate.Add(backoff(p.RetryBackoff, rf.failures))
 	case rec != nil && rec.Status == state.PairFailed:
 		due = rec.NextRetry
 	}
 	if p.Now.Before(due) {
 		d.Category = report.Failed
 		d.Reason = fmt.Sprintf("attempt %d of %d failed (%s); next attempt after %s",
-			failures, p.MaxAttempts, orUnknownReason(lastErr), due.UTC().Format(time.RFC3339))
-		r := next(state.PairFailed)
+			rf.failures, p.MaxAttempts, orUnknownReason(rf.lastErr), due.UTC().Format(time.RFC3339))
+		r := rf.next(f, state.PairFailed)
 		r.NextRetry = due
 		d.Record = changed(f.Record, r)
-		return d
+		return
 	}
 
 	// Start (or repeat) a copy. A copying record whose call never
 	// returned an image id repeats the same attempt: the same ClientToken
 	// makes that safe whether or not the first call reached AWS. Every
 	// other case is a new attempt with a new token.
-	attempt := attempts + 1
-	if repeatsAttempt(rec) && !newFailure && attemptTag < rec.Attempts {
+	attempt := rf.attempts + 1
+	if repeatsAttempt(rec) && rf.inFlight == nil && cs.attemptTag < rec.Attempts {
 		attempt = rec.Attempts
 	}
-	r := next(state.PairCopying)
+	r := rf.next(f, state.PairCopying)
 	r.Attempts = attempt
 	r.ClientToken = ClientToken(f.Key, f.Fingerprint, attempt)
 	r.CopyImageID = ""
@@ -485,41 +503,38 @@ func PlanPair(f PairFacts, p PairPolicy) PairDecision {
 	d.Copy = true
 	d.Record = changed(f.Record, r)
 	d.Attempts = attempt
-	if newFailure {
+	if rf.inFlight != nil {
 		// Counted now, due now: what the run stores before it removes
 		// the failed copy, whether or not the new copy starts.
-		fr := next(state.PairFailed)
+		fr := rf.next(f, state.PairFailed)
 		fr.CopyImageID = ""
 		fr.NextRetry = p.Now
 		d.Failure = fr
 	}
+	d.Category, d.Reason = retryReason(cs, f, rec, rf, attempt, p)
+}
+
+// retryReason says why a copy is due.
+func retryReason(cs copySet, f PairFacts, rec *state.Pair, rf retryFacts, attempt int, p PairPolicy) (report.Category, string) {
 	switch {
-	case newFailure:
-		d.Category = report.Failed
-		d.Reason = fmt.Sprintf("copy %s failed (%s); attempt %d of %d is due", inFlight.ID,
-			orUnknownReason(inFlightDetail), attempt, p.MaxAttempts)
-	case len(failed) > 0:
-		last := failed[len(failed)-1]
+	case rf.inFlight != nil:
+		return report.Failed, fmt.Sprintf("copy %s failed (%s); attempt %d of %d is due", rf.inFlight.ID,
+			orUnknownReason(rf.detail), attempt, p.MaxAttempts)
+	case len(cs.failed) > 0:
+		last := cs.failed[len(cs.failed)-1]
 		_, detail := classifyCopy(last, f.WantKey)
-		d.Category = report.Failed
-		d.Reason = fmt.Sprintf("copy %s failed (%s); attempt %d of %d is due", last.ID,
+		return report.Failed, fmt.Sprintf("copy %s failed (%s); attempt %d of %d is due", last.ID,
 			orUnknownReason(detail), attempt, p.MaxAttempts)
 	case rec != nil && rec.Status == state.PairFailed:
-		d.Category = report.Failed
-		d.Reason = fmt.Sprintf("attempt %d failed (%s); attempt %d of %d is due", failures,
-			orUnknownReason(lastErr), attempt, p.MaxAttempts)
+		return report.Failed, fmt.Sprintf("attempt %d failed (%s); attempt %d of %d is due", rf.failures,
+			orUnknownReason(rf.lastErr), attempt, p.MaxAttempts)
 	case rec != nil && rec.Status == state.PairDeferred:
-		d.Category = report.Missing
-		d.Reason = fmt.Sprintf("attempt %d was deferred, nothing failed (%s); it is made again, with the same request",
+		return report.Missing, fmt.Sprintf("attempt %d was deferred, nothing failed (%s); it is made again, with the same request",
 			rec.Attempts, orUnknownReason(rec.LastError))
 	case rec != nil && rec.CopyImageID != "":
-		d.Category = report.Missing
-		d.Reason = fmt.Sprintf("copy %s recorded earlier is gone", rec.CopyImageID)
-	default:
-		d.Category = report.Missing
-		d.Reason = "no encrypted copy in the account and Region"
+		return report.Missing, fmt.Sprintf("copy %s recorded earlier is gone", rec.CopyImageID)
 	}
-	return d
+	return report.Missing, "no encrypted copy in the account and Region"
 }
 
 // unlisted reports whether rec names a copy CopyImage started that the
@@ -582,87 +597,4 @@ func deref(imgs []*cloud.Image) []cloud.Image {
 		out[i] = *p
 	}
 	return out
-}
-
-// CopyAnswer is what one CopyImage call came back with.
-type CopyAnswer struct {
-	ImageID string
-	Err     error
-	// JustShared says the run granted the source to the account moments
-	// before the call: EC2 may refuse a copy of an AMI whose grant has not
-	// propagated yet (AuthFailure, InvalidAMIID.NotFound), and that is no
-	// failure of the pair's.
-	JustShared bool
-}
-
-// Deferred reports whether the answer started no copy and counts no
-// failure: the request may be made again as it is (same ClientToken).
-// That is EC2's quota of concurrent copies (ResourceLimitExceeded), a
-// grant that has not propagated yet, and every answer that leaves the
-// outcome unknown: a call cut off by a deadline or a signal, a throttle or
-// server error the connector gave up retrying, a connection that broke.
-// Only EC2 refusing the request on its merits is a failed attempt.
-func (a CopyAnswer) Deferred() bool {
-	if a.Err == nil {
-		return false
-	}
-	if a.Propagating() {
-		return true
-	}
-	switch cloud.ClassOf(a.Err) {
-	case cloud.ClassLimit, cloud.ClassThrottled, cloud.ClassRetryable, cloud.ClassUnknown:
-		return true
-	}
-	return false
-}
-
-// Propagating reports whether EC2 refused a copy of a source the run had
-// just shared as it refuses a copy of an AMI the caller may not use: the
-// grant had not propagated yet.
-func (a CopyAnswer) Propagating() bool {
-	if !a.JustShared {
-		return false
-	}
-	switch cloud.CodeOf(a.Err) {
-	case "AuthFailure", "InvalidAMIID.NotFound":
-		return true
-	}
-	return false
-}
-
-// AfterCopy is the pair's record once CopyImage answered: the new image id
-// on success. A deferred answer (CopyAnswer.Deferred) records the attempt
-// as deferred, its ClientToken kept for the next run, nothing counted. A
-// refusal (the source not found, access denied, the name taken, a bad key
-// or parameter) is a failed attempt: counted, backed off, stuck after
-// p.MaxAttempts.
-func AfterCopy(rec state.Pair, a CopyAnswer, p PairPolicy) state.Pair {
-	if a.Err == nil {
-		rec.Status = state.PairCopying
-		rec.CopyImageID = a.ImageID
-		rec.LastErrorCode, rec.LastError = "", ""
-		return rec
-	}
-	rec.LastErrorCode = cloud.CodeOf(a.Err)
-	if rec.LastErrorCode == "" {
-		rec.LastErrorCode = "Error"
-		if errors.Is(a.Err, context.DeadlineExceeded) || errors.Is(a.Err, context.Canceled) {
-			rec.LastErrorCode = "Interrupted"
-		}
-	}
-	rec.LastError = a.Err.Error()
-	rec.CopyImageID = ""
-	if a.Deferred() {
-		rec.Status = state.PairDeferred
-		rec.NextRetry = time.Time{}
-		return rec
-	}
-	rec.Failures++
-	if p.MaxAttempts > 0 && rec.Failures >= p.MaxAttempts {
-		rec.Status = state.PairStuck
-		return rec
-	}
-	rec.Status = state.PairFailed
-	rec.NextRetry = p.Now.Add(backoff(p.RetryBackoff, rec.Failures))
-	return rec
 }

@@ -290,23 +290,11 @@ func (r *run) prune(ctx context.Context) {
 			if !ok {
 				continue
 			}
-			next := state.Pair{Key: pw.key, Source: r.e.set.SourceAccount}
-			if pw.stored != nil {
-				next = *pw.stored
-			}
-			next.Status = state.PairSettled
-			next.LastErrorCode, next.LastError = "Pruned", "pruned: "+pw.dec.Reason
-			if len(left) > 0 {
-				// Unsettled until its snapshots are gone too.
-				next.Status, next.CopyImageID = state.PairOrphaned, ""
-				next.Snapshots = union(next.Snapshots, left)
-				next.LastErrorCode = "SnapshotsLeft"
-				next.LastError = fmt.Sprintf("pruned, but EC2 could not delete snapshot(s) %s; the next run deletes them", strings.Join(left, ", "))
-			}
+			next := AfterPrune(pw.key, r.e.set.SourceAccount, pw.stored, pw.dec.Reason, left)
 			pw.dec.Record = &next
 		}
 		if pw.dec.Record != nil {
-			if _, err := r.putPair(ctx, &pairWork{key: pw.key, stored: pw.stored}, *pw.dec.Record); err != nil {
+			if _, err := r.writePair(ctx, &pairWork{key: pw.key, stored: pw.stored}, *pw.dec.Record); err != nil {
 				r.fail(fmt.Sprintf("orphaned copy %s", pw.key), err)
 			}
 		}
@@ -344,7 +332,7 @@ func (r *run) cleanLeftovers(ctx context.Context) {
 			if len(rec.Snapshots) == 0 || ctx.Err() != nil || r.outOfTime() {
 				continue
 			}
-			if cur, ok := r.out.written[key]; ok {
+			if cur, ok := r.out.writtenRecord(key); ok {
 				rec = cur // this run wrote it since
 			}
 			client, err := r.conn.Target(ctx, k[0], k[1])
@@ -362,13 +350,7 @@ func (r *run) cleanLeftovers(ctx context.Context) {
 					r.fail(fmt.Sprintf("pair %s: delete leftover snapshot %s", key, snap), err)
 				}
 			}
-			next := rec
-			next.Snapshots = left
-			if len(left) == 0 && rec.Status == state.PairOrphaned && rec.CopyImageID == "" {
-				next.Status, next.LastErrorCode, next.LastError = state.PairSettled, "Pruned", "pruned, and its snapshots deleted"
-			}
-			stored := rec
-			if _, err := r.putPair(ctx, &pairWork{key: key, stored: &stored}, next); err != nil {
+			if _, err := r.putPair(ctx, &rec, AfterLeftovers(rec, left)); err != nil {
 				r.fail(fmt.Sprintf("pair %s", key), err)
 			}
 		}

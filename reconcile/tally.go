@@ -98,6 +98,14 @@ func (t *tally) noteWritten(p state.Pair) {
 	t.mu.Unlock()
 }
 
+// writtenRecord returns the record the run wrote for key, if it wrote one.
+func (t *tally) writtenRecord(key state.PairKey) (state.Pair, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.written[key]
+	return p, ok
+}
+
 // errorList formats the run's errors: the first maxRunErrors, each at
 // most maxErrorLen long, then one line counting the rest by AWS error code
 // (most frequent first); n is how many there are in all.
