@@ -62,38 +62,12 @@ func (r *run) deferTrimmed() {
 	}
 }
 
+// applyPair acts on one pair: it removes the failed copies the plan
+// names, then writes the pair's record or, for a copy, waits for its
+// share and starts it unless something holds it back.
 func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capacity int) {
-	rw := c.rw
-	if len(pw.dec.Deregister) > 0 {
-		// The failed copy is the only proof of its failure: remember the
-		// failure first, then remove the copy. A copy deferred below, or
-		// a run killed in between, then loses nothing.
-		pre := pw.dec.Failure
-		if pre == nil && !pw.dec.Copy {
-			pre = pw.dec.Record
-		}
-		if pre != nil {
-			if _, err := r.writePair(ctx, pw, *pre); err != nil {
-				r.fail(fmt.Sprintf("pair %s: failed copy kept", pw.key), err)
-				pw.item.Action = "none"
-				pw.item.LastError = err.Error()
-				return
-			}
-		}
-		if !r.deregisterFailed(ctx, rw, pw) && pw.dec.Copy {
-			reason := "a failed copy could not be deregistered, and it holds the name the new copy takes; the next run tries again"
-			if r.outOfTime() {
-				reason = "the time budget is spent; the next run continues"
-			}
-			r.deferPair(pw, reason, false)
-			return
-		}
-	}
-	if pw.dec.Copy && pw.dec.Record != nil && pw.stored != nil {
-		// The failure may have been written by reopening an earlier
-		// life's record, whose attempts went further.
-		next := ContinueAttempts(*pw.dec.Record, *pw.stored)
-		pw.dec.Record = &next
+	if len(pw.dec.Deregister) > 0 && !r.removeFailed(ctx, c.rw, pw) {
+		return
 	}
 	if !pw.dec.Copy {
 		if pw.dec.Record != nil {
@@ -103,46 +77,87 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 		}
 		return
 	}
+	if pw.dec.Record != nil && pw.stored != nil {
+		// The failure may have been written by reopening an earlier
+		// life's record, whose attempts went further.
+		next := ContinueAttempts(*pw.dec.Record, *pw.stored)
+		pw.dec.Record = &next
+	}
+	sr := r.shareOutcome(ctx, pw.src.img.ID, c.rw.account)
+	if r.copyHeldBack(ctx, c, pw, sr, capacity) {
+		return
+	}
+	r.startCopy(ctx, c, pw, sr.justAdded)
+}
 
-	sr := r.shareOutcome(ctx, pw.src.img.ID, rw.account)
+// removeFailed records the failure of the attempt in flight, then
+// deregisters the failed copies (the failed copy is the only proof of its
+// failure: remembered first, nothing is lost if the copy is deferred below
+// or the run killed in between). It reports whether the pair's work goes
+// on.
+func (r *run) removeFailed(ctx context.Context, rw *regionWork, pw *pairWork) bool {
+	pre := pw.dec.Failure
+	if pre == nil && !pw.dec.Copy {
+		pre = pw.dec.Record
+	}
+	if pre != nil {
+		if _, err := r.writePair(ctx, pw, *pre); err != nil {
+			r.fail(fmt.Sprintf("pair %s: failed copy kept", pw.key), err)
+			pw.item.Action = "none"
+			pw.item.LastError = err.Error()
+			return false
+		}
+	}
+	if !r.deregisterFailed(ctx, rw, pw) && pw.dec.Copy {
+		reason := "a failed copy could not be deregistered, and it holds the name the new copy takes; the next run tries again"
+		if r.outOfTime() {
+			reason = "the time budget is spent; the next run continues"
+		}
+		r.deferPair(pw, reason, false)
+		return false
+	}
+	return true
+}
+
+// copyHeldBack handles a copy that may not start now, and reports whether
+// it was one: its source could not be shared (or waits for room in the
+// sharing quota), the run's time is spent, the Region's copies are denied
+// or its quota full, or the in-flight cap is reached.
+func (r *run) copyHeldBack(ctx context.Context, c *regionCursor, pw *pairWork, sr shareResult, capacity int) bool {
+	rw := c.rw
 	switch {
 	case sr.rejected != nil:
 		// EC2 refuses to share the source at all (an aws/ebs snapshot):
 		// every pair of the image is rejected.
 		r.shareFailed(ctx, pw, sr.rejected)
-		return
 	case sr.err != nil:
 		r.shareFailed(ctx, pw, sr.err)
-		return
 	case sr.waits != "":
 		r.deferPair(pw, sr.waits, false)
-		return
-	}
-	granted := sr.granted
-	switch {
 	case r.outOfTime():
 		r.deferPair(pw, "the time budget is spent; the next run continues", false)
-		return
 	case c.denied != "":
-		reason := fmt.Sprintf("not copied: %s", c.denied)
-		pw.recategorize(report.Unreachable, reason)
+		pw.recategorize(report.Unreachable, fmt.Sprintf("not copied: %s", c.denied))
 		pw.item.Action = "none"
-		return
 	case c.quotaFull:
 		r.deferPair(pw, "EC2 refused more concurrent copies in this account and Region (ResourceLimitExceeded)", false)
-		return
 	case rw.inFlight >= capacity:
 		r.deferPair(pw, capReason(rw), true)
-		return
-	case !granted || trimmed(pw):
+	case !sr.granted || trimmed(pw):
 		// Sharing (and trimDeferred) expected the cap to be full by now;
 		// a copy before this one failed and left its slot free.
 		r.deferPair(pw, fmt.Sprintf("the source was not shared with %s in this run, which expected limits.in_flight_copies to be reached; the next run continues", rw.account), true)
-		return
+	default:
+		return false
 	}
+	return true
+}
 
-	// Write ahead: the attempt and its ClientToken are recorded before
-	// the call, so a crash after the call repeats the same token.
+// startCopy writes the attempt ahead (its ClientToken recorded before the
+// call, so a crash after the call repeats the same token), calls
+// CopyImage, and records the answer (AfterCopy).
+func (r *run) startCopy(ctx context.Context, c *regionCursor, pw *pairWork, justShared bool) {
+	rw := c.rw
 	want := pw.dec.Record
 	if want == nil {
 		want = pw.stored // the same attempt again: its record is already written
@@ -161,7 +176,7 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 	in.Tags = maps.Clone(in.Tags)
 	in.Tags[TagAttempt] = strconv.Itoa(rec.Attempts)
 	imageID, callErr := rw.client.CopyImage(ctx, in)
-	answer := CopyAnswer{ImageID: imageID, Err: callErr, JustShared: sr.justAdded}
+	answer := CopyAnswer{ImageID: imageID, Err: callErr, JustShared: justShared}
 	after := AfterCopy(rec, answer, r.policy)
 	// The answer is recorded even when the run is being stopped (the
 	// deadline, a signal): it is what the next run starts from.

@@ -122,71 +122,99 @@ func (p GrantPlan) Changes() bool {
 		p.Ahead != nil || p.After != nil
 }
 
-// PlanGrants decides the sharing of one image. It is pure.
+// PlanGrants decides the sharing of one image. It is pure: it works out
+// the additions (OU grants first, each serves many, then accounts, within
+// the room the quota leaves; create-volume for every account that copies),
+// the removals of amicopier's own grants, the grants of other tools, and
+// the ledger records to write before and after.
 func PlanGrants(f GrantFacts) GrantPlan {
-	plan := GrantPlan{AddVolume: map[string][]string{}, RemoveVolume: map[string][]string{}, Deferred: map[string]string{}}
-	present := entitySet(f.Current)
-	cover := map[string]CoverGrant{}
-	coverOf := map[string]string{} // account -> the cover grant standing for it
+	g := &grantPlanner{f: f, present: entitySet(f.Current), cover: map[string]CoverGrant{}, coverOf: map[string]string{},
+		mine: map[string]bool{}, need: map[string]bool{}, addedOU: map[string]bool{},
+		plan: GrantPlan{AddVolume: map[string][]string{}, RemoveVolume: map[string][]string{}, Deferred: map[string]string{}}}
 	if f.CoverKnown {
 		for _, c := range f.Cover {
-			cover[c.ARN] = c
+			g.cover[c.ARN] = c
 			for _, a := range c.Accounts {
-				coverOf[a] = c.ARN
+				g.coverOf[a] = c.ARN
 			}
 		}
 	}
-	mine := map[string]bool{}
 	for _, e := range f.Mine.Launch {
-		mine[e] = true
+		g.mine[e] = true
 	}
-	need := map[string]bool{}
 	for _, a := range f.Need {
-		need[a] = true
+		g.need[a] = true
 	}
+	volumeAdded := g.additions()
+	if f.Revoke {
+		g.removals()
+	}
+	if f.Read {
+		g.foreign()
+	}
+	g.finishRemovals()
+	g.records(volumeAdded)
+	return g.plan
+}
 
-	// Additions: each account of Need gets launch permission (its OU's, or
-	// its own) and create-volume permission on every snapshot, within the
-	// room the quota leaves. OU grants go first: each serves many.
+// grantPlanner is one PlanGrants at work.
+type grantPlanner struct {
+	f       GrantFacts
+	present map[string]bool // the launch permission as read
+	cover   map[string]CoverGrant
+	coverOf map[string]string // account -> the cover grant standing for it
+	mine    map[string]bool   // launch entities this scope's ledger lists
+	need    map[string]bool
+	addedOU map[string]bool
+	// removeLaunch and removeVolume are the entities and accounts to take
+	// back, as found.
+	removeLaunch, removeVolume []string
+	plan                       GrantPlan
+}
+
+// additions grants each account of Need launch permission (its OU's, or
+// its own) and create-volume permission on every snapshot, within the
+// room the quota leaves; it returns the accounts given create-volume
+// permission.
+func (g *grantPlanner) additions() (volumeAdded []string) {
+	f := g.f
 	room := f.Room
 	var addOUs, addAccounts []string
-	addedOU := map[string]bool{}
 	for _, a := range f.Need {
-		arn, covered := coverOf[a]
+		arn, covered := g.coverOf[a]
 		switch {
-		case f.Read && present[a], covered && f.Read && present[arn], covered && addedOU[arn]:
+		case f.Read && g.present[a], covered && f.Read && g.present[arn], covered && g.addedOU[arn]:
 			continue
 		case covered:
 			if room == 0 {
-				plan.Deferred[a] = quotaReason(f.Image, f.Current.Len())
+				g.plan.Deferred[a] = quotaReason(f.Image, f.Current.Len())
 				continue
 			}
 			room--
-			addedOU[arn] = true
+			g.addedOU[arn] = true
 			addOUs = append(addOUs, arn)
 		}
 	}
 	for _, a := range f.Need {
-		if _, covered := coverOf[a]; covered || (f.Read && present[a]) {
+		if _, covered := g.coverOf[a]; covered || (f.Read && g.present[a]) {
 			continue
 		}
 		if room == 0 {
-			plan.Deferred[a] = quotaReason(f.Image, f.Current.Len())
+			g.plan.Deferred[a] = quotaReason(f.Image, f.Current.Len())
 			continue
 		}
 		room--
 		addAccounts = append(addAccounts, a)
 	}
-	plan.AddLaunch = splitEntities(append(addOUs, addAccounts...))
-	var volumeAdded []string
+	g.plan.AddLaunch = splitEntities(append(addOUs, addAccounts...))
 	for _, a := range f.Need {
-		if _, deferred := plan.Deferred[a]; deferred {
+		if _, deferred := g.plan.Deferred[a]; deferred {
 			continue
 		}
 		added := false
 		for _, snap := range f.Snapshots {
 			if !f.Read || !slices.Contains(f.CurrentVolume[snap], a) {
-				plan.AddVolume[snap] = append(plan.AddVolume[snap], a)
+				g.plan.AddVolume[snap] = append(g.plan.AddVolume[snap], a)
 				added = true
 			}
 		}
@@ -194,84 +222,98 @@ func PlanGrants(f GrantFacts) GrantPlan {
 			volumeAdded = append(volumeAdded, a)
 		}
 	}
+	return volumeAdded
+}
 
-	// Removals, only of what amicopier granted.
-	var removeLaunch, removeVolume []string
-	if f.Revoke {
-		stillNeeded := func(a string) bool { return need[a] || f.Keep(a) || !f.Judged(a) }
-		for _, e := range f.Mine.Launch {
-			switch {
-			case isOrgEntity(e):
-				if f.CoverKnown && cover[e].ARN == "" {
-					removeLaunch = append(removeLaunch, e) // no longer wholly targeted
-				}
-			case !stillNeeded(e):
-				removeLaunch = append(removeLaunch, e)
-			case f.Judged(e) && coverOf[e] != "" && (present[coverOf[e]] || addedOU[coverOf[e]]):
-				removeLaunch = append(removeLaunch, e) // its OU stands for it now
+// removals takes back only what amicopier granted: an OU grant no longer
+// exact, an account grant no longer needed (or stood for by its OU now),
+// and the create-volume grants of accounts done.
+func (g *grantPlanner) removals() {
+	f := g.f
+	stillNeeded := func(a string) bool { return g.need[a] || f.Keep(a) || !f.Judged(a) }
+	for _, e := range f.Mine.Launch {
+		switch {
+		case isOrgEntity(e):
+			if f.CoverKnown && g.cover[e].ARN == "" {
+				g.removeLaunch = append(g.removeLaunch, e) // no longer wholly targeted
 			}
+		case !stillNeeded(e):
+			g.removeLaunch = append(g.removeLaunch, e)
+		case f.Judged(e) && g.coverOf[e] != "" && (g.present[g.coverOf[e]] || g.addedOU[g.coverOf[e]]):
+			g.removeLaunch = append(g.removeLaunch, e) // its OU stands for it now
 		}
-		// OU grants other scopes of amicopier made are taken back by any
-		// scope that sees them no longer wholly targeted.
-		if f.CoverKnown && f.Read {
-			for e := range f.Ours {
-				if isOrgEntity(e) && present[e] && !mine[e] && cover[e].ARN == "" {
-					removeLaunch = append(removeLaunch, e)
-				}
-			}
-		}
-		for _, a := range f.Mine.Volume {
-			if !stillNeeded(a) {
-				removeVolume = append(removeVolume, a)
+	}
+	// OU grants other scopes of amicopier made are taken back by any
+	// scope that sees them no longer wholly targeted.
+	if f.CoverKnown && f.Read {
+		for e := range f.Ours {
+			if isOrgEntity(e) && g.present[e] && !g.mine[e] && g.cover[e].ARN == "" {
+				g.removeLaunch = append(g.removeLaunch, e)
 			}
 		}
 	}
+	for _, a := range f.Mine.Volume {
+		if !stillNeeded(a) {
+			g.removeVolume = append(g.removeVolume, a)
+		}
+	}
+}
 
-	// What other tools granted, to accounts and OUs that are not targets.
-	if f.Read {
-		for _, e := range f.Current.Entities() {
-			if f.Ours[e] || mine[e] {
-				continue
-			}
-			if isOrgEntity(e) {
-				if cover[e].ARN == "" {
-					plan.Foreign = append(plan.Foreign, e)
-				}
-			} else if !f.IsTarget(e) {
-				plan.Foreign = append(plan.Foreign, e)
-			}
+// foreign lists what other tools granted to accounts and OUs that are not
+// targets, and takes it back with RevokeForeign (never a public grant).
+func (g *grantPlanner) foreign() {
+	f := g.f
+	for _, e := range f.Current.Entities() {
+		if f.Ours[e] || g.mine[e] {
+			continue
 		}
-		if f.Current.Public {
-			plan.Foreign = append(plan.Foreign, "all (public)")
+		if isOrgEntity(e) {
+			if g.cover[e].ARN == "" {
+				g.plan.Foreign = append(g.plan.Foreign, e)
+			}
+		} else if !f.IsTarget(e) {
+			g.plan.Foreign = append(g.plan.Foreign, e)
 		}
-		slices.Sort(plan.Foreign)
-		if f.RevokeForeign {
-			for _, e := range plan.Foreign {
-				if e != "all (public)" {
-					removeLaunch = append(removeLaunch, e)
-				}
+	}
+	if f.Current.Public {
+		g.plan.Foreign = append(g.plan.Foreign, "all (public)")
+	}
+	slices.Sort(g.plan.Foreign)
+	if f.RevokeForeign {
+		for _, e := range g.plan.Foreign {
+			if e != "all (public)" {
+				g.removeLaunch = append(g.removeLaunch, e)
 			}
 		}
 	}
-	slices.Sort(removeLaunch)
-	removeLaunch = slices.Compact(removeLaunch)
+}
+
+// finishRemovals turns the removals found into the plan's changes: only
+// what is there (when read) is taken off.
+func (g *grantPlanner) finishRemovals() {
+	f := g.f
+	slices.Sort(g.removeLaunch)
+	g.removeLaunch = slices.Compact(g.removeLaunch)
 	if f.Read {
-		removeLaunch = slices.DeleteFunc(removeLaunch, func(e string) bool { return !present[e] })
+		g.removeLaunch = slices.DeleteFunc(g.removeLaunch, func(e string) bool { return !g.present[e] })
 	}
-	plan.RemoveLaunch = splitEntities(removeLaunch)
-	for _, a := range removeVolume {
+	g.plan.RemoveLaunch = splitEntities(g.removeLaunch)
+	for _, a := range g.removeVolume {
 		for _, snap := range f.Snapshots {
 			if !f.Read || slices.Contains(f.CurrentVolume[snap], a) {
-				plan.RemoveVolume[snap] = append(plan.RemoveVolume[snap], a)
+				g.plan.RemoveVolume[snap] = append(g.plan.RemoveVolume[snap], a)
 			}
 		}
 	}
-	plan.Revoked = append(slices.Clone(removeLaunch), removeVolume...)
-	slices.Sort(plan.Revoked)
-	plan.Revoked = slices.Compact(plan.Revoked)
+	g.plan.Revoked = append(slices.Clone(g.removeLaunch), g.removeVolume...)
+	slices.Sort(g.plan.Revoked)
+	g.plan.Revoked = slices.Compact(g.plan.Revoked)
+}
 
-	// The records: ahead of the additions, what will be ours; after
-	// every change, what is.
+// records are the ledger records: ahead of the additions, what will be
+// amicopier's; after every change, what is.
+func (g *grantPlanner) records(volumeAdded []string) {
+	f, plan := g.f, &g.plan
 	ahead := f.Mine
 	ahead.Launch = union(f.Mine.Launch, plan.AddLaunch.Entities())
 	ahead.Volume = union(f.Mine.Volume, volumeAdded)
@@ -282,8 +324,8 @@ func PlanGrants(f GrantFacts) GrantPlan {
 		plan.Ahead = &ahead
 	}
 	after := ahead
-	after.Launch = minus(ahead.Launch, removeLaunch)
-	after.Volume = minus(ahead.Volume, removeVolume)
+	after.Launch = minus(ahead.Launch, g.removeLaunch)
+	after.Volume = minus(ahead.Volume, g.removeVolume)
 	if len(after.Volume) == 0 {
 		after.Snapshots = nil
 	}
@@ -300,7 +342,6 @@ func PlanGrants(f GrantFacts) GrantPlan {
 			delete(plan.RemoveVolume, snap)
 		}
 	}
-	return plan
 }
 
 func quotaReason(image string, have int) string {

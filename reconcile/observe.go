@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,64 +17,11 @@ import (
 // discover lists the source AMIs of every configured Region, reads the
 // organisation, and resolves each image's targets.
 func (r *run) discover(ctx context.Context) error {
-	set := &r.e.set
-	regions := set.SourceRegions
-	found := make([][]cloud.Image, len(regions))
-	errs := make([]error, len(regions)+1)
-	var orgView *orgView
-	var wg sync.WaitGroup
-	for i, region := range regions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := r.sourceClient(ctx, region)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			q := cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}, Tags: set.SourceFilters, ImageIDs: r.req.OnlyImages}
-			found[i], err = c.DescribeImages(ctx, q)
-			if err != nil {
-				errs[i] = errorf(err, "discover source images of account %s in %s", set.SourceAccount, region)
-			}
-		}()
+	found, err := r.listSourcesAndOrg(ctx)
+	if err != nil {
+		return err
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		org, err := r.conn.Organization(ctx)
-		if err == nil {
-			orgView, err = loadOrg(ctx, org)
-		}
-		if err != nil {
-			errs[len(regions)] = errorf(err, "read the organisation")
-			return
-		}
-		if r.req.IncludeOK {
-			// The drift matrix groups accounts by OU: learn them all.
-			if err := orgView.walkTree(ctx); err != nil {
-				r.fail("read the OU tree (accounts are shown without their OU)", err)
-			}
-		}
-	}()
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	r.found.org = orgView
-
-	opt := resolveOptions{source: set.SourceAccount, regions: set.TargetRegions, exclude: map[string]bool{}, shard: r.shard}
-	for _, a := range set.ExcludeAccounts {
-		opt.exclude[a] = true
-	}
-	if len(r.req.OnlyAccounts) > 0 {
-		opt.onlyAccounts = map[string]bool{}
-		for _, a := range r.req.OnlyAccounts {
-			opt.onlyAccounts[a] = true
-		}
-	}
+	opt := r.resolveOptions()
 	r.found.byID = map[string]*sourceImage{}
 	// Images with the same target metadata resolve once and share one
 	// target set: with "*" on every image, that is one account list for
@@ -82,23 +30,7 @@ func (r *run) discover(ctx context.Context) error {
 	resolved := map[string]targetSet{}
 	for _, imgs := range found {
 		for _, img := range imgs {
-			if _, dup := r.found.byID[img.ID]; dup {
-				continue
-			}
-			if IsCopy(&img) {
-				// A copy in the source account (AMIgo's, another tool's,
-				// an earlier amicopier's) is never a source: copying it
-				// would breed a generation of copies every run.
-				r.found.copiesInSource++
-				continue
-			}
-			if dt := img.DeprecationTime; !set.IncludeDeprecated && !dt.IsZero() && !dt.After(r.policy.Now) {
-				// Its owner still sees a deprecated AMI (DescribeImages
-				// lists them all to the owner, whatever IncludeDeprecated
-				// says): without this, every new account would get
-				// copies of every retired golden AMI.
-				r.found.skipped = append(r.found.skipped, report.Skipped{ID: img.ID, Name: img.Name, Region: img.Region,
-					Reason: "deprecated since " + dt.UTC().Format(time.RFC3339) + " (source.include_deprecated is false)"})
+			if _, dup := r.found.byID[img.ID]; dup || !r.isSource(&img) {
 				continue
 			}
 			src := &sourceImage{img: img}
@@ -124,6 +56,98 @@ func (r *run) discover(ctx context.Context) error {
 		}
 		return strings.Compare(a.img.ID, b.img.ID)
 	})
+	r.reportRejected()
+	return nil
+}
+
+// listSourcesAndOrg lists the source images of every source Region and
+// the organisation's accounts, all at once.
+func (r *run) listSourcesAndOrg(ctx context.Context) ([][]cloud.Image, error) {
+	set := &r.e.set
+	regions := set.SourceRegions
+	found := make([][]cloud.Image, len(regions))
+	errs := make([]error, len(regions)+1)
+	var wg sync.WaitGroup
+	for i, region := range regions {
+		wg.Go(func() {
+			c, err := r.sourceClient(ctx, region)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			q := cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}, Tags: set.SourceFilters, ImageIDs: r.req.OnlyImages}
+			found[i], err = c.DescribeImages(ctx, q)
+			if err != nil {
+				errs[i] = errorf(err, "discover source images of account %s in %s", set.SourceAccount, region)
+			}
+		})
+	}
+	wg.Go(func() {
+		org, err := r.conn.Organization(ctx)
+		if err == nil {
+			r.found.org, err = loadOrg(ctx, org)
+		}
+		if err != nil {
+			errs[len(regions)] = errorf(err, "read the organisation")
+			return
+		}
+		if r.req.IncludeOK {
+			// The drift matrix groups accounts by OU: learn them all.
+			if err := r.found.org.walkTree(ctx); err != nil {
+				r.fail("read the OU tree (accounts are shown without their OU)", err)
+			}
+		}
+	})
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// resolveOptions narrows resolution to the run's scope and exclusions.
+func (r *run) resolveOptions() resolveOptions {
+	set := &r.e.set
+	opt := resolveOptions{source: set.SourceAccount, regions: set.TargetRegions, exclude: map[string]bool{}, shard: r.shard}
+	for _, a := range set.ExcludeAccounts {
+		opt.exclude[a] = true
+	}
+	if len(r.req.OnlyAccounts) > 0 {
+		opt.onlyAccounts = map[string]bool{}
+		for _, a := range r.req.OnlyAccounts {
+			opt.onlyAccounts[a] = true
+		}
+	}
+	return opt
+}
+
+// isSource tells whether an image the source account owns is a source;
+// a copy and, unless configured, a deprecated AMI are not (noted for the
+// report).
+func (r *run) isSource(img *cloud.Image) bool {
+	if IsCopy(img) {
+		// A copy in the source account (AMIgo's, another tool's, an
+		// earlier amicopier's) is never a source: copying it would breed a
+		// generation of copies every run.
+		r.found.copiesInSource++
+		return false
+	}
+	if dt := img.DeprecationTime; !r.e.set.IncludeDeprecated && !dt.IsZero() && !dt.After(r.policy.Now) {
+		// Its owner still sees a deprecated AMI (DescribeImages lists them
+		// all to the owner, whatever IncludeDeprecated says): without
+		// this, every new account would get copies of every retired
+		// golden AMI.
+		r.found.skipped = append(r.found.skipped, report.Skipped{ID: img.ID, Name: img.Name, Region: img.Region,
+			Reason: "deprecated since " + dt.UTC().Format(time.RFC3339) + " (source.include_deprecated is false)"})
+		return false
+	}
+	return true
+}
+
+// reportRejected makes the report's lines of the targets resolution
+// rejected; one that could not be checked (an OU the organisation would
+// not list) is unreachable and leaves discovery incomplete.
+func (r *run) reportRejected() {
 	for _, src := range r.found.sources {
 		for _, rej := range src.targets.Rejected {
 			cat := report.RejectedTarget
@@ -139,7 +163,6 @@ func (r *run) discover(ctx context.Context) error {
 			})
 		}
 	}
-	return nil
 }
 
 func (r *run) targetSpecs(ctx context.Context, img *cloud.Image) ([]cloud.TargetSpec, error) {

@@ -107,43 +107,58 @@ func (r *run) findOrphans(ctx context.Context) {
 		return
 	}
 	settle := !r.found.incomplete
-	retired := map[[2]string]*regionWork{}
-	retireAt := func(k [2]string, pw *pairWork) {
-		rw := retired[k]
-		if rw == nil {
-			rw = &regionWork{account: k[0], region: k[1]}
-			retired[k] = rw
-		}
-		rw.pairs = append(rw.pairs, pw)
-	}
-	var orphans []orphanCandidate
+	retired := retirements{}
 	// candidate holds every pair with a copy left by an undiscovered
 	// source: whatever becomes of its record, it is decided once, here.
 	candidate := map[state.PairKey]bool{}
+	var orphans []orphanCandidate
 	for _, o := range r.seen.orphans {
-		candidate[state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}] = true
-		if !exists[o.sourceID] && slices.Contains(r.e.set.SourceRegions, o.sourceRegion) {
-			orphans = append(orphans, o)
-			continue
-		}
-		if !settle {
-			continue
-		}
-		// The source exists but no longer targets the account: the copy
-		// stays, and its pair's record leaves the unsettled index.
-		k := [2]string{o.account, o.region}
 		key := state.PairKey{SourceImage: o.sourceID, Account: o.account, Region: o.region}
-		if rec, ok := r.seen.records[k][key]; ok {
-			retireAt(k, retire(rec, "NoLongerTargeted", "the source no longer targets this account and Region; its copy is kept"))
+		candidate[key] = true
+		switch {
+		case !exists[o.sourceID] && slices.Contains(r.e.set.SourceRegions, o.sourceRegion):
+			orphans = append(orphans, o)
+		case settle:
+			// The source exists but no longer targets the account: the
+			// copy stays, and its pair's record leaves the unsettled
+			// index.
+			k := [2]string{o.account, o.region}
+			if rec, ok := r.seen.records[k][key]; ok {
+				retired.add(k, retire(rec, "NoLongerTargeted", "the source no longer targets this account and Region; its copy is kept"))
+			}
 		}
 	}
 	r.seen.orphans = nil // what prune needs is in pruneWork now
+	seen := r.planOrphans(ctx, orphans, settle)
+	if settle {
+		r.retireGoneOrphans(seen, candidate, retired)
+	}
+	for _, k := range sortedKeys2(retired) {
+		r.seen.work = append(r.seen.work, retired[k])
+	}
+}
+
+// retirements collects the records to retire, by account and Region.
+type retirements map[[2]string]*regionWork
+
+func (rt retirements) add(k [2]string, pw *pairWork) {
+	rw := rt[k]
+	if rw == nil {
+		rw = &regionWork{account: k[0], region: k[1]}
+		rt[k] = rw
+	}
+	rw.pairs = append(rw.pairs, pw)
+}
+
+// planOrphans decides about each orphaned copy (PlanOrphan), asks whether
+// instances use the ones due for pruning, and makes their lines of the
+// report; it returns the pairs it decided about.
+func (r *run) planOrphans(ctx context.Context, orphans []orphanCandidate, settle bool) map[state.PairKey]bool {
 	slices.SortFunc(orphans, func(a, b orphanCandidate) int {
 		return cmp.Or(strings.Compare(a.account, b.account), strings.Compare(a.region, b.region), strings.Compare(a.copyID, b.copyID))
 	})
 	policy := r.e.set.Prune
 	policy.Now = r.policy.Now
-
 	seen := map[state.PairKey]bool{}
 	var due []*pruneWork
 	for _, o := range orphans {
@@ -158,7 +173,8 @@ func (r *run) findOrphans(ctx context.Context) {
 		if !policy.Enabled && rec != nil && rec.Status == state.PairOrphaned && settle {
 			// Pruning was turned off: the grace period it measured no
 			// longer matters; the record leaves the unsettled index.
-			pw.dec.Record = retire(*rec, "PruneOff", "pruning is off; the orphaned copy is only reported").dec.Record
+			next := Retire(*rec, "PruneOff", "pruning is off; the orphaned copy is only reported")
+			pw.dec.Record = &next
 		}
 		if pw.dec.Due {
 			due = append(due, pw)
@@ -177,24 +193,23 @@ func (r *run) findOrphans(ctx context.Context) {
 			Reason: pw.dec.Reason, CopyImages: []string{pw.o.copyID}, Copies: []report.Copy{{ImageID: pw.o.copyID, Managed: true}}, Action: action,
 		}
 	}
-	// An orphaned record whose copy is gone (pruned by hand, say) is done;
-	// gone means the account/Region's copies were listed without it.
-	if settle {
-		for _, k := range sortedKeys2(r.seen.records) {
-			if !r.seen.described[k] {
-				continue
-			}
-			for key, rec := range r.seen.records[k] {
-				// A record another path decides about (its copy is
-				// still listed, or its source is discovered) is not ours.
-				if rec.Status == state.PairOrphaned && !seen[key] && !candidate[key] && r.found.byID[key.SourceImage] == nil {
-					retireAt(k, retire(rec, "CopyGone", "the orphaned copy no longer exists"))
-				}
+	return seen
+}
+
+// retireGoneOrphans retires the orphaned records whose copy is gone
+// (pruned by hand, say); gone means the account/Region's copies were
+// listed without it. A record another path decides about (its copy is
+// still listed, or its source is discovered) is not its.
+func (r *run) retireGoneOrphans(seen, candidate map[state.PairKey]bool, retired retirements) {
+	for _, k := range sortedKeys2(r.seen.records) {
+		if !r.seen.described[k] {
+			continue
+		}
+		for key, rec := range r.seen.records[k] {
+			if rec.Status == state.PairOrphaned && !seen[key] && !candidate[key] && r.found.byID[key.SourceImage] == nil {
+				retired.add(k, retire(rec, "CopyGone", "the orphaned copy no longer exists"))
 			}
 		}
-	}
-	for _, k := range sortedKeys2(retired) {
-		r.seen.work = append(r.seen.work, retired[k])
 	}
 }
 

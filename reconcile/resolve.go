@@ -306,102 +306,123 @@ type resolveOptions struct {
 // only ACTIVE member accounts that are not excluded survive; everything
 // else becomes a rejection with a reason naming the value and its origin.
 func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceRegion string, opt resolveOptions) targetSet {
-	var ts targetSet
-	picked, all := map[string]bool{}, map[string]bool{}
-	add := func(id string) {
-		all[id] = true
-		if (opt.onlyAccounts != nil && !opt.onlyAccounts[id]) || !opt.shard.Contains(id) {
-			return
-		}
-		picked[id] = true
-	}
-	rejected := map[string]bool{}
-	reject := func(target, reason string, unreachable ...bool) {
-		if opt.onlyAccounts != nil && cloud.IsAccountID(target) && !opt.onlyAccounts[target] {
-			return
-		}
-		if !opt.shard.Contains(target) {
-			return // another shard reports it
-		}
-		if rejected[target] {
-			return
-		}
-		rejected[target] = true
-		ts.Rejected = append(ts.Rejected, rejection{Target: target, Reason: reason, Unreachable: len(unreachable) > 0 && unreachable[0]})
-	}
-	// checkAccount admits an account named by metadata (explicitly, or
-	// as a member of "*", a root or an OU: grouped). The source account
-	// holds the originals and is never a target: named explicitly it is
-	// reported, a group just leaves it out.
-	checkAccount := func(id, origin string, grouped bool) {
-		a, ok := v.accounts[id]
-		switch {
-		case !ok:
-			reject(id, fmt.Sprintf("account %s (from %s) is not a member of the organisation; never shared with", id, origin))
-		case id == opt.source && grouped:
-		case id == opt.source:
-			reject(id, fmt.Sprintf("account %s (from %s) is the source account: it holds the original AMI, and amicopier copies only into other accounts", id, origin))
-		case a.State != cloud.AccountActive:
-			reject(id, fmt.Sprintf("account %s (from %s) is %s, not ACTIVE", id, origin, a.State))
-		case opt.exclude[id]:
-			reject(id, fmt.Sprintf("account %s (from %s) is excluded by targets.exclude_accounts", id, origin))
-		default:
-			add(id)
-		}
-	}
-	regions := map[string]bool{sourceRegion: true}
+	rs := &resolution{v: v, opt: opt, picked: map[string]bool{}, all: map[string]bool{}, rejected: map[string]bool{},
+		regions: map[string]bool{sourceRegion: true}}
 	for _, r := range opt.regions {
-		regions[r] = true
+		rs.regions[r] = true
 	}
 	for _, spec := range specs {
 		for _, r := range spec.Regions {
-			regions[r] = true
+			rs.regions[r] = true
 		}
 		for _, bad := range spec.Invalid {
-			reject(bad.Token, fmt.Sprintf("target %s (from %s): %s", bad.Token, bad.Origin, bad.Reason))
+			rs.reject(bad.Token, fmt.Sprintf("target %s (from %s): %s", bad.Token, bad.Origin, bad.Reason), false)
 		}
 		for _, ref := range spec.Refs {
-			switch ref.Kind {
-			case cloud.TargetOrganization:
-				ts.Whole = true
-				// Every member, in the order ListAccounts gave them: the
-				// ACTIVE ones are targets, the others are reported
-				// exactly as an OU's would be.
-				for _, id := range v.members {
-					checkAccount(id, ref.Origin+" via *", true)
-				}
-			case cloud.TargetAccount:
-				checkAccount(ref.ID, ref.Origin, false)
-			case cloud.TargetOU:
-				ids, err := v.expand(ctx, ref.ID)
-				if err != nil {
-					if cloud.ClassOf(err) == cloud.ClassNotFound {
-						reject(ref.ID, fmt.Sprintf("%s (from %s) is not an OU or root of the organisation", ref.ID, ref.Origin))
-					} else {
-						reject(ref.ID, fmt.Sprintf("%s (from %s) could not be listed this run, so its accounts were not reconciled: %v", ref.ID, ref.Origin, err), true)
-					}
-					continue
-				}
-				ts.Groups = append(ts.Groups, ref.ID)
-				for _, id := range ids {
-					checkAccount(id, ref.Origin+" via "+ref.ID, true)
-				}
-			}
+			rs.ref(ctx, ref)
 		}
 	}
-	// An account both picked and rejected (say, excluded but also under a
-	// named OU) stays rejected: exclusion and state checks always win.
-	for id := range picked {
-		if !rejected[id] {
+	return rs.targets()
+}
+
+// resolution is one image's targets as resolve works them out.
+type resolution struct {
+	v   *orgView
+	opt resolveOptions
+	ts  targetSet
+	// picked are the accounts admitted in the run's scope, all those
+	// admitted in any shard; rejected the targets refused.
+	picked, all, rejected map[string]bool
+	regions               map[string]bool
+}
+
+func (rs *resolution) add(id string) {
+	rs.all[id] = true
+	if (rs.opt.onlyAccounts != nil && !rs.opt.onlyAccounts[id]) || !rs.opt.shard.Contains(id) {
+		return
+	}
+	rs.picked[id] = true
+}
+
+func (rs *resolution) reject(target, reason string, unreachable bool) {
+	switch {
+	case rs.opt.onlyAccounts != nil && cloud.IsAccountID(target) && !rs.opt.onlyAccounts[target]:
+	case !rs.opt.shard.Contains(target): // another shard reports it
+	case rs.rejected[target]:
+	default:
+		rs.rejected[target] = true
+		rs.ts.Rejected = append(rs.ts.Rejected, rejection{Target: target, Reason: reason, Unreachable: unreachable})
+	}
+}
+
+// checkAccount admits an account named by metadata (explicitly, or as a
+// member of "*", a root or an OU: grouped). The source account holds the
+// originals and is never a target: named explicitly it is reported, a
+// group just leaves it out.
+func (rs *resolution) checkAccount(id, origin string, grouped bool) {
+	a, ok := rs.v.accounts[id]
+	switch {
+	case !ok:
+		rs.reject(id, fmt.Sprintf("account %s (from %s) is not a member of the organisation; never shared with", id, origin), false)
+	case id == rs.opt.source && grouped:
+	case id == rs.opt.source:
+		rs.reject(id, fmt.Sprintf("account %s (from %s) is the source account: it holds the original AMI, and amicopier copies only into other accounts", id, origin), false)
+	case a.State != cloud.AccountActive:
+		rs.reject(id, fmt.Sprintf("account %s (from %s) is %s, not ACTIVE", id, origin, a.State), false)
+	case rs.opt.exclude[id]:
+		rs.reject(id, fmt.Sprintf("account %s (from %s) is excluded by targets.exclude_accounts", id, origin), false)
+	default:
+		rs.add(id)
+	}
+}
+
+// ref resolves one target reference: the organisation, an account, or an
+// OU (or root), expanded.
+func (rs *resolution) ref(ctx context.Context, ref cloud.TargetRef) {
+	switch ref.Kind {
+	case cloud.TargetOrganization:
+		rs.ts.Whole = true
+		// Every member, in the order ListAccounts gave them: the ACTIVE
+		// ones are targets, the others are reported exactly as an OU's
+		// would be.
+		for _, id := range rs.v.members {
+			rs.checkAccount(id, ref.Origin+" via *", true)
+		}
+	case cloud.TargetAccount:
+		rs.checkAccount(ref.ID, ref.Origin, false)
+	case cloud.TargetOU:
+		ids, err := rs.v.expand(ctx, ref.ID)
+		if err != nil {
+			if cloud.ClassOf(err) == cloud.ClassNotFound {
+				rs.reject(ref.ID, fmt.Sprintf("%s (from %s) is not an OU or root of the organisation", ref.ID, ref.Origin), false)
+			} else {
+				rs.reject(ref.ID, fmt.Sprintf("%s (from %s) could not be listed this run, so its accounts were not reconciled: %v", ref.ID, ref.Origin, err), true)
+			}
+			return
+		}
+		rs.ts.Groups = append(rs.ts.Groups, ref.ID)
+		for _, id := range ids {
+			rs.checkAccount(id, ref.Origin+" via "+ref.ID, true)
+		}
+	}
+}
+
+// targets is the resolution's outcome. An account both picked and
+// rejected (say, excluded but also under a named OU) stays rejected:
+// exclusion and state checks always win.
+func (rs *resolution) targets() targetSet {
+	ts := rs.ts
+	for id := range rs.picked {
+		if !rs.rejected[id] {
 			ts.Accounts = append(ts.Accounts, id)
 		}
 	}
 	slices.Sort(ts.Accounts)
 	ts.All = ts.Accounts
-	if len(all) != len(picked) {
-		ts.All = make([]string, 0, len(all))
-		for id := range all {
-			if !rejected[id] {
+	if len(rs.all) != len(rs.picked) {
+		ts.All = make([]string, 0, len(rs.all))
+		for id := range rs.all {
+			if !rs.rejected[id] {
 				ts.All = append(ts.All, id)
 			}
 		}
@@ -409,7 +430,7 @@ func (v *orgView) resolve(ctx context.Context, specs []cloud.TargetSpec, sourceR
 	}
 	slices.Sort(ts.Groups)
 	ts.Groups = slices.Compact(ts.Groups)
-	for r := range regions {
+	for r := range rs.regions {
 		ts.Regions = append(ts.Regions, r)
 	}
 	slices.Sort(ts.Regions)

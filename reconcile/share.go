@@ -59,8 +59,6 @@ func (r *run) loadGrants(ctx context.Context) error {
 // is copied in this run or holds grants amicopier made.
 func (r *run) planShares(ctx context.Context) {
 	need := r.shareNeeds()
-	scope := r.e.ScopeFor(r.shard)
-	revoke := !r.scoped && !r.found.incomplete
 	r.sharing.images = map[string]*imageShare{}
 	images := map[string]bool{}
 	for id := range need {
@@ -75,56 +73,12 @@ func (r *run) planShares(ctx context.Context) {
 			r.dropGrants(ctx, id)
 			continue
 		}
-		src := r.found.byID[id]
-		if src == nil && r.scoped {
+		if r.found.byID[id] == nil && r.scoped {
 			continue // a scoped run judges only its own images
 		}
-		sh := &imageShare{image: id, src: src, done: make(chan struct{})}
-		ts := &targetSet{}
-		if src != nil {
-			sh.region, sh.snapshots, ts = src.img.Region, src.img.SnapshotIDs(), &src.targets
-		} else if img, ok := r.sharing.grantedImages[id]; ok {
-			sh.region, sh.snapshots = img.Region, img.SnapshotIDs()
-		}
-		mine := state.Grants{Key: state.GrantsKey{Image: id, Scope: scope}, Source: r.e.set.SourceAccount, Region: sh.region}
-		ours := map[string]bool{}
-		for _, g := range r.sharing.grants[id] {
-			if g.Key.Scope == scope {
-				mine = g
-			}
-			for _, e := range g.Launch {
-				ours[e] = true
-			}
-		}
-		if src == nil {
-			sh.region = mine.Region
-			if len(sh.snapshots) == 0 {
-				sh.snapshots = mine.Snapshots
-			}
-		}
-		f := GrantFacts{
-			Image: id, Snapshots: sh.snapshots, Need: sortedKeys(need[id]),
-			Keep:     func(a string) bool { return r.keepsGrant(id, a) },
-			Judged:   func(a string) bool { return r.judges(ts, a) },
-			Revoke:   revoke,
-			Mine:     mine,
-			Ours:     ours,
-			IsTarget: ts.isTarget,
-			Room:     cloud.SharingQuota,
-		}
-		if r.e.set.Sharing.OUGrants && (len(f.Need) > 0 || hasOrgEntity(ours)) {
-			cover, err := r.found.org.cover(ctx, ts, r.e.set.SourceAccount)
-			if err != nil {
-				r.fail(fmt.Sprintf("work out the OU grants of %s (its accounts are granted one by one this run)", id), err)
-			} else {
-				f.Cover, f.CoverKnown = cover, true
-			}
-		} else if !r.e.set.Sharing.OUGrants {
-			f.CoverKnown = true // no OU is ever granted: any OU grant of ours goes
-		}
-		sh.facts = f
-		sh.preview = PlanGrants(f)
-		if len(f.Need) > 0 || sh.preview.Changes() || r.e.set.Sharing.Audit {
+		sh := r.imageShare(ctx, id, sortedKeys(need[id]))
+		sh.preview = PlanGrants(sh.facts)
+		if len(sh.facts.Need) > 0 || sh.preview.Changes() || r.e.set.Sharing.Audit {
 			r.sharing.images[id] = sh
 		}
 	}
@@ -138,6 +92,60 @@ func (r *run) planShares(ctx context.Context) {
 			r.addSharing(sh.rep)
 		}
 	}
+}
+
+// imageShare gathers what is known of the sharing of image id, which the
+// accounts of need copy in this run: its snapshots, this scope's ledger
+// record and every scope's grants, and the OU grants its targets allow.
+func (r *run) imageShare(ctx context.Context, id string, need []string) *imageShare {
+	scope := r.e.ScopeFor(r.shard)
+	src := r.found.byID[id]
+	sh := &imageShare{image: id, src: src, done: make(chan struct{})}
+	ts := &targetSet{}
+	if src != nil {
+		sh.region, sh.snapshots, ts = src.img.Region, src.img.SnapshotIDs(), &src.targets
+	} else if img, ok := r.sharing.grantedImages[id]; ok {
+		sh.region, sh.snapshots = img.Region, img.SnapshotIDs()
+	}
+	mine := state.Grants{Key: state.GrantsKey{Image: id, Scope: scope}, Source: r.e.set.SourceAccount, Region: sh.region}
+	ours := map[string]bool{}
+	for _, g := range r.sharing.grants[id] {
+		if g.Key.Scope == scope {
+			mine = g
+		}
+		for _, e := range g.Launch {
+			ours[e] = true
+		}
+	}
+	if src == nil {
+		sh.region = mine.Region
+		if len(sh.snapshots) == 0 {
+			sh.snapshots = mine.Snapshots
+		}
+	}
+	f := GrantFacts{
+		Image: id, Snapshots: sh.snapshots, Need: need,
+		Keep:     func(a string) bool { return r.keepsGrant(id, a) },
+		Judged:   func(a string) bool { return r.judges(ts, a) },
+		Revoke:   !r.scoped && !r.found.incomplete,
+		Mine:     mine,
+		Ours:     ours,
+		IsTarget: ts.isTarget,
+		Room:     cloud.SharingQuota,
+	}
+	switch {
+	case !r.e.set.Sharing.OUGrants:
+		f.CoverKnown = true // no OU is ever granted: any OU grant of ours goes
+	case len(f.Need) > 0 || hasOrgEntity(ours):
+		cover, err := r.found.org.cover(ctx, ts, r.e.set.SourceAccount)
+		if err != nil {
+			r.fail(fmt.Sprintf("work out the OU grants of %s (its accounts are granted one by one this run)", id), err)
+		} else {
+			f.Cover, f.CoverKnown = cover, true
+		}
+	}
+	sh.facts = f
+	return sh
 }
 
 // hasOrgEntity reports whether any entity is an OU or organisation ARN.

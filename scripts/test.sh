@@ -80,6 +80,9 @@ export AMICOPIER_DYNAMODB_ENDPOINT="http://127.0.0.1:$(cat "$dynalite_port_file"
 export AMICOPIER_REQUIRE_DYNAMODB=1
 echo "dynalite $(node -p "require('$dynalite_dir/node_modules/dynalite/package.json').version") at $AMICOPIER_DYNAMODB_ENDPOINT"
 
+step "the engine's structure (a report, not a gate): functions over 80 lines, the run struct"
+go run ./scripts/codereport ./reconcile ./reconcile/report
+
 step "go test -race"
 go test -race -count=1 ./...
 

@@ -448,9 +448,24 @@ func newReportView(r *Report, cats []catView) *reportView {
 	for _, c := range cats {
 		v.Tiles = append(v.Tiles, tileView{Cat: c, Count: r.Counts[c.Name]})
 	}
+	rows, rowList, colList := matrixAxes(r)
+	v.Cols, v.OUs = orderColumns(colList)
+	v.Cell, v.RowHead = 24, 320
+	if len(v.Cols) <= 60 {
+		v.Cell, v.RowHead = 32, 340
+	}
+	v.HeadH = headerHeight(v.Cols)
+	v.placeItems(r, rows, rowList)
+	v.Groups = groupRows(rowList)
+	v.Keys = v.copiesAttrs()
+	return v
+}
 
-	// Rows: the report's sources, then sources only items name (copies
-	// whose source is gone).
+// matrixAxes makes the matrix's rows (the report's sources, then sources
+// only items name: copies whose source is gone) and columns (the report's
+// accounts, then targets only items name: non-members, invalid tag
+// values).
+func matrixAxes(r *Report) (map[string]*rowView, []*rowView, []*colView) {
 	rows := map[string]*rowView{}
 	var rowList []*rowView
 	for _, s := range r.Sources {
@@ -464,8 +479,6 @@ func newReportView(r *Report, cats []catView) *reportView {
 		rows[s.ID] = row
 		rowList = append(rowList, row)
 	}
-	// Columns: the report's accounts, then targets only items name
-	// (non-members, invalid tag values).
 	cols := map[string]*colView{}
 	var colList []*colView
 	for _, a := range r.Accounts {
@@ -489,13 +502,13 @@ func newReportView(r *Report, cats []catView) *reportView {
 			colList = append(colList, c)
 		}
 	}
+	return rows, rowList, colList
+}
 
-	v.Cols, v.OUs = orderColumns(colList)
-	v.Cell, v.RowHead = 24, 320
-	if len(v.Cols) <= 60 {
-		v.Cell, v.RowHead = 32, 340
-	}
-	v.HeadH = headerHeight(v.Cols)
+// placeItems puts each pair in its (source, account) cell, split by
+// Region where a source has pairs in several, and counts the drift of
+// rows, columns and OUs.
+func (v *reportView) placeItems(r *Report, rows map[string]*rowView, rowList []*rowView) {
 	colIndex := make(map[string]int, len(v.Cols))
 	for i, c := range v.Cols {
 		colIndex[c.ID] = i
@@ -542,7 +555,11 @@ func newReportView(r *Report, cats []catView) *reportView {
 			}
 		}
 	}
-	v.Groups = groupRows(rowList)
+}
+
+// copiesAttrs renders every cell's data-copies, in the page's order, and
+// returns the keys they refer to by index.
+func (v *reportView) copiesAttrs() string {
 	var keys keyIndex
 	for _, g := range v.Groups {
 		for _, row := range g.Rows {
@@ -562,8 +579,7 @@ func newReportView(r *Report, cats []catView) *reportView {
 			}
 		}
 	}
-	v.Keys = strings.Join(keys.keys, " ")
-	return v
+	return strings.Join(keys.keys, " ")
 }
 
 // Account header heights in pixels: the names are written vertically,
