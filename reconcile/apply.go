@@ -259,7 +259,7 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
 // the next plan shows it without trying. Anything else leaves the pair as
 // it was, recording nothing: the next run shares and copies again.
 func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
-	if !shareRefused(err) {
+	if !cloud.IsShareRefused(err) {
 		r.out.markPartial()
 		r.deferPair(pw, fmt.Sprintf("sharing failed: %v; retried next run", err), false)
 		return

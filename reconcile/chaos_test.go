@@ -286,8 +286,8 @@ func TestChaosTwoRunsAtOnce(t *testing.T) {
 	for _, err := range errs {
 		if h, ok := reconcile.LeaseHeld(err); ok {
 			held++
-			if !strings.HasPrefix(h.Holder, "run-") {
-				t.Errorf("holder %q", h.Holder)
+			if !strings.HasPrefix(h.Run, "run-") {
+				t.Errorf("holder %q", h.Run)
 			}
 		} else if err != nil {
 			t.Fatal(err)

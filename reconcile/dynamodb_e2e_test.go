@@ -209,7 +209,7 @@ func TestDynamoDBTwoRunsAtOnceOneReconciles(t *testing.T) {
 			winner = i
 		case ok:
 			loser = i
-			if held.Holder != ids[1-i] || held.Scope != srcAccount || !held.Expires.After(w.cloud.Now()) {
+			if held.Run != ids[1-i] || held.Scope != srcAccount || !held.Expires.After(w.cloud.Now()) {
 				t.Errorf("%s was told %+v, want the lease of %s held by %s", ids[i], held, srcAccount, ids[1-i])
 			}
 			if !strings.Contains(err.Error(), ids[1-i]) {

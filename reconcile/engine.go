@@ -160,21 +160,37 @@ func NewRunID(now time.Time) string {
 // (per shard of it for a sharded run: see ScopeFor).
 func (e *Engine) Scope() string { return e.set.SourceAccount }
 
-// LeaseHeld reports whether err says another run holds the lease, or (a
-// *StaleError) held it and changed the state while this run observed:
-// either way this run changed nothing and should exit cleanly. For a
-// *StaleError the returned error carries its Scope and Holder (empty when
-// the changed record names no run) and a zero Expires: no lease was seen
-// held, and state.LeaseHeldError's message says so rather than print a
-// zero expiry.
-func LeaseHeld(err error) (*state.LeaseHeldError, bool) {
+// Holder is the other run a run ran into: one that holds the lease of
+// Scope until Expires, or (zero Expires) one that held it and changed the
+// state while this run observed (Run is empty when the changed record
+// names no run). Its String says which.
+type Holder struct {
+	Scope, Run string
+	Expires    time.Time
+	err        error
+}
+
+func (h Holder) String() string {
+	if h.err == nil {
+		return "another run holds scope " + h.Scope
+	}
+	return h.err.Error()
+}
+
+// LeaseHeld reports whether err says another run is working on the
+// scope: it holds the lease (*state.LeaseHeldError), or held it and
+// changed the state while this run observed (*StaleError). Either way this
+// run changed nothing and should exit cleanly.
+func LeaseHeld(err error) (Holder, bool) {
 	var stale *StaleError
 	if errors.As(err, &stale) {
-		return &state.LeaseHeldError{Scope: stale.Scope, Holder: stale.Holder}, true
+		return Holder{Scope: stale.Scope, Run: stale.Holder, err: stale}, true
 	}
 	var held *state.LeaseHeldError
-	ok := errors.As(err, &held)
-	return held, ok
+	if errors.As(err, &held) {
+		return Holder{Scope: held.Scope, Run: held.Holder, Expires: held.Expires, err: held}, true
+	}
+	return Holder{}, false
 }
 
 // errorf wraps an error with the resource it concerns.

@@ -469,7 +469,7 @@ func TestLeaseKeepsRunsApart(t *testing.T) {
 	must(t, err)
 	_, err = w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply})
 	h, ok := reconcile.LeaseHeld(err)
-	if !ok || h.Holder != "other-run" {
+	if !ok || h.Run != "other-run" {
 		t.Fatalf("err = %v, want the lease held by other-run", err)
 	}
 	if w.cloud.MutatingCalls() != 0 {
@@ -584,10 +584,10 @@ func TestLeaseHeld(t *testing.T) {
 			if !held {
 				return
 			}
-			if h.Scope != tt.scope || h.Holder != tt.holder || !h.Expires.Equal(tt.expires) {
-				t.Fatalf("LeaseHeldError %+v, want scope %q holder %q expires %v", *h, tt.scope, tt.holder, tt.expires)
+			if h.Scope != tt.scope || h.Run != tt.holder || !h.Expires.Equal(tt.expires) {
+				t.Fatalf("Holder %+v, want scope %q holder %q expires %v", h, tt.scope, tt.holder, tt.expires)
 			}
-			if msg := h.Error(); !strings.Contains(msg, tt.mentions) || strings.Contains(msg, "0001-01-01") {
+			if msg := h.String(); !strings.Contains(msg, tt.mentions) || strings.Contains(msg, "0001-01-01") {
 				t.Errorf("message %q", msg)
 			}
 		})

@@ -186,7 +186,7 @@ func TestShardLeasesAreIndependent(t *testing.T) {
 	must(t, err)
 	if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Shard: one}); err == nil {
 		t.Fatal("shard 1 ran while its lease was held")
-	} else if h, held := reconcile.LeaseHeld(err); !held || h.Holder != "other-run" {
+	} else if h, held := reconcile.LeaseHeld(err); !held || h.Run != "other-run" {
 		t.Fatalf("err = %v", err)
 	}
 	res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Shard: reconcile.Shard{Index: 2, Count: 2}})
@@ -245,7 +245,7 @@ func TestStaleObservationExitsCleanly(t *testing.T) {
 	if !errors.As(err, &stale) {
 		t.Fatalf("err = %v, want a StaleError", err)
 	}
-	if h, held := reconcile.LeaseHeld(err); !held || h.Holder != "other-run" {
+	if h, held := reconcile.LeaseHeld(err); !held || h.Run != "other-run" {
 		t.Fatalf("LeaseHeld(%v) = %+v, %v", err, h, held)
 	}
 	if got := w.cloud.Calls("CopyImage", "", ""); got != n {

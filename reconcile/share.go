@@ -359,7 +359,7 @@ func (r *run) shareImage(ctx context.Context, sh *imageShare) {
 		mine = *plan.Ahead
 	}
 	if err := r.addGrants(ctx, c, sh, plan); err != nil {
-		if shareRefused(err) {
+		if cloud.IsShareRefused(err) {
 			sh.rejected = err
 		} else {
 			sh.err = err
@@ -579,16 +579,4 @@ func sortPairs(pairs []*pairWork) {
 
 var errTimeBudget = errors.New("time budget reached; the next run continues")
 
-// shareRefused reports whether a sharing call failed because EC2 refuses
-// to share the source at all: the answers it gives for an image backed by
-// a snapshot under the AWS-managed aws/ebs key (ModifyImageAttribute:
-// InvalidParameter; ModifySnapshotAttribute: OperationNotPermitted).
-// Every other failure (a denial, a throttle, a code nobody classified) may
-// pass by the next run.
-func shareRefused(err error) bool {
-	switch cloud.CodeOf(err) {
-	case "InvalidParameter", "OperationNotPermitted":
-		return true
-	}
-	return false
-}
+

@@ -14,10 +14,8 @@ func TestLeaseHeldErrorMessage(t *testing.T) {
 	}{
 		{"held", &LeaseHeldError{Scope: "111111111111", Holder: "run-a", Expires: until},
 			`another run holds the lease for scope "111111111111": holder run-a, expires 2026-01-02T03:04:05Z`},
-		{"stale observation", &LeaseHeldError{Scope: "111111111111", Holder: "run-b"},
-			"another run (run run-b) changed the state of scope 111111111111 while this run was observing"},
-		{"stale observation, holder unknown", &LeaseHeldError{Scope: "111111111111/shard-1-of-2"},
-			"another run changed the state of scope 111111111111/shard-1-of-2 while this run was observing"},
+		{"sharded scope", &LeaseHeldError{Scope: "111111111111/shard-1-of-2", Holder: "run-b", Expires: until},
+			`another run holds the lease for scope "111111111111/shard-1-of-2": holder run-b, expires 2026-01-02T03:04:05Z`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.err.Error(); got != tc.want {

@@ -198,10 +198,7 @@ var ErrConflict = errors.New("conditional write conflict: the record changed sin
 // ErrLeaseLost is returned when renewing a lease someone else now holds.
 var ErrLeaseLost = errors.New("run lease lost to another holder")
 
-// LeaseHeldError says who holds a lease and until when. A zero Expires
-// means no lease was found held: another run (Holder, when known) changed
-// the state while this run was observing (reconcile reports that as this
-// error too), so its message says that instead of an expiry.
+// LeaseHeldError says who holds a lease and until when.
 type LeaseHeldError struct {
 	Scope   string
 	Holder  string
@@ -209,13 +206,6 @@ type LeaseHeldError struct {
 }
 
 func (e *LeaseHeldError) Error() string {
-	if e.Expires.IsZero() {
-		by := "another run"
-		if e.Holder != "" {
-			by += " (run " + e.Holder + ")"
-		}
-		return fmt.Sprintf("%s changed the state of scope %s while this run was observing", by, e.Scope)
-	}
 	return fmt.Sprintf("another run holds the lease for scope %q: holder %s, expires %s",
 		e.Scope, e.Holder, e.Expires.UTC().Format(time.RFC3339))
 }

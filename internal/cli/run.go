@@ -164,7 +164,7 @@ func runWithLease(ctx context.Context, rec *reconciler, req reconcile.Request, w
 		// Until the lease should have expired; a stale observation (no
 		// expiry) is retried at once, with fresh observations.
 		pause := min(remaining, leasePoll, max(time.Until(held.Expires)+250*time.Millisecond, 250*time.Millisecond))
-		log.Info("another run holds the lease; waiting", "holder", held.Holder, "expires", held.Expires.UTC(), "retry_in", pause.Round(time.Millisecond))
+		log.Info("another run holds the lease; waiting", "holder", held.Run, "expires", held.Expires.UTC(), "retry_in", pause.Round(time.Millisecond))
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():

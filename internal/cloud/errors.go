@@ -128,6 +128,29 @@ var codeClasses = map[string]ErrorClass{
 	"InvalidSnapshot.InUse":       ClassPermanent,
 }
 
+// refusedShares are the answers EC2 gives a share it will never make: an
+// image backed by a snapshot under the AWS-managed aws/ebs key cannot be
+// shared ("You can't share AMIs that are backed by snapshots that are
+// encrypted with the default AWS managed key", Share an AMI with specific
+// AWS accounts, EC2 User Guide;
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/sharingamis-explicit.html),
+// which ModifyImageAttribute answers InvalidParameter, and a snapshot under
+// it ("Snapshots encrypted with your default KMS key cannot be shared",
+// ModifySnapshotAttribute, Amazon EC2 API Reference) OperationNotPermitted.
+var refusedShares = map[[2]string]bool{
+	{OpModifyImageAttribute, "InvalidParameter"}:         true,
+	{OpModifySnapshotAttribute, "OperationNotPermitted"}: true,
+}
+
+// IsShareRefused reports whether a sharing call failed because EC2 will
+// never share the source: the same request cannot succeed, whatever the
+// next run does. Every other failure (a denial, a throttle, a code nobody
+// classified) may pass by the next run.
+func IsShareRefused(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && refusedShares[[2]string{apiErr.Op, apiErr.Code}]
+}
+
 // ClassifyCode returns the class of an AWS error code.
 func ClassifyCode(code string) ErrorClass {
 	if c, ok := codeClasses[code]; ok {

@@ -390,8 +390,8 @@ func (h *Handler) Handle(ctx context.Context, raw []byte) (*Result, error) {
 	}
 	res, err := eng.Run(ctx, req)
 	if held, ok := reconcile.LeaseHeld(err); ok {
-		reason := held.Error() + "; that run, or the next scheduled one, does the work"
-		log.Warn("another run is working; nothing changed", "holder", held.Holder, "reason", held.Error())
+		reason := held.String() + "; that run, or the next scheduled one, does the work"
+		log.Warn("another run is working; nothing changed", "holder", held.Run, "reason", held.String())
 		return &Result{Event: ev.Kind, Outcome: OutcomeLeaseHeld, Reason: reason}, nil
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -452,24 +453,32 @@ func TestInvocationWithoutTimeToRecordIsRefused(t *testing.T) {
 	}
 }
 
-// staleStore reports, on the lease, what the engine reports when another
-// run changed the state while this one observed: a LeaseHeldError
-// without an expiry.
-type staleStore struct{ state.Store }
+// staleStore has another run change the state while this one observes:
+// the second read of the unsettled records (under the lease) finds a pair
+// run-42 wrote.
+type staleStore struct {
+	state.Store
+	reads atomic.Int32
+}
 
-func (s staleStore) AcquireLease(_ context.Context, scope, _ string, _ time.Duration) (state.Lease, error) {
-	return state.Lease{}, &state.LeaseHeldError{Scope: scope, Holder: "run-42"}
+func (s *staleStore) UnsettledPairs(ctx context.Context, source string) ([]state.Pair, error) {
+	recs, err := s.Store.UnsettledPairs(ctx, source)
+	if err != nil || s.reads.Add(1) == 1 {
+		return recs, err
+	}
+	key := state.PairKey{SourceImage: "ami-00000000000000042", Account: "222222222222", Region: "eu-west-1"}
+	return append(recs, state.Pair{Key: key, Source: source, Status: state.PairCopying, RunID: "run-42", Version: 1}), nil
 }
 
 func TestStaleObservationReasonHasNoZeroTime(t *testing.T) {
 	w := newWorld(t)
-	w.h.store = staleStore{w.store}
+	w.h.store = &staleStore{Store: w.store}
 	res, err := w.h.Handle(context.Background(), fixture(t, "scheduled-event.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Outcome != OutcomeLeaseHeld || strings.Contains(res.Reason, "0001-01-01") ||
-		!strings.Contains(res.Reason, "another run (run run-42) changed the state of scope "+source+" while this run was observing") {
+		!strings.Contains(res.Reason, "run run-42 changed pair ami-00000000000000042/222222222222/eu-west-1 of scope "+source+" while this run was observing") {
 		t.Errorf("result %+v", res)
 	}
 	if strings.Contains(w.stdout.String(), "0001-01-01") {
