@@ -18,7 +18,8 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// The chaos suite: SPEC section 9, case by case, on the simulator.
+// The chaos suite: the reliability targets (docs/design.md), case by
+// case, on the simulator.
 
 // assertNoDuplicates fails on any pair with more than one live copy.
 func assertNoDuplicates(t *testing.T, w *world, n int) {

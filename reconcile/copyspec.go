@@ -33,7 +33,7 @@ const (
 	TagAttempt = "amicopier:attempt"
 )
 
-// EC2 limits on tags and names (SPEC section 4).
+// EC2 limits on tags and names (docs/design.md, AWS facts).
 const (
 	maxTags          = 50
 	maxTagKeyLen     = 128

@@ -15,7 +15,8 @@ import (
 // first, with no lease, and takes the lease only when the plan holds
 // something to change (a copy, a share, a deregistration, a state record).
 // A run in which nothing changed therefore writes its run summary and
-// nothing else (SPEC 5: O(1) writes, here exactly one), and a second run
+// nothing else (docs/design.md, state principles: O(1) writes, here
+// exactly one), and a second run
 // started while one works still observes, then exits cleanly when it finds
 // the lease held.
 //

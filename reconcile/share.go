@@ -578,5 +578,3 @@ func sortPairs(pairs []*pairWork) {
 }
 
 var errTimeBudget = errors.New("time budget reached; the next run continues")
-
-

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs amicopier's benchmark scenarios on the simulator (25 ms per call, EC2
 # token buckets on) and prints one JSON object per scenario per line: API
-# calls against the lower bound of SPEC 8, wall time against its floor, peak
+# calls against the lower bound (BENCHMARKS.md), wall time against its floor, peak
 # heap, state writes, throttling, and "pass" with the reasons it failed.
 # Exits non-zero when a scenario fails an assertion.
 #

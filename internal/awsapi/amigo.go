@@ -27,8 +27,8 @@ type recipeReader interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
-// recipeTargets reads target accounts from AMIgo's recipes table (SPEC
-// 6.3): the item whose id is the AMI's Recipe tag lists accounts in
+// recipeTargets reads target accounts from AMIgo's recipes table (README,
+// targets): the item whose id is the AMI's Recipe tag lists accounts in
 // encryptFor, as maps {"accountNumber": "..."} or as plain strings. Each
 // value is parsed like an AMI tag (cloud.ParseTargetList); anything
 // else is reported as an invalid target naming the recipe and the entry.

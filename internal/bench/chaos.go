@@ -15,12 +15,13 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// Chaos is the scenario kind of SPEC section 9: runs under injected faults,
+// Chaos is the scenario kind of the reliability targets (docs/design.md):
+// runs under injected faults,
 // then clean runs, then the accounting of what was lost or duplicated.
 const Chaos Kind = "chaos"
 
 // ChaosScenario is the chaos benchmark: an organisation reconciled by
-// three runs under every fault of SPEC 9 at once, then by at most two
+// three runs under every kind of fault at once, then by at most two
 // clean runs.
 func ChaosScenario() Scenario {
 	return Scenario{

@@ -20,7 +20,7 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// Limits the assertions check (SPEC section 8 and the issue).
+// Limits the assertions check (docs/design.md, performance targets).
 const (
 	MaxNoOpCallsRatio    = 1.0
 	MaxCatchUpCallsRatio = 1.05

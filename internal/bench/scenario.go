@@ -1,7 +1,7 @@
 // Package bench measures amicopier at organisation scale: it builds a
 // simulated organisation (latency and EC2 token buckets on), runs the real
 // engine against it once, and compares what the run cost with what it had
-// to cost: API calls against the lower bound of SPEC section 8, wall time
+// to cost: API calls against the lower bound (bound.go, BENCHMARKS.md), wall time
 // against the latency and token-bucket floor, peak heap, state writes and
 // throttling. scripts/bench.sh runs it; BENCHMARKS.md has the numbers.
 package bench

@@ -123,7 +123,7 @@ var RoleExtras = map[Role][]string{
 }
 
 // CopyImageKeyActions are the KMS actions CopyImage needs on the
-// destination key (SPEC 7); the member key policy and the copier role's
+// destination key (docs/design.md, safety rules); the member key policy and the copier role's
 // own policy grant them to the copier role, kms:CreateGrant only for AWS
 // resources.
 var CopyImageKeyActions = []string{

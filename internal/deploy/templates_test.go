@@ -494,7 +494,7 @@ func TestKeyPolicy(t *testing.T) {
 	want := slices.Sorted(slices.Values(append(slices.Clone(CopyImageKeyActions), CheckKeyActions...)))
 	acts, limited = actionsFor(namesCopier)
 	if got := slices.Compact(slices.Sorted(slices.Values(acts))); !slices.Equal(got, want) {
-		t.Errorf("the key policy lets the copier role %v, want exactly %v (SPEC 7)", got, want)
+		t.Errorf("the key policy lets the copier role %v, want exactly %v (docs/design.md, safety rules)", got, want)
 	}
 	if !limited {
 		t.Error("the copier role's kms:CreateGrant must require kms:GrantIsForAWSResource (key policy)")

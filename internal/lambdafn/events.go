@@ -68,7 +68,7 @@ type Event struct {
 }
 
 // AmigoMessage is what amicopier reads of the message AMIgo publishes to
-// SNS for a baked AMI (SPEC 6.3). AMIgo also sends name, description and
+// SNS for a baked AMI (README, "Events the function accepts"). AMIgo also sends name, description and
 // tags; amicopier does not use them (the image's own tags are read from
 // EC2), so they are neither kept nor type-checked: an AMIgo release that
 // changes their shape cannot make amicopier refuse its messages.

@@ -9,7 +9,7 @@
 //     schedule rules send it as is; for EventBridge Scheduler set the
 //     schedule's input to {"detail-type": "Scheduled Event"}. It runs a
 //     full reconcile, or a dry run with "detail": {"mode": "plan"}.
-//   - An SNS event carrying AMIgo's message (SPEC 6.3). It reconciles that
+//   - An SNS event carrying AMIgo's message (README, "Events the function accepts"). It reconciles that
 //     one AMI for the message's targetAccounts, which are checked against
 //     the organisation like any other target; entries that are no target
 //     at all are reported as rejected targets.

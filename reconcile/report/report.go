@@ -17,7 +17,7 @@ const Schema = "amicopier.report/v1"
 // Category is a drift category. The names are part of the JSON schema.
 type Category string
 
-// Drift categories (SPEC section 3).
+// Drift categories (docs/design.md, pairs and drift).
 const (
 	Missing        Category = "missing"
 	InProgress     Category = "in_progress"
