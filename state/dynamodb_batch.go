@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/pause"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -69,7 +70,7 @@ func (d *DynamoDB) batchGet(ctx context.Context, op string, keys []map[string]ty
 			return d.unprocessedError(op, len(left.Keys), d.batchRetries)
 		}
 		d.log.Debug("retrying unprocessed batch keys", "table", d.table, "keys", len(left.Keys), "round", round+1)
-		if err := sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)); err != nil {
+		if err := pause.For(ctx, backoff/2+rand.N(backoff/2+1)); err != nil {
 			return fmt.Errorf("DynamoDB table %s: %s: %d keys unprocessed: %w", d.table, op, len(left.Keys), err)
 		}
 		backoff = min(2*backoff, 2*time.Second)

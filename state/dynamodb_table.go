@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/pause"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -188,7 +189,7 @@ func (d *DynamoDB) waitActive(ctx context.Context) (*types.TableDescription, err
 		if err == nil && desc.TableStatus == types.TableStatusActive && indexesActive(desc) {
 			return desc, nil
 		}
-		if err := sleepCtx(ctx, delay); err != nil {
+		if err := pause.For(ctx, delay); err != nil {
 			status := "not found"
 			if desc != nil {
 				status = string(desc.TableStatus)
@@ -273,36 +274,41 @@ func tableDiff(want *dynamodb.CreateTableInput, got *types.TableDescription) []s
 		}
 	}
 	checkKeys("table", want.KeySchema, got.KeySchema)
-	for _, wi := range want.GlobalSecondaryIndexes {
-		name := aws.ToString(wi.IndexName)
-		i := slices.IndexFunc(got.GlobalSecondaryIndexes, func(g types.GlobalSecondaryIndexDescription) bool {
-			return aws.ToString(g.IndexName) == name
-		})
-		if i < 0 {
-			diffs = append(diffs, fmt.Sprintf("global secondary index %s is missing", name))
-			continue
-		}
-		gi := got.GlobalSecondaryIndexes[i]
-		checkKeys("index "+name, wi.KeySchema, gi.KeySchema)
-		if p := projection(gi.Projection); p != projection(wi.Projection) {
-			diffs = append(diffs, fmt.Sprintf("index %s projects %s, want %s", name, p, projection(wi.Projection)))
+	// Global and local indexes are judged alike: present, same keys, same
+	// projection.
+	type index struct {
+		name string
+		keys []types.KeySchemaElement
+		proj *types.Projection
+	}
+	check := func(kind string, wants, gots []index) {
+		for _, wi := range wants {
+			i := slices.IndexFunc(gots, func(g index) bool { return g.name == wi.name })
+			if i < 0 {
+				diffs = append(diffs, fmt.Sprintf("%s secondary index %s is missing", kind, wi.name))
+				continue
+			}
+			checkKeys("index "+wi.name, wi.keys, gots[i].keys)
+			if p := projection(gots[i].proj); p != projection(wi.proj) {
+				diffs = append(diffs, fmt.Sprintf("index %s projects %s, want %s", wi.name, p, projection(wi.proj)))
+			}
 		}
 	}
-	for _, wi := range want.LocalSecondaryIndexes {
-		name := aws.ToString(wi.IndexName)
-		i := slices.IndexFunc(got.LocalSecondaryIndexes, func(g types.LocalSecondaryIndexDescription) bool {
-			return aws.ToString(g.IndexName) == name
-		})
-		if i < 0 {
-			diffs = append(diffs, fmt.Sprintf("local secondary index %s is missing", name))
-			continue
-		}
-		gi := got.LocalSecondaryIndexes[i]
-		checkKeys("index "+name, wi.KeySchema, gi.KeySchema)
-		if p := projection(gi.Projection); p != projection(wi.Projection) {
-			diffs = append(diffs, fmt.Sprintf("index %s projects %s, want %s", name, p, projection(wi.Projection)))
-		}
+	var wantG, gotG, wantL, gotL []index
+	for _, i := range want.GlobalSecondaryIndexes {
+		wantG = append(wantG, index{aws.ToString(i.IndexName), i.KeySchema, i.Projection})
 	}
+	for _, i := range got.GlobalSecondaryIndexes {
+		gotG = append(gotG, index{aws.ToString(i.IndexName), i.KeySchema, i.Projection})
+	}
+	for _, i := range want.LocalSecondaryIndexes {
+		wantL = append(wantL, index{aws.ToString(i.IndexName), i.KeySchema, i.Projection})
+	}
+	for _, i := range got.LocalSecondaryIndexes {
+		gotL = append(gotL, index{aws.ToString(i.IndexName), i.KeySchema, i.Projection})
+	}
+	check("global", wantG, gotG)
+	check("local", wantL, gotL)
 	return diffs
 }
 
@@ -344,16 +350,4 @@ func projection(p *types.Projection) types.ProjectionType {
 		return ""
 	}
 	return p.ProjectionType
-}
-
-// sleepCtx waits d unless ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

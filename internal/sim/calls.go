@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/pause"
 )
 
 // opCode indexes the fixed table of operations, so counting a call is one
@@ -271,7 +272,7 @@ func (c *Cloud) attempt(ctx context.Context, conn *Connector, counts *cell, op o
 			}
 			return err
 		}
-		if err := pause(ctx, c.backoff(class, attempt, err)); err != nil {
+		if err := pause.For(ctx, c.backoff(class, attempt, err)); err != nil {
 			return err
 		}
 	}
@@ -305,7 +306,7 @@ func (c *Cloud) gate(ctx context.Context, conn *Connector, counts *cell, op opCo
 		conn.counts[op].Add(1)
 	}
 	lat := c.cfg.latency.of(class)
-	if err := pause(ctx, lat/2); err != nil {
+	if err := pause.For(ctx, lat/2); err != nil {
 		return err
 	}
 	caller := account
@@ -314,7 +315,7 @@ func (c *Cloud) gate(ctx context.Context, conn *Connector, counts *cell, op opCo
 	}
 	if err := c.take(class, op, caller, region); err != nil {
 		c.throttled.Add(1)
-		if perr := pause(ctx, lat-lat/2); perr != nil {
+		if perr := pause.For(ctx, lat-lat/2); perr != nil {
 			return perr
 		}
 		return err
@@ -331,7 +332,7 @@ func (c *Cloud) gate(ctx context.Context, conn *Connector, counts *cell, op opCo
 	}
 	// A context cancelled while the answer travels back loses the answer,
 	// not the effect: the engine must cope with both (ClientToken).
-	if perr := pause(ctx, lat-lat/2); perr != nil && err == nil {
+	if perr := pause.For(ctx, lat-lat/2); perr != nil && err == nil {
 		return perr
 	}
 	return err

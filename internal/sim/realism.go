@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -317,18 +316,3 @@ type bucketRefusal struct {
 }
 
 func (e *bucketRefusal) Unwrap() error { return e.APIError }
-
-// pause sleeps d in real time, or until ctx is done.
-func pause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
