@@ -66,12 +66,12 @@ func (r *run) deferTrimmed() {
 // names, then writes the pair's record or, for a copy, waits for its
 // share and starts it unless something holds it back.
 func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capacity int) {
-	if len(pw.dec.Deregister) > 0 && !r.removeFailed(ctx, c.rw, pw) {
+	if len(pw.dec.Deregister) > 0 && !r.removeFailed(ctx, c, pw) {
 		return
 	}
 	if !pw.dec.Copy {
 		if pw.dec.Record != nil {
-			if _, err := r.writePair(ctx, pw, *pw.dec.Record); err != nil {
+			if _, err := r.writePair(ctx, c, pw, *pw.dec.Record); err != nil {
 				r.fail(fmt.Sprintf("pair %s", pw.key), err)
 			}
 		}
@@ -95,20 +95,20 @@ func (r *run) applyPair(ctx context.Context, c *regionCursor, pw *pairWork, capa
 // failure: remembered first, nothing is lost if the copy is deferred below
 // or the run killed in between). It reports whether the pair's work goes
 // on.
-func (r *run) removeFailed(ctx context.Context, rw *regionWork, pw *pairWork) bool {
+func (r *run) removeFailed(ctx context.Context, c *regionCursor, pw *pairWork) bool {
 	pre := pw.dec.Failure
 	if pre == nil && !pw.dec.Copy {
 		pre = pw.dec.Record
 	}
 	if pre != nil {
-		if _, err := r.writePair(ctx, pw, *pre); err != nil {
+		if _, err := r.writePair(ctx, c, pw, *pre); err != nil {
 			r.fail(fmt.Sprintf("pair %s: failed copy kept", pw.key), err)
 			pw.item.Action = "none"
 			pw.item.LastError = err.Error()
 			return false
 		}
 	}
-	if !r.deregisterFailed(ctx, rw, pw) && pw.dec.Copy {
+	if !r.deregisterFailed(ctx, c.rw, pw) && pw.dec.Copy {
 		reason := "a failed copy could not be deregistered, and it holds the name the new copy takes; the next run tries again"
 		if r.outOfTime() {
 			reason = "the time budget is spent; the next run continues"
@@ -129,9 +129,9 @@ func (r *run) copyHeldBack(ctx context.Context, c *regionCursor, pw *pairWork, s
 	case sr.rejected != nil:
 		// EC2 refuses to share the source at all (an aws/ebs snapshot):
 		// every pair of the image is rejected.
-		r.shareFailed(ctx, pw, sr.rejected)
+		r.shareFailed(ctx, c, pw, sr.rejected)
 	case sr.err != nil:
-		r.shareFailed(ctx, pw, sr.err)
+		r.shareFailed(ctx, c, pw, sr.err)
 	case sr.waits != "":
 		r.deferPair(pw, sr.waits, false)
 	case r.outOfTime():
@@ -164,7 +164,7 @@ func (r *run) startCopy(ctx context.Context, c *regionCursor, pw *pairWork, just
 	}
 	ahead := *want
 	ahead.Snapshots = union(ahead.Snapshots, pw.leftovers)
-	rec, err := r.writePair(ctx, pw, ahead)
+	rec, err := r.writePair(ctx, c, pw, ahead)
 	if err != nil {
 		r.fail(fmt.Sprintf("pair %s: not copied", pw.key), err)
 		pw.item.Action = "none"
@@ -258,7 +258,7 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
 // key cannot be shared at all) rejects the target and remembers why, so
 // the next plan shows it without trying. Anything else leaves the pair as
 // it was, recording nothing: the next run shares and copies again.
-func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
+func (r *run) shareFailed(ctx context.Context, c *regionCursor, pw *pairWork, err error) {
 	if !cloud.IsShareRefused(err) {
 		r.out.markPartial()
 		r.deferPair(pw, fmt.Sprintf("sharing failed: %v; retried next run", err), false)
@@ -272,7 +272,7 @@ func (r *run) shareFailed(ctx context.Context, pw *pairWork, err error) {
 	} else if pw.stored != nil {
 		base = *pw.stored
 	}
-	if _, werr := r.writePair(ctx, pw, ShareRefused(base, pw.stored, cloud.CodeOf(err), reason)); werr != nil {
+	if _, werr := r.writePair(ctx, c, pw, ShareRefused(base, pw.stored, cloud.CodeOf(err), reason)); werr != nil {
 		r.fail(fmt.Sprintf("pair %s", pw.key), werr)
 	}
 	pw.item.Action = "none"
@@ -303,20 +303,59 @@ func (r *run) putPair(ctx context.Context, stored *state.Pair, want state.Pair) 
 
 // writePair is putPair for the work of a pair: a first write that finds a
 // settled record of an earlier life reopens it (Reopen: read, then written
-// over its version), and pw.stored becomes what was written.
-func (r *run) writePair(ctx context.Context, pw *pairWork, want state.Pair) (state.Pair, error) {
-	got, err := r.putPair(ctx, pw.stored, want)
-	if err != nil && pw.stored == nil && errors.Is(err, state.ErrConflict) {
-		cur, ok, gerr := r.e.store.GetPair(ctx, want.Key)
-		if gerr == nil && ok {
-			if reopened, ok := Reopen(want, cur, r.policy.Now); ok {
-				got, err = r.putPair(ctx, &cur, reopened)
-			}
-		}
-	}
+// over its version), and pw.stored becomes what was written. In a Region
+// being applied (c), the first such record read reads those of every pair
+// of the Region still to write at once (state.GetPairs: BatchGetItem on
+// DynamoDB), and the later pairs reopen theirs without a lost write first:
+// an account whose copies were all removed by hand costs a batch, not
+// three requests per pair.
+func (r *run) writePair(ctx context.Context, c *regionCursor, pw *pairWork, want state.Pair) (state.Pair, error) {
+	got, err := r.writeOrReopen(ctx, c, pw, want)
 	if err != nil {
 		return state.Pair{}, err
 	}
 	pw.stored = &got
 	return got, nil
+}
+
+func (r *run) writeOrReopen(ctx context.Context, c *regionCursor, pw *pairWork, want state.Pair) (state.Pair, error) {
+	if pw.stored == nil && c != nil && c.settled != nil {
+		if cur, ok := c.settled[pw.key]; ok {
+			if reopened, ok := Reopen(want, cur, r.policy.Now); ok {
+				return r.putPair(ctx, &cur, reopened)
+			}
+		}
+	}
+	got, err := r.putPair(ctx, pw.stored, want)
+	if err != nil && pw.stored == nil && errors.Is(err, state.ErrConflict) {
+		if cur, ok, gerr := r.settledRecord(ctx, c, pw.key); gerr == nil && ok {
+			if reopened, ok := Reopen(want, cur, r.policy.Now); ok {
+				return r.putPair(ctx, &cur, reopened)
+			}
+		}
+	}
+	return got, err
+}
+
+// settledRecord reads the stored record of key, in a batch with the rest
+// of c's Region the first time.
+func (r *run) settledRecord(ctx context.Context, c *regionCursor, key state.PairKey) (state.Pair, bool, error) {
+	if c == nil {
+		return r.e.store.GetPair(ctx, key)
+	}
+	if c.settled == nil {
+		keys := []state.PairKey{key}
+		for _, pw := range c.rw.pairs[c.next:] {
+			if pw.stored == nil && pw.key != key {
+				keys = append(keys, pw.key)
+			}
+		}
+		got, err := state.GetPairs(ctx, r.e.store, keys)
+		if err != nil {
+			return state.Pair{}, false, err
+		}
+		c.settled = got
+	}
+	p, ok := c.settled[key]
+	return p, ok, nil
 }

@@ -741,3 +741,41 @@ func TestReopenedPairTakesANewAttempt(t *testing.T) {
 		t.Fatalf("copies %+v: want one new copy of attempt 4", live)
 	}
 }
+
+// An account whose copies were all removed by hand after they settled:
+// the first write of its Region finds a settled record of an earlier life,
+// and the Region's other pairs are read with it in one batch, then
+// reopened without a lost write each.
+func TestReopenedRegionIsReadInOneBatch(t *testing.T) {
+	w := newWorld(t, 1)
+	w.cfg.Targets.Regions = []string{euWest}
+	var keys []state.PairKey
+	for i := range 5 {
+		img := w.image(euWest, fmt.Sprintf("web-%d", i), 1, accountID(1))
+		key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+		keys = append(keys, key)
+		_, err := w.store.PutPair(context.Background(), state.Pair{Key: key, Source: srcAccount, Status: state.PairSettled, Attempts: 2, Fingerprint: "old"})
+		must(t, err)
+	}
+	w.cloud.Advance(time.Hour)
+	w.store.Reset()
+	res := w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 5 {
+		t.Fatalf("%d copies, want 5: %v", n, res.Summary.Errors)
+	}
+	reads := w.store.Reads()
+	if reads.PairBatchReads != 1 || reads.PairReads != 0 {
+		t.Errorf("reads %+v: want one batch read of the Region's settled records and no GetPair", reads)
+	}
+	// 5 write-ahead records and 5 answers, plus the one lost write that
+	// found the first settled record.
+	if n := w.store.Writes().PairWrites; n != 11 {
+		t.Errorf("%d pair writes, want 11", n)
+	}
+	for _, k := range keys {
+		rec, _ := w.pair(k)
+		if rec.Attempts != 3 || rec.Status != state.PairCopying {
+			t.Errorf("record %+v: want attempt 3, copying", rec)
+		}
+	}
+}

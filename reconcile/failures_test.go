@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -278,4 +279,44 @@ func TestFailedCopyThatCannotBeRemovedBlocksTheRetry(t *testing.T) {
 	}
 	w.settle()
 	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 1})
+}
+
+// The batch read of a reopened Region keeps returning some keys
+// unprocessed (DynamoDB's UnprocessedKeys, past the store's retries): the
+// pair whose write found the settled record is not copied this run and
+// nothing is lost; the next run copies it, once.
+func TestReopenBatchReadFails(t *testing.T) {
+	w := newWorld(t, 1)
+	w.cfg.Targets.Regions = []string{euWest}
+	faulty, err := state.NewFaulty(state.NewMemory(state.WithClock(w.cloud.Now)), state.FaultPlan{Seed: 1,
+		Rules: []state.FaultRule{{Kind: state.FaultUnprocessed, Rate: 1, Count: 1}}})
+	must(t, err)
+	w.store = state.NewCounting(faulty)
+	var keys []state.PairKey
+	for i := range 3 {
+		img := w.image(euWest, fmt.Sprintf("web-%d", i), 1, accountID(1))
+		key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
+		keys = append(keys, key)
+		_, err := w.store.PutPair(context.Background(), state.Pair{Key: key, Source: srcAccount, Status: state.PairSettled, Attempts: 2, Fingerprint: "old"})
+		must(t, err)
+	}
+	w.cloud.Advance(time.Hour)
+	res := w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 2 || res.Summary.Status != report.StatusPartial {
+		t.Fatalf("%d copies, status %s: want 2 of 3 and a partial run (%v)", n, res.Summary.Status, res.Summary.Errors)
+	}
+	if got := faulty.Injected()[state.FaultUnprocessed]; got != 1 {
+		t.Fatalf("%d unprocessed faults injected, want 1", got)
+	}
+	w.settle()
+	res = w.run(reconcile.ModeApply)
+	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 1 {
+		t.Errorf("the next run made %d copies, want the one left", n)
+	}
+	w.settle()
+	for _, k := range keys {
+		if n := len(w.copies(k.Account, k.Region, k.SourceImage)); n != 1 {
+			t.Errorf("pair %s has %d copies", k, n)
+		}
+	}
 }

@@ -309,7 +309,7 @@ func (r *run) prune(ctx context.Context) {
 			pw.dec.Record = &next
 		}
 		if pw.dec.Record != nil {
-			if _, err := r.writePair(ctx, &pairWork{key: pw.key, stored: pw.stored}, *pw.dec.Record); err != nil {
+			if _, err := r.writePair(ctx, nil, &pairWork{key: pw.key, stored: pw.stored}, *pw.dec.Record); err != nil {
 				r.fail(fmt.Sprintf("orphaned copy %s", pw.key), err)
 			}
 		}

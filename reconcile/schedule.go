@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/state"
 )
 
 // The copies of one account and Region are made one after the other, in
@@ -28,6 +29,11 @@ type regionCursor struct {
 	// denied, when set, says why CopyImage was denied in the Region:
 	// its other copies are not attempted this run.
 	denied string
+	// settled holds, once a first write of the Region found a settled
+	// record of an earlier life, the settled records of every pair of the
+	// Region the run has not written yet, read in one batch (nil: not
+	// read).
+	settled map[state.PairKey]state.Pair
 }
 
 // applyAll applies every Region's work on at most limit workers.

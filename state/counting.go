@@ -19,13 +19,17 @@ type Counting struct {
 	grantsWrites atomic.Int64
 
 	pairReads      atomic.Int64
+	pairBatchReads atomic.Int64
 	unsettledReads atomic.Int64
 	unsettledItems atomic.Int64
 	runReads       atomic.Int64
 	grantsReads    atomic.Int64
 }
 
-var _ Store = (*Counting)(nil)
+var (
+	_ Store           = (*Counting)(nil)
+	_ PairBatchReader = (*Counting)(nil)
+)
 
 // WriteCounts is the number of write requests by kind.
 type WriteCounts struct {
@@ -46,8 +50,9 @@ func (w WriteCounts) Total() int64 {
 
 // ReadCounts is the number of read requests by kind.
 type ReadCounts struct {
-	// PairReads counts GetPair calls.
-	PairReads int64
+	// PairReads counts GetPair calls, PairBatchReads GetPairs calls.
+	PairReads      int64
+	PairBatchReads int64
 	// UnsettledReads counts UnsettledPairs calls.
 	UnsettledReads int64
 	// UnsettledItems counts the pairs UnsettledPairs returned, the measure
@@ -61,7 +66,7 @@ type ReadCounts struct {
 
 // Total is the number of read requests (not items) of every kind.
 func (r ReadCounts) Total() int64 {
-	return r.PairReads + r.UnsettledReads + r.RunReads + r.GrantsReads
+	return r.PairReads + r.PairBatchReads + r.UnsettledReads + r.RunReads + r.GrantsReads
 }
 
 // NewCounting wraps s. Closing the wrapper closes s.
@@ -81,6 +86,7 @@ func (c *Counting) Writes() WriteCounts {
 func (c *Counting) Reads() ReadCounts {
 	return ReadCounts{
 		PairReads:      c.pairReads.Load(),
+		PairBatchReads: c.pairBatchReads.Load(),
 		UnsettledReads: c.unsettledReads.Load(),
 		UnsettledItems: c.unsettledItems.Load(),
 		RunReads:       c.runReads.Load(),
@@ -93,7 +99,7 @@ func (c *Counting) Reads() ReadCounts {
 func (c *Counting) Reset() {
 	for _, n := range []*atomic.Int64{
 		&c.pairWrites, &c.runWrites, &c.leaseWrites, &c.grantsWrites,
-		&c.pairReads, &c.unsettledReads, &c.unsettledItems, &c.runReads, &c.grantsReads,
+		&c.pairReads, &c.pairBatchReads, &c.unsettledReads, &c.unsettledItems, &c.runReads, &c.grantsReads,
 	} {
 		n.Store(0)
 	}
@@ -111,6 +117,13 @@ func (c *Counting) UnsettledPairs(ctx context.Context, source string) ([]Pair, e
 func (c *Counting) GetPair(ctx context.Context, key PairKey) (Pair, bool, error) {
 	c.pairReads.Add(1)
 	return c.inner.GetPair(ctx, key)
+}
+
+// GetPairs implements PairBatchReader: one call, in batches when the
+// wrapped store reads in batches.
+func (c *Counting) GetPairs(ctx context.Context, keys []PairKey) (map[PairKey]Pair, error) {
+	c.pairBatchReads.Add(1)
+	return GetPairs(ctx, c.inner, keys)
 }
 
 // PutPair implements Store.

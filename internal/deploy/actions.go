@@ -89,7 +89,7 @@ var APICalls = []APICall{
 	{Service: "dynamodb", Operation: "GetItem", Roles: []Role{RoleCentral, RoleSource},
 		Why: "state store reads (central); the AMIgo recipes table, read with the source role (source, amigo-table)"},
 	{Service: "dynamodb", Operation: "BatchGetItem", Roles: []Role{RoleCentral},
-		Why: "state store: records of many pairs at once"},
+		Why: "state store: the settled records of a Region's pairs whose copies were removed, reopened in one batch"},
 	{Service: "dynamodb", Operation: "PutItem", Roles: []Role{RoleCentral},
 		Why: "state store: conditional writes of pairs, runs and the lease"},
 	{Service: "dynamodb", Operation: "DeleteItem", Roles: []Role{RoleCentral},
