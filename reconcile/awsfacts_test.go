@@ -320,7 +320,7 @@ func TestAWSManagedKeySourceIsRejected(t *testing.T) {
 // the next run, nothing counts as failed, and the account is not taken for
 // denied.
 func TestGrantStillPropagatingDefersTheCopy(t *testing.T) {
-	const propagation = 300 * time.Millisecond
+	const propagation = 5 * time.Minute // on the simulator's clock
 	w := newWorld(t, 2, sim.WithGrantPropagation(propagation))
 	w.cfg.Targets.Regions = []string{euWest}
 	w.cfg.Sharing.OrganizationalUnits = false
@@ -341,7 +341,7 @@ func TestGrantStillPropagatingDefersTheCopy(t *testing.T) {
 			t.Errorf("record %+v: a propagating grant is no failure", rec)
 		}
 	}
-	time.Sleep(propagation + 50*time.Millisecond) // real time: the simulator's propagation is wall-clock
+	w.cloud.Advance(propagation)
 	res = w.run(reconcile.ModeApply)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 2 {
 		t.Errorf("%d CopyImage calls on the next run, want 2", n)

@@ -194,14 +194,14 @@ func (c *Cloud) ShareImage(account, region, imageID string, accounts ...string) 
 	z, _, im := c.mustImage("ShareImage", account, region, imageID)
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	im.ensureExtra().launch.accounts.add(accounts)
+	im.ensureExtra().launch.accounts.add(accounts, c.clock.now())
 	c.noteShare(im.extra.launch.entities())
 	for _, d := range im.devices {
 		s := z.snapshots[d.snap]
 		if s.perms == nil {
 			s.perms = &grants{}
 		}
-		s.perms.add(accounts)
+		s.perms.add(accounts, c.clock.now())
 	}
 }
 
@@ -210,7 +210,7 @@ func (c *Cloud) GrantLaunchPermission(account, region, imageID string, accounts 
 	z, _, im := c.mustImage("GrantLaunchPermission", account, region, imageID)
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	im.ensureExtra().launch.accounts.add(accounts)
+	im.ensureExtra().launch.accounts.add(accounts, c.clock.now())
 	c.noteShare(im.extra.launch.entities())
 }
 
@@ -223,9 +223,9 @@ func (c *Cloud) GrantLaunchToOUs(account, region, imageID string, arns ...string
 	defer z.mu.Unlock()
 	for _, arn := range arns {
 		if strings.Contains(arn, ":organization/") {
-			im.ensureExtra().launch.orgs.add([]string{arn})
+			im.ensureExtra().launch.orgs.add([]string{arn}, c.clock.now())
 		} else {
-			im.ensureExtra().launch.ous.add([]string{arn})
+			im.ensureExtra().launch.ous.add([]string{arn}, c.clock.now())
 		}
 	}
 	c.noteShare(im.extra.launch.entities())
@@ -238,7 +238,7 @@ func (c *Cloud) GrantVolumePermission(account, region, snapshotID string, accoun
 		if s.perms == nil {
 			s.perms = &grants{}
 		}
-		s.perms.add(accounts)
+		s.perms.add(accounts, c.clock.now())
 	})
 }
 

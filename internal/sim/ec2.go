@@ -322,7 +322,7 @@ func (e *EC2) AddImageLaunchPermission(ctx context.Context, imageID string, add 
 		if quota := e.cloud.cfg.sharingQuota; have+adding > quota {
 			return sharingQuotaError(op, imageID, have, adding, quota)
 		}
-		p.apply(add, cloud.LaunchPermission{})
+		p.apply(add, cloud.LaunchPermission{}, e.cloud.clock.now())
 		e.cloud.noteShare(p.entities())
 		return nil
 	})
@@ -341,7 +341,7 @@ func (e *EC2) RemoveImageLaunchPermission(ctx context.Context, imageID string, r
 		if err := checkLaunchBatch(op, remove); err != nil {
 			return err
 		}
-		im.ensureExtra().launch.apply(cloud.LaunchPermission{}, remove)
+		im.ensureExtra().launch.apply(cloud.LaunchPermission{}, remove, e.cloud.clock.now())
 		return nil
 	})
 }
@@ -377,7 +377,7 @@ func (e *EC2) AddSnapshotVolumePermissions(ctx context.Context, snapshotID strin
 		if s.perms == nil {
 			s.perms = &grants{}
 		}
-		s.perms.add(accountIDs)
+		s.perms.add(accountIDs, e.cloud.clock.now())
 		return nil
 	})
 }

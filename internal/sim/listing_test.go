@@ -130,3 +130,26 @@ func TestFilterValuesPerCall(t *testing.T) {
 		t.Errorf("%d DescribeInstances for 251 ids next to 5 states, want 2", n)
 	}
 }
+
+// A grant takes the propagation delay, on the simulator's clock, before
+// CopyImage honours it: until then the image looks as it does to an
+// account it is not shared with.
+func TestGrantPropagation(t *testing.T) {
+	c := newOrg(t, sim.WithGrantPropagation(time.Minute))
+	ctx := context.Background()
+	im := c.AddImage(srcAcct, region, sim.ImageSpec{Name: "golden"})
+	src := c.Client(srcAcct, region)
+	if err := src.AddImageLaunchPermission(ctx, im.ID, cloud.LaunchPermission{Accounts: []string{tgtA}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.AddSnapshotVolumePermissions(ctx, im.BlockDevices[0].SnapshotID, []string{tgtA}); err != nil {
+		t.Fatal(err)
+	}
+	tgt := c.Client(tgtA, region)
+	_, err := tgt.CopyImage(ctx, copyInput(im, "copy"))
+	wantCode(t, err, "InvalidAMIID.NotFound")
+	c.Advance(time.Minute)
+	if _, err := tgt.CopyImage(ctx, copyInput(im, "copy")); err != nil {
+		t.Fatalf("once propagated: %v", err)
+	}
+}

@@ -35,8 +35,8 @@ type settings struct {
 	latency    Latency
 	throttling *Throttling
 	// sharingQuota bounds the entities one image is shared with;
-	// propagation is how long (real time) a new grant takes before EC2
-	// honours it (sharing.go).
+	// propagation is how long (simulated time) a new grant takes before
+	// EC2 honours it (sharing.go).
 	sharingQuota int
 	propagation  time.Duration
 	// listingDelay is how long (simulated time) a new copy stays out of
@@ -68,7 +68,7 @@ func WithSharingQuota(n int) Option {
 }
 
 // WithGrantPropagation makes a new launch or create-volume permission take
-// d of real time before CopyImage honours it. EC2 is eventually consistent
+// d of simulated time (the Cloud's clock) before CopyImage honours it. EC2 is eventually consistent
 // ("When you make changes to resources, ... the changes might not be
 // reflected in all subsequent requests right away", Eventual consistency
 // in the Amazon EC2 API,

@@ -71,21 +71,21 @@ var (
 )
 
 // grants is a sorted set of grantees, each remembering when it was added
-// (for the propagation delay), in real time.
+// (for the propagation delay), on the simulator's clock (Unix
+// nanoseconds).
 type grants struct {
 	ids   []string
-	added []time.Time
+	added []int64
 }
 
 func (g *grants) index(id string) (int, bool) { return slices.BinarySearch(g.ids, id) }
 
-func (g *grants) has(id string, propagation time.Duration) bool {
+func (g *grants) has(id string, propagation time.Duration, now int64) bool {
 	i, ok := g.index(id)
-	return ok && (propagation <= 0 || time.Since(g.added[i]) >= propagation)
+	return ok && (propagation <= 0 || now-g.added[i] >= int64(propagation))
 }
 
-func (g *grants) add(ids []string) {
-	now := time.Now()
+func (g *grants) add(ids []string, now int64) {
 	for _, id := range ids {
 		if i, ok := g.index(id); !ok {
 			g.ids = slices.Insert(g.ids, i, id)
@@ -136,8 +136,8 @@ func (c *Cloud) launchAllowed(im *image, owner, caller string) bool {
 	if im.extra == nil {
 		return false
 	}
-	p, d := &im.extra.launch, c.cfg.propagation
-	if p.accounts.has(caller, d) {
+	p, d, now := &im.extra.launch, c.cfg.propagation, c.clock.now()
+	if p.accounts.has(caller, d, now) {
 		return true
 	}
 	if len(p.ous.ids) == 0 && len(p.orgs.ids) == 0 {
@@ -149,11 +149,11 @@ func (c *Cloud) launchAllowed(im *image, owner, caller string) bool {
 	if a == nil {
 		return false
 	}
-	if p.orgs.has(OrganizationARN(), d) {
+	if p.orgs.has(OrganizationARN(), d, now) {
 		return true
 	}
 	for node := a.parent; node != "" && node != RootID; node = c.nodes[node].parent {
-		if p.ous.has(OUARN(node), d) {
+		if p.ous.has(OUARN(node), d, now) {
 			return true
 		}
 	}
@@ -163,7 +163,7 @@ func (c *Cloud) launchAllowed(im *image, owner, caller string) bool {
 // volumeAllowed reports whether caller may create volumes from (and so
 // copy) a snapshot of owner, once the grant has propagated.
 func (c *Cloud) volumeAllowed(s *snapshot, owner, caller string) bool {
-	return caller == owner || (s.perms != nil && s.perms.has(caller, c.cfg.propagation))
+	return caller == owner || (s.perms != nil && s.perms.has(caller, c.cfg.propagation, c.clock.now()))
 }
 
 // checkLaunchBatch applies EC2's rules to the grantees of one
@@ -258,10 +258,10 @@ func (p *launchPermission) newGrantees(add cloud.LaunchPermission) int {
 	return n
 }
 
-func (p *launchPermission) apply(add, remove cloud.LaunchPermission) {
-	p.accounts.add(add.Accounts)
-	p.ous.add(add.OUs)
-	p.orgs.add(add.Organizations)
+func (p *launchPermission) apply(add, remove cloud.LaunchPermission, now int64) {
+	p.accounts.add(add.Accounts, now)
+	p.ous.add(add.OUs, now)
+	p.orgs.add(add.Organizations, now)
 	p.accounts.remove(remove.Accounts)
 	p.ous.remove(remove.OUs)
 	p.orgs.remove(remove.Organizations)
