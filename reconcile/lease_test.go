@@ -6,41 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/state"
 )
-
-// manualClock is a clock tests move by hand.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// renewFails is a store whose lease renewals fail with err.
-type renewFails struct {
-	state.Store
-	err error
-}
-
-func (s renewFails) RenewLease(context.Context, state.Lease, time.Duration) (state.Lease, error) {
-	return state.Lease{}, s.err
-}
 
 // leaseRun builds a run of an engine on store and clock whose lease
 // renewals tick when the test sends on the returned channel.
@@ -69,14 +41,21 @@ func (discardWarn) Warn(string, ...any) {}
 // context is cancelled with a cause wrapping state.ErrLeaseLost, naming
 // the scope. A failed renewal is not counted as a write.
 func TestLeaseRenewalFailuresStopTheRunBeforeExpiry(t *testing.T) {
-	clock := &manualClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	// The simulator's clock, moved by hand; every renewal is throttled
+	// past the store's retries.
+	clock := sim.New(sim.WithStartTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
 	mem := state.NewMemory(state.WithClock(clock.Now))
 	ttl := 30 * time.Minute
 	lease, err := mem.AcquireLease(context.Background(), "111111111111", "this-run", ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, tick := leaseRun(t, renewFails{Store: mem, err: cloud.Errorf("UpdateItem", "ThrottlingException", "slow down")}, clock)
+	renewFails, err := state.NewFaulty(mem, state.FaultPlan{Seed: 1,
+		Rules: []state.FaultRule{{Kind: state.FaultThrottling, Ops: []state.Op{state.OpRenewLease}, Rate: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, tick := leaseRun(t, renewFails, clock)
 	ctx, stop := r.keepLease(context.Background(), lease, discardWarn{})
 	defer stop()
 
@@ -116,7 +95,7 @@ func TestLeaseRenewalFailuresStopTheRunBeforeExpiry(t *testing.T) {
 // TestLeaseRenewalSucceeds: a renewed lease moves the expiry on, and each
 // renewal is one write.
 func TestLeaseRenewalSucceeds(t *testing.T) {
-	clock := &manualClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := sim.New(sim.WithStartTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
 	mem := state.NewMemory(state.WithClock(clock.Now))
 	ttl := 30 * time.Minute
 	lease, err := mem.AcquireLease(context.Background(), "111111111111", "this-run", ttl)
