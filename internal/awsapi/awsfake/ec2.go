@@ -131,6 +131,8 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		if err != nil {
 			return nil, err
 		}
+		s.noteCopy(Copy{Account: r.Account, Region: r.Region, ImageID: id, SourceImageID: in.SourceImageID,
+			SourceRegion: in.SourceRegion, ClientToken: in.ClientToken})
 		return marshalXML(struct {
 			XMLName   xml.Name `xml:"CopyImageResponse"`
 			Xmlns     string   `xml:"xmlns,attr"`
