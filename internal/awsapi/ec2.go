@@ -72,21 +72,29 @@ func (a *ec2Adapter) describeImages(ctx context.Context, q cloud.ImageQuery, ids
 	}
 	var out []cloud.Image
 	p := ec2.NewDescribeImagesPaginator(a.api, in)
+	fast := decodeImagesFast(a.region, &a.c.bodies)
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := p.NextPage(ctx, fast)
 		if err != nil {
 			return nil, apiError("DescribeImages", err)
 		}
-		for i := range page.Images {
-			img := convertImage(&page.Images[i], a.region)
+		imgs, decoded := page.ResultMetadata.Get(imagesKey{}).([]cloud.Image)
+		if !decoded {
+			imgs = make([]cloud.Image, len(page.Images))
+			for i := range page.Images {
+				imgs[i] = convertImage(&page.Images[i], a.region)
+			}
+		}
+		for i := range imgs {
+			img := &imgs[i]
 			// "Recently deregistered images appear in the returned
 			// results for a short interval" (DescribeImages, Amazon EC2
 			// API Reference): gone, unless asked for by state.
 			if img.State == cloud.ImageDeregistered && !slices.Contains(q.States, cloud.ImageDeregistered) {
 				continue
 			}
-			if matches(&img, q) {
-				out = append(out, img)
+			if matches(img, q) {
+				out = append(out, *img)
 			}
 		}
 	}
