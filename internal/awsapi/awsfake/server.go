@@ -139,6 +139,8 @@ type Server struct {
 	faults   map[string][]string
 	issued   int
 	reqID    int
+
+	answers sync.Pool // of *[]byte, for answerBuffer
 }
 
 // New starts a fake AWS endpoint over c on 127.0.0.1, on a port the
@@ -417,6 +419,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", proto.contentType())
 	w.Header().Set("X-Amzn-RequestId", s.requestID())
 	_, _ = w.Write(resp)
+	s.recycle(resp)
+}
+
+// answerBuffer returns a buffer for a large answer (DescribeImages),
+// reused once the answer is sent (recycle): a benchmark serves thousands
+// of answers of hundreds of kilobytes.
+func (s *Server) answerBuffer() []byte {
+	if b, ok := s.answers.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func (s *Server) recycle(b []byte) {
+	if cap(b) >= 64<<10 {
+		s.answers.Put(&b)
+	}
 }
 
 // protocol is one wire protocol: how requests are handled and errors
