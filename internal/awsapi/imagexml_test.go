@@ -219,3 +219,45 @@ func BenchmarkDecodeDescribeImages(b *testing.B) {
 		}
 	})
 }
+
+// TestDescribeImagesFastPath: the adapter's DescribeImages pages come
+// from decodeDescribeImages, and an error answer still reaches the SDK's
+// deserializer (its code classified as always).
+func TestDescribeImagesFastPath(t *testing.T) {
+	c := newCloud(t)
+	for i := range 3 {
+		c.AddImage(srcAccount, region1, sim.ImageSpec{Name: fmt.Sprintf("golden-%d", i)})
+	}
+	f := newFixture(t, c, awsfake.Options{PageSize: 2}, nil)
+	conn := f.sess.Connect(runID, ConnectOptions{})
+	port, err := conn.Source(context.Background(), region1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := port.(*ec2Adapter)
+	p := ec2.NewDescribeImagesPaginator(a.api, &ec2.DescribeImagesInput{Owners: []string{"self"}, MaxResults: aws.Int32(5)})
+	pages, perPage := 0, []int{2, 1}
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background(), decodeImagesFast(region1, &conn.bodies))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs, ok := page.ResultMetadata.Get(imagesKey{}).([]cloud.Image)
+		if !ok || len(page.Images) != 0 {
+			t.Fatalf("page %d: not decoded by decodeDescribeImages (%d SDK images)", pages, len(page.Images))
+		}
+		if pages < len(perPage) && len(imgs) != perPage[pages] {
+			t.Errorf("page %d: %d images, want %d", pages, len(imgs), perPage[pages])
+		}
+		pages++
+	}
+	if pages != 2 {
+		t.Errorf("%d pages, want 2 (the paginator follows the decoded NextToken)", pages)
+	}
+
+	f.fake.FailNext("DescribeImages", "UnauthorizedOperation")
+	_, err = a.DescribeImages(context.Background(), cloud.ImageQuery{})
+	if code := cloud.CodeOf(err); code != "UnauthorizedOperation" || cloud.ClassOf(err) != cloud.ClassAccessDenied {
+		t.Errorf("error %v: code %q, class %v", err, code, cloud.ClassOf(err))
+	}
+}
