@@ -47,57 +47,57 @@ func decodeDescribeImages(body []byte, region string) (imagesAnswer, error) {
 	d := &xmlDecoder{b: body, interned: map[string]string{}}
 	var out imagesAnswer
 	root, ok, err := d.root()
-	if err != nil || !ok || root.selfClosing {
+	if err != nil || !ok {
 		return out, err
 	}
-	for {
-		child, done, err := d.child(root)
-		if err != nil {
-			return out, err
-		}
-		if done {
-			break
-		}
-		switch {
-		case child.is("imagesSet"):
-			if err := d.imageList(child, region, &out.images); err != nil {
-				return out, err
-			}
-		case child.is("nextToken"):
-			if out.next, err = d.value(child, false); err != nil {
-				return out, err
-			}
-		default:
-			if err := d.skip(child); err != nil {
-				return out, err
-			}
-		}
-	}
 	// Like the SDK, read nothing after the root element.
-	return out, nil
+	return out, d.fields(root, func(f element) error {
+		var err error
+		switch {
+		case f.is("imagesSet"):
+			err = d.items(f, func(item element) error {
+				img := cloud.Image{Region: region, Tags: map[string]string{}}
+				if err := d.image(item, &img); err != nil {
+					return err
+				}
+				out.images = append(out.images, img)
+				return nil
+			})
+		case f.is("nextToken"):
+			out.next, err = d.value(f, false)
+		default:
+			err = d.skip(f)
+		}
+		return err
+	})
 }
 
-func (d *xmlDecoder) imageList(list element, region string, out *[]cloud.Image) error {
-	if list.selfClosing {
+// fields calls each for every child element of el, in order; each reads
+// its child whole.
+func (d *xmlDecoder) fields(el element, each func(f element) error) error {
+	if el.selfClosing {
 		return nil
 	}
 	for {
-		item, done, err := d.child(list)
+		f, done, err := d.child(el)
 		if err != nil || done {
 			return err
 		}
-		if !item.is("item") {
-			if err := d.skip(item); err != nil {
-				return err
-			}
-			continue
-		}
-		img := cloud.Image{Region: region, Tags: map[string]string{}}
-		if err := d.image(item, &img); err != nil {
+		if err := each(f); err != nil {
 			return err
 		}
-		*out = append(*out, img)
 	}
+}
+
+// items calls each for every "item" child of list (a list's members),
+// skipping any other child, as the SDK does.
+func (d *xmlDecoder) items(list element, each func(item element) error) error {
+	return d.fields(list, func(f element) error {
+		if !f.is("item") {
+			return d.skip(f)
+		}
+		return each(f)
+	})
 }
 
 // imageFieldLength reports whether an image field read has a name of
@@ -114,18 +114,9 @@ func imageFieldLength(n int) bool {
 
 // image decodes the fields convertImage reads.
 func (d *xmlDecoder) image(el element, img *cloud.Image) error {
-	if el.selfClosing {
-		return nil
-	}
 	var reason *[2]string // code, message
-	for {
-		f, done, err := d.child(el)
-		if err != nil {
-			return err
-		}
-		if done {
-			break
-		}
+	err := d.fields(el, func(f element) error {
+		var err error
 		switch {
 		case !imageFieldLength(len(f.local)):
 			err = d.skip(f)
@@ -153,7 +144,18 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 			if reason == nil {
 				reason = new([2]string)
 			}
-			err = d.stateReason(f, reason)
+			err = d.fields(f, func(f element) error {
+				var err error
+				switch {
+				case f.is("code"):
+					reason[0], err = d.value(f, true)
+				case f.is("message"):
+					reason[1], err = d.value(f, false)
+				default:
+					err = d.skip(f)
+				}
+				return err
+			})
 		case f.is("tagSet"):
 			err = d.tagList(f, img.Tags)
 		case f.is("blockDeviceMapping"):
@@ -161,9 +163,10 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 		default:
 			err = d.skip(f)
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if reason != nil {
 		img.StateReason = reason[1]
@@ -174,130 +177,56 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 	return nil
 }
 
-func (d *xmlDecoder) stateReason(el element, reason *[2]string) error {
-	if el.selfClosing {
-		return nil
-	}
-	for {
-		f, done, err := d.child(el)
-		if err != nil || done {
-			return err
-		}
-		switch {
-		case f.is("code"):
-			reason[0], err = d.value(f, true)
-		case f.is("message"):
-			reason[1], err = d.value(f, false)
-		default:
-			err = d.skip(f)
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
 // tagList adds the tags in order: a later key replaces an earlier one, as
 // convertImage's map does.
 func (d *xmlDecoder) tagList(el element, tags map[string]string) error {
-	if el.selfClosing {
-		return nil
-	}
-	for {
-		item, done, err := d.child(el)
-		if err != nil || done {
-			return err
-		}
-		if !item.is("item") {
-			if err := d.skip(item); err != nil {
-				return err
-			}
-			continue
-		}
+	return d.items(el, func(item element) error {
 		var key, value string
-		if !item.selfClosing {
-			for {
-				f, done, err := d.child(item)
-				if err != nil {
-					return err
-				}
-				if done {
-					break
-				}
-				switch {
-				case f.is("key"):
-					key, err = d.value(f, true)
-				case f.is("value"):
-					value, err = d.value(f, true)
-				default:
-					err = d.skip(f)
-				}
-				if err != nil {
-					return err
-				}
+		err := d.fields(item, func(f element) error {
+			var err error
+			switch {
+			case f.is("key"):
+				key, err = d.value(f, true)
+			case f.is("value"):
+				value, err = d.value(f, true)
+			default:
+				err = d.skip(f)
 			}
-		}
+			return err
+		})
 		tags[key] = value
-	}
+		return err
+	})
 }
 
 // deviceList appends the mappings that have an ebs element, as
 // convertImage keeps only those.
 func (d *xmlDecoder) deviceList(el element, out *[]cloud.BlockDevice) error {
-	if el.selfClosing {
-		return nil
-	}
-	for {
-		item, done, err := d.child(el)
-		if err != nil || done {
-			return err
-		}
-		if !item.is("item") {
-			if err := d.skip(item); err != nil {
-				return err
-			}
-			continue
-		}
+	return d.items(el, func(item element) error {
 		var bd cloud.BlockDevice
 		hasEBS := false
-		if !item.selfClosing {
-			for {
-				f, done, err := d.child(item)
-				if err != nil {
-					return err
-				}
-				if done {
-					break
-				}
-				switch {
-				case f.is("deviceName"):
-					bd.DeviceName, err = d.value(f, true)
-				case f.is("ebs"):
-					hasEBS = true
-					err = d.ebs(f, &bd)
-				default:
-					err = d.skip(f)
-				}
-				if err != nil {
-					return err
-				}
+		err := d.fields(item, func(f element) error {
+			switch {
+			case f.is("deviceName"):
+				var err error
+				bd.DeviceName, err = d.value(f, true)
+				return err
+			case f.is("ebs"):
+				hasEBS = true
+				return d.ebs(f, &bd)
 			}
-		}
-		if hasEBS {
+			return d.skip(f)
+		})
+		if err == nil && hasEBS {
 			*out = append(*out, bd)
 		}
-	}
+		return err
+	})
 }
 
 func (d *xmlDecoder) ebs(el element, bd *cloud.BlockDevice) error {
-	if el.selfClosing {
-		return nil
-	}
-	for {
-		f, done, err := d.child(el)
-		if err != nil || done {
-			return err
-		}
+	return d.fields(el, func(f element) error {
+		var err error
 		switch {
 		case f.is("snapshotId"):
 			bd.SnapshotID, err = d.value(f, false)
@@ -322,10 +251,8 @@ func (d *xmlDecoder) ebs(el element, bd *cloud.BlockDevice) error {
 		default:
 			err = d.skip(f)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // xmlDecoder reads the XML of one answer held whole in b.
