@@ -118,7 +118,7 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 	err := d.fields(el, func(f element) error {
 		var err error
 		switch {
-		case !imageFieldLength(len(f.local)):
+		case !imageFieldLength(len(f.name) - int(f.localAt)):
 			err = d.skip(f)
 		case f.is("imageId"):
 			img.ID, err = d.value(f, false)
@@ -265,15 +265,15 @@ type xmlDecoder struct {
 	scratch  []byte
 }
 
-// element is a start tag just read.
+// element is a start tag just read; small, since every tag makes one.
 type element struct {
 	name        []byte // as written, prefix included
-	local       []byte // without the namespace prefix
+	localAt     int32  // where the name without its namespace prefix starts
 	selfClosing bool
 }
 
 // is compares the local name as the SDK does: case-insensitively.
-func (e element) is(name string) bool { return bytesEqualFold(e.local, name) }
+func (e element) is(name string) bool { return bytesEqualFold(e.name[e.localAt:], name) }
 
 func bytesEqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
@@ -456,58 +456,57 @@ func isNameByte(c byte) bool {
 	return nameBytesHigh>>(c-64)&1 != 0
 }
 
-// name reads an element or attribute name at pos.
-func (d *xmlDecoder) name() ([]byte, error) {
-	start := d.pos
-	ascii := true
-	for d.pos < len(d.b) && isNameByte(d.b[d.pos]) {
-		ascii = ascii && d.b[d.pos] < 0x80
-		d.pos++
+// name reads an element or attribute name at pos; colon is where its
+// first colon is, -1 for none.
+func (d *xmlDecoder) name() (n []byte, colon int, err error) {
+	b := d.b[d.pos:]
+	i, ascii, colon := 0, true, -1
+	for ; i < len(b) && isNameByte(b[i]); i++ {
+		switch c := b[i]; {
+		case c == ':':
+			if colon >= 0 {
+				d.pos += i
+				return nil, 0, d.errorf("name %q has more than one colon", b[:i+1])
+			}
+			colon = i
+		case c >= 0x80:
+			ascii = false
+		}
 	}
-	n := d.b[start:d.pos]
+	d.pos += i
+	n = b[:i]
 	if len(n) == 0 {
 		if d.pos >= len(d.b) {
-			return nil, errEOF
+			return nil, 0, errEOF
 		}
-		return nil, d.errorf("a name was expected")
+		return nil, 0, d.errorf("a name was expected")
 	}
 	if c := n[0]; '0' <= c && c <= '9' || c == '.' || c == '-' {
-		return nil, d.errorf("name %q starts with %q", n, c)
+		return nil, 0, d.errorf("name %q starts with %q", n, c)
 	}
 	if !ascii && !utf8.Valid(n) {
-		return nil, d.errorf("name is not UTF-8")
+		return nil, 0, d.errorf("name is not UTF-8")
 	}
-	return n, nil
+	return n, colon, nil
 }
 
-// localName drops a namespace prefix the way encoding/xml does: only a
-// single colon with text on both sides separates one.
-func localName(n []byte) ([]byte, error) {
-	i := bytes.IndexByte(n, ':')
-	if i < 0 {
-		return n, nil
+// localAt is where the local name starts, the way encoding/xml splits a
+// namespace prefix off: only at a colon with text on both sides.
+func localAt(n []byte, colon int) int32 {
+	if colon <= 0 || colon == len(n)-1 {
+		return 0
 	}
-	if bytes.IndexByte(n[i+1:], ':') >= 0 {
-		return nil, fmt.Errorf("name %q has more than one colon", n)
-	}
-	if i == 0 || i == len(n)-1 {
-		return n, nil
-	}
-	return n[i+1:], nil
+	return int32(colon + 1)
 }
 
 // startTag reads a start tag after its "<": the name, the attributes
 // (checked for syntax, not kept) and ">" or "/>".
 func (d *xmlDecoder) startTag() (element, error) {
-	n, err := d.name()
+	n, colon, err := d.name()
 	if err != nil {
 		return element{}, err
 	}
-	local, err := localName(n)
-	if err != nil {
-		return element{}, d.errorf("%v", err)
-	}
-	el := element{name: n, local: local}
+	el := element{name: n, localAt: localAt(n, colon)}
 	if d.pos < len(d.b) && d.b[d.pos] == '>' {
 		d.pos++
 		return el, nil
@@ -529,7 +528,7 @@ func (d *xmlDecoder) startTag() (element, error) {
 			el.selfClosing = true
 			return el, nil
 		}
-		if _, err := d.name(); err != nil {
+		if _, _, err := d.name(); err != nil {
 			return el, err
 		}
 		d.skipSpace()
@@ -562,7 +561,7 @@ func (d *xmlDecoder) endTag(el element) error {
 		d.pos = end + 1
 		return nil
 	}
-	n, err := d.name()
+	n, _, err := d.name()
 	if err != nil {
 		return err
 	}
