@@ -82,7 +82,7 @@ func TestWireConfig(t *testing.T) {
 			t.Errorf("%s: the file's engine settings\n%+v\nthe in-process runs'\n%+v", name, gs, ws)
 		}
 		e := got.AWS.Endpoints
-		if e.EC2 != "http://127.0.0.1:4321" || e.Organizations != e.EC2 || e.STS != e.EC2 || got.State.Backend != config.BackendFile ||
+		if e.EC2 != "http://127.0.0.1:4321" || e.Organizations != e.EC2 || e.STS != e.EC2 || got.State.Backend != wireStateBackend(sc) ||
 			got.State.Path != state || got.Limits.Concurrency != sc.Concurrency {
 			t.Errorf("%s: endpoints %+v, state %s %s, concurrency %d", name, e, got.State.Backend, got.State.Path, got.Limits.Concurrency)
 		}
