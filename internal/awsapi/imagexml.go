@@ -27,7 +27,7 @@ import (
 // of 1,000 accounts x 4 Regions x 200 copies decodes 800,000 images. This
 // decoder reads only the fields convertImage reads, from the whole body in
 // one buffer, with no token or reflection machinery, and reuses equal tag
-// keys and values within an answer. It keeps the SDK decoder's semantics on
+// keys and values from image to image. It keeps the SDK decoder's semantics on
 // every field it reads (element names matched case-insensitively and
 // without namespace prefix, unknown elements skipped whatever they hold, a
 // repeated list appended, a repeated value replaced, text unescaped and
@@ -44,7 +44,7 @@ type imagesAnswer struct {
 // decodeDescribeImages decodes a DescribeImages answer of the caller's
 // images in region.
 func decodeDescribeImages(body []byte, region string) (imagesAnswer, error) {
-	d := &xmlDecoder{b: body, interned: map[string]string{}}
+	d := &xmlDecoder{b: body}
 	var out imagesAnswer
 	root, ok, err := d.root()
 	if err != nil || !ok {
@@ -64,7 +64,7 @@ func decodeDescribeImages(body []byte, region string) (imagesAnswer, error) {
 				return nil
 			})
 		case f.is("nextToken"):
-			out.next, err = d.value(f, false)
+			out.next, err = d.value(f, unshared)
 		default:
 			err = d.skip(f)
 		}
@@ -121,20 +121,20 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 		case !imageFieldLength(len(f.name) - int(f.localAt)):
 			err = d.skip(f)
 		case f.is("imageId"):
-			img.ID, err = d.value(f, false)
+			img.ID, err = d.value(f, unshared)
 		case f.is("name"):
-			img.Name, err = d.value(f, false)
+			img.Name, err = d.value(f, unshared)
 		case f.is("description"):
-			img.Description, err = d.value(f, false)
+			img.Description, err = d.value(f, unshared)
 		case f.is("imageOwnerId"):
-			img.OwnerID, err = d.value(f, true)
+			img.OwnerID, err = d.value(f, slotOwner)
 		case f.is("imageState"):
 			var s string
-			s, err = d.value(f, true)
+			s, err = d.value(f, slotState)
 			img.State = cloud.ImageState(s)
 		case f.is("creationDate"):
 			var s string
-			if s, err = d.value(f, true); err == nil {
+			if s, err = d.value(f, slotDate); err == nil {
 				img.CreationDate = time.Time{}
 				if t, perr := time.Parse(time.RFC3339, s); perr == nil {
 					img.CreationDate = t.UTC()
@@ -148,9 +148,9 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 				var err error
 				switch {
 				case f.is("code"):
-					reason[0], err = d.value(f, true)
+					reason[0], err = d.value(f, slotReasonCode)
 				case f.is("message"):
-					reason[1], err = d.value(f, false)
+					reason[1], err = d.value(f, unshared)
 				default:
 					err = d.skip(f)
 				}
@@ -180,21 +180,23 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 // tagList adds the tags in order: a later key replaces an earlier one, as
 // convertImage's map does.
 func (d *xmlDecoder) tagList(el element, tags map[string]string) error {
+	n := 0 // the tag's position: its key and value are likely the previous image's
 	return d.items(el, func(item element) error {
 		var key, value string
 		err := d.fields(item, func(f element) error {
 			var err error
 			switch {
 			case f.is("key"):
-				key, err = d.value(f, true)
+				key, err = d.value(f, tagSlot(slotTagKeys, n))
 			case f.is("value"):
-				value, err = d.value(f, true)
+				value, err = d.value(f, tagSlot(slotTagValues, n))
 			default:
 				err = d.skip(f)
 			}
 			return err
 		})
 		tags[key] = value
+		n++
 		return err
 	})
 }
@@ -209,7 +211,7 @@ func (d *xmlDecoder) deviceList(el element, out *[]cloud.BlockDevice) error {
 			switch {
 			case f.is("deviceName"):
 				var err error
-				bd.DeviceName, err = d.value(f, true)
+				bd.DeviceName, err = d.value(f, slotDevice)
 				return err
 			case f.is("ebs"):
 				hasEBS = true
@@ -229,10 +231,10 @@ func (d *xmlDecoder) ebs(el element, bd *cloud.BlockDevice) error {
 		var err error
 		switch {
 		case f.is("snapshotId"):
-			bd.SnapshotID, err = d.value(f, false)
+			bd.SnapshotID, err = d.value(f, unshared)
 		case f.is("encrypted"):
 			var s string
-			if s, err = d.value(f, true); err == nil {
+			if s, err = d.value(f, slotEncrypted); err == nil {
 				var b bool
 				if b, err = strconv.ParseBool(s); err != nil {
 					err = fmt.Errorf("encrypted %q is not a boolean", s)
@@ -241,7 +243,7 @@ func (d *xmlDecoder) ebs(el element, bd *cloud.BlockDevice) error {
 			}
 		case f.is("volumeSize"):
 			var s string
-			if s, err = d.value(f, true); err == nil {
+			if s, err = d.value(f, slotSize); err == nil {
 				var n int64
 				if n, err = strconv.ParseInt(s, 10, 64); err != nil {
 					err = fmt.Errorf("volumeSize %q is not an integer", s)
@@ -259,10 +261,39 @@ func (d *xmlDecoder) ebs(el element, bd *cloud.BlockDevice) error {
 type xmlDecoder struct {
 	b   []byte
 	pos int
-	// interned holds the strings of values worth sharing (tag keys and
-	// values, owners, states): equal strings of one answer share memory.
-	interned map[string]string
-	scratch  []byte
+	// recent holds the last string of each slot of value: the images of
+	// an answer mostly repeat their owner, state, tag keys and values,
+	// which then share one string, found with one comparison.
+	recent  [numSlots]string
+	scratch []byte
+}
+
+// unshared is the slot of a value of its own (ids, names).
+const unshared = -1
+
+// The slots of value: where a field's last string is kept for the next
+// image to share.
+const (
+	slotOwner = iota
+	slotState
+	slotDate
+	slotReasonCode
+	slotDevice
+	slotEncrypted
+	slotSize
+	slotTagKeys   // the first of maxTagSlots
+	slotTagValues = slotTagKeys + maxTagSlots
+	numSlots      = slotTagValues + maxTagSlots
+	maxTagSlots   = 10
+)
+
+// tagSlot is the slot of the key or value of the n-th tag of an image;
+// beyond maxTagSlots tags, unshared.
+func tagSlot(first, n int) int {
+	if n >= maxTagSlots {
+		return unshared
+	}
+	return first + n
 }
 
 // element is a start tag just read; small, since every tag makes one.
@@ -652,9 +683,10 @@ func (d *xmlDecoder) skip(el element) error {
 }
 
 // value reads el's text, which must be plain character data or a single
-// CDATA section (the SDK refuses anything else), up to its end tag. Text
-// worth sharing (intern) comes from the answer's table of strings.
-func (d *xmlDecoder) value(el element, intern bool) (string, error) {
+// CDATA section (the SDK refuses anything else), up to its end tag. A
+// slot (not unshared) returns the slot's last string when the text equals
+// it.
+func (d *xmlDecoder) value(el element, slot int) (string, error) {
 	if el.selfClosing {
 		return "", nil
 	}
@@ -695,15 +727,15 @@ func (d *xmlDecoder) value(el element, intern bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !intern {
+	if slot < 0 {
 		return string(text), nil
 	}
-	if s, ok := d.interned[string(text)]; ok {
-		return s, nil
+	if r := d.recent[slot]; r == string(text) {
+		return r, nil
 	}
-	s := string(text)
-	d.interned[s] = s
-	return s, nil
+	str := string(text)
+	d.recent[slot] = str
+	return str, nil
 }
 
 // checkText refuses "]]>" in character data, as XML does.
