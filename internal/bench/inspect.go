@@ -58,11 +58,15 @@ type ServerCalls struct {
 	Throttled int64 `json:"throttled"`
 	// CopiesMade is the images CopyImage requests created.
 	CopiesMade int64 `json:"copies_made"`
+	// AnswerBytes is the size of the successful answers' bodies: what
+	// the client downloaded.
+	AnswerBytes int64 `json:"answer_bytes"`
 }
 
 // Sub returns the calls received between the reading before and c.
 func (c ServerCalls) Sub(before ServerCalls) ServerCalls {
 	out := ServerCalls{Total: c.Total - before.Total, Throttled: c.Throttled - before.Throttled, CopiesMade: c.CopiesMade - before.CopiesMade,
+		AnswerBytes: c.AnswerBytes - before.AnswerBytes,
 		ByOperation: map[string]int64{}, Errors: map[string]int64{}}
 	for op, n := range c.ByOperation {
 		if d := n - before.ByOperation[op]; d != 0 {
@@ -197,7 +201,8 @@ func (in *inspector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 func serverCalls(fake *awsfake.Server) ServerCalls {
-	c := ServerCalls{ByOperation: fake.CallCounts(), Errors: fake.ErrorCounts(), CopiesMade: int64(len(fake.Copies()))}
+	c := ServerCalls{ByOperation: fake.CallCounts(), Errors: fake.ErrorCounts(), CopiesMade: int64(len(fake.Copies())),
+		AnswerBytes: fake.SentBytes()}
 	for _, n := range c.ByOperation {
 		c.Total += n
 	}

@@ -93,10 +93,12 @@ type WireResult struct {
 	SystemCPUSeconds float64 `json:"system_cpu_seconds"`
 	PeakRSSMB        float64 `json:"peak_rss_mb"`
 	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
-	ExitCode         int     `json:"exit_code"`
-	LatencyMS        float64 `json:"latency_ms"`
-	Concurrency      int     `json:"concurrency"`
-	InFlightCap      int     `json:"in_flight_cap"`
+	// AnswersMB is what the run downloaded: the bodies of the answers.
+	AnswersMB   float64 `json:"answers_mb"`
+	ExitCode    int     `json:"exit_code"`
+	LatencyMS   float64 `json:"latency_ms"`
+	Concurrency int     `json:"concurrency"`
+	InFlightCap int     `json:"in_flight_cap"`
 	// ServerStartSeconds: from starting the server process to its port
 	// file (building the organisation).
 	ServerStartSeconds float64 `json:"server_start_seconds"`
@@ -210,6 +212,7 @@ func RunWire(ctx context.Context, sc Scenario, o WireOptions) (*WireResult, erro
 	out.CPUSeconds, out.UserCPUSeconds, out.SystemCPUSeconds = run.CPUSeconds, run.UserCPUSeconds, run.SystemCPUSeconds
 	out.PeakRSSMB, out.ServerCPUSeconds, out.ExitCode = run.PeakRSSMB, run.ServerCPUSeconds, run.ExitCode
 	out.ThrottledAnswers = run.APICalls.Throttled
+	out.AnswersMB = mb(uint64(run.APICalls.AnswerBytes))
 	if run.ExitCode == 0 || run.ExitCode == 3 {
 		var res struct {
 			Report  *report.Report  `json:"report"`

@@ -228,7 +228,7 @@ func TestWireScenarioEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !res.Pass || res.PeakRSSMB <= 0 || res.Plan.CPUSeconds <= 0 || res.APICalls.Total != int64(res.LowerBoundCalls)+res.OverheadCalls {
+		if !res.Pass || res.PeakRSSMB <= 0 || res.Plan.CPUSeconds <= 0 || res.AnswersMB <= 0 || res.APICalls.Total != int64(res.LowerBoundCalls)+res.OverheadCalls {
 			t.Errorf("%s: %+v", name, res)
 		}
 	}

@@ -136,6 +136,7 @@ type Server struct {
 	answered map[string]int64 // error answers by AWS error code
 	copies   []Copy
 	copyIDs  map[string]bool // account/region/image of copies
+	sent     int64           // bytes of the successful answers' bodies
 	faults   map[string][]string
 	issued   int
 	reqID    int
@@ -419,7 +420,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", proto.contentType())
 	w.Header().Set("X-Amzn-RequestId", s.requestID())
 	_, _ = w.Write(resp)
+	s.mu.Lock()
+	s.sent += int64(len(resp))
+	s.mu.Unlock()
 	s.recycle(resp)
+}
+
+// SentBytes is the size of the successful answers' bodies sent so far:
+// what a client downloads.
+func (s *Server) SentBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent
 }
 
 // answerBuffer returns a buffer for a large answer (DescribeImages),

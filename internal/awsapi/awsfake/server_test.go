@@ -114,6 +114,10 @@ func TestStartServesOnTheGivenListener(t *testing.T) {
 	if r := s.Requests(); len(r) != 0 {
 		t.Errorf("CountOnly kept %d requests", len(r))
 	}
+	// The two successful answers, not the refusal.
+	if got, want := s.SentBytes(), int64(2*len(first)); got != want {
+		t.Errorf("SentBytes %d, want %d", got, want)
+	}
 
 	get := func(method, path string) (int, string) {
 		t.Helper()
