@@ -157,14 +157,15 @@ func serve(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	name := fs.String("scenario", "", "the scenario whose organisation to serve (required; see -list)")
 	portFile := fs.String("portfile", "", "write the port here once listening (required); removed on exit")
-	latency := fs.Duration("latency", -1, "latency per call (default: the scenario's)")
+	latency := fs.String("latency", "", "latency per call, such as 25ms (default: the scenario's)")
 	throttle := fs.Bool("throttle", true, "enforce the token buckets (-throttle=false: none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server, from listening to exit, to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: amicopier-bench serve -scenario NAME -portfile FILE [-latency D] [-throttle=false]\n\n"+
-			"Serves the scenario's simulated organisation with awsfake on 127.0.0.1 (EC2, STS and\n"+
-			"Organizations protocols; base credentials awsfake.BaseAccessKeyID...), and read-only\n"+
-			"inspection under /_sim/ (scenario, calls, copies), until SIGTERM or SIGINT.")
+			"Serves the scenario's simulated organisation with awsfake on 127.0.0.1 (the EC2, STS and\n"+
+			"Organizations protocols, for the credentials awsfake.BaseAccessKeyID, BaseSecretAccessKey\n"+
+			"and BaseSessionToken), and read-only inspection under /_sim/ (scenario, calls, copies), until\n"+
+			"SIGTERM or SIGINT.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -184,8 +185,13 @@ func serve(args []string) int {
 		return 2
 	}
 	sc := scenarios[0]
-	if *latency >= 0 {
-		sc.Latency = *latency
+	if *latency != "" {
+		d, err := time.ParseDuration(*latency)
+		if err != nil || d < 0 {
+			fmt.Fprintf(os.Stderr, "amicopier-bench serve: -latency %q: want a duration such as 25ms\n", *latency)
+			return 2
+		}
+		sc.Latency = d
 	}
 	sc.Throttle = *throttle
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
