@@ -24,6 +24,10 @@ type ServeOptions struct {
 	// Ready, when set, is called with the base URL once the server
 	// listens, after PortFile is written.
 	Ready func(url string)
+	// CopiesComplete makes a copy available as soon as CopyImage accepts
+	// it. Otherwise copies stay pending: the simulated clock, which
+	// decides when copies finish, does not move in a served organisation.
+	CopiesComplete bool
 }
 
 // Serve builds the scenario's organisation and serves it with awsfake on
@@ -44,7 +48,11 @@ func Serve(ctx context.Context, sc Scenario, o ServeOptions) error {
 	if o.PortFile == "" {
 		return errors.New("serve: no port file")
 	}
-	w, err := build(ctx, sc, sim.WithPageSize(math.MaxInt32), sim.WithOrgPageSize(math.MaxInt32))
+	opts := []sim.Option{sim.WithPageSize(math.MaxInt32), sim.WithOrgPageSize(math.MaxInt32)}
+	if o.CopiesComplete {
+		opts = append(opts, sim.WithCopyDuration(0))
+	}
+	w, err := build(ctx, sc, opts...)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/awsapi/awsfake"
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
@@ -91,13 +93,14 @@ func TestWireConfig(t *testing.T) {
 
 // serveForTest serves the scenario in this process and returns the base
 // URL; the server stops with the test.
-func serveForTest(t *testing.T, sc Scenario) string {
+func serveForTest(t *testing.T, sc Scenario, o ServeOptions) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	portFile := filepath.Join(t.TempDir(), "port")
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, sc, ServeOptions{PortFile: portFile, Ready: func(u string) { ready <- u }}) }()
+	o.PortFile, o.Ready = portFile, func(u string) { ready <- u }
+	go func() { done <- Serve(ctx, sc, o) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -128,7 +131,7 @@ func TestServeInspection(t *testing.T) {
 	ctx := context.Background()
 	sc := scenario(t, "small-catchup")
 	sc.Latency = 0
-	url := serveForTest(t, sc)
+	url := serveForTest(t, sc, ServeOptions{})
 	insp := NewInspectClient(url)
 
 	served, err := insp.Scenario(ctx)
@@ -172,6 +175,52 @@ func TestServeInspection(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		t.Errorf("POST /_sim/calls: %s (the inspection is read-only)", resp.Status)
+	}
+}
+
+// TestServeCopiesComplete: with CopiesComplete a copy the server accepts
+// is available at once; without, it stays pending.
+func TestServeCopiesComplete(t *testing.T) {
+	ctx := context.Background()
+	sc := scenario(t, "small-catchup")
+	sc.Latency = 0
+	for _, complete := range []bool{false, true} {
+		base := serveForTest(t, sc, ServeOptions{CopiesComplete: complete})
+		insp := NewInspectClient(base)
+		census, err := insp.Copies(ctx, ItemsAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := census.Items[0] // a pair of account 200000000001
+		form := url.Values{"Action": {"CopyImage"}, "Version": {"2016-11-15"}, "SourceImageId": {p.SourceImage},
+			"SourceRegion": {p.SourceRegion}, "Name": {"copy-" + p.SourceImage}, "Encrypted": {"true"}}
+		req, err := http.NewRequest(http.MethodPost, base, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		// As the source account: it may copy its own image.
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+awsfake.BaseAccessKeyID+"/20260101/"+p.Region+"/ec2/aws4_request, SignedHeaders=host, Signature=00")
+		req.Header.Set("X-Amz-Security-Token", awsfake.BaseSessionToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("CopyImage: %s", resp.Status)
+		}
+		census, err = insp.Copies(ctx, ItemsNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "pending"
+		if complete {
+			want = "available"
+		}
+		if census.MadeByCopyImage != 1 || census.CopiesByState[want] != 1 {
+			t.Errorf("CopiesComplete %v: census %+v, want one %s copy", complete, census, want)
+		}
 	}
 }
 

@@ -38,7 +38,7 @@ func main() {
 	wireDir := flag.String("wire-dir", "", "keep each wire scenario's files (config, state, reports, logs) under this directory")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: amicopier-bench [flags] [scenario or group ...]")
-		fmt.Fprintln(os.Stderr, "       amicopier-bench serve -scenario NAME -portfile FILE [-latency D] [-throttle=false]")
+		fmt.Fprintln(os.Stderr, "       amicopier-bench serve -scenario NAME -portfile FILE [-latency D] [-throttle=false] [-copies-complete]")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -160,8 +160,9 @@ func serve(args []string) int {
 	latency := fs.String("latency", "", "latency per call, such as 25ms (default: the scenario's)")
 	throttle := fs.Bool("throttle", true, "enforce the token buckets (-throttle=false: none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server, from listening to exit, to this file")
+	complete := fs.Bool("copies-complete", false, "copies are available as soon as CopyImage accepts them (otherwise they stay pending: the simulated clock does not move)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: amicopier-bench serve -scenario NAME -portfile FILE [-latency D] [-throttle=false]\n\n"+
+		fmt.Fprintln(fs.Output(), "usage: amicopier-bench serve -scenario NAME -portfile FILE [-latency D] [-throttle=false] [-copies-complete]\n\n"+
 			"Serves the scenario's simulated organisation with awsfake on 127.0.0.1 (the EC2, STS and\n"+
 			"Organizations protocols, for the credentials awsfake.BaseAccessKeyID, BaseSecretAccessKey\n"+
 			"and BaseSessionToken), and read-only inspection under /_sim/ (scenario, calls, copies), until\n"+
@@ -197,7 +198,7 @@ func serve(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	err = bench.Serve(ctx, sc, bench.ServeOptions{PortFile: *portFile, Ready: func(url string) {
+	err = bench.Serve(ctx, sc, bench.ServeOptions{PortFile: *portFile, CopiesComplete: *complete, Ready: func(url string) {
 		fmt.Fprintf(os.Stderr, "amicopier-bench serve: %s on %s (built in %s)\n", sc.Name, url, time.Since(start).Round(time.Millisecond))
 		if *cpuProfile != "" {
 			if err := startProfile(*cpuProfile); err != nil {
