@@ -102,11 +102,11 @@ func (d *xmlDecoder) items(list element, each func(item element) error) error {
 
 // imageFieldLength reports whether an image field read has a name of
 // length n (imageId, name, description, imageOwnerId, imageState,
-// creationDate, stateReason, tagSet, blockDeviceMapping): any other
-// element is skipped without comparing names.
+// creationDate, deprecationTime, stateReason, tagSet, blockDeviceMapping):
+// any other element is skipped without comparing names.
 func imageFieldLength(n int) bool {
 	switch n {
-	case 4, 6, 7, 10, 11, 12, 18:
+	case 4, 6, 7, 10, 11, 12, 15, 18:
 		return true
 	}
 	return false
@@ -133,13 +133,9 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 			s, err = d.value(f, slotState)
 			img.State = cloud.ImageState(s)
 		case f.is("creationDate"):
-			var s string
-			if s, err = d.value(f, slotDate); err == nil {
-				img.CreationDate = time.Time{}
-				if t, perr := time.Parse(time.RFC3339, s); perr == nil {
-					img.CreationDate = t.UTC()
-				}
-			}
+			img.CreationDate, err = d.timeValue(f, slotDate)
+		case f.is("deprecationTime"):
+			img.DeprecationTime, err = d.timeValue(f, slotDeprecation)
 		case f.is("stateReason"):
 			if reason == nil {
 				reason = new([2]string)
@@ -175,6 +171,19 @@ func (d *xmlDecoder) image(el element, img *cloud.Image) error {
 		}
 	}
 	return nil
+}
+
+// timeValue reads a date as convertImage does: RFC 3339, else no date.
+func (d *xmlDecoder) timeValue(f element, slot int) (time.Time, error) {
+	s, err := d.value(f, slot)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, perr := time.Parse(time.RFC3339, s)
+	if perr != nil {
+		return time.Time{}, nil
+	}
+	return t.UTC(), nil
 }
 
 // tagList adds the tags in order: a later key replaces an earlier one, as
@@ -277,6 +286,7 @@ const (
 	slotOwner = iota
 	slotState
 	slotDate
+	slotDeprecation
 	slotReasonCode
 	slotDevice
 	slotEncrypted

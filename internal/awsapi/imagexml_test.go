@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -96,6 +97,8 @@ var decodeCases = []struct {
 	{"fields", answer(item(`<imageId>ami-1</imageId><name>web</name><description>d</description><imageOwnerId>111111111111</imageOwnerId>` +
 		`<imageState>available</imageState><creationDate>2026-01-02T03:04:05.000Z</creationDate>`))},
 	{"bad creation date is no date", answer(item(`<imageId>ami-1</imageId><creationDate>yesterday</creationDate>`))},
+	{"deprecation time", answer(item(`<imageId>ami-1</imageId><deprecationTime>2027-03-01T00:00:00.000Z</deprecationTime>`),
+		item(`<imageId>ami-2</imageId><deprecationTime>soon</deprecationTime>`))},
 	{"state reason message, else code", answer(
 		item(`<imageId>ami-1</imageId><stateReason><code>Client.X</code><message>it failed</message></stateReason>`),
 		item(`<imageId>ami-2</imageId><stateReason><code>Client.X</code></stateReason>`),
@@ -139,7 +142,7 @@ func TestDecodeDescribeImagesMatchesSDK(t *testing.T) {
 			Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: key}, {Size: 100}}})
 		c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "failed", State: cloud.ImageFailed, StateReason: "copy failed: key disabled"})
 		c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "pending", State: cloud.ImagePending})
-		c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "next page"})
+		c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "next page", DeprecationTime: time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)})
 	}
 	fake := fakeAnswer(t, c, 3)
 	cases := append([]struct{ name, body string }{{"an answer of the fake", string(fake)}}, decodeCases...)
