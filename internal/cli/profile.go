@@ -8,8 +8,8 @@ import (
 
 // CPUProfileEnv names a file that receives a CPU profile of the whole
 // process (go tool pprof reads it). A debugging aid for measuring the
-// binary itself (the wire benchmark uses it), left out of --help; README
-// documents it.
+// binary itself (the wire benchmark uses it), listed by validate --help
+// among the variables that override no setting.
 const CPUProfileEnv = "AMICOPIER_CPUPROFILE"
 
 // startCPUProfile starts the CPU profile CPUProfileEnv asks for; stop
