@@ -242,12 +242,12 @@ func RunWire(ctx context.Context, sc Scenario, o WireOptions) (*WireResult, erro
 	out.CopiesMade = int(run.APICalls.CopiesMade)
 	out.DuplicateCopies = census.PairsWithMore
 	out.UnwantedCopies = census.UnwantedCopies
-	out.check(sc, plan.ExitCode)
+	out.check(plan.ExitCode)
 	return out, nil
 }
 
 // check applies the scenario kind's assertions to a wire run.
-func (r *WireResult) check(sc Scenario, planExit int) {
+func (r *WireResult) check(planExit int) {
 	fail := func(format string, args ...any) { r.Reasons = append(r.Reasons, fmt.Sprintf(format, args...)) }
 	if planExit != 0 {
 		fail("amicopier plan exited %d", planExit)
