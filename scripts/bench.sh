@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs amicopier's benchmark scenarios on the simulator (25 ms per call, EC2
 # token buckets on) and prints one JSON object per scenario per line: API
-# calls against the lower bound (BENCHMARKS.md), wall time against its floor, peak
-# heap, state writes, throttling, and "pass" with the reasons it failed.
-# Exits non-zero when a scenario fails an assertion.
+# calls against the lower bound (BENCHMARKS.md), wall time against its floor,
+# peak heap (or, over the wire, the binary's CPU and peak RSS), state writes,
+# throttling, and "pass" with the reasons it failed. Exits non-zero when a
+# scenario fails an assertion. The wire-* scenarios run the built amicopier
+# binary against the organisation served over HTTP by a separate process
+# (amicopier-bench serve).
 #
 #   scripts/bench.sh                 every scenario (group "all")
 #   scripts/bench.sh small           the CI-sized scenarios (scripts/test.sh)
-#   scripts/bench.sh noop-1000x4x200 catchup-10000
+#   scripts/bench.sh wire            the wire scenarios
+#   scripts/bench.sh noop-1000x4x200 wire-noop-1000x4x200
 #   scripts/bench.sh -list           the scenarios and groups
 #
 # BENCHMARKS.md explains the scenarios, the formulas and the latest numbers.
@@ -19,4 +23,5 @@ cd "$root"
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/amicopier-bench" ./internal/bench/cmd/amicopier-bench
-"$bin/amicopier-bench" "$@"
+go build -o "$bin/amicopier" ./cmd/amicopier
+"$bin/amicopier-bench" -amicopier "$bin/amicopier" "$@"

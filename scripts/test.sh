@@ -93,6 +93,7 @@ while read -r pkg target; do
   go test -run='^$' -fuzz="^${target}\$" -fuzztime="${AMICOPIER_FUZZ_TIME:-10s}" -fuzzminimizetime=5s "$pkg"
 done <<'TARGETS'
 ./internal/config FuzzParse
+./internal/awsapi FuzzDecodeDescribeImages
 ./internal/lambdafn FuzzParseEvent
 ./reconcile FuzzParseTargetList
 ./reconcile FuzzNoShareOutsideTheOrganization

@@ -43,6 +43,8 @@ type Connector struct {
 	counts   callCounts
 	pace     *pacing.Pacer
 	sts      *sts.Client
+	// bodies are the buffers DescribeImages answers are read into.
+	bodies sync.Pool
 
 	mu      sync.Mutex
 	roles   map[string]*role // by role ARN

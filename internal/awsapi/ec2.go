@@ -72,22 +72,34 @@ func (a *ec2Adapter) describeImages(ctx context.Context, q cloud.ImageQuery, ids
 	}
 	var out []cloud.Image
 	p := ec2.NewDescribeImagesPaginator(a.api, in)
+	fast := decodeImagesFast(a.region, &a.c.bodies)
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := p.NextPage(ctx, fast)
 		if err != nil {
 			return nil, apiError("DescribeImages", err)
 		}
-		for i := range page.Images {
-			img := convertImage(&page.Images[i], a.region)
+		imgs, decoded := page.ResultMetadata.Get(imagesKey{}).([]cloud.Image)
+		if !decoded {
+			imgs = make([]cloud.Image, len(page.Images))
+			for i := range page.Images {
+				imgs[i] = convertImage(&page.Images[i], a.region)
+			}
+		}
+		// The page's images are this call's own: filter them in place,
+		// and keep a lone page's slice whole.
+		imgs = slices.DeleteFunc(imgs, func(im cloud.Image) bool {
 			// "Recently deregistered images appear in the returned
 			// results for a short interval" (DescribeImages, Amazon EC2
 			// API Reference): gone, unless asked for by state.
-			if img.State == cloud.ImageDeregistered && !slices.Contains(q.States, cloud.ImageDeregistered) {
-				continue
+			if im.State == cloud.ImageDeregistered && !slices.Contains(q.States, cloud.ImageDeregistered) {
+				return true
 			}
-			if matches(&img, q) {
-				out = append(out, img)
-			}
+			return !matches(&im, q)
+		})
+		if out == nil {
+			out = imgs
+		} else {
+			out = append(out, imgs...)
 		}
 	}
 	return out, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/logging"
 
@@ -109,6 +110,12 @@ func NewSession(ctx context.Context, cfg *config.Config, o Options) (*Session, e
 	if base.Region == "" {
 		base.Region = config.FallbackRegion
 	}
+	// Wrapped once the configuration is loaded, so that what loading
+	// set up on the SDK's client (a custom CA bundle) stays.
+	if base.HTTPClient == nil {
+		base.HTTPClient = awshttp.NewBuildableClient()
+	}
+	base.HTTPClient = ownBodyClient{inner: base.HTTPClient}
 	return &Session{cfg: cfg, base: base, opt: o, log: o.Logger}, nil
 }
 

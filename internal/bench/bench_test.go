@@ -19,8 +19,9 @@ func TestSelect(t *testing.T) {
 		wantErr string
 	}{
 		{args: nil, want: Groups["all"]},
-		{args: []string{"small"}, want: []string{"small-noop", "small-catchup"}},
-		{args: []string{"fanout-50x1000", "small", "small-noop"}, want: []string{"fanout-50x1000", "small-noop", "small-catchup"}},
+		{args: []string{"small"}, want: []string{"small-noop", "small-catchup", "wire-small-noop", "wire-small-catchup"}},
+		{args: []string{"fanout-50x1000", "small", "small-noop"}, want: []string{"fanout-50x1000", "small-noop", "small-catchup", "wire-small-noop", "wire-small-catchup"}},
+		{args: []string{"wire-noop-1000x4x200"}, want: []string{"wire-noop-1000x4x200"}},
 		{args: []string{"nope"}, wantErr: `unknown scenario "nope"`},
 	}
 	for _, tt := range tests {
@@ -119,6 +120,9 @@ func TestScenariosPassWithoutLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sc := range scs {
+		if sc.Wire {
+			continue // wire_test.go
+		}
 		sc.Latency = 0
 		res, err := Run(context.Background(), sc, Options{})
 		if err != nil {

@@ -35,8 +35,9 @@ type APICalls struct {
 	ByOperation map[string]int64 `json:"by_operation"`
 }
 
-// Result is one scenario's measurements, printed as one JSON line.
-type Result struct {
+// Outcome is what a scenario had to do and what its run did and cost,
+// in process (Result) or over the wire (WireResult).
+type Outcome struct {
 	Scenario string `json:"scenario"`
 	Kind     Kind   `json:"kind"`
 	Accounts int    `json:"accounts"`
@@ -61,6 +62,39 @@ type Result struct {
 	FloorSeconds    float64    `json:"floor_seconds"`
 	Floor           Floor      `json:"floor"`
 	WallRatio       float64    `json:"wall_ratio"`
+}
+
+// checkCosts applies the assertions on calls, wall time and copies that
+// hold in process and over the wire alike.
+func (o *Outcome) checkCosts(fail func(format string, args ...any)) {
+	switch o.Kind {
+	case NoOp:
+		if o.CallsRatio > MaxNoOpCallsRatio {
+			fail("calls_ratio %.4f > %.2f (the bound already counts every page)", o.CallsRatio, MaxNoOpCallsRatio)
+		}
+		if o.WallRatio > MaxNoOpWallRatio {
+			fail("wall_ratio %.3f > %.2f", o.WallRatio, MaxNoOpWallRatio)
+		}
+	case CatchUp:
+		if o.CallsRatio > MaxCatchUpCallsRatio {
+			fail("calls_ratio %.4f > %.2f", o.CallsRatio, MaxCatchUpCallsRatio)
+		}
+		if o.CopiesStarted+o.DeferredInFlightCap != o.Missing {
+			fail("copies started (%d) + deferred for the in-flight cap (%d) = %d, want every missing pair (%d)",
+				o.CopiesStarted, o.DeferredInFlightCap, o.CopiesStarted+o.DeferredInFlightCap, o.Missing)
+		}
+		if o.CopiesStarted != o.CopiesExpected {
+			fail("copies started %d, want %d (what the in-flight cap allows)", o.CopiesStarted, o.CopiesExpected)
+		}
+		if o.DeferredOther != 0 {
+			fail("%d pairs deferred for another reason than the in-flight cap", o.DeferredOther)
+		}
+	}
+}
+
+// Result is one scenario's measurements, printed as one JSON line.
+type Result struct {
+	Outcome
 	// CPUSeconds is the CPU time the process used during the timed run
 	// (simulator included), GCCPUSeconds the collector's part of it; on a
 	// machine with few cores they explain a wall time above the floor.
@@ -138,6 +172,9 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	if sc.Kind == Chaos {
 		return nil, fmt.Errorf("scenario %s is a chaos scenario: run it with RunChaos", sc.Name)
 	}
+	if sc.Wire {
+		return nil, fmt.Errorf("scenario %s is a wire scenario: run it with RunWire", sc.Name)
+	}
 	built := time.Now()
 	w, err := build(ctx, sc)
 	if err != nil {
@@ -165,12 +202,14 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	res := p.res
 
 	out := &Result{
-		Scenario: sc.Name, Kind: sc.Kind, Accounts: sc.Accounts, Regions: len(sc.Regions), AMIs: sc.AMIs(),
-		Pairs: exp.Pairs, Missing: exp.Missing, CopiesExpected: exp.Startable,
-		CopiesStarted:       res.Summary.Actions["copy"],
-		DeferredInFlightCap: res.Summary.Actions["deferred_in_flight_cap"],
-		LowerBoundCalls:     exp.Bound.Total, LowerBound: exp.Bound,
-		WallSeconds: p.wall, FloorSeconds: exp.Floor.Seconds, Floor: exp.Floor,
+		Outcome: Outcome{
+			Scenario: sc.Name, Kind: sc.Kind, Accounts: sc.Accounts, Regions: len(sc.Regions), AMIs: sc.AMIs(),
+			Pairs: exp.Pairs, Missing: exp.Missing, CopiesExpected: exp.Startable,
+			CopiesStarted:       res.Summary.Actions["copy"],
+			DeferredInFlightCap: res.Summary.Actions["deferred_in_flight_cap"],
+			LowerBoundCalls:     exp.Bound.Total, LowerBound: exp.Bound,
+			WallSeconds: p.wall, FloorSeconds: exp.Floor.Seconds, Floor: exp.Floor,
+		},
 		CPUSeconds: p.cpu, GCCPUSeconds: p.gcCPU,
 		LatencyMS: float64(sc.Latency) / float64(time.Millisecond), Concurrency: sc.Concurrency, InFlightCap: sc.InFlightCap,
 		BuildSeconds:           buildSeconds,
@@ -298,19 +337,14 @@ func (r *Result) check(res *reconcile.Result) {
 	if r.StaleGrantsAfter != 0 {
 		fail("stale_grants_after = %d, want 0", r.StaleGrantsAfter)
 	}
+	r.checkCosts(fail)
 	switch r.Kind {
 	case NoOp:
-		if r.CallsRatio > MaxNoOpCallsRatio {
-			fail("calls_ratio %.4f > %.2f (the bound already counts every page)", r.CallsRatio, MaxNoOpCallsRatio)
-		}
 		if r.StateWrites > MaxNoOpStateWrites {
 			fail("state_writes %d > %d", r.StateWrites, MaxNoOpStateWrites)
 		}
 		if r.PeakHeapMB >= MaxNoOpHeapMB {
 			fail("peak_heap_mb %.1f >= %d", r.PeakHeapMB, MaxNoOpHeapMB)
-		}
-		if r.WallRatio > MaxNoOpWallRatio {
-			fail("wall_ratio %.3f > %.2f", r.WallRatio, MaxNoOpWallRatio)
 		}
 		if got := res.Report.Counts[report.OK]; got != r.Pairs {
 			fail("%d pairs ok, want all %d", got, r.Pairs)
@@ -319,21 +353,8 @@ func (r *Result) check(res *reconcile.Result) {
 			fail("%d mutating calls in a run with nothing to do", res.Summary.MutatingCalls)
 		}
 	case CatchUp:
-		if r.CallsRatio > MaxCatchUpCallsRatio {
-			fail("calls_ratio %.4f > %.2f", r.CallsRatio, MaxCatchUpCallsRatio)
-		}
 		if got := res.Report.Counts[report.Missing]; got != r.Missing {
 			fail("the report has %d missing pairs, the scenario %d", got, r.Missing)
-		}
-		if r.CopiesStarted+r.DeferredInFlightCap != r.Missing {
-			fail("copies started (%d) + deferred for the in-flight cap (%d) = %d, want every missing pair (%d)",
-				r.CopiesStarted, r.DeferredInFlightCap, r.CopiesStarted+r.DeferredInFlightCap, r.Missing)
-		}
-		if r.CopiesStarted != r.CopiesExpected {
-			fail("copies started %d, want %d (what the in-flight cap allows)", r.CopiesStarted, r.CopiesExpected)
-		}
-		if r.DeferredOther != 0 {
-			fail("%d pairs deferred for another reason than the in-flight cap", r.DeferredOther)
 		}
 	}
 	r.Pass = len(r.Reasons) == 0

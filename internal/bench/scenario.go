@@ -61,15 +61,28 @@ type Scenario struct {
 	// Organizations buckets are on (their defaults).
 	Latency  time.Duration
 	Throttle bool
+	// Wire: the built amicopier binary runs plan and run against the
+	// organisation served by awsfake from a separate process (wire.go),
+	// instead of the engine running in process.
+	Wire bool
 	// Doc says what the scenario shows.
 	Doc string
+}
+
+// wireOf is the wire scenario of an in-process one: the same
+// organisation and settings, served over HTTP to the built binary.
+func wireOf(s Scenario) Scenario {
+	s.Name = "wire-" + s.Name
+	s.Wire = true
+	s.Doc = "the built binary over HTTP, plan then run: " + s.Doc
+	return s
 }
 
 // Scenarios returns every scenario, in the order the benchmark runs them.
 func Scenarios() []Scenario {
 	four := []string{"eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"}
 	two := []string{"eu-west-1", "us-east-1"}
-	return []Scenario{
+	all := []Scenario{
 		{
 			Name: "small-noop", Kind: NoOp, Accounts: 150, OUs: 3, Regions: two,
 			Images:      []ImageSet{{Region: two[0], Count: 25, Snapshots: 1, OU: -1, Copied: true}, {Region: two[1], Count: 25, Snapshots: 1, OU: -1, Copied: true}},
@@ -121,12 +134,22 @@ func Scenarios() []Scenario {
 		},
 		ChaosScenario(),
 	}
+	byName := map[string]Scenario{}
+	for _, s := range all {
+		byName[s.Name] = s
+	}
+	for _, base := range []string{"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000"} {
+		all = append(all, wireOf(byName[base]))
+	}
+	return all
 }
 
 // Groups name sets of scenarios on the command line.
 var Groups = map[string][]string{
-	"small": {"small-noop", "small-catchup"},
-	"all":   {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "org-5000", "chaos"},
+	"small": {"small-noop", "small-catchup", "wire-small-noop", "wire-small-catchup"},
+	"wire":  {"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
+	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "org-5000", "chaos",
+		"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
 }
 
 // Select returns the scenarios named (scenario or group names), in the

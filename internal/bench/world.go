@@ -41,7 +41,12 @@ func accountID(i int) string { return fmt.Sprintf("2%011d", i+1) }
 
 // build makes the scenario's organisation. Copies of Copied image sets
 // are created directly in the simulator (they are scenery, not calls).
-func build(ctx context.Context, sc Scenario) (*world, error) {
+// extra options (a served world's page sizes) come after the scenario's.
+func build(ctx context.Context, sc Scenario, extra ...sim.Option) (*world, error) {
+	cfg, err := scenarioConfig(sc)
+	if err != nil {
+		return nil, err
+	}
 	opts := []sim.Option{}
 	if sc.Latency > 0 {
 		l := sc.Latency
@@ -50,8 +55,8 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 	if sc.Throttle {
 		opts = append(opts, sim.WithThrottling(sim.DefaultThrottling()))
 	}
-	c := sim.New(opts...)
-	w := &world{sc: sc, cloud: c, excluded: map[string]bool{}}
+	c := sim.New(append(opts, extra...)...)
+	w := &world{sc: sc, cloud: c, cfg: cfg, excluded: excludedAccounts(sc)}
 	if err := c.AddAccount(SourceAccount, "golden-images", "", cloud.AccountActive); err != nil {
 		return nil, err
 	}
@@ -67,9 +72,6 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 			return nil, err
 		}
 		w.accounts = append(w.accounts, id)
-		if o < sc.ExcludedOUs && len(w.ous[o]) < sc.ExcludedPerOU {
-			w.excluded[id] = true
-		}
 		w.ous[o] = append(w.ous[o], id)
 	}
 
@@ -104,7 +106,12 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 	if err := w.addCopies(ctx); err != nil {
 		return nil, err
 	}
+	return w, nil
+}
 
+// scenarioConfig is the configuration a scenario's runs use, in process
+// or, written to a file, by the built binary.
+func scenarioConfig(sc Scenario) (*config.Config, error) {
 	cfg := config.Default()
 	cfg.Source.AccountID = SourceAccount
 	cfg.Source.Regions = slices.Clone(sc.Regions)
@@ -112,12 +119,27 @@ func build(ctx context.Context, sc Scenario) (*world, error) {
 	cfg.State.Backend = config.BackendMemory
 	cfg.Limits.Concurrency = sc.Concurrency
 	cfg.Limits.InFlightCopies = sc.InFlightCap
-	cfg.Targets.ExcludeAccounts = slices.Sorted(maps.Keys(w.excluded))
+	cfg.Targets.ExcludeAccounts = slices.Sorted(maps.Keys(excludedAccounts(sc)))
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
-	w.cfg = cfg
-	return w, nil
+	return cfg, nil
+}
+
+// excludedAccounts are the accounts targets.exclude_accounts names: the
+// first ExcludedPerOU accounts of each of the first ExcludedOUs OUs.
+func excludedAccounts(sc Scenario) map[string]bool {
+	ex := map[string]bool{}
+	ous := max(1, sc.OUs)
+	inOU := make([]int, ous)
+	for i := range sc.Accounts {
+		o := i * ous / sc.Accounts
+		if o < sc.ExcludedOUs && inOU[o] < sc.ExcludedPerOU {
+			ex[accountID(i)] = true
+		}
+		inOU[o]++
+	}
+	return ex
 }
 
 // targets returns the accounts an image targets: those its OU (or the

@@ -79,6 +79,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		usage(env.Stderr)
 		return ExitUsage
 	}
+	stopProfile, err := startCPUProfile(env.Getenv)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "amicopier: %v\n", err)
+		return ExitError
+	}
+	defer stopProfile()
 	name, rest := args[0], args[1:]
 	switch name {
 	case "-h", "-help", "--help", "help":

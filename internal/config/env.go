@@ -48,6 +48,7 @@ var OtherEnvVars = []EnvVar{
 	{Name: "AMICOPIER_CONFIG_YAML", Description: "Lambda: the whole config.yaml inline"},
 	{Name: "AMICOPIER_CONFIG", Description: "Lambda: path of the config file"},
 	{Name: "AMICOPIER_LOG_LEVEL", Description: "log level: debug, info, warn or error"},
+	{Name: "AMICOPIER_CPUPROFILE", Description: "debugging: write a CPU profile of the whole process to this file"},
 	{Name: "AMICOPIER_DYNAMODB_ENDPOINT", Description: "tests: a DynamoDB-compatible server on loopback"},
 	{Name: "AMICOPIER_REQUIRE_DYNAMODB", Description: "tests: fail rather than skip without that server"},
 	{Name: "AMICOPIER_REQUIRE_BROWSER", Description: "scripts/render-html.sh: fail rather than skip without a browser"},

@@ -131,6 +131,8 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		if err != nil {
 			return nil, err
 		}
+		s.noteCopy(Copy{Account: r.Account, Region: r.Region, ImageID: id, SourceImageID: in.SourceImageID,
+			SourceRegion: in.SourceRegion, ClientToken: in.ClientToken})
 		return marshalXML(struct {
 			XMLName   xml.Name `xml:"CopyImageResponse"`
 			Xmlns     string   `xml:"xmlns,attr"`
@@ -401,17 +403,7 @@ func (s *Server) describeImages(ctx context.Context, r *Request) ([]byte, error)
 	if err != nil {
 		return nil, cloud.Errorf(r.Op, "InvalidPaginationToken", "%v", err)
 	}
-	resp := struct {
-		XMLName   xml.Name   `xml:"DescribeImagesResponse"`
-		Xmlns     string     `xml:"xmlns,attr"`
-		RequestID string     `xml:"requestId"`
-		Images    []xmlImage `xml:"imagesSet>item"`
-		NextToken string     `xml:"nextToken,omitempty"`
-	}{Xmlns: ec2Namespace, RequestID: s.requestID(), NextToken: next}
-	for _, im := range page {
-		resp.Images = append(resp.Images, toXMLImage(im))
-	}
-	return marshalXML(resp)
+	return imagesResponse(s.answerBuffer(), s.requestID(), page, next), nil
 }
 
 // boolParam reads an optional boolean parameter; absent is false.
@@ -459,79 +451,6 @@ func paginate[T any](items []T, token string, size int) ([]T, string, error) {
 type xmlTag struct {
 	Key   string `xml:"key"`
 	Value string `xml:"value"`
-}
-
-type xmlEBS struct {
-	SnapshotID          string `xml:"snapshotId,omitempty"`
-	VolumeSize          int32  `xml:"volumeSize"`
-	DeleteOnTermination bool   `xml:"deleteOnTermination"`
-	VolumeType          string `xml:"volumeType"`
-	// Encrypted but no kmsKeyId: DescribeImages does not report keys.
-	Encrypted bool `xml:"encrypted"`
-}
-
-type xmlBlockDevice struct {
-	DeviceName string `xml:"deviceName"`
-	EBS        xmlEBS `xml:"ebs"`
-}
-
-type xmlStateReason struct {
-	Code    string `xml:"code"`
-	Message string `xml:"message"`
-}
-
-type xmlImage struct {
-	ImageID            string           `xml:"imageId"`
-	ImageLocation      string           `xml:"imageLocation"`
-	State              string           `xml:"imageState"`
-	OwnerID            string           `xml:"imageOwnerId"`
-	CreationDate       string           `xml:"creationDate"`
-	IsPublic           bool             `xml:"isPublic"`
-	Architecture       string           `xml:"architecture"`
-	ImageType          string           `xml:"imageType"`
-	Name               string           `xml:"name"`
-	Description        string           `xml:"description,omitempty"`
-	RootDeviceType     string           `xml:"rootDeviceType"`
-	RootDeviceName     string           `xml:"rootDeviceName,omitempty"`
-	BlockDevices       []xmlBlockDevice `xml:"blockDeviceMapping>item"`
-	VirtualizationType string           `xml:"virtualizationType"`
-	StateReason        *xmlStateReason  `xml:"stateReason,omitempty"`
-	Tags               []xmlTag         `xml:"tagSet>item"`
-	Hypervisor         string           `xml:"hypervisor"`
-	DeprecationTime    string           `xml:"deprecationTime,omitempty"`
-}
-
-func toXMLImage(im cloud.Image) xmlImage {
-	x := xmlImage{
-		ImageID: im.ID, ImageLocation: im.OwnerID + "/" + im.Name, State: string(im.State), OwnerID: im.OwnerID,
-		CreationDate: im.CreationDate.UTC().Format("2006-01-02T15:04:05.000Z"), Architecture: "x86_64",
-		ImageType: "machine", Name: im.Name, Description: im.Description, RootDeviceType: "ebs",
-		VirtualizationType: "hvm", Hypervisor: "xen",
-	}
-	if im.StateReason != "" {
-		x.StateReason = &xmlStateReason{Code: "Client.UserInitiated", Message: im.StateReason}
-	}
-	if !im.DeprecationTime.IsZero() {
-		x.DeprecationTime = im.DeprecationTime.UTC().Format("2006-01-02T15:04:05.000Z")
-	}
-	for i, bd := range im.BlockDevices {
-		if i == 0 {
-			x.RootDeviceName = bd.DeviceName
-		}
-		x.BlockDevices = append(x.BlockDevices, xmlBlockDevice{DeviceName: bd.DeviceName, EBS: xmlEBS{
-			SnapshotID: bd.SnapshotID, VolumeSize: bd.VolumeSize, DeleteOnTermination: true, VolumeType: "gp3",
-			Encrypted: bd.Encrypted,
-		}})
-	}
-	keys := make([]string, 0, len(im.Tags))
-	for k := range im.Tags {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		x.Tags = append(x.Tags, xmlTag{Key: k, Value: im.Tags[k]})
-	}
-	return x
 }
 
 // copyInput decodes a CopyImage request. The image's tag specification

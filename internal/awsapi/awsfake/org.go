@@ -51,9 +51,15 @@ func stringField(m map[string]any, key string) string {
 // handle serves the Organizations listings from the simulator,
 // paginated with OrgPageSize items (or the request's MaxResults).
 func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, error) {
-	org, err := s.cloud.Connector(s.opt.BaseAccount).Organization(ctx)
+	// One attempt: the caller's SDK retries over HTTP, so each request
+	// is one simulated call, counted and throttled where AWS would.
+	conn, err := s.cloud.Connector(s.opt.BaseAccount, sim.WithAttempts(1)).Organization(ctx)
 	if err != nil {
 		return nil, err
+	}
+	org, ok := conn.(*sim.Organization)
+	if !ok {
+		return nil, fmt.Errorf("awsfake: the simulator's Organizations client is a %T", conn)
 	}
 	size := s.opt.OrgPageSize
 	if v, ok := r.JSON["MaxResults"].(float64); ok && v >= 1 {
@@ -104,13 +110,14 @@ func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		if parent == "" {
 			return nil, cloud.Errorf(r.Op, "InvalidInputException", "ParentId is required")
 		}
-		children, err := org.ListChildren(ctx, parent)
-		if err != nil {
-			return nil, err
-		}
+		// Each API lists on its own: one request, one simulated listing.
 		if r.Op == "ListOrganizationalUnitsForParent" {
+			ous, err := org.ListOUsForParent(ctx, parent)
+			if err != nil {
+				return nil, err
+			}
 			var page []cloud.OU
-			if page, next, err = paginate(children.OUs, token, size); err != nil {
+			if page, next, err = paginate(ous, token, size); err != nil {
 				return nil, cloud.Errorf(r.Op, "InvalidInputException", "%v", err)
 			}
 			items := make([]map[string]any, len(page))
@@ -120,8 +127,12 @@ func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 			out["OrganizationalUnits"] = items
 			break
 		}
+		accounts, err := org.ListAccountsForParent(ctx, parent)
+		if err != nil {
+			return nil, err
+		}
 		var page []string
-		if page, next, err = paginate(children.Accounts, token, size); err != nil {
+		if page, next, err = paginate(accounts, token, size); err != nil {
 			return nil, cloud.Errorf(r.Op, "InvalidInputException", "%v", err)
 		}
 		items := make([]jsonAccount, 0, len(page))

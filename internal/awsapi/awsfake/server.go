@@ -13,7 +13,10 @@
 // send, and it can fail chosen calls with chosen AWS error codes
 // (FailNext) to exercise retries and classification.
 //
-// It is a test helper: it never listens anywhere but 127.0.0.1.
+// It is a test helper: it never listens anywhere but a loopback address.
+// New starts it in the test's process; Start serves it on a listener the
+// caller opened, so a separate process can serve a simulated organisation
+// to the built binary (amicopier-bench serve).
 package awsfake
 
 import (
@@ -26,13 +29,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/sim"
@@ -60,7 +65,18 @@ type Options struct {
 	// OrgPageSize is the items of one Organizations page; default 20
 	// (AWS's maximum for ListAccounts).
 	OrgPageSize int
+	// CountOnly keeps counts of the requests (Calls, CallCounts) but not
+	// the requests themselves (Requests returns none), so a long-lived
+	// server's memory does not grow with every call.
+	CountOnly bool
+	// Inspect, when set, answers the GET requests under /_sim/: read-only
+	// views of the simulator for checkers in other processes. Nothing
+	// else is served there, and no AWS request uses that path.
+	Inspect http.Handler
 }
+
+// InspectPrefix is the path under which Options.Inspect is served.
+const InspectPrefix = "/_sim/"
 
 // Request is one recorded request.
 type Request struct {
@@ -92,24 +108,67 @@ type identity struct {
 	assumed bool
 }
 
+// Copy is one image a CopyImage request created, as the server saw it:
+// the log of what AWS would have started, whatever the caller recorded.
+// A request that replays a ClientToken creates nothing and adds nothing.
+type Copy struct {
+	Account       string `json:"account"`
+	Region        string `json:"region"`
+	ImageID       string `json:"image_id"`
+	SourceImageID string `json:"source_image_id"`
+	SourceRegion  string `json:"source_region"`
+	ClientToken   string `json:"client_token,omitempty"`
+}
+
 // Server is a fake AWS endpoint. Close it when done.
 type Server struct {
-	srv   *httptest.Server
-	cloud *sim.Cloud
-	opt   Options
+	hs     *http.Server
+	ln     net.Listener
+	served chan struct{} // closed when the serving goroutine returns
+	cloud  *sim.Cloud
+	opt    Options
 
 	mu       sync.Mutex
 	keys     map[string]identity
 	requests []Request
+	calls    map[string]int64 // requests by operation
+	dryRuns  map[string]int64 // of which with DryRun set
+	answered map[string]int64 // error answers by AWS error code
+	copies   []Copy
+	copyIDs  map[string]bool // account/region/image of copies
+	sent     int64           // bytes of the successful answers' bodies
 	faults   map[string][]string
 	issued   int
 	reqID    int
+
+	answers sync.Pool // of *[]byte, for answerBuffer
 }
 
-// New starts a fake AWS endpoint over c on 127.0.0.1.
+// New starts a fake AWS endpoint over c on 127.0.0.1, on a port the
+// system picks. It panics when it cannot (a test helper, like
+// httptest.NewServer).
 func New(c *sim.Cloud, o Options) *Server {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("awsfake: listen on 127.0.0.1: %v", err))
+	}
+	s, err := Start(c, o, l)
+	if err != nil {
+		_ = l.Close()
+		panic(err.Error())
+	}
+	return s
+}
+
+// Start serves a fake AWS endpoint over c on l until Close, which also
+// closes l. l must listen on a loopback address: the fake trusts every
+// caller and must never be reachable from elsewhere.
+func Start(c *sim.Cloud, o Options, l net.Listener) (*Server, error) {
+	if addr, ok := l.Addr().(*net.TCPAddr); !ok || !addr.IP.IsLoopback() {
+		return nil, fmt.Errorf("awsfake: listener %s is not on a loopback address", l.Addr())
+	}
 	if !cloud.IsAccountID(o.BaseAccount) {
-		panic(fmt.Sprintf("awsfake: BaseAccount %q is not a 12-digit account id", o.BaseAccount))
+		return nil, fmt.Errorf("awsfake: BaseAccount %q is not a 12-digit account id", o.BaseAccount)
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = 1000
@@ -118,20 +177,36 @@ func New(c *sim.Cloud, o Options) *Server {
 		o.OrgPageSize = 20
 	}
 	s := &Server{
-		cloud: c, opt: o, faults: map[string][]string{},
+		ln: l, served: make(chan struct{}), cloud: c, opt: o, faults: map[string][]string{},
+		calls: map[string]int64{}, dryRuns: map[string]int64{}, answered: map[string]int64{}, copyIDs: map[string]bool{},
 		keys: map[string]identity{BaseAccessKeyID: {account: o.BaseAccount, secret: BaseSecretAccessKey, token: BaseSessionToken}},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	return s
+	s.hs = &http.Server{Handler: http.HandlerFunc(s.route), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(s.served)
+		// ErrServerClosed after Close; any other error also means the
+		// listener is gone, and requests fail on the client's side.
+		_ = s.hs.Serve(l)
+	}()
+	return s, nil
 }
 
 // URL is the endpoint to configure for every service.
-func (s *Server) URL() string { return s.srv.URL }
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close shuts the server down: it stops accepting, lets the requests in
+// progress finish (for up to 5 seconds), then closes every connection.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.hs.Shutdown(ctx); err != nil {
+		_ = s.hs.Close()
+	}
+	<-s.served
+}
 
-// Requests returns every request received so far, in arrival order.
+// Requests returns every request received so far, in arrival order (none
+// with Options.CountOnly).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -142,13 +217,49 @@ func (s *Server) Requests() []Request {
 func (s *Server) Calls(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		if op == "" || r.Op == op {
-			n++
-		}
+	if op != "" {
+		return int(s.calls[op])
 	}
-	return n
+	n := int64(0)
+	for _, c := range s.calls {
+		n += c
+	}
+	return int(n)
+}
+
+// CallCounts returns the requests received so far by operation, each
+// attempt of a retried call counted.
+func (s *Server) CallCounts() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.calls)
+}
+
+// ErrorCounts returns the error answers sent so far by AWS error code
+// (throttling included, such as RequestLimitExceeded).
+func (s *Server) ErrorCounts() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.answered)
+}
+
+// Copies returns the images CopyImage requests created, in order.
+func (s *Server) Copies() []Copy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.copies)
+}
+
+// noteCopy logs an image a CopyImage request created (once per image: a
+// replayed ClientToken answers an image already logged).
+func (s *Server) noteCopy(c Copy) {
+	key := c.Account + "/" + c.Region + "/" + c.ImageID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.copyIDs[key] {
+		s.copyIDs[key] = true
+		s.copies = append(s.copies, c)
+	}
 }
 
 // MutatingCalls counts the requests for operations that change something
@@ -156,26 +267,20 @@ func (s *Server) Calls(op string) int {
 func (s *Server) MutatingCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		if cloud.IsMutating(r.Op) && !r.DryRun() {
-			n++
+	n := int64(0)
+	for op, c := range s.calls {
+		if cloud.IsMutating(op) {
+			n += c - s.dryRuns[op]
 		}
 	}
-	return n
+	return int(n)
 }
 
 // DryRuns counts the requests for op sent with DryRun set.
 func (s *Server) DryRuns(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		if r.Op == op && r.DryRun() {
-			n++
-		}
-	}
-	return n
+	return int(s.dryRuns[op])
 }
 
 // DryRun reports whether the request was sent with DryRun set (EC2's
@@ -218,6 +323,20 @@ func (s *Server) Secrets() []string {
 }
 
 var scopePattern = regexp.MustCompile(`Credential=([^/,\s]+)/[0-9]{8}/([^/]+)/([^/]+)/aws4_request`)
+
+// route sends the inspection paths to Options.Inspect and everything
+// else to the AWS protocols.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, InspectPrefix) {
+		if s.opt.Inspect == nil || r.Method != http.MethodGet {
+			http.Error(w, "awsfake: no inspection here (GET only, when the server has one)", http.StatusNotFound)
+			return
+		}
+		s.opt.Inspect.ServeHTTP(w, r)
+		return
+	}
+	s.serve(w, r)
+}
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
@@ -266,7 +385,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	id, known := s.keys[req.AccessKeyID]
 	req.Account, req.Assumed = id.account, id.assumed
-	s.requests = append(s.requests, req)
+	s.calls[req.Op]++
+	if req.DryRun() {
+		s.dryRuns[req.Op]++
+	}
+	if !s.opt.CountOnly {
+		s.requests = append(s.requests, req)
+	}
 	var fault string
 	if q := s.faults[req.Op]; len(q) > 0 {
 		fault, s.faults[req.Op] = q[0], q[1:]
@@ -295,6 +420,34 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", proto.contentType())
 	w.Header().Set("X-Amzn-RequestId", s.requestID())
 	_, _ = w.Write(resp)
+	s.mu.Lock()
+	s.sent += int64(len(resp))
+	s.mu.Unlock()
+	s.recycle(resp)
+}
+
+// SentBytes is the size of the successful answers' bodies sent so far:
+// what a client downloads.
+func (s *Server) SentBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent
+}
+
+// answerBuffer returns a buffer for a large answer (DescribeImages),
+// reused once the answer is sent (recycle): a benchmark serves thousands
+// of answers of hundreds of kilobytes.
+func (s *Server) answerBuffer() []byte {
+	if b, ok := s.answers.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func (s *Server) recycle(b []byte) {
+	if cap(b) >= 64<<10 {
+		s.answers.Put(&b)
+	}
 }
 
 // protocol is one wire protocol: how requests are handled and errors
@@ -313,6 +466,9 @@ func (s *Server) fail(w http.ResponseWriter, p protocol, op string, err error) {
 		code, msg = ae.Code, ae.Message
 	}
 	id := s.requestID()
+	s.mu.Lock()
+	s.answered[code]++
+	s.mu.Unlock()
 	w.Header().Set("Content-Type", p.contentType())
 	w.Header().Set("X-Amzn-RequestId", id)
 	switch p.(type) {

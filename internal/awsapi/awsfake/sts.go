@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/sim"
 )
 
 const stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -57,8 +58,9 @@ func (stsProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 	}
 	account := m[1]
 	// A fresh connector: its Target call makes exactly one simulated
-	// AssumeRole, with the simulator's refusals and fault hook.
-	if _, err := s.cloud.Connector(s.opt.BaseAccount).Target(ctx, account, r.Region); err != nil {
+	// AssumeRole, with the simulator's refusals and fault hook, tried
+	// once (the caller's SDK retries over HTTP).
+	if _, err := s.cloud.Connector(s.opt.BaseAccount, sim.WithAttempts(1)).Target(ctx, account, r.Region); err != nil {
 		return nil, err
 	}
 	duration := 3600
