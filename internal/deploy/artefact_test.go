@@ -310,8 +310,8 @@ func startUnderFakeRuntime(t *testing.T, exe, event, configYAML string) (*fakeRu
 	if configYAML != "" {
 		cmd.Env = append(cmd.Env, "AMICOPIER_CONFIG_YAML="+configYAML)
 	}
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -323,6 +323,9 @@ func startUnderFakeRuntime(t *testing.T, exe, event, configYAML string) (*fakeRu
 	}()
 	select {
 	case <-fr.answered:
+		// The process wrote its log lines before it answered, but they
+		// reach logs through a pipe: give them a moment to arrive.
+		logs.settle(2 * time.Second)
 	case err := <-exited:
 		t.Fatalf("the function exited (%v) without answering the invocation; output:\n%s", err, logs.String())
 	case <-ctx.Done():
@@ -341,6 +344,41 @@ func startUnderFakeRuntime(t *testing.T, exe, event, configYAML string) (*fakeRu
 		}
 	}
 	return fr, logs.String()
+}
+
+// syncBuffer collects a process's output as exec copies it from the
+// pipes, safe to read meanwhile.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	at  time.Time // last write
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.at = time.Now()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// settle waits until no output has come for 100 ms, at most max.
+func (b *syncBuffer) settle(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		b.mu.Lock()
+		quiet := time.Since(b.at) > 100*time.Millisecond
+		b.mu.Unlock()
+		if quiet {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // lambdaEnv is the environment Lambda gives a provided.al2023 function,
