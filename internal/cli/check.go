@@ -74,7 +74,7 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 		return fail(env, "check", err)
 	}
 	rep, err := eng.Check(ctx, reconcile.CheckRequest{
-		Trigger: "cli", RunID: runID, OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
+		Trigger: "cli", RunID: runID, OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 	})
 	if err != nil {
 		return fail(env, "check", err)

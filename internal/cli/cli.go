@@ -184,16 +184,33 @@ func (l *logFlags) logger(env Env) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text, json or auto", l.format)
 }
 
-// listFlag collects a repeatable, comma-separated flag.
-type listFlag []string
+// listFlag collects a repeatable, comma-separated flag. An empty or
+// blank value, or an empty item between commas, is refused: it is what an
+// unset shell variable gives (--only-ami "$AMI"), and dropping it would
+// widen a scope from what was meant to everything.
+type listFlag struct {
+	name string // the flag's name, for messages
+	what string // what one item is ("AMI id")
+	ids  []string
+}
 
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(l.ids, ",")
+}
 
+// Set implements flag.Value.
 func (l *listFlag) Set(v string) error {
-	for _, part := range strings.Split(v, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			*l = append(*l, part)
+	parts := strings.Split(v, ",")
+	for _, part := range parts {
+		if strings.TrimSpace(part) == "" {
+			return fmt.Errorf("--%s %q: empty value (an unset shell variable?): name at least one %s, or leave --%s out", l.name, v, l.what, l.name)
 		}
+	}
+	for _, part := range parts {
+		l.ids = append(l.ids, strings.TrimSpace(part))
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 	defer rec.close(log)
 	res, err := rec.engine.Run(ctx, reconcile.Request{
 		Mode: reconcile.ModePlan, Trigger: "cli", RunID: rec.runID,
-		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
+		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 		IncludeOK: view.includeOK || format == report.FormatHTML,
 	})
 	if err != nil {

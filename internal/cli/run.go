@@ -93,7 +93,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	progress := newProgress(env, log)
 	req := reconcile.Request{
 		Mode: reconcile.ModeApply, Trigger: "cli",
-		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
+		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 		IncludeOK: view.includeOK || format == report.FormatHTML,
 	}
 	rec, err := newReconciler(ctx, cfg, log, false, scope.shard.Shard, progress)

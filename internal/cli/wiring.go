@@ -25,6 +25,8 @@ type scopeFlags struct {
 }
 
 func (s *scopeFlags) register(fs *flag.FlagSet) {
+	s.images = listFlag{name: "only-ami", what: "AMI id"}
+	s.accounts = listFlag{name: "only-account", what: "account id"}
 	fs.Var(&s.images, "only-ami", "reconcile only this source AMI id (ami-...); repeat or separate with commas for several")
 	fs.Var(&s.accounts, "only-account", "reconcile only this 12-digit target account id; repeat or separate with commas for several")
 	fs.Var(&s.shard, "shard", "reconcile only shard I of N of the target accounts (I/N, e.g. 2/8); N such runs in parallel cover the organisation")
@@ -34,12 +36,12 @@ func (s *scopeFlags) register(fs *flag.FlagSet) {
 // typo must fail here, naming the value, rather than match nothing.
 func (s *scopeFlags) check() error {
 	var errs []error
-	for _, id := range s.images {
+	for _, id := range s.images.ids {
 		if !cloud.IsImageID(id) {
 			errs = append(errs, fmt.Errorf("--only-ami %q: not an AMI id (ami- and 8 or 17 hexadecimal digits)", id))
 		}
 	}
-	for _, id := range s.accounts {
+	for _, id := range s.accounts.ids {
 		if !cloud.IsAccountID(id) {
 			errs = append(errs, fmt.Errorf("--only-account %q: not a 12-digit AWS account id", id))
 		}
