@@ -10,15 +10,27 @@ import (
 )
 
 func runPlan(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("plan", "[--config FILE] [--output FORMAT] [--include-ok] [--wide] [--detailed-exitcode] [--only-ami ID]... [--only-account ID]...",
-		"Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n"+
-			"every target account's copies and print the drift report. Makes no mutating AWS call (no\n"+
-			"share, copy, tag or deregister: the AWS clients refuse them) and writes nothing to the state\n"+
-			"store. --include-ok lists every pair with its copy (id, state, KMS key): the inventory.\n\n"+
-			"Exit codes: 0 no drift (or drift without --detailed-exitcode), 2 drift with --detailed-exitcode,\n"+
-			"3 the report is incomplete (some accounts unreachable: see the unreachable items), 1 error,\n"+
-			"64 bad command line.\n\n"+widthHelp+"\n\n"+awsHelp+"\n\n"+envHelp(), env)
-	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
+	fs := newFlags("plan", usageDoc{
+		description: "Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n" +
+			"every target account's copies and print the drift report. Makes no mutating AWS call (no\n" +
+			"share, copy, tag or deregister: the AWS clients refuse them) and writes nothing to the state\n" +
+			"store. --include-ok lists every pair with its copy (id, state, KMS key): the inventory.",
+		examples: []string{
+			"amicopier plan --config config.yaml",
+			"amicopier plan --config config.yaml --include-ok --output json > inventory.json",
+			"amicopier plan --config config.yaml --detailed-exitcode      # exit 2 when there is drift",
+			"amicopier plan --config config.yaml --output html > drift.html",
+			"amicopier plan --config config.yaml --output json --only-ami ami-0123456789abcdef0",
+		},
+		exits: []exitDoc{
+			{ExitOK, "no drift (or drift without --detailed-exitcode)"},
+			{ExitError, "error: the plan could not be made (configuration, state store, AWS, a scope naming nothing)"},
+			{ExitDrift, "drift, with --detailed-exitcode"},
+			{ExitPartial, "the report is incomplete: some accounts unreachable (see the unreachable items)"},
+		},
+		epilogue: widthHelp + "\n\n" + awsHelp + "\n\n" + envHelp(),
+	}, env)
+	cfgPath := configFlag(fs)
 	output := outputFlag(fs)
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the report shows drift, 0 when it shows none")
 	var view viewFlags

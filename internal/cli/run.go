@@ -20,29 +20,40 @@ import (
 const leasePoll = 15 * time.Second
 
 func runRun(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("run", "[--config FILE] [--output FORMAT] [--include-ok] [--wide] [--only-ami ID]... [--only-account ID]... [--wait] [--wait-lease DURATION] [--time-budget DURATION]",
-		"Reconcile: share the source AMIs with the target accounts that miss a copy, start the missing\n"+
-			"encrypted copies (CopyImage in each target account), retry failed ones, record progress in the\n"+
-			"state store, and print the drift report and the run summary. Copies take minutes to hours;\n"+
-			"the run does not wait for them unless --wait is given. One run at a time per source account:\n"+
-			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n"+
-			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n"+
-			"A run that fails outright (no credentials, an endpoint that does not answer) is recorded as\n"+
-			"failed, with its error, for `amicopier status`. --include-ok lists every pair with its copy\n"+
-			"(id, state, KMS key): the inventory.\n\n"+
-			"Exit codes: 0 success (or the lease was held), 3 partial (some accounts unreachable, some\n"+
-			"actions failed, or with --wait some copies failed or did not finish in time), 1 error,\n"+
-			"64 bad command line.\n\n"+widthHelp+"\n\n"+awsHelp+"\n\n"+envHelp(), env)
-	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
+	fs := newFlags("run", usageDoc{
+		description: "Reconcile: share the source AMIs with the target accounts that miss a copy, start the missing\n" +
+			"encrypted copies (CopyImage in each target account), retry failed ones, record progress in the\n" +
+			"state store, and print the drift report and the run summary. Copies take minutes to hours;\n" +
+			"the run does not wait for them unless --wait is given. One run at a time per source account:\n" +
+			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n" +
+			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n" +
+			"A run that fails outright (no credentials, an endpoint that does not answer) is recorded as\n" +
+			"failed, with its error, for `amicopier status`. --include-ok lists every pair with its copy\n" +
+			"(id, state, KMS key): the inventory.",
+		examples: []string{
+			"amicopier run --config config.yaml",
+			"amicopier run --config config.yaml --only-account 222222222222 --wait     # one account, wait for its copies",
+			"amicopier run --config config.yaml --only-ami ami-0123456789abcdef0 --output json",
+			"amicopier run --config config.yaml --wait-lease 10m --time-budget 30m",
+			"amicopier run --config config.yaml --shard 2/8                            # one of 8 parallel runs",
+		},
+		exits: []exitDoc{
+			{ExitOK, "success, or another run holds the lease (nothing was changed)"},
+			{ExitError, "error: the run could not do its job (configuration, state store, AWS, a scope naming nothing)"},
+			{ExitPartial, "partial: some accounts unreachable, some actions failed, or with --wait some copies failed or did not finish in time"},
+		},
+		epilogue: widthHelp + "\n\n" + awsHelp + "\n\n" + envHelp(),
+	}, env)
+	cfgPath := configFlag(fs)
 	output := outputFlag(fs)
 	var view viewFlags
 	view.register(fs, true)
 	var scope scopeFlags
 	scope.register(fs)
 	wait := fs.Bool("wait", false, "after the run, wait until the copies it started are available, failed or deregistered (polls DescribeImages)")
-	waitTimeout := fs.Duration("wait-timeout", 2*time.Hour, "with --wait, give up waiting after this long (the copies go on; the next run sees them)")
-	waitLease := fs.Duration("wait-lease", 0, "when another run holds the lease, retry until this much time has passed (0: exit at once)")
-	budget := fs.Duration("time-budget", 0, "stop starting new work limits.deadline_margin before this much time has passed (so it must exceed the margin) and leave the rest to the next run; 0 means none (default: limits.time_budget)")
+	waitTimeout := fs.Duration("wait-timeout", 2*time.Hour, "with --wait, give up waiting after this `DURATION` (the copies go on; the next run sees them)")
+	waitLease := fs.Duration("wait-lease", 0, "when another run holds the lease, retry for up to this `DURATION` (0: exit at once)")
+	budget := fs.Duration("time-budget", 0, "stop starting new work limits.deadline_margin before this `DURATION` has passed (so it must exceed\nthe margin) and leave the rest to the next run; 0 means none (default: limits.time_budget)")
 	var lf logFlags
 	defaultLevel := "info"
 	if env.Interactive {

@@ -62,16 +62,26 @@ func runState(ctx context.Context, args []string, env Env) int {
 }
 
 func runStateInit(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("state init", "[--config FILE] [--timeout DURATION]",
-		"Create the state store the configuration names, if it does not exist yet:\n"+
-			"  dynamodb  the table (on-demand billing), its unsettled-pairs index and runs index, and time to\n"+
-			"            live on "+state.DynamoDBTTLAttribute+"; waits until the table is ACTIVE. An existing table\n"+
-			"            with the same definition is fine; one with another definition is an error.\n"+
-			"            Production tables come from the deployment template, with the same definition.\n"+
-			"  file      the state file and its parent directories.\n"+
-			"  memory    nothing (it keeps nothing between runs).\n\n"+envHelp(), env)
-	path := fs.String("config", defaultConfigPath, "configuration file naming the state backend")
-	wait := fs.Duration("timeout", 5*time.Minute, "how long to wait for the table to become ACTIVE")
+	fs := newFlags("state init", usageDoc{
+		description: "Create the state store the configuration names, if it does not exist yet:\n" +
+			"  dynamodb  the table (on-demand billing), its unsettled-pairs index and runs index, and time to\n" +
+			"            live on " + state.DynamoDBTTLAttribute + "; waits until the table is ACTIVE. An existing table\n" +
+			"            with the same definition is fine; one with another definition is an error.\n" +
+			"            Production tables come from the deployment template, with the same definition.\n" +
+			"  file      the state file and its parent directories.\n" +
+			"  memory    nothing (it keeps nothing between runs).",
+		examples: []string{
+			"amicopier state init --config config.yaml",
+			"AMICOPIER_STATE_TABLE=amicopier-test amicopier state init --config config.yaml --timeout 10m",
+		},
+		exits: []exitDoc{
+			{ExitOK, "the store exists (created now or already there)"},
+			{ExitError, "it could not be created, or a table with another definition exists"},
+		},
+		epilogue: envHelp(),
+	}, env)
+	path := fs.String("config", defaultConfigPath, "the configuration `FILE` naming the state backend")
+	wait := fs.Duration("timeout", 5*time.Minute, "how long (`DURATION`) to wait for the table to become ACTIVE")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}

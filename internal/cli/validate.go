@@ -36,12 +36,22 @@ func envTable(title string, vars []config.EnvVar, about func(config.EnvVar) stri
 }
 
 func runValidate(_ context.Context, args []string, env Env) int {
-	fs := newFlags("validate", "[--config FILE] [--no-env]",
-		"Check a configuration file offline (no AWS call) and explain every problem at once: unknown\n"+
-			"keys, wrong types and invalid values, each with its key path and line (or the environment\n"+
-			"variable it came from), and AMICOPIER_* variables that nothing reads (a misspelt override).\n"+
-			"Region names must be Regions the AWS SDK in this build knows.\n\n"+envHelp()+"\n\n"+otherEnvHelp(), env)
-	path := fs.String("config", defaultConfigPath, "configuration file to check")
+	fs := newFlags("validate", usageDoc{
+		description: "Check a configuration file offline (no AWS call) and explain every problem at once: unknown\n" +
+			"keys, wrong types and invalid values, each with its key path and line (or the environment\n" +
+			"variable it came from), and AMICOPIER_* variables that nothing reads (a misspelt override).\n" +
+			"Region names must be Regions the AWS SDK in this build knows.",
+		examples: []string{
+			"amicopier validate --config config.yaml",
+			"amicopier validate --config config.yaml --no-env     # the file alone, without AMICOPIER_* variables",
+		},
+		exits: []exitDoc{
+			{ExitOK, "the configuration is valid"},
+			{ExitError, "it is not (every problem is listed), or it cannot be read"},
+		},
+		epilogue: envHelp() + "\n\n" + otherEnvHelp(),
+	}, env)
+	path := fs.String("config", defaultConfigPath, "the configuration `FILE` to check")
 	noEnv := fs.Bool("no-env", false, "ignore the AMICOPIER_* environment variables")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code

@@ -27,9 +27,9 @@ type scopeFlags struct {
 func (s *scopeFlags) register(fs *flag.FlagSet) {
 	s.images = listFlag{name: "only-ami", what: "AMI id"}
 	s.accounts = listFlag{name: "only-account", what: "account id"}
-	fs.Var(&s.images, "only-ami", "reconcile only this source AMI id (ami-...); repeat or separate with commas for several")
-	fs.Var(&s.accounts, "only-account", "reconcile only this 12-digit target account id; repeat or separate with commas for several")
-	fs.Var(&s.shard, "shard", "reconcile only shard I of N of the target accounts (I/N, e.g. 2/8); N such runs in parallel cover the organisation")
+	fs.Var(&s.images, "only-ami", "reconcile only the source AMI with this `ID` (ami-...); repeat or separate with commas for several")
+	fs.Var(&s.accounts, "only-account", "reconcile only the target account with this 12-digit `ID`; repeat or separate with commas for several")
+	fs.Var(&s.shard, "shard", "reconcile only shard I of N of the target accounts (`I/N`, e.g. 2/8); N such runs in parallel cover\nthe organisation")
 }
 
 // check validates the scope values; they end up in AWS filters, so a
@@ -51,7 +51,7 @@ func (s *scopeFlags) check() error {
 
 // outputFlag is --output: a report format, defaulting to report.format.
 func outputFlag(fs *flag.FlagSet) *string {
-	return fs.String("output", "", "report format: "+strings.Join(report.Formats, ", ")+" (default: report.format of the configuration)")
+	return fs.String("output", "", "report `FORMAT`: "+strings.Join(report.Formats, ", ")+" (default: report.format of the configuration)")
 }
 
 func checkOutput(format string) error {
@@ -59,6 +59,11 @@ func checkOutput(format string) error {
 		return fmt.Errorf("--output %q: want one of %s", format, strings.Join(report.Formats, ", "))
 	}
 	return nil
+}
+
+// configFlag is --config.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", defaultConfigPath, "the configuration `FILE`")
 }
 
 // loadConfig reads a configuration, applies the environment overrides
