@@ -233,16 +233,3 @@ func fail(env Env, cmd string, err error) int {
 	fmt.Fprintf(env.Stderr, "amicopier %s: %v\n", cmd, err)
 	return ExitError
 }
-
-func runVersion(_ context.Context, args []string, env Env) int {
-	fs := newFlags("version", usageDoc{
-		description: "Print the version of this build.",
-		examples:    []string{"amicopier version", "amicopier --version"},
-		exits:       []exitDoc{{ExitOK, "always"}},
-	}, env)
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
-	}
-	fmt.Fprintf(env.Stdout, "amicopier %s\n", env.Version)
-	return ExitOK
-}
