@@ -66,6 +66,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"completion", "print a shell completion script: amicopier completion bash|zsh|fish", runCompletion},
 		{"demo", "reconcile a simulated organisation end to end (no AWS needed)", runDemo},
 		{"help", "show the help of a command: amicopier help plan", nil},
 		{"plan", "dry run: observe AWS and print the drift report, changing nothing", runPlan},
@@ -166,6 +167,10 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-4d %s\n", e.code, e.meaning)
 	}
 }
+
+// logLevels and logFormats are the values of --log-level and --log-format.
+func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
+func logFormats() []string { return []string{"text", "json", "auto"} }
 
 // logFlags are the logging flags every working command has.
 type logFlags struct {

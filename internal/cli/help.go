@@ -15,6 +15,8 @@ import (
 // listed from the flag set itself so that the usage line and the flag
 // list can never leave one out.
 type usageDoc struct {
+	// args names the positional arguments after the flags ("" for none).
+	args string
 	// description is the paragraph after the usage line.
 	description string
 	// examples are command lines, each with an optional "# comment".
@@ -57,9 +59,17 @@ func newFlags(name string, doc usageDoc, env Env) *flag.FlagSet {
 // description, the flags in the README's double-dash style, examples and
 // exit codes.
 func writeHelp(w io.Writer, fs *flag.FlagSet, doc usageDoc) {
-	fmt.Fprintf(w, "Usage: %s\n\n%s\n", usageLine(fs), strings.TrimRight(doc.description, "\n"))
-	fmt.Fprintln(w, "\nFlags:")
-	printFlags(w, fs)
+	line := usageLine(fs)
+	if doc.args != "" {
+		line += " " + doc.args
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", line, strings.TrimRight(doc.description, "\n"))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nFlags:")
+		printFlags(w, fs)
+	}
 	if len(doc.examples) > 0 {
 		fmt.Fprintln(w, "\nExamples:")
 		for _, e := range doc.examples {
@@ -153,8 +163,15 @@ func defaultText(f *flag.Flag) string {
 // parseFlags parses args; it returns an exit code and false when the
 // command must stop (help asked for, or a bad command line). A bad flag
 // gets one line saying what is wrong and one line of hint, not the whole
-// help.
+// help. Commands take no positional arguments unless they parse them
+// with parseFlagsArgs.
 func parseFlags(fs *flag.FlagSet, args []string, env Env) (int, bool) {
+	return parseFlagsArgs(fs, args, env, 0)
+}
+
+// parseFlagsArgs is parseFlags for a command taking up to maxArgs
+// positional arguments (fs.Args()).
+func parseFlagsArgs(fs *flag.FlagSet, args []string, env Env, maxArgs int) (int, bool) {
 	if env.inspect != nil {
 		// Shell completion only wants the flag set.
 		env.inspect(fs)
@@ -179,9 +196,9 @@ func parseFlags(fs *flag.FlagSet, args []string, env Env) (int, bool) {
 		fmt.Fprintf(env.Stderr, "amicopier %s: %s\n", fs.Name(), msg)
 		fmt.Fprintf(env.Stderr, "%s\n", hint)
 		return ExitUsage, false
-	case fs.NArg() > 0:
-		fmt.Fprintf(env.Stderr, "amicopier %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		fmt.Fprintf(env.Stderr, "%s takes no arguments besides flags; 'amicopier help %s' lists them.\n", fs.Name(), fs.Name())
+	case fs.NArg() > maxArgs:
+		fmt.Fprintf(env.Stderr, "amicopier %s: unexpected argument %q\n", fs.Name(), fs.Arg(maxArgs))
+		fmt.Fprintf(env.Stderr, "See 'amicopier help %s' for what it takes.\n", fs.Name())
 		return ExitUsage, false
 	}
 	return ExitOK, true

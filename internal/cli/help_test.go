@@ -18,6 +18,7 @@ var commandFlags = map[string][]string{
 	"validate":   {"config", "no-env"},
 	"version":    {},
 	"state init": {"config", "timeout"},
+	"completion": {},
 }
 
 var singleDashFlag = regexp.MustCompile(`(?m)(^|[\s\[])-[a-z][a-z-]+`)
@@ -36,7 +37,10 @@ func TestHelpListsEveryFlag(t *testing.T) {
 			if !ok || !strings.HasPrefix(usage, "Usage: amicopier "+cmd) {
 				t.Fatalf("no usage line:\n%s", out)
 			}
-			flagList := rest[strings.Index(rest, "Flags:"):]
+			flagList := ""
+			if i := strings.Index(rest, "\nFlags:\n"); i >= 0 {
+				flagList = rest[i:]
+			}
 			for _, f := range flags {
 				if !strings.Contains(usage, "[--"+f) {
 					t.Errorf("the usage line lacks --%s:\n%s", f, usage)
@@ -58,7 +62,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 }
 
 func TestHelpCommand(t *testing.T) {
-	for _, cmd := range []string{"plan", "run", "check", "demo", "status", "validate", "version", "state init"} {
+	for _, cmd := range []string{"plan", "run", "check", "demo", "status", "validate", "version", "state init", "completion"} {
 		_, want, _ := run(t, append(strings.Fields(cmd), "--help")...)
 		code, got, errOut := run(t, append([]string{"help"}, strings.Fields(cmd)...)...)
 		if code != cli.ExitOK || got != want || errOut != "" {
