@@ -34,9 +34,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// amicopierBinary returns the path of amicopier built from this tree.
+// amicopierBinary returns the path of amicopier built from this tree, or
+// the binary AMICOPIER_TEST_BINARY names (to run these tests against
+// another build, an older one for instance).
 func amicopierBinary(t *testing.T) string {
 	t.Helper()
+	if path := os.Getenv("AMICOPIER_TEST_BINARY"); path != "" {
+		return path
+	}
 	built.once.Do(func() {
 		built.dir, built.err = os.MkdirTemp("", "amicopier-cli-test-")
 		if built.err != nil {

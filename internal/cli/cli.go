@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -166,41 +165,6 @@ func usage(w io.Writer) {
 	} {
 		fmt.Fprintf(w, "  %-4d %s\n", e.code, e.meaning)
 	}
-}
-
-// logLevels and logFormats are the values of --log-level and --log-format.
-func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
-func logFormats() []string { return []string{"text", "json", "auto"} }
-
-// logFlags are the logging flags every working command has.
-type logFlags struct {
-	level  string
-	format string
-}
-
-func (l *logFlags) register(fs *flag.FlagSet, defaultLevel string) {
-	fs.StringVar(&l.level, "log-level", defaultLevel, "log `LEVEL`: debug, info, warn or error")
-	fs.StringVar(&l.format, "log-format", "auto", "log `FORMAT`: text, json, or auto (text on a terminal, JSON otherwise)")
-}
-
-func (l *logFlags) logger(env Env) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(l.level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch l.format {
-	case "text":
-		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
-	case "auto":
-		if env.Interactive {
-			return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
-		}
-		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text, json or auto", l.format)
 }
 
 // listFlag collects a repeatable, comma-separated flag. An empty or

@@ -10,10 +10,10 @@ import (
 
 // commandFlags is every flag of every command: the interface users type.
 var commandFlags = map[string][]string{
-	"demo":       {"output", "state", "print-config", "include-ok", "wide", "log-level", "log-format"},
-	"plan":       {"config", "output", "detailed-exitcode", "include-ok", "wide", "only-ami", "only-account", "shard", "log-level", "log-format"},
-	"run":        {"config", "output", "include-ok", "wide", "only-ami", "only-account", "shard", "wait", "wait-timeout", "wait-lease", "time-budget", "log-level", "log-format"},
-	"check":      {"config", "output", "detailed-exitcode", "wide", "only-ami", "only-account", "shard", "log-level", "log-format"},
+	"demo":       {"output", "state", "print-config", "include-ok", "wide", "log-level", "log-format", "quiet"},
+	"plan":       {"config", "output", "detailed-exitcode", "include-ok", "wide", "only-ami", "only-account", "shard", "log-level", "log-format", "quiet"},
+	"run":        {"config", "output", "include-ok", "wide", "only-ami", "only-account", "shard", "wait", "wait-timeout", "wait-lease", "time-budget", "log-level", "log-format", "quiet"},
+	"check":      {"config", "output", "detailed-exitcode", "wide", "only-ami", "only-account", "shard", "log-level", "log-format", "quiet"},
 	"status":     {"config", "runs", "output", "timeout", "wide"},
 	"validate":   {"config", "no-env"},
 	"version":    {},

@@ -111,10 +111,20 @@ type runProgress interface {
 }
 
 // newProgress chooses a bar on an interactive terminal, log lines
-// otherwise.
-func newProgress(env Env, log *slog.Logger) runProgress {
-	if env.Interactive {
+// otherwise, and nothing with --quiet.
+func newProgress(env Env, log *slog.Logger, quiet bool) runProgress {
+	switch {
+	case quiet:
+		return quietProgress{}
+	case env.Interactive:
 		return newBarProgress(env.Stderr)
 	}
 	return &logProgress{log: log}
 }
+
+// quietProgress shows nothing.
+type quietProgress struct{}
+
+func (quietProgress) Phase(string, int) {}
+func (quietProgress) Step(int)          {}
+func (quietProgress) Done()             {}

@@ -101,7 +101,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		cfg.Limits.TimeBudget = config.Duration(*budget)
 	}
 	format := reportFormat(*output, cfg)
-	progress := newProgress(env, log)
+	progress := newProgress(env, log, lf.quiet)
 	req := reconcile.Request{
 		Mode: reconcile.ModeApply, Trigger: "cli",
 		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
@@ -133,7 +133,9 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	var outcomes []awsapi.CopyOutcome
 	waitFailed := false
 	if started := rec.conn.StartedCopies(); *wait && len(started) > 0 {
-		fmt.Fprintf(env.Stderr, "amicopier run: waiting up to %s for %d copies to finish...\n", *waitTimeout, len(started))
+		if !lf.quiet {
+			fmt.Fprintf(env.Stderr, "amicopier run: waiting up to %s for %d copies to finish...\n", *waitTimeout, len(started))
+		}
 		var werr error
 		outcomes, werr = rec.conn.WaitForCopies(ctx, awsapi.WaitOptions{Timeout: *waitTimeout})
 		if werr != nil {
