@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amicopier/amicopier/internal/awsapi/awsfake"
 	"github.com/amicopier/amicopier/internal/cli"
 	"github.com/amicopier/amicopier/internal/sim"
 )
@@ -48,5 +49,33 @@ func TestQuiet(t *testing.T) {
 	res = runBinary(t, awsEnv(t), time.Minute, "plan", "--config", w.cfgPath+".missing", "--quiet")
 	if res.code != cli.ExitError || !strings.Contains(res.stderr, ".missing") {
 		t.Errorf("plan --quiet with a missing config: exit %d, stderr %q", res.code, res.stderr)
+	}
+}
+
+// TestDebugLogsEveryAWSCall: --log-level debug logs each AWS call with
+// its operation, account, Region, duration and outcome, and never a
+// credential.
+func TestDebugLogsEveryAWSCall(t *testing.T) {
+	w := newAWSWorld(t, true)
+	res := runBinary(t, awsEnv(t), time.Minute, "plan", "--config", w.cfgPath, "--log-level", "debug", "--log-format", "json")
+	if res.code != cli.ExitPartial {
+		t.Fatalf("plan: exit %d\n%s", res.code, res.stderr)
+	}
+	for _, want := range []string{
+		`"msg":"aws call","service":"EC2","operation":"DescribeImages","account":"` + awsSource + `","region":"` + awsRegion + `","duration_ms":`,
+		`"msg":"aws call","service":"EC2","operation":"DescribeImages","account":"` + awsAcctA + `","region":"` + awsRegion + `"`,
+		`"msg":"aws call","service":"STS","operation":"AssumeRole","account":"` + awsAcctB + `"`,
+		`"msg":"aws call","service":"STS","operation":"AssumeRole","account":"` + awsDenied + `","region":"` + awsRegion + `"`,
+		`"msg":"aws call","service":"Organizations","operation":"ListAccounts"`,
+		`"outcome":"ok"`, `"outcome":"error","error_code":"AccessDenied"`,
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("no %s in the debug log:\n%s", want, res.stderr)
+		}
+	}
+	for _, s := range append(w.fake.Secrets(), awsfake.BaseSecretAccessKey, awsfake.BaseSessionToken) {
+		if strings.Contains(res.stdout+res.stderr, s) {
+			t.Errorf("a credential reached the output: %q", s)
+		}
 	}
 }

@@ -100,6 +100,7 @@ func runStateInit(ctx context.Context, args []string, env Env) int {
 		o := dynamoDBOptions(cfg)
 		// Everything worth saying is printed below, notes included.
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.ClientOptions = append(o.ClientOptions, dynamoDBClient(o.Logger))
 		setup, err := state.CreateDynamoDBTable(ctx, o)
 		if err != nil {
 			return fail(env, "state init", err)

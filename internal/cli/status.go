@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -139,7 +140,7 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *limit)
 	defer cancel()
-	store, err := openReadOnlyStore(ctx, cfg)
+	store, err := openReadOnlyStore(ctx, cfg, slog.Default())
 	if err != nil {
 		if errors.Is(err, state.ErrTableNotFound) {
 			defer fmt.Fprintf(env.Stderr, "Create the table with: amicopier state init --config %s\n", *path)

@@ -114,7 +114,7 @@ func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	open := OpenStore
+	open := func(ctx context.Context, cfg *config.Config) (state.Store, error) { return openStore(ctx, cfg, log) }
 	if readOnly {
 		open = func(ctx context.Context, cfg *config.Config) (state.Store, error) {
 			return openPlanStore(ctx, cfg, log)
