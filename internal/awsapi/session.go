@@ -114,7 +114,7 @@ func NewSession(ctx context.Context, cfg *config.Config, o Options) (*Session, e
 	}
 	base, err := awsconfig.LoadDefaultConfig(ctx, load...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS credentials and settings (environment, AWS_PROFILE, shared config files): %w", err)
+		return nil, fmt.Errorf("load AWS credentials and settings (environment, AWS_PROFILE, shared config files): %w", explainProfileError(err))
 	}
 	if base.Region == "" {
 		base.Region = config.FallbackRegion

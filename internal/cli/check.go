@@ -69,6 +69,9 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 		return fail(env, "check", err)
 	}
 	sess, err := awsapi.NewSession(ctx, cfg, awsapi.Options{Logger: log})
+	if err == nil {
+		err = sess.CheckCredentials(ctx, env.Getenv)
+	}
 	if err != nil {
 		return fail(env, "check", err)
 	}

@@ -56,7 +56,7 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		return fail(env, "plan", err)
 	}
 	format := reportFormat(*output, cfg)
-	rec, err := newReconciler(ctx, cfg, log, true, scope.shard.Shard, nil)
+	rec, err := newReconciler(ctx, cfg, env, log, true, scope.shard.Shard, nil)
 	if err != nil {
 		if rec != nil {
 			rec.close(log)

@@ -107,7 +107,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 		IncludeOK: view.includeOK || format == report.FormatHTML,
 	}
-	rec, err := newReconciler(ctx, cfg, log, false, scope.shard.Shard, progress)
+	rec, err := newReconciler(ctx, cfg, env, log, false, scope.shard.Shard, progress)
 	if err != nil {
 		if rec != nil {
 			rec.recordFailure(ctx, req, err, env, "run")

@@ -106,13 +106,19 @@ type reconciler struct {
 // newReconciler opens the state store and AWS for one run and builds the
 // engine. The run id is chosen here, so the AWS role sessions, the state
 // records and the report all carry the same one. When the store opened
-// but AWS could not be set up, it returns the reconciler without an
-// engine along with the error: the caller records the failed run in that
-// store (recordFailure) and closes it.
-func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, readOnly bool, shard reconcile.Shard, progress reconcile.Progress) (*reconciler, error) {
+// but AWS could not be set up (no credentials, among others), it returns
+// the reconciler without an engine along with the error: the caller
+// records the failed run in that store (recordFailure) and closes it.
+func newReconciler(ctx context.Context, cfg *config.Config, env Env, log *slog.Logger, readOnly bool, shard reconcile.Shard, progress reconcile.Progress) (*reconciler, error) {
 	settings, err := cfg.EngineSettings()
 	if err != nil {
 		return nil, err
+	}
+	// Credentials first: without them the state table would be the
+	// first to fail, in the SDK chain's words.
+	sess, awsErr := awsapi.NewSession(ctx, cfg, awsapi.Options{Logger: log})
+	if awsErr == nil {
+		awsErr = sess.CheckCredentials(ctx, env.Getenv)
 	}
 	open := func(ctx context.Context, cfg *config.Config) (state.Store, error) { return openStore(ctx, cfg, log) }
 	if readOnly {
@@ -122,12 +128,14 @@ func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 	}
 	store, err := open(ctx, cfg)
 	if err != nil {
+		if awsErr != nil {
+			return nil, awsErr // the cause, most likely of this too
+		}
 		return nil, err
 	}
 	rec := &reconciler{cfg: cfg, settings: settings, store: store, runID: reconcile.NewRunID(time.Now()), started: time.Now()}
-	sess, err := awsapi.NewSession(ctx, cfg, awsapi.Options{Logger: log})
-	if err != nil {
-		return rec, err
+	if awsErr != nil {
+		return rec, awsErr
 	}
 	rec.conn = sess.Connect(rec.runID, awsapi.ConnectOptions{ReadOnly: readOnly, Shards: shard.Count})
 	rec.engine, err = reconcile.New(reconcile.Options{
