@@ -344,4 +344,8 @@ const (
 	StatusFailed  = "failed"
 	// StatusSkipped: another run held the lease.
 	StatusSkipped = "skipped"
+	// StatusInterrupted: the run's caller stopped it (a signal, an
+	// invocation's deadline); it stopped starting work and the next run
+	// goes on.
+	StatusInterrupted = "interrupted"
 )
