@@ -6,9 +6,7 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"golang.org/x/term"
 
@@ -27,7 +25,9 @@ func main() {
 		_ = lambdafn.Start(context.Background(), lambdafn.Deps{OpenStore: cli.OpenStore, Version: buildVersion()})
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Signals first: a configuration read from a FIFO or a terminal
+	// must not make Ctrl-C ineffective.
+	ctx, stop := cli.HandleSignals(context.Background(), os.Stderr, os.Exit)
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
 		Stdout:        os.Stdout,
 		Stderr:        os.Stderr,

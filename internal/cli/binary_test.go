@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,15 +83,13 @@ func awsEnv(t *testing.T, extra ...string) []string {
 
 // startBinary starts amicopier with args in env; stdin is empty unless
 // given.
-func startBinary(t *testing.T, env []string, stdin []byte, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+func startBinary(t *testing.T, env []string, stdin io.Reader, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(amicopierBinary(t), args...)
 	cmd.Env = env
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, errOut
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
+	cmd.Stdin = stdin
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

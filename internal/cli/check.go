@@ -59,7 +59,7 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier check: %v\n", err)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	cfg, err := loadConfig(ctx, *cfgPath, env)
 	if err != nil {
 		return fail(env, "check", err)
 	}

@@ -108,7 +108,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	for _, c := range commands() {
 		if c.name == name && c.run != nil {
-			return c.run(ctx, rest, env)
+			code := c.run(ctx, rest, env)
+			if in, ok := interruption(ctx); ok {
+				// Whatever the command made of it, a signal stopped it.
+				return in.ExitCode()
+			}
+			return code
 		}
 	}
 	unknownCommand(env, name)

@@ -51,7 +51,7 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier plan: %v\n", err)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	cfg, err := loadConfig(ctx, *cfgPath, env)
 	if err != nil {
 		return fail(env, "plan", err)
 	}
@@ -69,6 +69,11 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 		IncludeOK: view.includeOK || format == report.FormatHTML,
 	})
+	if in, stopped := interruption(ctx); stopped {
+		// Half an observation would read as less drift than there is.
+		fmt.Fprintf(env.Stderr, "amicopier plan: %v: no report (it would be incomplete).\n", in)
+		return in.ExitCode()
+	}
 	if err != nil {
 		return fail(env, "plan", err)
 	}

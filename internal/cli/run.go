@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/amicopier/amicopier/internal/awsapi"
@@ -86,7 +87,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier run: %v\n", err)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	cfg, err := loadConfig(ctx, *cfgPath, env)
 	if err != nil {
 		return fail(env, "run", err)
 	}
@@ -120,6 +121,12 @@ func runRun(ctx context.Context, args []string, env Env) int {
 
 	res, err := runWithLease(ctx, rec, req, *waitLease, log)
 	progress.Done()
+	if in, stopped := interruption(ctx); stopped && err != nil {
+		// Stopped while waiting for another run's lease (the engine
+		// returns a stopped run's result, not an error).
+		fmt.Fprintf(env.Stderr, "amicopier run: %v before the run could start: nothing was changed.\n", in)
+		return in.ExitCode()
+	}
 	if held, ok := reconcile.LeaseHeld(err); ok {
 		fmt.Fprintf(env.Stderr, "amicopier run: %v. Nothing was changed; that run, or the next one, does the work. "+
 			"Pass --wait-lease DURATION to wait for it.\n", held)
@@ -132,13 +139,16 @@ func runRun(ctx context.Context, args []string, env Env) int {
 
 	var outcomes []awsapi.CopyOutcome
 	waitFailed := false
-	if started := rec.conn.StartedCopies(); *wait && len(started) > 0 {
+	if _, stopped := interruption(ctx); !stopped && *wait && len(rec.conn.StartedCopies()) > 0 {
+		started := rec.conn.StartedCopies()
 		if !lf.quiet {
 			fmt.Fprintf(env.Stderr, "amicopier run: waiting up to %s for %d copies to finish...\n", *waitTimeout, len(started))
 		}
 		var werr error
 		outcomes, werr = rec.conn.WaitForCopies(ctx, awsapi.WaitOptions{Timeout: *waitTimeout})
-		if werr != nil {
+		if in, stopped := interruption(ctx); stopped {
+			recordWaitInterrupted(ctx, rec, res, in, outcomes, log)
+		} else if werr != nil {
 			fmt.Fprintf(env.Stderr, "amicopier run: warning: %v\n", werr)
 			waitFailed = true
 		}
@@ -152,11 +162,48 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		return fail(env, "run", err)
 	}
 	warnErrors(env, "run", res.Summary)
+	if in, stopped := interruption(ctx); stopped {
+		fmt.Fprintf(env.Stderr, "amicopier run: %v: run %s is recorded as %s; the next run goes on from there.\n", in, res.Summary.RunID, res.Summary.Status)
+		return in.ExitCode()
+	}
 	code := statusExit(res.Summary.Status, ExitOK)
 	if waitFailed && code == ExitOK {
 		code = ExitPartial
 	}
 	return code
+}
+
+// recordWaitInterrupted records a run whose --wait a signal stopped: the
+// engine recorded it when the reconcile ended, as it ended; the run as a
+// whole was interrupted, so its record says so, with how far the copies
+// had come. The write has a context of its own: ctx is over.
+func recordWaitInterrupted(ctx context.Context, rec *reconciler, res *reconcile.Result, in *Interrupted, outcomes []awsapi.CopyOutcome, log *slog.Logger) {
+	finished := 0
+	for _, o := range outcomes {
+		if o.State != "" && o.State != cloud.ImagePending {
+			finished++
+		}
+	}
+	line := fmt.Sprintf("%v while waiting for the %d copies it started (%d had finished); the copies go on and the next run sees them",
+		in, len(rec.conn.StartedCopies()), finished)
+	res.Summary.Status = report.StatusInterrupted
+	res.Summary.Errors = append(res.Summary.Errors, line)
+	res.Summary.ErrorCount++
+	if res.Record == nil {
+		return // the engine could not record the run: it said so
+	}
+	r := *res.Record
+	r.Status = report.StatusInterrupted
+	r.Errors = append(slices.Clone(r.Errors), line)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := rec.store.PutRun(wctx, r); err != nil {
+		log.Error("record the interrupted run", "run_id", r.ID, "error", err)
+		res.Summary.Errors = append(res.Summary.Errors, fmt.Sprintf("record run %s as interrupted: %v", r.ID, err))
+		res.Summary.ErrorCount++
+		return
+	}
+	res.Record = &r
 }
 
 // runWithLease runs, and while another run holds the lease and the

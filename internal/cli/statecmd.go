@@ -80,7 +80,7 @@ func runStateInit(ctx context.Context, args []string, env Env) int {
 		},
 		epilogue: envHelp(),
 	}, env)
-	path := fs.String("config", defaultConfigPath, "the configuration `FILE` naming the state backend")
+	path := fs.String("config", defaultConfigPath, "the configuration `FILE` naming the state backend; - reads it from standard input")
 	wait := fs.Duration("timeout", 5*time.Minute, "how long (`DURATION`) to wait for the table to become ACTIVE")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
@@ -89,7 +89,7 @@ func runStateInit(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier state init: --timeout %s: want a positive duration\n", *wait)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*path, env)
+	cfg, err := loadConfig(ctx, *path, env)
 	if err != nil {
 		return fail(env, "state init", err)
 	}

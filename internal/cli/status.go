@@ -114,7 +114,7 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 		},
 		epilogue: envHelp(),
 	}, env)
-	path := fs.String("config", defaultConfigPath, "the configuration `FILE` naming the state backend and source account")
+	path := fs.String("config", defaultConfigPath, "the configuration `FILE` naming the state backend and source account; - reads it\nfrom standard input")
 	runs := fs.Int("runs", 10, "how many (`N`) of the latest runs to show (at least 1)")
 	output := fs.String("output", "table", "output `FORMAT`: table or json")
 	limit := fs.Duration("timeout", 2*time.Minute, "give up reading the state store after this `DURATION`")
@@ -134,7 +134,7 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier status: --timeout %s: want a positive duration\n", *limit)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*path, env)
+	cfg, err := loadConfig(ctx, *path, env)
 	if err != nil {
 		return fail(env, "status", err)
 	}

@@ -35,7 +35,7 @@ func envTable(title string, vars []config.EnvVar, about func(config.EnvVar) stri
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func runValidate(_ context.Context, args []string, env Env) int {
+func runValidate(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("validate", usageDoc{
 		description: "Check a configuration file offline (no AWS call) and explain every problem at once: unknown\n" +
 			"keys, wrong types and invalid values, each with its key path and line (or the environment\n" +
@@ -51,7 +51,7 @@ func runValidate(_ context.Context, args []string, env Env) int {
 		},
 		epilogue: envHelp() + "\n\n" + otherEnvHelp(),
 	}, env)
-	path := fs.String("config", defaultConfigPath, "the configuration `FILE` to check")
+	path := fs.String("config", defaultConfigPath, "the configuration `FILE` to check; - reads it from standard input")
 	noEnv := fs.Bool("no-env", false, "ignore the AMICOPIER_* environment variables")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
@@ -64,16 +64,16 @@ func runValidate(_ context.Context, args []string, env Env) int {
 	case env.Environ != nil:
 		environ = env.Environ()
 	}
-	cfg, err := config.CheckFile(*path, getenv, environ)
+	cfg, err := readConfig(ctx, *path, func(file string) (*config.Config, error) { return config.CheckFile(file, getenv, environ) })
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {
-			fmt.Fprintf(env.Stderr, "%s is not valid (%d problem(s)):\n%s\n", *path, len(verr.Errors), verr.Error())
+			fmt.Fprintf(env.Stderr, "%s is not valid (%d problem(s)):\n%s\n", configName(*path), len(verr.Errors), verr.Error())
 			return ExitError
 		}
 		return fail(env, "validate", err)
 	}
-	fmt.Fprintf(env.Stdout, "%s is valid.\n", *path)
+	fmt.Fprintf(env.Stdout, "%s is valid.\n", configName(*path))
 	fmt.Fprintf(env.Stdout, "  source account %s, regions %s\n", cfg.Source.AccountID, strings.Join(cfg.Source.Regions, ", "))
 	var sources []string
 	if cfg.Targets.TagKey != "" {

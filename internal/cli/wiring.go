@@ -63,19 +63,63 @@ func checkOutput(format string) error {
 
 // configFlag is --config.
 func configFlag(fs *flag.FlagSet) *string {
-	return fs.String("config", defaultConfigPath, "the configuration `FILE`")
+	return fs.String("config", defaultConfigPath, "the configuration `FILE`; - reads it from standard input")
+}
+
+// configStdin is the --config value that reads standard input.
+const configStdin = "-"
+
+// configName names a --config value in messages.
+func configName(path string) string {
+	if path == configStdin {
+		return "standard input"
+	}
+	return path
+}
+
+// readConfig loads a configuration (load: read, override and validate
+// the file it is given) so that a signal interrupts the read: a FIFO with no writer yet, or a
+// terminal, can block a read for as long as it likes, and Ctrl-C must
+// still stop the command. The read runs in a goroutine of its own, left
+// behind when ctx ends first: a read system call on a pipe or a terminal
+// cannot be cancelled, and the process exits as soon as the command
+// returns.
+func readConfig(ctx context.Context, path string, load func(file string) (*config.Config, error)) (*config.Config, error) {
+	file := path
+	if path == configStdin {
+		file = "/dev/stdin"
+	}
+	type loaded struct {
+		cfg *config.Config
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		cfg, err := load(file)
+		done <- loaded{cfg, err}
+	}()
+	select {
+	case l := <-done:
+		return l.cfg, l.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("read the configuration from %s: %w", configName(path), context.Cause(ctx))
+	}
 }
 
 // loadConfig reads a configuration, applies the environment overrides
 // and validates it, explaining every problem at once. Every command that
 // works from a configuration file (plan, run, status, state init) loads
 // it here.
-func loadConfig(path string, env Env) (*config.Config, error) {
-	cfg, err := config.LoadWithEnv(path, env.Getenv)
+func loadConfig(ctx context.Context, path string, env Env) (*config.Config, error) {
+	cfg, err := readConfig(ctx, path, func(file string) (*config.Config, error) { return config.LoadWithEnv(file, env.Getenv) })
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("%s is not valid (%d problem(s); `amicopier validate --config %s` explains them):\n%s", path, len(verr.Errors), path, verr.Error())
+			name, check := configName(path), "amicopier validate --config "+path
+			if path == configStdin {
+				check = "amicopier validate --config - < FILE"
+			}
+			return nil, fmt.Errorf("%s is not valid (%d problem(s); `%s` explains them):\n%s", name, len(verr.Errors), check, verr.Error())
 		}
 		return nil, err
 	}
