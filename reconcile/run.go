@@ -111,6 +111,9 @@ type run struct {
 	pruneWork  []*pruneWork
 	srcClients sourceClients
 	out        *tally
+	// scopeMiss is what the request asked for and found nothing for
+	// (scope.go), nil when everything matched.
+	scopeMiss *report.Unmatched
 
 	// stopCause is the cause of the caller's stop (interrupt.go), and
 	// cutOffs counts the work it cut short.
@@ -258,6 +261,10 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 
 	if err := r.discover(ctx); err != nil {
 		return r.stopOr(ctx, err)
+	}
+	r.scopeMiss = r.unmatched()
+	if req.RequireScopeMatch && r.scopeMiss.Scoped() {
+		return nil, &ScopeError{Unmatched: r.scopeMiss}
 	}
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
@@ -452,6 +459,7 @@ func (r *run) buildReport() *report.Report {
 		r.describeInventory(rep)
 	}
 	rep.Skipped, rep.CopiesInSource = r.found.skipped, r.found.copiesInSource
+	rep.Unmatched = r.scopeMiss
 	add := func(it report.Item) {
 		rep.Pairs++
 		rep.Counts[it.Category]++
