@@ -67,7 +67,7 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 	res, err := rec.engine.Run(ctx, reconcile.Request{
 		Mode: reconcile.ModePlan, Trigger: "cli", RunID: rec.runID,
 		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
-		IncludeOK: view.includeOK || format == report.FormatHTML,
+		IncludeOK: view.includeOK || format == report.FormatHTML, RequireScopeMatch: true,
 	})
 	if in, stopped := interruption(ctx); stopped {
 		// Half an observation would read as less drift than there is.
@@ -75,11 +75,12 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		return in.ExitCode()
 	}
 	if err != nil {
-		return fail(env, "plan", err)
+		return failRun(env, "plan", err)
 	}
 	if err := report.Write(env.Stdout, res.Report, format, view.options(env)); err != nil {
 		return fail(env, "plan", err)
 	}
+	warnUnmatched(env, "plan", res.Report)
 	warnErrors(env, "plan", res.Summary)
 	code := ExitOK
 	if *detailed && res.Report.Drift() > 0 {

@@ -106,7 +106,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	req := reconcile.Request{
 		Mode: reconcile.ModeApply, Trigger: "cli",
 		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
-		IncludeOK: view.includeOK || format == report.FormatHTML,
+		IncludeOK: view.includeOK || format == report.FormatHTML, RequireScopeMatch: true,
 	}
 	rec, err := newReconciler(ctx, cfg, env, log, false, scope.shard.Shard, progress)
 	if err != nil {
@@ -118,7 +118,6 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	}
 	defer rec.close(log)
 	req.RunID = rec.runID
-
 	res, err := runWithLease(ctx, rec, req, *waitLease, log)
 	progress.Done()
 	if in, stopped := interruption(ctx); stopped && err != nil {
@@ -133,8 +132,13 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	}
 	if err != nil {
-		rec.recordFailure(ctx, req, err, env, "run")
-		return fail(env, "run", err)
+		var scopeErr *reconcile.ScopeError
+		if !errors.As(err, &scopeErr) {
+			// A scope that names nothing changed nothing and is the
+			// command line's mistake, not a failed run.
+			rec.recordFailure(ctx, req, err, env, "run")
+		}
+		return failRun(env, "run", err)
 	}
 
 	var outcomes []awsapi.CopyOutcome
@@ -161,6 +165,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	if err := writeRun(env.Stdout, format, view.options(env), res, outcomes, *wait); err != nil {
 		return fail(env, "run", err)
 	}
+	warnUnmatched(env, "run", res.Report)
 	warnErrors(env, "run", res.Summary)
 	if in, stopped := interruption(ctx); stopped {
 		fmt.Fprintf(env.Stderr, "amicopier run: %v: run %s is recorded as %s; the next run goes on from there.\n", in, res.Summary.RunID, res.Summary.Status)

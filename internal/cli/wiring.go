@@ -218,6 +218,34 @@ func reportFormat(flagValue string, cfg *config.Config) string {
 	return cfg.Report.Format
 }
 
+// failRun reports a run that could not do its job; a scope that names
+// nothing gets one line per value, in the flags' words.
+func failRun(env Env, cmd string, err error) int {
+	var scope *reconcile.ScopeError
+	if !errors.As(err, &scope) {
+		return fail(env, cmd, err)
+	}
+	for _, v := range scope.Unmatched.Images {
+		fmt.Fprintf(env.Stderr, "amicopier %s: --only-ami %s matches no source AMI: %s\n", cmd, v.Value, v.Reason)
+	}
+	for _, v := range scope.Unmatched.Accounts {
+		fmt.Fprintf(env.Stderr, "amicopier %s: --only-account %s matches no target account: %s\n", cmd, v.Value, v.Reason)
+	}
+	fmt.Fprintf(env.Stderr, "amicopier %s: nothing was observed or changed; check the ids ('amicopier plan' without them lists every pair).\n", cmd)
+	return ExitError
+}
+
+// warnUnmatched says loudly, on stderr, that the source filters matched
+// no image: the run is not wrong (an organisation may have no golden AMI
+// yet, or have retired them all, and a scheduled job must not fail for
+// it), but a typo in source.filters looks just like that.
+func warnUnmatched(env Env, cmd string, rep *report.Report) {
+	if rep.Unmatched != nil && rep.Unmatched.Filters != "" {
+		fmt.Fprintf(env.Stderr, "amicopier %s: warning: no source AMI at all: %s. Check source.filters and source.regions "+
+			"if that is not expected.\n", cmd, rep.Unmatched.Filters)
+	}
+}
+
 // warnErrors repeats a run's errors on stderr, where they are seen even
 // when stdout goes to a file or a pipe.
 func warnErrors(env Env, cmd string, sum *report.Summary) {
