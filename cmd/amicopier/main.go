@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"runtime/debug"
 
@@ -25,16 +26,22 @@ func main() {
 		_ = lambdafn.Start(context.Background(), lambdafn.Deps{OpenStore: cli.OpenStore, Version: buildVersion()})
 		os.Exit(1)
 	}
+	interactive := isTerminal(os.Stderr)
+	var stderr io.Writer = os.Stderr
+	if interactive {
+		// Lines and the progress bar share the terminal.
+		stderr = cli.NewTerminal(os.Stderr)
+	}
 	// Signals first: a configuration read from a FIFO or a terminal
 	// must not make Ctrl-C ineffective.
-	ctx, stop := cli.HandleSignals(context.Background(), os.Stderr, os.Exit)
+	ctx, stop := cli.HandleSignals(context.Background(), stderr, os.Exit)
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
 		Stdout:        os.Stdout,
-		Stderr:        os.Stderr,
+		Stderr:        stderr,
 		Getenv:        os.Getenv,
 		Environ:       os.Environ,
 		Version:       buildVersion(),
-		Interactive:   isTerminal(os.Stderr),
+		Interactive:   interactive,
 		TerminalWidth: terminalWidth(os.Stdout),
 	})
 	stop()

@@ -56,7 +56,8 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		return fail(env, "plan", err)
 	}
 	format := reportFormat(*output, cfg)
-	rec, err := newReconciler(ctx, cfg, env, log, true, scope.shard.Shard, nil)
+	progress := newProgress(env, log, lf.quiet)
+	rec, err := newReconciler(ctx, cfg, env, log, true, scope.shard.Shard, progress)
 	if err != nil {
 		if rec != nil {
 			rec.close(log)
@@ -69,6 +70,7 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 		IncludeOK: view.includeOK || format == report.FormatHTML, RequireScopeMatch: true,
 	})
+	progress.Done()
 	if in, stopped := interruption(ctx); stopped {
 		// Half an observation would read as less drift than there is.
 		fmt.Fprintf(env.Stderr, "amicopier plan: %v: no report (it would be incomplete).\n", in)

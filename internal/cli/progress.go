@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +12,65 @@ import (
 
 	"github.com/amicopier/amicopier/reconcile"
 )
+
+// Terminal is stderr when it is a terminal. The progress bar and every
+// line written there (logs, warnings, the signal handler's words) share
+// it: a line is printed above the bar, which is drawn again below it,
+// instead of the two overwriting each other.
+type Terminal struct {
+	mu sync.Mutex
+	w  io.Writer
+	// line is what the bar left on the current line, "" when nothing.
+	line string
+}
+
+// NewTerminal wraps a terminal's writer (os.Stderr).
+func NewTerminal(w io.Writer) *Terminal { return &Terminal{w: w} }
+
+// clearLine moves to the start of the line and erases it (ANSI EL).
+const clearLine = "\r\x1b[K"
+
+// Write prints whole lines above the bar.
+func (t *Terminal) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.line == "" {
+		return t.w.Write(p)
+	}
+	if _, err := io.WriteString(t.w, clearLine); err != nil {
+		return 0, err
+	}
+	n, err := t.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if len(p) > 0 && p[len(p)-1] == '\n' {
+		_, err = io.WriteString(t.w, t.line) // the bar again, below
+	} else {
+		t.line = "" // a partial line: the bar's next drawing follows it
+	}
+	return n, err
+}
+
+// barWriter is what the bar draws with: it remembers what the bar left
+// on the current line, to draw it again below a line printed meanwhile.
+type barWriter struct{ t *Terminal }
+
+func (b barWriter) Write(p []byte) (int, error) {
+	b.t.mu.Lock()
+	defer b.t.mu.Unlock()
+	n, err := b.t.w.Write(p)
+	s := string(p[:n])
+	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
+		s = s[i+1:]
+		b.t.line = ""
+	}
+	if strings.TrimSpace(s) == "" {
+		s = "" // the bar erasing itself
+	}
+	b.t.line += s
+	return n, err
+}
 
 // barProgress draws one progress bar per phase of a run on an
 // interactive terminal. The engine reports steps from many goroutines;
@@ -21,7 +81,14 @@ type barProgress struct {
 	bar *progressbar.ProgressBar
 }
 
-func newBarProgress(w io.Writer) *barProgress { return &barProgress{w: w} }
+// newBarProgress draws on w; on a *Terminal, other lines go above the
+// bar.
+func newBarProgress(w io.Writer) *barProgress {
+	if t, ok := w.(*Terminal); ok {
+		w = barWriter{t}
+	}
+	return &barProgress{w: w}
+}
 
 // Phase implements reconcile.Progress.
 func (p *barProgress) Phase(name string, total int) {

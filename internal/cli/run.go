@@ -58,7 +58,8 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	var lf logFlags
 	defaultLevel := "info"
 	if env.Interactive {
-		// Info lines would tear the progress bar apart.
+		// On a terminal the bar shows the progress: only what needs
+		// attention is logged (above the bar).
 		defaultLevel = "warn"
 	}
 	lf.register(fs, defaultLevel)
@@ -148,8 +149,11 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		if !lf.quiet {
 			fmt.Fprintf(env.Stderr, "amicopier run: waiting up to %s for %d copies to finish...\n", *waitTimeout, len(started))
 		}
+		// Copies done out of total, as they finish: a wait can last hours.
+		progress.Phase("wait", rec.conn.WaitTotal())
 		var werr error
-		outcomes, werr = rec.conn.WaitForCopies(ctx, awsapi.WaitOptions{Timeout: *waitTimeout})
+		outcomes, werr = rec.conn.WaitForCopies(ctx, awsapi.WaitOptions{Timeout: *waitTimeout, Finished: progress.Step})
+		progress.Done()
 		if in, stopped := interruption(ctx); stopped {
 			recordWaitInterrupted(ctx, rec, res, in, outcomes, log)
 		} else if werr != nil {
