@@ -73,6 +73,10 @@ func TestHelpCommand(t *testing.T) {
 	if code != cli.ExitOK || !strings.Contains(out, "Commands:") || !strings.Contains(out, "130") {
 		t.Errorf("help: exit %d\n%s", code, out)
 	}
+	code, out, _ = run(t, "help", "state")
+	if code != cli.ExitOK || !strings.Contains(out, "\nExamples:\n  amicopier state init") || !strings.Contains(out, "\n  130 ") {
+		t.Errorf("help state: exit %d\n%s", code, out)
+	}
 	code, _, errOut := run(t, "help", "plna")
 	if code != cli.ExitUsage || strings.Count(errOut, "\n") != 2 || !strings.Contains(errOut, `"plna"`) {
 		t.Errorf("help plna: exit %d, stderr %q", code, errOut)

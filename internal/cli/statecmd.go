@@ -45,7 +45,12 @@ func runState(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(out, "\nManage the state store the configuration names (state.backend).")
 		fmt.Fprintln(out, "\nSubcommands:")
 		fmt.Fprintln(out, "  init       create the DynamoDB table (keys, index, time to live) or the state file; idempotent")
-		fmt.Fprintln(out, "\nRun 'amicopier state <subcommand> --help' for its flags.")
+		fmt.Fprintln(out, "\nRun 'amicopier help state <subcommand>' for its flags.")
+		fmt.Fprintln(out, "\nExamples:\n  amicopier state init --config config.yaml")
+		fmt.Fprintln(out, "\nExit codes:")
+		for _, e := range (usageDoc{exits: []exitDoc{{ExitOK, "the subcommand did its job"}, {ExitError, "it could not"}}}).exitCodes() {
+			fmt.Fprintf(out, "  %-4d %s\n", e.code, e.meaning)
+		}
 		return code
 	}
 	if len(args) == 0 {
@@ -57,8 +62,9 @@ func runState(ctx context.Context, args []string, env Env) int {
 	case "init":
 		return runStateInit(ctx, args[1:], env)
 	}
-	fmt.Fprintf(env.Stderr, "amicopier state: unknown subcommand %q\n\n", args[0])
-	return help(ExitUsage)
+	fmt.Fprintf(env.Stderr, "amicopier state: unknown subcommand %q\n", args[0])
+	fmt.Fprintln(env.Stderr, "The subcommand is init; 'amicopier help state' explains it.")
+	return ExitUsage
 }
 
 func runStateInit(ctx context.Context, args []string, env Env) int {
