@@ -77,7 +77,7 @@ func CallLog(log *slog.Logger) func(*middleware.Stack) error {
 					if n != nil {
 						attrs = append(attrs, slog.Int("attempt", *n))
 					}
-					attrs = append(attrs, slog.Duration("after", time.Since(start).Round(time.Millisecond)), slog.String("error", err.Error()))
+					attrs = append(attrs, slog.Int64("after_ms", time.Since(start).Milliseconds()), slog.String("error", err.Error()))
 					log.LogAttrs(ctx, slog.LevelWarn, "no answer from AWS in time; the call is retried until its attempts run out", attrs...)
 				}
 				return out, md, err
