@@ -126,9 +126,11 @@ func (p *barProgress) Done() {
 	p.finishLocked()
 }
 
+// finishLocked ends the current bar where it stands: a phase cut short
+// (a signal, a lost lease) keeps its count, it is not filled up.
 func (p *barProgress) finishLocked() {
 	if p.bar != nil && !p.bar.IsFinished() {
-		_ = p.bar.Finish()
+		_ = p.bar.Exit()
 	}
 	p.bar = nil
 }

@@ -51,3 +51,37 @@ func TestLogProgressLogsTenths(t *testing.T) {
 		t.Errorf("%d phase lines, want 2", n)
 	}
 }
+
+// TestBarCutShortKeepsItsCount: a phase the run stops in the middle of
+// (a signal) is not drawn as complete.
+func TestBarCutShortKeepsItsCount(t *testing.T) {
+	var buf bytes.Buffer
+	p := newBarProgress(&buf)
+	p.Phase("copy", 120)
+	p.Step(16)
+	p.Done()
+	if out := buf.String(); !strings.Contains(out, "(16/120)") || strings.Contains(out, "(120/120)") || strings.Contains(out, "100%") {
+		t.Errorf("a bar cut short at 16 of 120:\n%q", out)
+	}
+}
+
+// TestTerminalPrintsLinesAboveTheBar: a line written while the bar is
+// drawn erases the bar's line, is printed, and the bar is drawn again
+// below it.
+func TestTerminalPrintsLinesAboveTheBar(t *testing.T) {
+	var buf bytes.Buffer
+	term := NewTerminal(&buf)
+	bar := barWriter{term}
+	_, _ = bar.Write([]byte("\rcopy 10% (1/10)"))
+	_, _ = term.Write([]byte("level=WARN msg=x\n"))
+	if got, want := buf.String(), "\rcopy 10% (1/10)"+clearLine+"level=WARN msg=x\n"+"copy 10% (1/10)"; got != want {
+		t.Errorf("screen bytes %q, want %q", got, want)
+	}
+	// Once the bar has ended its line, lines go out as they are.
+	_, _ = bar.Write([]byte("\n"))
+	buf.Reset()
+	_, _ = term.Write([]byte("after\n"))
+	if buf.String() != "after\n" {
+		t.Errorf("after the bar: %q", buf.String())
+	}
+}
