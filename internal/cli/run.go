@@ -273,7 +273,11 @@ func writeRun(w io.Writer, format string, o report.Options, res *reconcile.Resul
 		}
 		return nil
 	}
-	if err := report.WriteTable(w, res.Report, o); err != nil {
+	if res.Summary.Status == report.StatusInterrupted && res.Report.Pairs == 0 {
+		// Stopped before observing a pair: "0 pair(s), no drift" would
+		// read as a clean organisation.
+		fmt.Fprintln(w, "No drift report: the run was interrupted before it observed any pair.")
+	} else if err := report.WriteTable(w, res.Report, o); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)

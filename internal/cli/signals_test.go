@@ -48,6 +48,7 @@ func TestSignalDuringARun(t *testing.T) {
 		sig   syscall.Signal
 		code  int
 	}{
+		{"SIGINT while discovering", "", sim.Latency{Organizations: slow, Describe: slow}, syscall.SIGINT, cli.ExitInterrupted},
 		{"SIGINT while observing", "observe", sim.Latency{STS: slow, Describe: slow}, syscall.SIGINT, cli.ExitInterrupted},
 		{"SIGTERM while copying", "copy", sim.Latency{Mutating: slow}, syscall.SIGTERM, cli.ExitTerminated},
 	} {
@@ -55,7 +56,11 @@ func TestSignalDuringARun(t *testing.T) {
 			w := newAWSWorld(t, false, sim.WithLatency(tc.lat))
 			start := time.Now()
 			cmd, out, errOut := startBinary(t, awsEnv(t), nil, "run", "--config", w.cfgPath, "--log-format", "json")
-			waitForOutput(t, errOut, `"msg":"phase started","phase":"`+tc.phase+`"`, time.Minute)
+			started := `"msg":"run started"`
+			if tc.phase != "" {
+				started = `"msg":"phase started","phase":"` + tc.phase + `"`
+			}
+			waitForOutput(t, errOut, started, time.Minute)
 			if err := cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
@@ -71,6 +76,9 @@ func TestSignalDuringARun(t *testing.T) {
 			}
 			if !strings.Contains(res.stdout, "interrupted") || !strings.Contains(res.stderr, "recorded as interrupted") {
 				t.Errorf("the output does not say the run was interrupted:\n%s", all)
+			}
+			if strings.Contains(res.stdout, "no drift") {
+				t.Errorf("an interrupted run reads as a clean one:\n%s", res.stdout)
 			}
 			if rec := recordedRun(t, w); rec.Status != report.StatusInterrupted {
 				t.Errorf("recorded as %s, want %s: %v", rec.Status, report.StatusInterrupted, rec.Errors)
