@@ -3,10 +3,16 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +21,7 @@ import (
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
+	"github.com/amicopier/amicopier/state/dynamotest"
 )
 
 // slow is the latency of the calls a signal is to land among: long
@@ -175,4 +182,74 @@ func TestConfigFromStandardInput(t *testing.T) {
 	if res.code != cli.ExitError || !strings.Contains(res.stderr, "standard input") {
 		t.Errorf("plan --config - with nothing on standard input: exit %d, %q", res.code, res.stderr)
 	}
+}
+
+// TestSecondCtrlCExitsAtOnce: after the first Ctrl-C the run records
+// itself, which takes as long as the state store takes; a second Ctrl-C
+// does not wait for it. The state table sits behind a proxy that stops
+// answering in time once the first signal is sent.
+func TestSecondCtrlCExitsAtOnce(t *testing.T) {
+	endpoint := dynamotest.Endpoint(t)
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slowStore atomic.Bool
+	release := make(chan struct{})
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slowStore.Load() {
+			select { // a store far slower than the run record's bound
+			case <-time.After(30 * time.Second):
+			case <-release:
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		close(release)
+		proxy.Close()
+	})
+
+	w := newAWSWorld(t, false, sim.WithLatency(sim.Latency{STS: slow, Describe: slow}))
+	doc, err := os.ReadFile(w.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(doc), "  backend: file\n  path: "+w.state+"\n",
+		fmt.Sprintf("  backend: dynamodb\n  table: %s\n  region: %s\n  endpoint: %s\n", dynamotest.TableName(t), awsRegion, proxy.URL), 1)
+	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := runBinary(t, awsEnv(t), time.Minute, "state", "init", "--config", w.cfgPath); res.code != cli.ExitOK {
+		t.Fatalf("state init: exit %d\n%s", res.code, res.stderr)
+	}
+
+	start := time.Now()
+	cmd, out, errOut := startBinary(t, awsEnv(t), nil, "run", "--config", w.cfgPath, "--log-format", "json")
+	waitForOutput(t, errOut, `"msg":"phase started","phase":"observe"`, time.Minute)
+	slowStore.Store(true)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitForOutput(t, errOut, "SIGINT: stopping", 10*time.Second)
+	// The run is now writing its record to a store that does not answer.
+	time.Sleep(time.Second)
+	if cmd.ProcessState != nil {
+		t.Fatalf("the run ended before its record could be written:\n%s", errOut.String())
+	}
+	second := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	res := waitBinary(t, cmd, out, errOut, start, time.Minute)
+	if res.code != cli.ExitInterrupted || !strings.Contains(res.stderr, "SIGINT again: exiting at once") {
+		t.Errorf("exit %d, want %d and a word about it:\n%s", res.code, cli.ExitInterrupted, res.stderr)
+	}
+	// At once: long before the record's own 10 s bound.
+	if waited := time.Since(second); waited > 5*time.Second {
+		t.Errorf("the second Ctrl-C took %s to exit", waited)
+	}
+	t.Logf("exited %s after the second Ctrl-C, %s after start", time.Since(second).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
