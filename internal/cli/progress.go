@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -103,7 +102,9 @@ func (p *barProgress) Phase(name string, total int) {
 		progressbar.OptionSetDescription(fmt.Sprintf("%-8s", name)),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		// Every step is drawn: a throttled bar shows a stale count until
+		// the next step, which may be minutes away.
+		progressbar.OptionThrottle(0),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),

@@ -85,3 +85,18 @@ func TestTerminalPrintsLinesAboveTheBar(t *testing.T) {
 		t.Errorf("after the bar: %q", buf.String())
 	}
 }
+
+// TestBarShowsTheLatestCount: every step is drawn at once; a step that
+// follows another closely is not left undrawn until the next one.
+func TestBarShowsTheLatestCount(t *testing.T) {
+	var buf bytes.Buffer
+	p := newBarProgress(&buf)
+	p.Phase("observe", 25)
+	for range 3 {
+		p.Step(1)
+	}
+	if out := buf.String(); !strings.Contains(out[strings.LastIndex(out, "\r"):], "(3/25)") {
+		t.Errorf("the bar does not show 3 of 25 after three steps:\n%q", out)
+	}
+	p.Done()
+}
