@@ -242,10 +242,8 @@ func fishQuote(s string) string {
 
 func writeFishCompletion(w io.Writer, cmds []completionCommand) {
 	fmt.Fprint(w, "# fish completion for amicopier; save it as ~/.config/fish/completions/amicopier.fish\ncomplete -c amicopier -f\n")
-	var top []string
 	for _, c := range cmds {
 		if !strings.Contains(c.name, " ") {
-			top = append(top, c.name)
 			fmt.Fprintf(w, "complete -c amicopier -n '__fish_use_subcommand' -a %s -d '%s'\n", c.name, fishQuote(c.summary))
 		}
 	}
