@@ -160,16 +160,13 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "  amicopier validate --config config.yaml")
 	fmt.Fprintln(w, "  amicopier plan --config config.yaml --output html > drift.html")
 	fmt.Fprintln(w, "  amicopier run --config config.yaml --wait")
-	fmt.Fprintln(w, "\nExit codes:")
-	for _, e := range []exitDoc{
+	writeExitCodes(w, []exitDoc{
 		{ExitOK, "success (with plan --detailed-exitcode: and no drift)"},
 		{ExitError, "error: the command could not do its job"},
 		{ExitDrift, "drift found (plan --detailed-exitcode), or problems found (check --detailed-exitcode)"},
 		{ExitPartial, "partial: some accounts unreachable or some actions failed, the rest reconciled"},
 		exitDocUsage, exitDocInt, exitDocTerm,
-	} {
-		fmt.Fprintf(w, "  %-4d %s\n", e.code, e.meaning)
-	}
+	})
 }
 
 // listFlag collects a repeatable, comma-separated flag. An empty or

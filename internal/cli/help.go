@@ -76,12 +76,17 @@ func writeHelp(w io.Writer, fs *flag.FlagSet, doc usageDoc) {
 			fmt.Fprintf(w, "  %s\n", e)
 		}
 	}
-	fmt.Fprintln(w, "\nExit codes:")
-	for _, e := range doc.exitCodes() {
-		fmt.Fprintf(w, "  %-4d %s\n", e.code, e.meaning)
-	}
+	writeExitCodes(w, doc.exitCodes())
 	if doc.epilogue != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(doc.epilogue, "\n"))
+	}
+}
+
+// writeExitCodes prints an exit-code section.
+func writeExitCodes(w io.Writer, codes []exitDoc) {
+	fmt.Fprintln(w, "\nExit codes:")
+	for _, e := range codes {
+		fmt.Fprintf(w, "  %-4d %s\n", e.code, e.meaning)
 	}
 }
 

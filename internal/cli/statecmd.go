@@ -47,10 +47,7 @@ func runState(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(out, "  init       create the DynamoDB table (keys, index, time to live) or the state file; idempotent")
 		fmt.Fprintln(out, "\nRun 'amicopier help state <subcommand>' for its flags.")
 		fmt.Fprintln(out, "\nExamples:\n  amicopier state init --config config.yaml")
-		fmt.Fprintln(out, "\nExit codes:")
-		for _, e := range (usageDoc{exits: []exitDoc{{ExitOK, "the subcommand did its job"}, {ExitError, "it could not"}}}).exitCodes() {
-			fmt.Fprintf(out, "  %-4d %s\n", e.code, e.meaning)
-		}
+		writeExitCodes(out, (usageDoc{exits: []exitDoc{{ExitOK, "the subcommand did its job"}, {ExitError, "it could not"}}}).exitCodes())
 		return code
 	}
 	if len(args) == 0 {
