@@ -48,6 +48,10 @@ func amicopierBinary(t *testing.T) string {
 		if built.err != nil {
 			return
 		}
+		// Some tests run the binary as another user (nobody).
+		if built.err = os.Chmod(built.dir, 0o755); built.err != nil {
+			return
+		}
 		built.path = filepath.Join(built.dir, "amicopier")
 		cmd := exec.Command("go", "build", "-o", built.path, "github.com/amicopier/amicopier/cmd/amicopier")
 		if out, err := cmd.CombinedOutput(); err != nil {
