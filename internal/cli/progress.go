@@ -109,6 +109,8 @@ func (p *barProgress) Phase(name string, total int) {
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
 	)
+	// Drawn at once, at 0: the first step may be minutes away (a wait).
+	_ = p.bar.RenderBlank()
 }
 
 // Step implements reconcile.Progress.

@@ -100,3 +100,15 @@ func TestBarShowsTheLatestCount(t *testing.T) {
 	}
 	p.Done()
 }
+
+// TestBarIsDrawnWhenItsPhaseStarts: a phase whose first step is far away
+// (the wait for copies) shows its bar, at 0 of its total, at once.
+func TestBarIsDrawnWhenItsPhaseStarts(t *testing.T) {
+	var buf bytes.Buffer
+	p := newBarProgress(&buf)
+	p.Phase("wait", 6)
+	if out := buf.String(); !strings.Contains(out, "wait") || !strings.Contains(out, "(0/6)") {
+		t.Errorf("no bar at 0 of 6 when the phase starts:\n%q", out)
+	}
+	p.Done()
+}
