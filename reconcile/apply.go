@@ -27,7 +27,8 @@ func (r *run) apply(ctx context.Context) {
 	}
 	r.e.progress.Phase("copy", total)
 	r.applyAll(ctx, r.seen.work, r.e.set.Concurrency) // schedule.go
-	if ctx.Err() != nil {
+	// A stop by the caller is the summary's to report (interrupt.go).
+	if ctx.Err() != nil && r.stopped() == nil {
 		r.fail("run interrupted before all work was done", context.Cause(ctx))
 	}
 }
@@ -259,6 +260,10 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
 // the next plan shows it without trying. Anything else leaves the pair as
 // it was, recording nothing: the next run shares and copies again.
 func (r *run) shareFailed(ctx context.Context, c *regionCursor, pw *pairWork, err error) {
+	if r.cutOff(err) {
+		r.deferPair(pw, fmt.Sprintf("the run stopped before this copy (%v); the next run makes it", r.stopped()), false)
+		return
+	}
 	if !cloud.IsShareRefused(err) {
 		r.out.markPartial()
 		r.deferPair(pw, fmt.Sprintf("sharing failed: %v; retried next run", err), false)

@@ -147,6 +147,11 @@ type Request struct {
 	// Shard restricts the run to one shard of the target accounts (see
 	// Shard); the zero value is the whole organisation.
 	Shard Shard
+	// RequireScopeMatch makes a run whose OnlyImages or OnlyAccounts
+	// name something that matches nothing fail with a *ScopeError, before
+	// anything is observed or changed (a person typed the scope). Without
+	// it the report only lists what matched nothing (Report.Unmatched).
+	RequireScopeMatch bool
 }
 
 // NewRunID returns a sortable, unique run id.

@@ -256,7 +256,10 @@ func (r *run) observeAll(ctx context.Context) {
 		r.e.progress.Step(1)
 	})
 	if ctx.Err() != nil {
-		r.fail("observation interrupted", context.Cause(ctx))
+		// A stop by the caller is the summary's to report (interrupt.go).
+		if r.stopped() == nil {
+			r.fail("observation interrupted", context.Cause(ctx))
+		}
 		return
 	}
 	if !r.scoped && !r.found.incomplete {
@@ -329,6 +332,12 @@ func (r *run) markObserved(account, region string) {
 // could not be observed.
 func (r *run) regionUnreachable(rw *regionWork, srcs []*sourceImage, err error) {
 	account, region := rw.account, rw.region
+	if r.cutOff(err) {
+		// Not observed because the caller stopped the run: not
+		// unreachable, and not reported as anything (interrupt.go).
+		r.noteCutOff(1)
+		return
+	}
 	r.out.markPartial()
 	reason := fmt.Sprintf("account %s in %s cannot be observed: %v", account, region, err)
 	if cloud.ClassOf(err) == cloud.ClassAccessDenied {

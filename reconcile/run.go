@@ -20,6 +20,9 @@ import (
 type Result struct {
 	Report  *report.Report
 	Summary *report.Summary
+	// Record is the run record written to the state store (ModeApply),
+	// nil for a plan or when it could not be written.
+	Record *state.Run
 }
 
 // sourceImage is a discovered source AMI and its resolved targets.
@@ -108,6 +111,14 @@ type run struct {
 	pruneWork  []*pruneWork
 	srcClients sourceClients
 	out        *tally
+	// scopeMiss is what the request asked for and found nothing for
+	// (scope.go), nil when everything matched.
+	scopeMiss *report.Unmatched
+
+	// stopCause is the cause of the caller's stop (interrupt.go), and
+	// cutOffs counts the work it cut short.
+	stopCause func() error
+	cutOffs   atomic.Int64
 }
 
 // discovery is what discover found: the sources and their targets, the
@@ -216,6 +227,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.watchStop(ctx)
 	r.deadline = req.Deadline
 	if b := e.set.TimeBudget; b > 0 {
 		if end := r.started.Add(b); r.deadline.IsZero() || end.Before(r.deadline) {
@@ -235,20 +247,24 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	// once the plan shows there is something to change (lease.go).
 	defer r.releaseLease()
 	if err := r.loadRecords(ctx); err != nil {
-		return nil, err
+		return r.stopOr(ctx, err)
 	}
 	if err := r.loadGrants(ctx); err != nil {
-		return nil, err
+		return r.stopOr(ctx, err)
 	}
 	conn, err := e.connect(ctx, r.id)
 	if err != nil {
-		return nil, errorf(err, "connect to AWS")
+		return r.stopOr(ctx, errorf(err, "connect to AWS"))
 	}
 	r.conn = conn
 	log.Info("run started", "trigger", req.Trigger)
 
 	if err := r.discover(ctx); err != nil {
-		return nil, err
+		return r.stopOr(ctx, err)
+	}
+	r.scopeMiss = r.unmatched()
+	if req.RequireScopeMatch && r.scopeMiss.Scoped() {
+		return nil, &ScopeError{Unmatched: r.scopeMiss}
 	}
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
@@ -264,11 +280,11 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Mode == ModeApply && r.hasChanges() {
 		lctx, err := r.takeLease(ctx, log)
 		if err != nil {
-			return nil, err
+			return r.stopOr(ctx, err)
 		}
 		ctx = lctx
 		if err := r.checkFresh(ctx); err != nil {
-			return nil, err
+			return r.stopOr(ctx, err)
 		}
 		// Sharing runs alongside the copies: each copy waits only for
 		// its own source to be shared.
@@ -368,6 +384,11 @@ const recordTimeout = 10 * time.Second
 // fail records an error of the run (which makes it partial): what was
 // being done, and the error; it is logged at once in full.
 func (r *run) fail(scope string, err error) {
+	if r.cutOff(err) {
+		// The caller stopped the run: not a failure (interrupt.go).
+		r.noteCutOff(1)
+		return
+	}
 	e := runError{scope: scope, err: err}
 	r.out.fail(e)
 	r.e.log.Warn(e.String(), "run_id", r.id)
@@ -438,6 +459,7 @@ func (r *run) buildReport() *report.Report {
 		r.describeInventory(rep)
 	}
 	rep.Skipped, rep.CopiesInSource = r.found.skipped, r.found.copiesInSource
+	rep.Unmatched = r.scopeMiss
 	add := func(it report.Item) {
 		rep.Pairs++
 		rep.Counts[it.Category]++
@@ -495,6 +517,11 @@ func (r *run) finish(ctx context.Context) *Result {
 		errs = append(errs, "run stopped: "+cause.Error())
 		nerrs++
 	}
+	if line, ok := r.interruption(ctx); ok {
+		status = report.StatusInterrupted
+		errs = append(errs, line)
+		nerrs++
+	}
 	sum := &report.Summary{
 		RunID: r.id, Trigger: r.req.Trigger, Mode: string(r.req.Mode), Status: status,
 		Started: r.started.UTC(), Finished: time.Now().UTC(),
@@ -527,6 +554,7 @@ func (r *run) finish(ctx context.Context) *Result {
 			}
 		} else {
 			r.out.writes.Add(1)
+			return &Result{Report: rep, Summary: sum, Record: &rec}
 		}
 	}
 	return &Result{Report: rep, Summary: sum}

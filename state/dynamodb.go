@@ -57,6 +57,9 @@ type DynamoDBOptions struct {
 	// Logger receives the few notable events (dummy local credentials,
 	// time to live unsupported); default slog.Default().
 	Logger *slog.Logger
+	// ClientOptions are applied to the DynamoDB client's options after
+	// the endpoint: the CLI sets its HTTP timeouts and call log here.
+	ClientOptions []func(*dynamodb.Options)
 }
 
 var tableNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
@@ -204,6 +207,9 @@ func connectDynamoDB(ctx context.Context, o DynamoDBOptions, opts []Option) (*Dy
 		// The retryer above has the attempts; a second count from the
 		// environment would wrap it.
 		do.RetryMaxAttempts = 0
+		for _, f := range o.ClientOptions {
+			f(do)
+		}
 	})
 	d := newDynamoDB(client, o, opts)
 	d.maxAttempts = attempts

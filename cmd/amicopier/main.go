@@ -5,10 +5,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"golang.org/x/term"
 
@@ -27,14 +26,22 @@ func main() {
 		_ = lambdafn.Start(context.Background(), lambdafn.Deps{OpenStore: cli.OpenStore, Version: buildVersion()})
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	interactive := isTerminal(os.Stderr)
+	var stderr io.Writer = os.Stderr
+	if interactive {
+		// Lines and the progress bar share the terminal.
+		stderr = cli.NewTerminal(os.Stderr)
+	}
+	// Signals first: a configuration read from a FIFO or a terminal
+	// must not make Ctrl-C ineffective.
+	ctx, stop := cli.HandleSignals(context.Background(), stderr, os.Exit)
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
 		Stdout:        os.Stdout,
-		Stderr:        os.Stderr,
+		Stderr:        stderr,
 		Getenv:        os.Getenv,
 		Environ:       os.Environ,
 		Version:       buildVersion(),
-		Interactive:   isTerminal(os.Stderr),
+		Interactive:   interactive,
 		TerminalWidth: terminalWidth(os.Stdout),
 	})
 	stop()

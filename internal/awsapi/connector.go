@@ -223,7 +223,7 @@ func (c *Connector) ec2Client(key, account, region string, creds aws.Credentials
 		if ep := c.s.cfg.AWS.Endpoints.EC2; ep != "" {
 			o.BaseEndpoint = aws.String(ep)
 		}
-		o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, c.pace, account, region, c.readOnly))
+		o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, c.pace, account, region, c.readOnly), withAccount(account))
 	})
 	c.clients[ck] = cl
 	return cl
@@ -299,7 +299,7 @@ func (c *Connector) dynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 			if ep := c.s.cfg.AWS.Endpoints.DynamoDB; ep != "" {
 				o.BaseEndpoint = aws.String(ep)
 			}
-			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, nil, "", "", false))
+			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, nil, "", "", false), withAccount(c.s.cfg.Source.AccountID))
 		})
 	}
 	return c.ddb, nil

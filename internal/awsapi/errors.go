@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -25,6 +27,11 @@ func apiError(op string, err error) error {
 	var ro errReadOnly
 	if errors.As(err, &ro) {
 		return fmt.Errorf("%s: %w", op, ro)
+	}
+	if na := noAnswer(op, err); na != nil {
+		// Before the context check: a timed-out attempt is also a
+		// context.DeadlineExceeded, but nobody cancelled anything.
+		return na
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", op, err)
@@ -52,6 +59,61 @@ func apiError(op string, err error) error {
 		return &cloud.APIError{Op: op, Code: statusCode(status, ""), Message: withRequestID(fmt.Sprintf("HTTP %d: %v", status, err), err)}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// NoAnswerError is a call AWS never answered: the endpoint could not be
+// reached or every attempt ran out of time (Timeouts). It names the
+// endpoint, the service and the operation, and unwraps to the SDK's
+// error.
+type NoAnswerError struct {
+	Op, Service, Endpoint string
+	// Attempts is how many attempts were made; 0 when unknown.
+	Attempts int
+	// Reason is the transport's last word ("timeout awaiting response
+	// headers", "connection refused").
+	Reason string
+	err    error
+}
+
+func (e *NoAnswerError) Error() string {
+	tries := ""
+	if e.Attempts > 0 {
+		tries = fmt.Sprintf(" in %d attempt(s)", e.Attempts)
+	}
+	return fmt.Sprintf("%s: no answer from %s at %s%s: %s", e.Op, e.Service, e.Endpoint, tries, e.Reason)
+}
+
+func (e *NoAnswerError) Unwrap() error { return e.err }
+
+// noAnswer recognises a transport failure (the SDK could not send the
+// request or got no answer), nil for anything else.
+func noAnswer(op string, err error) *NoAnswerError {
+	var send *smithyhttp.RequestSendError
+	var uerr *url.Error
+	if !errors.As(err, &send) || !errors.As(err, &uerr) {
+		return nil
+	}
+	if uerr.Err == context.Canceled || uerr.Err == context.DeadlineExceeded {
+		// The caller's context ended the request: not the endpoint's
+		// doing. (An attempt's own timeout is another error value.)
+		return nil
+	}
+	na := &NoAnswerError{Op: op, Endpoint: uerr.URL, Reason: uerr.Err.Error(), err: err}
+	if u, perr := url.Parse(uerr.URL); perr == nil {
+		na.Endpoint = u.Scheme + "://" + u.Host
+	}
+	var oe *smithy.OperationError
+	if errors.As(err, &oe) {
+		na.Service = oe.ServiceID
+		if na.Op == "" {
+			na.Op = oe.OperationName
+		}
+	}
+	var maxed *retry.MaxAttemptsError
+	if errors.As(err, &maxed) {
+		na.Attempts = maxed.Attempt
+	}
+	return na
 }
 
 // statusCode names an answer that carried no error code after its HTTP

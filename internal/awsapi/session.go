@@ -14,6 +14,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
@@ -38,8 +39,11 @@ type Options struct {
 	// Credentials never reach it: the SDK's request and response logging
 	// stays off.
 	Logger *slog.Logger
-	// HTTPClient replaces the SDK's HTTP client (tests).
+	// HTTPClient replaces the HTTP client built from Timeouts (tests).
 	HTTPClient *http.Client
+	// Timeouts bound each attempt of a call; zero fields mean
+	// DefaultTimeouts.
+	Timeouts Timeouts
 	// MaxAttempts per call, the first attempt included; default
 	// limits.call_retries + 1.
 	MaxAttempts int
@@ -96,16 +100,21 @@ func NewSession(ctx context.Context, cfg *config.Config, o Options) (*Session, e
 		// No request or response logging: signed requests carry
 		// session tokens, and responses of AssumeRole carry secrets.
 		awsconfig.WithClientLogMode(0),
+		// Our own call log names each call and its outcome, nothing
+		// more (calllog.go).
+		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{CallLog(o.Logger)}),
 	}
 	if cfg.AWS.Region != "" {
 		load = append(load, awsconfig.WithRegion(cfg.AWS.Region))
 	}
 	if o.HTTPClient != nil {
 		load = append(load, awsconfig.WithHTTPClient(o.HTTPClient))
+	} else {
+		load = append(load, awsconfig.WithHTTPClient(NewHTTPClient(o.Timeouts)))
 	}
 	base, err := awsconfig.LoadDefaultConfig(ctx, load...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS credentials and settings (environment, AWS_PROFILE, shared config files): %w", err)
+		return nil, fmt.Errorf("load AWS credentials and settings (environment, AWS_PROFILE, shared config files): %w", explainProfileError(err))
 	}
 	if base.Region == "" {
 		base.Region = config.FallbackRegion

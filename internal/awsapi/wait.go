@@ -24,6 +24,20 @@ type WaitOptions struct {
 	// account and Region (the pause doubles from MinDelay up to
 	// MaxDelay); defaults 15s and 120s, the SDK image waiter's.
 	MinDelay, MaxDelay time.Duration
+	// Finished, when set, is told of copies as they are seen finished
+	// (available, failed, deregistered...), n at a time, out of
+	// WaitTotal; it is called from several goroutines at once.
+	Finished func(n int)
+}
+
+// WaitTotal is how many copies WaitForCopies waits for: the distinct
+// copies started through the connector.
+func (c *Connector) WaitTotal() int {
+	seen := map[string]bool{}
+	for _, sc := range c.StartedCopies() {
+		seen[sc.Account+"/"+sc.Region+"/"+sc.ImageID] = true
+	}
+	return len(seen)
 }
 
 // CopyOutcome is where a started copy stands after the wait.
@@ -119,6 +133,7 @@ func (c *Connector) waitGroup(ctx context.Context, account, region string, copie
 	looks := map[string]copyLook{}
 	delay := o.MinDelay
 	looked := false
+	reported := 0 // copies told to o.Finished
 	look := func(ctx context.Context) error {
 		listed, err := describeCopies(ctx, api, ids)
 		if err != nil {
@@ -133,6 +148,10 @@ func (c *Connector) waitGroup(ctx context.Context, account, region string, copie
 				// (DescribeImages does not list deregistered images).
 				looks[id] = copyLook{state: cloud.ImageDeregistered, reason: "the copy is no longer listed: it was deregistered"}
 			}
+		}
+		if done := len(ids) - unfinished(ids, looks); o.Finished != nil && done > reported {
+			o.Finished(done - reported)
+			reported = done
 		}
 		return nil
 	}

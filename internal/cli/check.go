@@ -13,23 +13,32 @@ import (
 )
 
 func runCheck(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("check", "[--config FILE] [--output FORMAT] [--wide] [--detailed-exitcode] [--only-ami ID]... [--only-account ID]... [--shard I/N]",
-		"Preflight: find, per target account and Region, what would make copies fail later, each with\n"+
-			"the fix: the copier role cannot be assumed; the configured KMS key does not exist in the Region,\n"+
-			"is disabled, pending deletion or not a symmetric encryption key; the role may not use it; the\n"+
-			"account may not use the customer managed key of the source snapshots; the key does not let the\n"+
-			"Auto Scaling service-linked role use it (check.auto_scaling_role); IAM refuses the CopyImage,\n"+
-			"its tags included (a CopyImage dry run, check.copy_dry_run).\n\n"+
-			"Read-only: the AWS clients refuse every mutating call; the only requests that would change\n"+
-			"something are EC2 and KMS dry runs (DryRun=true), which AWS answers without doing anything.\n"+
-			"It reads no state store and writes nothing.\n\n"+
-			"Exit codes: 0 no finding (or findings without --detailed-exitcode), 2 findings with\n"+
-			"--detailed-exitcode, 3 incomplete (some checks could not be made: see the notes), 1 error,\n"+
-			"64 bad command line.\n\n"+
-			"The table fits the terminal's width (on a terminal), else $COLUMNS, else 100 columns: account\n"+
-			"names are clipped and each problem and its fix wrap, under its row when the table is narrow;\n"+
-			"--wide prints one line per finding.\n\n"+awsHelp+"\n\n"+envHelp(), env)
-	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
+	fs := newFlags("check", usageDoc{
+		description: "Preflight: find, per target account and Region, what would make copies fail later, each with\n" +
+			"the fix: the copier role cannot be assumed; the configured KMS key does not exist in the Region,\n" +
+			"is disabled, pending deletion or not a symmetric encryption key; the role may not use it; the\n" +
+			"account may not use the customer managed key of the source snapshots; the key does not let the\n" +
+			"Auto Scaling service-linked role use it (check.auto_scaling_role); IAM refuses the CopyImage,\n" +
+			"its tags included (a CopyImage dry run, check.copy_dry_run).\n\n" +
+			"Read-only: the AWS clients refuse every mutating call; the only requests that would change\n" +
+			"something are EC2 and KMS dry runs (DryRun=true), which AWS answers without doing anything.\n" +
+			"It reads no state store and writes nothing.",
+		examples: []string{
+			"amicopier check --config config.yaml",
+			"amicopier check --config config.yaml --detailed-exitcode        # exit 2 when there is a finding",
+			"amicopier check --config config.yaml --only-account 222222222222 --output json",
+		},
+		exits: []exitDoc{
+			{ExitOK, "no finding (or findings without --detailed-exitcode)"},
+			{ExitError, "error: the check could not be made"},
+			{ExitDrift, "findings, with --detailed-exitcode"},
+			{ExitPartial, "incomplete: some checks could not be made (see the notes)"},
+		},
+		epilogue: "The table fits the terminal's width (on a terminal), else $COLUMNS, else 100 columns: account\n" +
+			"names are clipped and each problem and its fix wrap, under its row when the table is narrow;\n" +
+			"--wide prints one line per finding.\n\n" + awsHelp + "\n\n" + envHelp(),
+	}, env)
+	cfgPath := configFlag(fs)
 	output := outputFlag(fs)
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the check finds a problem, 0 when it finds none")
 	var scope scopeFlags
@@ -50,7 +59,7 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier check: %v\n", err)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	cfg, err := loadConfig(ctx, *cfgPath, env)
 	if err != nil {
 		return fail(env, "check", err)
 	}
@@ -60,6 +69,9 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 		return fail(env, "check", err)
 	}
 	sess, err := awsapi.NewSession(ctx, cfg, awsapi.Options{Logger: log})
+	if err == nil {
+		err = sess.CheckCredentials(ctx, env.Getenv)
+	}
 	if err != nil {
 		return fail(env, "check", err)
 	}
@@ -74,7 +86,7 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 		return fail(env, "check", err)
 	}
 	rep, err := eng.Check(ctx, reconcile.CheckRequest{
-		Trigger: "cli", RunID: runID, OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
+		Trigger: "cli", RunID: runID, OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 	})
 	if err != nil {
 		return fail(env, "check", err)

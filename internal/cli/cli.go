@@ -5,12 +5,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -28,6 +27,11 @@ const (
 	ExitPartial = 3
 	// ExitUsage: the command line itself is wrong.
 	ExitUsage = 64
+	// ExitInterrupted: SIGINT (Ctrl-C) stopped the command (128 + 2, as
+	// shells report it).
+	ExitInterrupted = 130
+	// ExitTerminated: SIGTERM stopped the command (128 + 15).
+	ExitTerminated = 143
 )
 
 // Env is the process environment the CLI runs in.
@@ -46,6 +50,11 @@ type Env struct {
 	// TerminalWidth is the width of the terminal stdout writes to, 0
 	// when stdout is not a terminal (tables then fit $COLUMNS or 100).
 	TerminalWidth int
+
+	// inspect, when set, receives a command's flag set instead of
+	// parsing it, and the command stops there: shell completion lists
+	// the flags of every command this way.
+	inspect func(*flag.FlagSet)
 }
 
 type command struct {
@@ -56,14 +65,16 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"completion", "print a shell completion script: amicopier completion bash|zsh|fish", runCompletion},
 		{"demo", "reconcile a simulated organisation end to end (no AWS needed)", runDemo},
+		{"help", "show the help of a command: amicopier help plan", nil},
 		{"plan", "dry run: observe AWS and print the drift report, changing nothing", runPlan},
 		{"check", "preflight: find the KMS and role problems that would make copies fail, with the fix", runCheck},
 		{"run", "reconcile: share the source AMIs and start the missing encrypted copies", runRun},
 		{"state", "manage the state store: `state init` creates the DynamoDB table or the state file", runState},
 		{"status", "show recorded progress: latest runs, copies in progress, failing and stuck pairs", runStatus},
 		{"validate", "check a configuration file offline and explain every problem", runValidate},
-		{"version", "print the version", runVersion},
+		{"version", "print the version, commit, Go version and platform of this build", runVersion},
 	}
 }
 
@@ -87,113 +98,104 @@ func Main(ctx context.Context, args []string, env Env) int {
 	defer stopProfile()
 	name, rest := args[0], args[1:]
 	switch name {
-	case "-h", "-help", "--help", "help":
+	case "-h", "-help", "--help":
 		usage(env.Stdout)
 		return ExitOK
-	case "--version":
-		return runVersion(ctx, nil, env)
+	case "help":
+		return runHelp(ctx, rest, env)
+	case "--version", "-version":
+		return runVersion(ctx, rest, env)
 	}
 	for _, c := range commands() {
-		if c.name == name {
-			return c.run(ctx, rest, env)
+		if c.name == name && c.run != nil {
+			code := c.run(ctx, rest, env)
+			if in, ok := interruption(ctx); ok {
+				// Whatever the command made of it, a signal stopped it.
+				return in.ExitCode()
+			}
+			return code
 		}
 	}
-	fmt.Fprintf(env.Stderr, "amicopier: unknown command %q\n\n", name)
-	usage(env.Stderr)
+	unknownCommand(env, name)
 	return ExitUsage
+}
+
+// runHelp is `amicopier help [COMMAND [SUBCOMMAND]]`: the command's
+// --help.
+func runHelp(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 {
+		usage(env.Stdout)
+		return ExitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] && c.run != nil {
+			return c.run(ctx, append(slices.Clone(args[1:]), "--help"), env)
+		}
+	}
+	unknownCommand(env, args[0])
+	return ExitUsage
+}
+
+func unknownCommand(env Env, name string) {
+	fmt.Fprintf(env.Stderr, "amicopier: unknown command %q\n", name)
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	fmt.Fprintf(env.Stderr, "The commands are %s; 'amicopier help' explains them.\n", strings.Join(names, ", "))
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "amicopier keeps encrypted copies of golden AMIs in every account of an AWS Organization.")
-	fmt.Fprintln(w, "\nUsage: amicopier <command> [flags]\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: amicopier <command> [flags]")
+	fmt.Fprintln(w, "       amicopier help <command>")
+	fmt.Fprintln(w, "       amicopier --version")
+	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'amicopier <command> --help' for the flags of a command.")
-	fmt.Fprintln(w, "\nExit codes: 0 success (no drift with --detailed-exitcode), 1 error, 2 drift or findings (with --detailed-exitcode),")
-	fmt.Fprintln(w, "3 partial failure (some accounts unreachable or actions failed), 64 bad command line.")
+	fmt.Fprintln(w, "\nRun 'amicopier help <command>' (or 'amicopier <command> --help') for its flags, examples and exit codes.")
+	fmt.Fprintln(w, "\nExamples:")
+	fmt.Fprintln(w, "  amicopier demo                              # the whole loop on a simulated organisation")
+	fmt.Fprintln(w, "  amicopier validate --config config.yaml")
+	fmt.Fprintln(w, "  amicopier plan --config config.yaml --output html > drift.html")
+	fmt.Fprintln(w, "  amicopier run --config config.yaml --wait")
+	writeExitCodes(w, []exitDoc{
+		{ExitOK, "success (with plan --detailed-exitcode: and no drift)"},
+		{ExitError, "error: the command could not do its job"},
+		{ExitDrift, "drift found (plan --detailed-exitcode), or problems found (check --detailed-exitcode)"},
+		{ExitPartial, "partial: some accounts unreachable or some actions failed, the rest reconciled"},
+		exitDocUsage, exitDocInt, exitDocTerm,
+	})
 }
 
-// newFlags builds a command's flag set with a usage text that lists every
-// flag; parse errors are reported by the caller.
-func newFlags(name, synopsis, description string, env Env) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		out := fs.Output()
-		fmt.Fprintf(out, "Usage: amicopier %s %s\n\n%s\n\nFlags:\n", name, synopsis, description)
-		fs.PrintDefaults()
+// listFlag collects a repeatable, comma-separated flag. An empty or
+// blank value, or an empty item between commas, is refused: it is what an
+// unset shell variable gives (--only-ami "$AMI"), and dropping it would
+// widen a scope from what was meant to everything.
+type listFlag struct {
+	name string // the flag's name, for messages
+	what string // what one item is ("AMI id")
+	ids  []string
+}
+
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
 	}
-	return fs
+	return strings.Join(l.ids, ",")
 }
 
-// parseFlags parses args; it returns an exit code and false when the
-// command must stop (help asked for, or a bad flag).
-func parseFlags(fs *flag.FlagSet, args []string, env Env) (int, bool) {
-	// The flag package prints the usage itself on any parse error and on
-	// -help; print it once, where it belongs, instead.
-	usage := fs.Usage
-	fs.Usage = func() {}
-	err := fs.Parse(args)
-	fs.Usage = usage
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		// Help was asked for: print it on stdout.
-		fs.SetOutput(env.Stdout)
-		fs.Usage()
-		return ExitOK, false
-	case err != nil:
-		// The flag package printed what is wrong; the usage follows.
-		fs.Usage()
-		return ExitUsage, false
-	case fs.NArg() > 0:
-		fmt.Fprintf(env.Stderr, "amicopier %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return ExitUsage, false
-	}
-	return ExitOK, true
-}
-
-// logFlags are the logging flags every working command has.
-type logFlags struct {
-	level  string
-	format string
-}
-
-func (l *logFlags) register(fs *flag.FlagSet, defaultLevel string) {
-	fs.StringVar(&l.level, "log-level", defaultLevel, "log level: debug, info, warn or error")
-	fs.StringVar(&l.format, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
-}
-
-func (l *logFlags) logger(env Env) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(l.level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch l.format {
-	case "text":
-		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
-	case "auto":
-		if env.Interactive {
-			return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
-		}
-		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text, json or auto", l.format)
-}
-
-// listFlag collects a repeatable, comma-separated flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
+// Set implements flag.Value.
 func (l *listFlag) Set(v string) error {
-	for _, part := range strings.Split(v, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			*l = append(*l, part)
+	parts := strings.Split(v, ",")
+	for _, part := range parts {
+		if strings.TrimSpace(part) == "" {
+			return fmt.Errorf("--%s %q: empty value (an unset shell variable?): name at least one %s, or leave --%s out", l.name, v, l.what, l.name)
 		}
+	}
+	for _, part := range parts {
+		l.ids = append(l.ids, strings.TrimSpace(part))
 	}
 	return nil
 }
@@ -201,13 +203,4 @@ func (l *listFlag) Set(v string) error {
 func fail(env Env, cmd string, err error) int {
 	fmt.Fprintf(env.Stderr, "amicopier %s: %v\n", cmd, err)
 	return ExitError
-}
-
-func runVersion(_ context.Context, args []string, env Env) int {
-	fs := newFlags("version", "", "Print the version of this build.", env)
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
-	}
-	fmt.Fprintf(env.Stdout, "amicopier %s\n", env.Version)
-	return ExitOK
 }

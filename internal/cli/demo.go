@@ -15,16 +15,26 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("demo", "[--output table|json|markdown|html] [--include-ok] [--wide] [--state FILE]",
-		"Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n"+
-			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n"+
-			"reconcile it, let simulated time pass until the copies finish, print the clean report, and run\n"+
-			"the preflight check (amicopier check) on what is left.\n"+
-			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.\n\n"+
-			widthHelp, env)
-	output := fs.String("output", report.FormatTable, "output format: "+strings.Join(report.Formats, ", ")+
+	fs := newFlags("demo", usageDoc{
+		description: "Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n" +
+			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n" +
+			"reconcile it, let simulated time pass until the copies finish, print the clean report, and run\n" +
+			"the preflight check (amicopier check) on what is left.\n" +
+			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.",
+		examples: []string{
+			"amicopier demo",
+			"amicopier demo --output html > report.html       # the drift matrix, before and after",
+			"amicopier demo --state demo.db && amicopier status --config <(amicopier demo --print-config)",
+		},
+		exits: []exitDoc{
+			{ExitOK, "the demo ran"},
+			{ExitError, "it failed (a bug: please report it)"},
+		},
+		epilogue: widthHelp,
+	}, env)
+	output := fs.String("output", report.FormatTable, "output `FORMAT`: "+strings.Join(report.Formats, ", ")+
 		" (json prints one object {\"before\", \"run\", \"after\", \"check\"})")
-	statePath := fs.String("state", "", "embedded state file to use (default: a temporary file, removed afterwards)")
+	statePath := fs.String("state", "", "the embedded state `FILE` to use (default: a temporary file, removed afterwards)")
 	printConfig := fs.Bool("print-config", false, "print the demo's config.yaml and exit")
 	var view viewFlags
 	view.register(fs, true)

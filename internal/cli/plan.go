@@ -10,15 +10,27 @@ import (
 )
 
 func runPlan(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("plan", "[--config FILE] [--output FORMAT] [--include-ok] [--wide] [--detailed-exitcode] [--only-ami ID]... [--only-account ID]...",
-		"Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n"+
-			"every target account's copies and print the drift report. Makes no mutating AWS call (no\n"+
-			"share, copy, tag or deregister: the AWS clients refuse them) and writes nothing to the state\n"+
-			"store. --include-ok lists every pair with its copy (id, state, KMS key): the inventory.\n\n"+
-			"Exit codes: 0 no drift (or drift without --detailed-exitcode), 2 drift with --detailed-exitcode,\n"+
-			"3 the report is incomplete (some accounts unreachable: see the unreachable items), 1 error,\n"+
-			"64 bad command line.\n\n"+widthHelp+"\n\n"+awsHelp+"\n\n"+envHelp(), env)
-	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
+	fs := newFlags("plan", usageDoc{
+		description: "Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n" +
+			"every target account's copies and print the drift report. Makes no mutating AWS call (no\n" +
+			"share, copy, tag or deregister: the AWS clients refuse them) and writes nothing to the state\n" +
+			"store. --include-ok lists every pair with its copy (id, state, KMS key): the inventory.",
+		examples: []string{
+			"amicopier plan --config config.yaml",
+			"amicopier plan --config config.yaml --include-ok --output json > inventory.json",
+			"amicopier plan --config config.yaml --detailed-exitcode      # exit 2 when there is drift",
+			"amicopier plan --config config.yaml --output html > drift.html",
+			"amicopier plan --config config.yaml --output json --only-ami ami-0123456789abcdef0",
+		},
+		exits: []exitDoc{
+			{ExitOK, "no drift (or drift without --detailed-exitcode)"},
+			{ExitError, "error: the plan could not be made (configuration, state store, AWS, a scope naming nothing)"},
+			{ExitDrift, "drift, with --detailed-exitcode"},
+			{ExitPartial, "the report is incomplete: some accounts unreachable (see the unreachable items)"},
+		},
+		epilogue: widthHelp + "\n\n" + awsHelp + "\n\n" + envHelp(),
+	}, env)
+	cfgPath := configFlag(fs)
 	output := outputFlag(fs)
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when the report shows drift, 0 when it shows none")
 	var view viewFlags
@@ -39,12 +51,13 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier plan: %v\n", err)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	cfg, err := loadConfig(ctx, *cfgPath, env)
 	if err != nil {
 		return fail(env, "plan", err)
 	}
 	format := reportFormat(*output, cfg)
-	rec, err := newReconciler(ctx, cfg, log, true, scope.shard.Shard, nil)
+	progress := newProgress(env, log, lf.quiet)
+	rec, err := newReconciler(ctx, cfg, env, log, true, scope.shard.Shard, progress)
 	if err != nil {
 		if rec != nil {
 			rec.close(log)
@@ -54,15 +67,22 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 	defer rec.close(log)
 	res, err := rec.engine.Run(ctx, reconcile.Request{
 		Mode: reconcile.ModePlan, Trigger: "cli", RunID: rec.runID,
-		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
-		IncludeOK: view.includeOK || format == report.FormatHTML,
+		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
+		IncludeOK: view.includeOK || format == report.FormatHTML, RequireScopeMatch: true,
 	})
+	progress.Done()
+	if in, stopped := interruption(ctx); stopped {
+		// Half an observation would read as less drift than there is.
+		fmt.Fprintf(env.Stderr, "amicopier plan: %v: no report (it would be incomplete).\n", in)
+		return in.ExitCode()
+	}
 	if err != nil {
-		return fail(env, "plan", err)
+		return failRun(env, "plan", err)
 	}
 	if err := report.Write(env.Stdout, res.Report, format, view.options(env)); err != nil {
 		return fail(env, "plan", err)
 	}
+	warnUnmatched(env, "plan", res.Report)
 	warnErrors(env, "plan", res.Summary)
 	code := ExitOK
 	if *detailed && res.Report.Drift() > 0 {

@@ -4,13 +4,72 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
-	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/amicopier/amicopier/reconcile"
 )
+
+// Terminal is stderr when it is a terminal. The progress bar and every
+// line written there (logs, warnings, the signal handler's words) share
+// it: a line is printed above the bar, which is drawn again below it,
+// instead of the two overwriting each other.
+type Terminal struct {
+	mu sync.Mutex
+	w  io.Writer
+	// line is what the bar left on the current line, "" when nothing.
+	line string
+}
+
+// NewTerminal wraps a terminal's writer (os.Stderr).
+func NewTerminal(w io.Writer) *Terminal { return &Terminal{w: w} }
+
+// clearLine moves to the start of the line and erases it (ANSI EL).
+const clearLine = "\r\x1b[K"
+
+// Write prints whole lines above the bar.
+func (t *Terminal) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.line == "" {
+		return t.w.Write(p)
+	}
+	if _, err := io.WriteString(t.w, clearLine); err != nil {
+		return 0, err
+	}
+	n, err := t.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if len(p) > 0 && p[len(p)-1] == '\n' {
+		_, err = io.WriteString(t.w, t.line) // the bar again, below
+	} else {
+		t.line = "" // a partial line: the bar's next drawing follows it
+	}
+	return n, err
+}
+
+// barWriter is what the bar draws with: it remembers what the bar left
+// on the current line, to draw it again below a line printed meanwhile.
+type barWriter struct{ t *Terminal }
+
+func (b barWriter) Write(p []byte) (int, error) {
+	b.t.mu.Lock()
+	defer b.t.mu.Unlock()
+	n, err := b.t.w.Write(p)
+	s := string(p[:n])
+	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
+		s = s[i+1:]
+		b.t.line = ""
+	}
+	if strings.TrimSpace(s) == "" {
+		s = "" // the bar erasing itself
+	}
+	b.t.line += s
+	return n, err
+}
 
 // barProgress draws one progress bar per phase of a run on an
 // interactive terminal. The engine reports steps from many goroutines;
@@ -21,7 +80,14 @@ type barProgress struct {
 	bar *progressbar.ProgressBar
 }
 
-func newBarProgress(w io.Writer) *barProgress { return &barProgress{w: w} }
+// newBarProgress draws on w; on a *Terminal, other lines go above the
+// bar.
+func newBarProgress(w io.Writer) *barProgress {
+	if t, ok := w.(*Terminal); ok {
+		w = barWriter{t}
+	}
+	return &barProgress{w: w}
+}
 
 // Phase implements reconcile.Progress.
 func (p *barProgress) Phase(name string, total int) {
@@ -36,11 +102,15 @@ func (p *barProgress) Phase(name string, total int) {
 		progressbar.OptionSetDescription(fmt.Sprintf("%-8s", name)),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		// Every step is drawn: a throttled bar shows a stale count until
+		// the next step, which may be minutes away.
+		progressbar.OptionThrottle(0),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
 	)
+	// Drawn at once, at 0: the first step may be minutes away (a wait).
+	_ = p.bar.RenderBlank()
 }
 
 // Step implements reconcile.Progress.
@@ -59,9 +129,11 @@ func (p *barProgress) Done() {
 	p.finishLocked()
 }
 
+// finishLocked ends the current bar where it stands: a phase cut short
+// (a signal, a lost lease) keeps its count, it is not filled up.
 func (p *barProgress) finishLocked() {
 	if p.bar != nil && !p.bar.IsFinished() {
-		_ = p.bar.Finish()
+		_ = p.bar.Exit()
 	}
 	p.bar = nil
 }
@@ -111,10 +183,20 @@ type runProgress interface {
 }
 
 // newProgress chooses a bar on an interactive terminal, log lines
-// otherwise.
-func newProgress(env Env, log *slog.Logger) runProgress {
-	if env.Interactive {
+// otherwise, and nothing with --quiet.
+func newProgress(env Env, log *slog.Logger, quiet bool) runProgress {
+	switch {
+	case quiet:
+		return quietProgress{}
+	case env.Interactive:
 		return newBarProgress(env.Stderr)
 	}
 	return &logProgress{log: log}
 }
+
+// quietProgress shows nothing.
+type quietProgress struct{}
+
+func (quietProgress) Phase(string, int) {}
+func (quietProgress) Step(int)          {}
+func (quietProgress) Done()             {}

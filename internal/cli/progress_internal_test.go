@@ -51,3 +51,64 @@ func TestLogProgressLogsTenths(t *testing.T) {
 		t.Errorf("%d phase lines, want 2", n)
 	}
 }
+
+// TestBarCutShortKeepsItsCount: a phase the run stops in the middle of
+// (a signal) is not drawn as complete.
+func TestBarCutShortKeepsItsCount(t *testing.T) {
+	var buf bytes.Buffer
+	p := newBarProgress(&buf)
+	p.Phase("copy", 120)
+	p.Step(16)
+	p.Done()
+	if out := buf.String(); !strings.Contains(out, "(16/120)") || strings.Contains(out, "(120/120)") || strings.Contains(out, "100%") {
+		t.Errorf("a bar cut short at 16 of 120:\n%q", out)
+	}
+}
+
+// TestTerminalPrintsLinesAboveTheBar: a line written while the bar is
+// drawn erases the bar's line, is printed, and the bar is drawn again
+// below it.
+func TestTerminalPrintsLinesAboveTheBar(t *testing.T) {
+	var buf bytes.Buffer
+	term := NewTerminal(&buf)
+	bar := barWriter{term}
+	_, _ = bar.Write([]byte("\rcopy 10% (1/10)"))
+	_, _ = term.Write([]byte("level=WARN msg=x\n"))
+	if got, want := buf.String(), "\rcopy 10% (1/10)"+clearLine+"level=WARN msg=x\n"+"copy 10% (1/10)"; got != want {
+		t.Errorf("screen bytes %q, want %q", got, want)
+	}
+	// Once the bar has ended its line, lines go out as they are.
+	_, _ = bar.Write([]byte("\n"))
+	buf.Reset()
+	_, _ = term.Write([]byte("after\n"))
+	if buf.String() != "after\n" {
+		t.Errorf("after the bar: %q", buf.String())
+	}
+}
+
+// TestBarShowsTheLatestCount: every step is drawn at once; a step that
+// follows another closely is not left undrawn until the next one.
+func TestBarShowsTheLatestCount(t *testing.T) {
+	var buf bytes.Buffer
+	p := newBarProgress(&buf)
+	p.Phase("observe", 25)
+	for range 3 {
+		p.Step(1)
+	}
+	if out := buf.String(); !strings.Contains(out[strings.LastIndex(out, "\r"):], "(3/25)") {
+		t.Errorf("the bar does not show 3 of 25 after three steps:\n%q", out)
+	}
+	p.Done()
+}
+
+// TestBarIsDrawnWhenItsPhaseStarts: a phase whose first step is far away
+// (the wait for copies) shows its bar, at 0 of its total, at once.
+func TestBarIsDrawnWhenItsPhaseStarts(t *testing.T) {
+	var buf bytes.Buffer
+	p := newBarProgress(&buf)
+	p.Phase("wait", 6)
+	if out := buf.String(); !strings.Contains(out, "wait") || !strings.Contains(out, "(0/6)") {
+		t.Errorf("no bar at 0 of 6 when the phase starts:\n%q", out)
+	}
+	p.Done()
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/amicopier/amicopier/internal/awsapi"
@@ -20,33 +21,45 @@ import (
 const leasePoll = 15 * time.Second
 
 func runRun(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("run", "[--config FILE] [--output FORMAT] [--include-ok] [--wide] [--only-ami ID]... [--only-account ID]... [--wait] [--wait-lease DURATION] [--time-budget DURATION]",
-		"Reconcile: share the source AMIs with the target accounts that miss a copy, start the missing\n"+
-			"encrypted copies (CopyImage in each target account), retry failed ones, record progress in the\n"+
-			"state store, and print the drift report and the run summary. Copies take minutes to hours;\n"+
-			"the run does not wait for them unless --wait is given. One run at a time per source account:\n"+
-			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n"+
-			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n"+
-			"A run that fails outright (no credentials, an endpoint that does not answer) is recorded as\n"+
-			"failed, with its error, for `amicopier status`. --include-ok lists every pair with its copy\n"+
-			"(id, state, KMS key): the inventory.\n\n"+
-			"Exit codes: 0 success (or the lease was held), 3 partial (some accounts unreachable, some\n"+
-			"actions failed, or with --wait some copies failed or did not finish in time), 1 error,\n"+
-			"64 bad command line.\n\n"+widthHelp+"\n\n"+awsHelp+"\n\n"+envHelp(), env)
-	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
+	fs := newFlags("run", usageDoc{
+		description: "Reconcile: share the source AMIs with the target accounts that miss a copy, start the missing\n" +
+			"encrypted copies (CopyImage in each target account), retry failed ones, record progress in the\n" +
+			"state store, and print the drift report and the run summary. Copies take minutes to hours;\n" +
+			"the run does not wait for them unless --wait is given. One run at a time per source account:\n" +
+			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n" +
+			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n" +
+			"A run that fails outright (no credentials, an endpoint that does not answer) is recorded as\n" +
+			"failed, with its error, for `amicopier status`. --include-ok lists every pair with its copy\n" +
+			"(id, state, KMS key): the inventory.",
+		examples: []string{
+			"amicopier run --config config.yaml",
+			"amicopier run --config config.yaml --only-account 222222222222 --wait     # one account, wait for its copies",
+			"amicopier run --config config.yaml --only-ami ami-0123456789abcdef0 --output json",
+			"amicopier run --config config.yaml --wait-lease 10m --time-budget 30m",
+			"amicopier run --config config.yaml --shard 2/8                            # one of 8 parallel runs",
+		},
+		exits: []exitDoc{
+			{ExitOK, "success, or another run holds the lease (nothing was changed)"},
+			{ExitError, "error: the run could not do its job (configuration, state store, AWS, a scope naming nothing)"},
+			{ExitPartial, "partial: some accounts unreachable, some actions failed, or with --wait some copies failed or did not finish in time"},
+		},
+		epilogue: widthHelp + "\n\n" + awsHelp + "\n\n" + envHelp(),
+	}, env)
+	cfgPath := configFlag(fs)
 	output := outputFlag(fs)
 	var view viewFlags
 	view.register(fs, true)
 	var scope scopeFlags
 	scope.register(fs)
 	wait := fs.Bool("wait", false, "after the run, wait until the copies it started are available, failed or deregistered (polls DescribeImages)")
-	waitTimeout := fs.Duration("wait-timeout", 2*time.Hour, "with --wait, give up waiting after this long (the copies go on; the next run sees them)")
-	waitLease := fs.Duration("wait-lease", 0, "when another run holds the lease, retry until this much time has passed (0: exit at once)")
-	budget := fs.Duration("time-budget", 0, "stop starting new work limits.deadline_margin before this much time has passed (so it must exceed the margin) and leave the rest to the next run; 0 means none (default: limits.time_budget)")
+	waitTimeout := fs.Duration("wait-timeout", 2*time.Hour, "with --wait, give up waiting after this `DURATION` (the copies go on; the next run sees them)")
+	waitLease := fs.Duration("wait-lease", 0, "when another run holds the lease, retry for up to this `DURATION` (0: exit at once)")
+	budget := fs.Duration("time-budget", 0, "stop starting new work limits.deadline_margin before this `DURATION` has passed (so it must exceed\nthe margin) and leave the rest to the next run; 0 means none (default: limits.time_budget)")
 	var lf logFlags
 	defaultLevel := "info"
 	if env.Interactive {
-		// Info lines would tear the progress bar apart.
+		// On a terminal the bar shows the progress: only what needs
+		// attention is logged (above the bar).
 		defaultLevel = "warn"
 	}
 	lf.register(fs, defaultLevel)
@@ -75,7 +88,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier run: %v\n", err)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, env)
+	cfg, err := loadConfig(ctx, *cfgPath, env)
 	if err != nil {
 		return fail(env, "run", err)
 	}
@@ -90,13 +103,13 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		cfg.Limits.TimeBudget = config.Duration(*budget)
 	}
 	format := reportFormat(*output, cfg)
-	progress := newProgress(env, log)
+	progress := newProgress(env, log, lf.quiet)
 	req := reconcile.Request{
 		Mode: reconcile.ModeApply, Trigger: "cli",
-		OnlyImages: scope.images, OnlyAccounts: scope.accounts, Shard: scope.shard.Shard,
-		IncludeOK: view.includeOK || format == report.FormatHTML,
+		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
+		IncludeOK: view.includeOK || format == report.FormatHTML, RequireScopeMatch: true,
 	}
-	rec, err := newReconciler(ctx, cfg, log, false, scope.shard.Shard, progress)
+	rec, err := newReconciler(ctx, cfg, env, log, false, scope.shard.Shard, progress)
 	if err != nil {
 		if rec != nil {
 			rec.recordFailure(ctx, req, err, env, "run")
@@ -106,26 +119,44 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	}
 	defer rec.close(log)
 	req.RunID = rec.runID
-
 	res, err := runWithLease(ctx, rec, req, *waitLease, log)
 	progress.Done()
+	if in, stopped := interruption(ctx); stopped && err != nil {
+		// Stopped while waiting for another run's lease (the engine
+		// returns a stopped run's result, not an error).
+		fmt.Fprintf(env.Stderr, "amicopier run: %v before the run could start: nothing was changed.\n", in)
+		return in.ExitCode()
+	}
 	if held, ok := reconcile.LeaseHeld(err); ok {
 		fmt.Fprintf(env.Stderr, "amicopier run: %v. Nothing was changed; that run, or the next one, does the work. "+
 			"Pass --wait-lease DURATION to wait for it.\n", held)
 		return ExitOK
 	}
 	if err != nil {
-		rec.recordFailure(ctx, req, err, env, "run")
-		return fail(env, "run", err)
+		var scopeErr *reconcile.ScopeError
+		if !errors.As(err, &scopeErr) {
+			// A scope that names nothing changed nothing and is the
+			// command line's mistake, not a failed run.
+			rec.recordFailure(ctx, req, err, env, "run")
+		}
+		return failRun(env, "run", err)
 	}
 
 	var outcomes []awsapi.CopyOutcome
 	waitFailed := false
-	if started := rec.conn.StartedCopies(); *wait && len(started) > 0 {
-		fmt.Fprintf(env.Stderr, "amicopier run: waiting up to %s for %d copies to finish...\n", *waitTimeout, len(started))
+	if _, stopped := interruption(ctx); !stopped && *wait && len(rec.conn.StartedCopies()) > 0 {
+		started := rec.conn.StartedCopies()
+		if !lf.quiet {
+			fmt.Fprintf(env.Stderr, "amicopier run: waiting up to %s for %d copies to finish...\n", *waitTimeout, len(started))
+		}
+		// Copies done out of total, as they finish: a wait can last hours.
+		progress.Phase("wait", rec.conn.WaitTotal())
 		var werr error
-		outcomes, werr = rec.conn.WaitForCopies(ctx, awsapi.WaitOptions{Timeout: *waitTimeout})
-		if werr != nil {
+		outcomes, werr = rec.conn.WaitForCopies(ctx, awsapi.WaitOptions{Timeout: *waitTimeout, Finished: progress.Step})
+		progress.Done()
+		if in, stopped := interruption(ctx); stopped {
+			recordWaitInterrupted(ctx, rec, res, in, outcomes, log)
+		} else if werr != nil {
 			fmt.Fprintf(env.Stderr, "amicopier run: warning: %v\n", werr)
 			waitFailed = true
 		}
@@ -138,12 +169,50 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	if err := writeRun(env.Stdout, format, view.options(env), res, outcomes, *wait); err != nil {
 		return fail(env, "run", err)
 	}
+	warnUnmatched(env, "run", res.Report)
 	warnErrors(env, "run", res.Summary)
+	if in, stopped := interruption(ctx); stopped {
+		fmt.Fprintf(env.Stderr, "amicopier run: %v: run %s is recorded as %s; the next run goes on from there.\n", in, res.Summary.RunID, res.Summary.Status)
+		return in.ExitCode()
+	}
 	code := statusExit(res.Summary.Status, ExitOK)
 	if waitFailed && code == ExitOK {
 		code = ExitPartial
 	}
 	return code
+}
+
+// recordWaitInterrupted records a run whose --wait a signal stopped: the
+// engine recorded it when the reconcile ended, as it ended; the run as a
+// whole was interrupted, so its record says so, with how far the copies
+// had come. The write has a context of its own: ctx is over.
+func recordWaitInterrupted(ctx context.Context, rec *reconciler, res *reconcile.Result, in *Interrupted, outcomes []awsapi.CopyOutcome, log *slog.Logger) {
+	finished := 0
+	for _, o := range outcomes {
+		if o.State != "" && o.State != cloud.ImagePending {
+			finished++
+		}
+	}
+	line := fmt.Sprintf("%v while waiting for the %d copies it started (%d had finished); the copies go on and the next run sees them",
+		in, len(rec.conn.StartedCopies()), finished)
+	res.Summary.Status = report.StatusInterrupted
+	res.Summary.Errors = append(res.Summary.Errors, line)
+	res.Summary.ErrorCount++
+	if res.Record == nil {
+		return // the engine could not record the run: it said so
+	}
+	r := *res.Record
+	r.Status = report.StatusInterrupted
+	r.Errors = append(slices.Clone(r.Errors), line)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := rec.store.PutRun(wctx, r); err != nil {
+		log.Error("record the interrupted run", "run_id", r.ID, "error", err)
+		res.Summary.Errors = append(res.Summary.Errors, fmt.Sprintf("record run %s as interrupted: %v", r.ID, err))
+		res.Summary.ErrorCount++
+		return
+	}
+	res.Record = &r
 }
 
 // runWithLease runs, and while another run holds the lease and the
@@ -204,7 +273,11 @@ func writeRun(w io.Writer, format string, o report.Options, res *reconcile.Resul
 		}
 		return nil
 	}
-	if err := report.WriteTable(w, res.Report, o); err != nil {
+	if res.Summary.Status == report.StatusInterrupted && res.Report.Pairs == 0 {
+		// Stopped before observing a pair: "0 pair(s), no drift" would
+		// read as a clean organisation.
+		fmt.Fprintln(w, "No drift report: the run was interrupted before it observed any pair.")
+	} else if err := report.WriteTable(w, res.Report, o); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)

@@ -45,7 +45,9 @@ func runState(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(out, "\nManage the state store the configuration names (state.backend).")
 		fmt.Fprintln(out, "\nSubcommands:")
 		fmt.Fprintln(out, "  init       create the DynamoDB table (keys, index, time to live) or the state file; idempotent")
-		fmt.Fprintln(out, "\nRun 'amicopier state <subcommand> --help' for its flags.")
+		fmt.Fprintln(out, "\nRun 'amicopier help state <subcommand>' for its flags.")
+		fmt.Fprintln(out, "\nExamples:\n  amicopier state init --config config.yaml")
+		writeExitCodes(out, (usageDoc{exits: []exitDoc{{ExitOK, "the subcommand did its job"}, {ExitError, "it could not"}}}).exitCodes())
 		return code
 	}
 	if len(args) == 0 {
@@ -57,21 +59,32 @@ func runState(ctx context.Context, args []string, env Env) int {
 	case "init":
 		return runStateInit(ctx, args[1:], env)
 	}
-	fmt.Fprintf(env.Stderr, "amicopier state: unknown subcommand %q\n\n", args[0])
-	return help(ExitUsage)
+	fmt.Fprintf(env.Stderr, "amicopier state: unknown subcommand %q\n", args[0])
+	fmt.Fprintln(env.Stderr, "The subcommand is init; 'amicopier help state' explains it.")
+	return ExitUsage
 }
 
 func runStateInit(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("state init", "[--config FILE] [--timeout DURATION]",
-		"Create the state store the configuration names, if it does not exist yet:\n"+
-			"  dynamodb  the table (on-demand billing), its unsettled-pairs index and runs index, and time to\n"+
-			"            live on "+state.DynamoDBTTLAttribute+"; waits until the table is ACTIVE. An existing table\n"+
-			"            with the same definition is fine; one with another definition is an error.\n"+
-			"            Production tables come from the deployment template, with the same definition.\n"+
-			"  file      the state file and its parent directories.\n"+
-			"  memory    nothing (it keeps nothing between runs).\n\n"+envHelp(), env)
-	path := fs.String("config", defaultConfigPath, "configuration file naming the state backend")
-	wait := fs.Duration("timeout", 5*time.Minute, "how long to wait for the table to become ACTIVE")
+	fs := newFlags("state init", usageDoc{
+		description: "Create the state store the configuration names, if it does not exist yet:\n" +
+			"  dynamodb  the table (on-demand billing), its unsettled-pairs index and runs index, and time to\n" +
+			"            live on " + state.DynamoDBTTLAttribute + "; waits until the table is ACTIVE. An existing table\n" +
+			"            with the same definition is fine; one with another definition is an error.\n" +
+			"            Production tables come from the deployment template, with the same definition.\n" +
+			"  file      the state file and its parent directories.\n" +
+			"  memory    nothing (it keeps nothing between runs).",
+		examples: []string{
+			"amicopier state init --config config.yaml",
+			"AMICOPIER_STATE_TABLE=amicopier-test amicopier state init --config config.yaml --timeout 10m",
+		},
+		exits: []exitDoc{
+			{ExitOK, "the store exists (created now or already there)"},
+			{ExitError, "it could not be created, or a table with another definition exists"},
+		},
+		epilogue: envHelp(),
+	}, env)
+	path := fs.String("config", defaultConfigPath, "the configuration `FILE` naming the state backend; - reads it from standard input")
+	wait := fs.Duration("timeout", 5*time.Minute, "how long (`DURATION`) to wait for the table to become ACTIVE")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
@@ -79,7 +92,7 @@ func runStateInit(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier state init: --timeout %s: want a positive duration\n", *wait)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*path, env)
+	cfg, err := loadConfig(ctx, *path, env)
 	if err != nil {
 		return fail(env, "state init", err)
 	}
@@ -90,6 +103,7 @@ func runStateInit(ctx context.Context, args []string, env Env) int {
 		o := dynamoDBOptions(cfg)
 		// Everything worth saying is printed below, notes included.
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.ClientOptions = append(o.ClientOptions, dynamoDBClient(o.Logger))
 		setup, err := state.CreateDynamoDBTable(ctx, o)
 		if err != nil {
 			return fail(env, "state init", err)

@@ -25,22 +25,11 @@ import (
 // because a crash (SIGBUS, a panic in bbolt) and the locks of separate
 // processes are what they are about.
 
-// buildAmicopier builds cmd/amicopier into a temporary directory.
+// buildAmicopier is the binary every binary test of the package runs
+// (binary_test.go: built once, or AMICOPIER_TEST_BINARY).
 func buildAmicopier(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil && os.Getenv("GOROOT") != "" {
-		goTool, err = filepath.Join(os.Getenv("GOROOT"), "bin", "go"), nil
-	}
-	if err != nil {
-		t.Fatalf("the go command, to build amicopier: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "amicopier")
-	out, err := exec.Command(goTool, "build", "-o", bin, "github.com/amicopier/amicopier/cmd/amicopier").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return amicopierBinary(t)
 }
 
 type binResult struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -92,21 +93,31 @@ type statusPair struct {
 }
 
 func runStatus(ctx context.Context, args []string, env Env) int {
-	fs := newFlags("status", "[--config FILE] [--runs N] [--output table|json] [--wide] [--timeout DURATION]",
-		"Show what the state store remembers for the configured source account: the latest runs\n"+
-			"(trigger, mode, status, start, duration, pairs per drift category, actions, errors, unreachable\n"+
-			"accounts; runs that failed outright too, with their error) and the pairs that are not settled:\n"+
-			"copies in progress, failing pairs (attempts, last error, next retry), stuck pairs (attempts\n"+
-			"exhausted), rejected targets and orphaned copies, each group as of the run that recorded it.\n"+
-			"Reads only the state store, never AWS: a copy that finished after its run ended (even one\n"+
-			"`run --wait` saw finish) is listed in progress until the next run records it; `amicopier plan`\n"+
-			"shows what EC2 says now. Works with every state backend, also while a run works: a state file\n"+
-			"is opened read-only and never created (one that does not exist, check state.path, is an error).\n"+
-			"Tables fit the terminal (else $COLUMNS, else 100 columns); --wide prints them whole.\n\n"+envHelp(), env)
-	path := fs.String("config", defaultConfigPath, "configuration file naming the state backend and source account")
-	runs := fs.Int("runs", 10, "how many of the latest runs to show (at least 1)")
-	output := fs.String("output", "table", "output format: table or json")
-	limit := fs.Duration("timeout", 2*time.Minute, "give up reading the state store after this long")
+	fs := newFlags("status", usageDoc{
+		description: "Show what the state store remembers for the configured source account: the latest runs\n" +
+			"(trigger, mode, status, start, duration, pairs per drift category, actions, errors, unreachable\n" +
+			"accounts; runs that failed outright too, with their error) and the pairs that are not settled:\n" +
+			"copies in progress, failing pairs (attempts, last error, next retry), stuck pairs (attempts\n" +
+			"exhausted), rejected targets and orphaned copies, each group as of the run that recorded it.\n" +
+			"Reads only the state store, never AWS: a copy that finished after its run ended (even one\n" +
+			"`run --wait` saw finish) is listed in progress until the next run records it; `amicopier plan`\n" +
+			"shows what EC2 says now. Works with every state backend, also while a run works: a state file\n" +
+			"is opened read-only and never created (one that does not exist, check state.path, is an error).\n" +
+			"Tables fit the terminal (else $COLUMNS, else 100 columns); --wide prints them whole.",
+		examples: []string{
+			"amicopier status --config config.yaml",
+			"amicopier status --config config.yaml --runs 20 --output json",
+		},
+		exits: []exitDoc{
+			{ExitOK, "the status was printed"},
+			{ExitError, "the state store could not be read"},
+		},
+		epilogue: envHelp(),
+	}, env)
+	path := fs.String("config", defaultConfigPath, "the configuration `FILE` naming the state backend and source account; - reads it\nfrom standard input")
+	runs := fs.Int("runs", 10, "how many (`N`) of the latest runs to show (at least 1)")
+	output := fs.String("output", "table", "output `FORMAT`: table or json")
+	limit := fs.Duration("timeout", 2*time.Minute, "give up reading the state store after this `DURATION`")
 	var view viewFlags
 	view.register(fs, false)
 	if code, ok := parseFlags(fs, args, env); !ok {
@@ -123,13 +134,13 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "amicopier status: --timeout %s: want a positive duration\n", *limit)
 		return ExitUsage
 	}
-	cfg, err := loadConfig(*path, env)
+	cfg, err := loadConfig(ctx, *path, env)
 	if err != nil {
 		return fail(env, "status", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *limit)
 	defer cancel()
-	store, err := openReadOnlyStore(ctx, cfg)
+	store, err := openReadOnlyStore(ctx, cfg, slog.Default())
 	if err != nil {
 		if errors.Is(err, state.ErrTableNotFound) {
 			defer fmt.Fprintf(env.Stderr, "Create the table with: amicopier state init --config %s\n", *path)

@@ -8,6 +8,10 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/amicopier/amicopier/internal/awsapi"
+
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/state"
 )
@@ -16,6 +20,11 @@ import (
 // entrypoint uses it too (main passes it on), so both open the same
 // backends the same way.
 func OpenStore(ctx context.Context, cfg *config.Config) (state.Store, error) {
+	return openStore(ctx, cfg, slog.Default())
+}
+
+// openStore is OpenStore logging the state store's AWS calls to log.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (state.Store, error) {
 	switch cfg.State.Backend {
 	case config.BackendFile:
 		s, err := state.OpenFile(cfg.State.Path)
@@ -27,7 +36,9 @@ func OpenStore(ctx context.Context, cfg *config.Config) (state.Store, error) {
 		return state.NewMemory(), nil
 	case config.BackendDynamoDB:
 		// Where the table is and how credentials are found: dynamoDBOptions.
-		s, err := state.OpenDynamoDB(ctx, dynamoDBOptions(cfg))
+		o := dynamoDBOptions(cfg)
+		o.ClientOptions = append(o.ClientOptions, dynamoDBClient(log))
+		s, err := state.OpenDynamoDB(ctx, o)
 		if err != nil {
 			return nil, fmt.Errorf("open the state table: %w", err)
 		}
@@ -40,9 +51,9 @@ func OpenStore(ctx context.Context, cfg *config.Config) (state.Store, error) {
 // it (status). A state file is opened read-only: nothing is created (a
 // typo in state.path shows as a missing file, not as an empty new one),
 // and a file the user may only read serves.
-func openReadOnlyStore(ctx context.Context, cfg *config.Config) (state.Store, error) {
+func openReadOnlyStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (state.Store, error) {
 	if cfg.State.Backend != config.BackendFile {
-		return OpenStore(ctx, cfg)
+		return openStore(ctx, cfg, log)
 	}
 	s, err := state.OpenFileReadOnly(cfg.State.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -59,13 +70,23 @@ func openReadOnlyStore(ctx context.Context, cfg *config.Config) (state.Store, er
 // made it, or state.path has a typo) is not an error for a dry run: plan
 // warns, naming the file, and plans from EC2 alone.
 func openPlanStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (state.Store, error) {
-	s, err := openReadOnlyStore(ctx, cfg)
+	s, err := openReadOnlyStore(ctx, cfg, log)
 	if errors.Is(err, fs.ErrNotExist) {
 		log.Warn("the state file does not exist: planning from what EC2 shows, with no memory of earlier runs "+
 			"(`amicopier run` creates the file: check state.path if one should exist)", "path", cfg.State.Path)
 		return state.NewMemory(), nil
 	}
 	return s, err
+}
+
+// dynamoDBClient gives the state store's DynamoDB client the bounds
+// every AWS call of amicopier has (awsapi.NewHTTPClient: no call hangs
+// on an endpoint that never answers) and the call log.
+func dynamoDBClient(log *slog.Logger) func(*dynamodb.Options) {
+	return func(o *dynamodb.Options) {
+		o.HTTPClient = awsapi.NewHTTPClient(awsapi.Timeouts{})
+		o.APIOptions = append(o.APIOptions, awsapi.CallLog(log))
+	}
 }
 
 // describeStore names the state store for people: its backend and where

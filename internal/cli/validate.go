@@ -35,13 +35,23 @@ func envTable(title string, vars []config.EnvVar, about func(config.EnvVar) stri
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func runValidate(_ context.Context, args []string, env Env) int {
-	fs := newFlags("validate", "[--config FILE] [--no-env]",
-		"Check a configuration file offline (no AWS call) and explain every problem at once: unknown\n"+
-			"keys, wrong types and invalid values, each with its key path and line (or the environment\n"+
-			"variable it came from), and AMICOPIER_* variables that nothing reads (a misspelt override).\n"+
-			"Region names must be Regions the AWS SDK in this build knows.\n\n"+envHelp()+"\n\n"+otherEnvHelp(), env)
-	path := fs.String("config", defaultConfigPath, "configuration file to check")
+func runValidate(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("validate", usageDoc{
+		description: "Check a configuration file offline (no AWS call) and explain every problem at once: unknown\n" +
+			"keys, wrong types and invalid values, each with its key path and line (or the environment\n" +
+			"variable it came from), and AMICOPIER_* variables that nothing reads (a misspelt override).\n" +
+			"Region names must be Regions the AWS SDK in this build knows.",
+		examples: []string{
+			"amicopier validate --config config.yaml",
+			"amicopier validate --config config.yaml --no-env     # the file alone, without AMICOPIER_* variables",
+		},
+		exits: []exitDoc{
+			{ExitOK, "the configuration is valid"},
+			{ExitError, "it is not (every problem is listed), or it cannot be read"},
+		},
+		epilogue: envHelp() + "\n\n" + otherEnvHelp(),
+	}, env)
+	path := fs.String("config", defaultConfigPath, "the configuration `FILE` to check; - reads it from standard input")
 	noEnv := fs.Bool("no-env", false, "ignore the AMICOPIER_* environment variables")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
@@ -54,16 +64,16 @@ func runValidate(_ context.Context, args []string, env Env) int {
 	case env.Environ != nil:
 		environ = env.Environ()
 	}
-	cfg, err := config.CheckFile(*path, getenv, environ)
+	cfg, err := readConfig(ctx, *path, func(file string) (*config.Config, error) { return config.CheckFile(file, getenv, environ) })
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {
-			fmt.Fprintf(env.Stderr, "%s is not valid (%d problem(s)):\n%s\n", *path, len(verr.Errors), verr.Error())
+			fmt.Fprintf(env.Stderr, "%s is not valid (%d problem(s)):\n%s\n", configName(*path), len(verr.Errors), verr.Error())
 			return ExitError
 		}
 		return fail(env, "validate", err)
 	}
-	fmt.Fprintf(env.Stdout, "%s is valid.\n", *path)
+	fmt.Fprintf(env.Stdout, "%s is valid.\n", configName(*path))
 	fmt.Fprintf(env.Stdout, "  source account %s, regions %s\n", cfg.Source.AccountID, strings.Join(cfg.Source.Regions, ", "))
 	var sources []string
 	if cfg.Targets.TagKey != "" {

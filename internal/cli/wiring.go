@@ -25,21 +25,23 @@ type scopeFlags struct {
 }
 
 func (s *scopeFlags) register(fs *flag.FlagSet) {
-	fs.Var(&s.images, "only-ami", "reconcile only this source AMI id (ami-...); repeat or separate with commas for several")
-	fs.Var(&s.accounts, "only-account", "reconcile only this 12-digit target account id; repeat or separate with commas for several")
-	fs.Var(&s.shard, "shard", "reconcile only shard I of N of the target accounts (I/N, e.g. 2/8); N such runs in parallel cover the organisation")
+	s.images = listFlag{name: "only-ami", what: "AMI id"}
+	s.accounts = listFlag{name: "only-account", what: "account id"}
+	fs.Var(&s.images, "only-ami", "reconcile only the source AMI with this `ID` (ami-...); repeat or separate with commas for several")
+	fs.Var(&s.accounts, "only-account", "reconcile only the target account with this 12-digit `ID`; repeat or separate with commas for several")
+	fs.Var(&s.shard, "shard", "reconcile only shard I of N of the target accounts (`I/N`, e.g. 2/8); N such runs in parallel cover\nthe organisation")
 }
 
 // check validates the scope values; they end up in AWS filters, so a
 // typo must fail here, naming the value, rather than match nothing.
 func (s *scopeFlags) check() error {
 	var errs []error
-	for _, id := range s.images {
+	for _, id := range s.images.ids {
 		if !cloud.IsImageID(id) {
 			errs = append(errs, fmt.Errorf("--only-ami %q: not an AMI id (ami- and 8 or 17 hexadecimal digits)", id))
 		}
 	}
-	for _, id := range s.accounts {
+	for _, id := range s.accounts.ids {
 		if !cloud.IsAccountID(id) {
 			errs = append(errs, fmt.Errorf("--only-account %q: not a 12-digit AWS account id", id))
 		}
@@ -49,7 +51,7 @@ func (s *scopeFlags) check() error {
 
 // outputFlag is --output: a report format, defaulting to report.format.
 func outputFlag(fs *flag.FlagSet) *string {
-	return fs.String("output", "", "report format: "+strings.Join(report.Formats, ", ")+" (default: report.format of the configuration)")
+	return fs.String("output", "", "report `FORMAT`: "+strings.Join(report.Formats, ", ")+" (default: report.format of the configuration)")
 }
 
 func checkOutput(format string) error {
@@ -59,16 +61,65 @@ func checkOutput(format string) error {
 	return nil
 }
 
+// configFlag is --config.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", defaultConfigPath, "the configuration `FILE`; - reads it from standard input")
+}
+
+// configStdin is the --config value that reads standard input.
+const configStdin = "-"
+
+// configName names a --config value in messages.
+func configName(path string) string {
+	if path == configStdin {
+		return "standard input"
+	}
+	return path
+}
+
+// readConfig loads a configuration (load: read, override and validate
+// the file it is given) so that a signal interrupts the read: a FIFO with no writer yet, or a
+// terminal, can block a read for as long as it likes, and Ctrl-C must
+// still stop the command. The read runs in a goroutine of its own, left
+// behind when ctx ends first: a read system call on a pipe or a terminal
+// cannot be cancelled, and the process exits as soon as the command
+// returns.
+func readConfig(ctx context.Context, path string, load func(file string) (*config.Config, error)) (*config.Config, error) {
+	file := path
+	if path == configStdin {
+		file = "/dev/stdin"
+	}
+	type loaded struct {
+		cfg *config.Config
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		cfg, err := load(file)
+		done <- loaded{cfg, err}
+	}()
+	select {
+	case l := <-done:
+		return l.cfg, l.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("read the configuration from %s: %w", configName(path), context.Cause(ctx))
+	}
+}
+
 // loadConfig reads a configuration, applies the environment overrides
 // and validates it, explaining every problem at once. Every command that
 // works from a configuration file (plan, run, status, state init) loads
 // it here.
-func loadConfig(path string, env Env) (*config.Config, error) {
-	cfg, err := config.LoadWithEnv(path, env.Getenv)
+func loadConfig(ctx context.Context, path string, env Env) (*config.Config, error) {
+	cfg, err := readConfig(ctx, path, func(file string) (*config.Config, error) { return config.LoadWithEnv(file, env.Getenv) })
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("%s is not valid (%d problem(s); `amicopier validate --config %s` explains them):\n%s", path, len(verr.Errors), path, verr.Error())
+			name, check := configName(path), "amicopier validate --config "+path
+			if path == configStdin {
+				check = "amicopier validate --config - < FILE"
+			}
+			return nil, fmt.Errorf("%s is not valid (%d problem(s); `%s` explains them):\n%s", name, len(verr.Errors), check, verr.Error())
 		}
 		return nil, err
 	}
@@ -99,15 +150,21 @@ type reconciler struct {
 // newReconciler opens the state store and AWS for one run and builds the
 // engine. The run id is chosen here, so the AWS role sessions, the state
 // records and the report all carry the same one. When the store opened
-// but AWS could not be set up, it returns the reconciler without an
-// engine along with the error: the caller records the failed run in that
-// store (recordFailure) and closes it.
-func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, readOnly bool, shard reconcile.Shard, progress reconcile.Progress) (*reconciler, error) {
+// but AWS could not be set up (no credentials, among others), it returns
+// the reconciler without an engine along with the error: the caller
+// records the failed run in that store (recordFailure) and closes it.
+func newReconciler(ctx context.Context, cfg *config.Config, env Env, log *slog.Logger, readOnly bool, shard reconcile.Shard, progress reconcile.Progress) (*reconciler, error) {
 	settings, err := cfg.EngineSettings()
 	if err != nil {
 		return nil, err
 	}
-	open := OpenStore
+	// Credentials first: without them the state table would be the
+	// first to fail, in the SDK chain's words.
+	sess, awsErr := awsapi.NewSession(ctx, cfg, awsapi.Options{Logger: log})
+	if awsErr == nil {
+		awsErr = sess.CheckCredentials(ctx, env.Getenv)
+	}
+	open := func(ctx context.Context, cfg *config.Config) (state.Store, error) { return openStore(ctx, cfg, log) }
 	if readOnly {
 		open = func(ctx context.Context, cfg *config.Config) (state.Store, error) {
 			return openPlanStore(ctx, cfg, log)
@@ -115,12 +172,14 @@ func newReconciler(ctx context.Context, cfg *config.Config, log *slog.Logger, re
 	}
 	store, err := open(ctx, cfg)
 	if err != nil {
+		if awsErr != nil {
+			return nil, awsErr // the cause, most likely of this too
+		}
 		return nil, err
 	}
 	rec := &reconciler{cfg: cfg, settings: settings, store: store, runID: reconcile.NewRunID(time.Now()), started: time.Now()}
-	sess, err := awsapi.NewSession(ctx, cfg, awsapi.Options{Logger: log})
-	if err != nil {
-		return rec, err
+	if awsErr != nil {
+		return rec, awsErr
 	}
 	rec.conn = sess.Connect(rec.runID, awsapi.ConnectOptions{ReadOnly: readOnly, Shards: shard.Count})
 	rec.engine, err = reconcile.New(reconcile.Options{
@@ -157,6 +216,34 @@ func reportFormat(flagValue string, cfg *config.Config) string {
 		return flagValue
 	}
 	return cfg.Report.Format
+}
+
+// failRun reports a run that could not do its job; a scope that names
+// nothing gets one line per value, in the flags' words.
+func failRun(env Env, cmd string, err error) int {
+	var scope *reconcile.ScopeError
+	if !errors.As(err, &scope) {
+		return fail(env, cmd, err)
+	}
+	for _, v := range scope.Unmatched.Images {
+		fmt.Fprintf(env.Stderr, "amicopier %s: --only-ami %s matches no source AMI: %s\n", cmd, v.Value, v.Reason)
+	}
+	for _, v := range scope.Unmatched.Accounts {
+		fmt.Fprintf(env.Stderr, "amicopier %s: --only-account %s matches no target account: %s\n", cmd, v.Value, v.Reason)
+	}
+	fmt.Fprintf(env.Stderr, "amicopier %s: nothing was observed or changed; check the ids ('amicopier plan' without them lists every pair).\n", cmd)
+	return ExitError
+}
+
+// warnUnmatched says loudly, on stderr, that the source filters matched
+// no image: the run is not wrong (an organisation may have no golden AMI
+// yet, or have retired them all, and a scheduled job must not fail for
+// it), but a typo in source.filters looks just like that.
+func warnUnmatched(env Env, cmd string, rep *report.Report) {
+	if rep.Unmatched != nil && rep.Unmatched.Filters != "" {
+		fmt.Fprintf(env.Stderr, "amicopier %s: warning: no source AMI at all: %s. Check source.filters and source.regions "+
+			"if that is not expected.\n", cmd, rep.Unmatched.Filters)
+	}
 }
 
 // warnErrors repeats a run's errors on stderr, where they are seen even

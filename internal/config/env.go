@@ -60,6 +60,7 @@ var OtherEnvVars = []EnvVar{
 	{Name: "AMICOPIER_STATE_HELPER_PATH", Description: "tests: the state file a helper process shares"},
 	{Name: "AMICOPIER_STATE_HELPER_ID", Description: "tests: which helper process this is"},
 	{Name: "AMICOPIER_STATE_HELPER_ROUNDS", Description: "tests: how many writes the helper process makes"},
+	{Name: "AMICOPIER_TEST_BINARY", Description: "tests: the amicopier binary the CLI tests run, instead of building one"},
 }
 
 // envPrefix starts the name of every variable amicopier reads.

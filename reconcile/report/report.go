@@ -164,6 +164,9 @@ type Report struct {
 	// (or, in a dry run, would), and the grants of other tools it found
 	// to accounts and OUs that are not targets.
 	Sharing []ImageSharing `json:"sharing,omitempty"`
+	// Unmatched names what the run was asked for and found nothing for
+	// (unmatched.go); absent when everything matched.
+	Unmatched *Unmatched `json:"unmatched,omitempty"`
 }
 
 // Skipped is an image of the source account that is not a source.
@@ -344,4 +347,8 @@ const (
 	StatusFailed  = "failed"
 	// StatusSkipped: another run held the lease.
 	StatusSkipped = "skipped"
+	// StatusInterrupted: the run's caller stopped it (a signal, an
+	// invocation's deadline); it stopped starting work and the next run
+	// goes on.
+	StatusInterrupted = "interrupted"
 )
