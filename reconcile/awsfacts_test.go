@@ -49,7 +49,7 @@ func TestCopiesAreNeverSources(t *testing.T) {
 			w.cloud.AddImage(srcAccount, euWest, sim.ImageSpec{Name: "marked", Tags: map[string]string{
 				reconcile.TagManaged: "true", targetTag: "*"}, Devices: []sim.DeviceSpec{{Size: 8, Encrypted: true}}})
 			for i := range 3 {
-				res := w.run(reconcile.ModeApply)
+				res := w.run(reconcile.ModeRun)
 				copies := res.Summary.APICalls[cloud.OpCopyImage]
 				switch {
 				case i == 0 && copies == 0:
@@ -143,7 +143,7 @@ func TestRefusedCopyIsAFailedAttempt(t *testing.T) {
 			img := w.image(euWest, "web", 1, accountID(1))
 			key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
 			w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: cloud.OpCopyImage, Code: tt.code, Message: "refused"}).Hook())
-			res := w.run(reconcile.ModeApply)
+			res := w.run(reconcile.ModeRun)
 			rec, _ := w.pair(key)
 			if rec.Status != tt.status || rec.LastErrorCode != tt.code || rec.CopyImageID != "" {
 				t.Fatalf("record %+v, want status %s", rec, tt.status)
@@ -157,7 +157,7 @@ func TestRefusedCopyIsAFailedAttempt(t *testing.T) {
 					t.Fatalf("a deferral counted as a failure: %+v %v", rec, res.Summary.Actions)
 				}
 				w.cloud.SetFault(nil)
-				if res := w.run(reconcile.ModeApply); res.Summary.APICalls[cloud.OpCopyImage] != 1 {
+				if res := w.run(reconcile.ModeRun); res.Summary.APICalls[cloud.OpCopyImage] != 1 {
 					t.Fatalf("the deferred copy was not made next run: %v", res.Summary.APICalls)
 				}
 				if again, _ := w.pair(key); again.Attempts != rec.Attempts || again.ClientToken != rec.ClientToken {
@@ -170,12 +170,12 @@ func TestRefusedCopyIsAFailedAttempt(t *testing.T) {
 			}
 			// Backing off: nothing until the retry is due, then the
 			// second failure makes it stuck, with its reason.
-			if res := w.run(reconcile.ModeApply); res.Summary.APICalls[cloud.OpCopyImage] != 0 {
+			if res := w.run(reconcile.ModeRun); res.Summary.APICalls[cloud.OpCopyImage] != 0 {
 				t.Fatalf("retried within the backoff: %v", res.Summary.APICalls)
 			}
 			w.cloud.Advance(time.Hour + time.Minute)
-			w.run(reconcile.ModeApply)
-			res = w.run(reconcile.ModeApply)
+			w.run(reconcile.ModeRun)
+			res = w.run(reconcile.ModeRun)
 			stuck := itemsOf(res.Report, report.Stuck)
 			if len(stuck) != 1 || !strings.Contains(stuck[0].Reason, tt.code) || res.Summary.APICalls[cloud.OpCopyImage] != 0 {
 				t.Fatalf("not stuck after 2 refusals: %+v %v", res.Report.Items, res.Summary.APICalls)
@@ -195,10 +195,10 @@ func TestPruneLeavesNoSnapshot(t *testing.T) {
 	if len(snaps) != 2 {
 		t.Fatalf("setup: copy has %d snapshots", len(snaps))
 	}
-	w.run(reconcile.ModeApply) // first sighting
+	w.run(reconcile.ModeRun) // first sighting
 	w.cloud.Advance(49 * time.Hour)
 	w.cloud.BreakSnapshotDeletion(accountID(1), euWest, snaps[1], true)
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Actions["prune"] != 1 || res.Summary.APICalls[cloud.OpDeleteSnapshot] != 0 {
 		t.Fatalf("actions %v calls %v errors %v", res.Summary.Actions, res.Summary.APICalls, res.Summary.Errors)
 	}
@@ -213,7 +213,7 @@ func TestPruneLeavesNoSnapshot(t *testing.T) {
 	// EC2 lets go of it: the next run deletes it and the record settles.
 	w.cloud.BreakSnapshotDeletion(accountID(1), euWest, snaps[1], false)
 	w.cloud.Advance(time.Hour)
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	if _, ok := w.cloud.Snapshot(accountID(1), euWest, snaps[1]); ok {
 		t.Fatalf("snapshot %s still there", snaps[1])
 	}
@@ -228,18 +228,18 @@ func TestUnlistedCopyIsNotCopiedAgain(t *testing.T) {
 	w := newWorld(t, 1, sim.WithListingDelay(20*time.Minute))
 	w.cfg.Targets.Regions = []string{euWest}
 	img := w.image(euWest, "web", 1, accountID(1))
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 1 {
 		t.Fatalf("%d CopyImage calls, want 1", n)
 	}
 	w.cloud.Advance(5 * time.Minute)
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 0 {
 		t.Errorf("the unlisted copy was copied again (%d CopyImage calls)", n)
 	}
 	wantCounts(t, res.Report, map[report.Category]int{report.InProgress: 1})
 	w.cloud.Advance(20 * time.Minute)
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.OK: 1})
 	if n := len(w.copies(accountID(1), euWest, img.ID)); n != 1 {
 		t.Errorf("%d copies, want 1", n)
@@ -256,7 +256,7 @@ func TestListedDeregisteredSourceIsGone(t *testing.T) {
 	if !slices.ContainsFunc(imgs, func(im cloud.Image) bool { return im.State == cloud.ImageDeregistered }) {
 		t.Fatal("setup: the deregistered source is not listed")
 	}
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	orphans := itemsOf(res.Report, report.Orphaned)
 	if len(orphans) != 1 || !slices.Contains(orphans[0].CopyImages, copyID) {
 		t.Fatalf("orphaned %+v, want the copy %s", orphans, copyID)
@@ -281,7 +281,7 @@ func TestDeprecatedSourcesAreSkipped(t *testing.T) {
 			if skipped == include {
 				t.Fatalf("skipped %+v", plan.Skipped)
 			}
-			w.run(reconcile.ModeApply)
+			w.run(reconcile.ModeRun)
 			if n := len(w.copies(accountID(1), euWest, soon.ID)); n != 1 {
 				t.Errorf("%d copies of the AMI deprecated in an hour, want 1", n)
 			}
@@ -304,7 +304,7 @@ func TestAWSManagedKeySourceIsRejected(t *testing.T) {
 	w.cfg.Targets.Regions = []string{euWest}
 	img := w.cloud.AddImage(srcAccount, euWest, sim.ImageSpec{Name: "ebs-default", Tags: map[string]string{targetTag: "*"},
 		Devices: []sim.DeviceSpec{{AWSManagedKey: true}}})
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 0 {
 		t.Errorf("%d CopyImage calls for an AMI that cannot be shared", n)
 	}
@@ -325,7 +325,7 @@ func TestGrantStillPropagatingDefersTheCopy(t *testing.T) {
 	w.cfg.Targets.Regions = []string{euWest}
 	w.cfg.Sharing.OrganizationalUnits = false
 	img := w.image(euWest, "web", 1, "*")
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 2 {
 		t.Fatalf("%d CopyImage calls, want 2 (refused while the grants propagate)", n)
 	}
@@ -342,7 +342,7 @@ func TestGrantStillPropagatingDefersTheCopy(t *testing.T) {
 		}
 	}
 	w.cloud.Advance(propagation)
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 2 {
 		t.Errorf("%d CopyImage calls on the next run, want 2", n)
 	}

@@ -38,7 +38,7 @@ func recoverClean(t *testing.T, w *world, max int) *report.Report {
 	var last *report.Report
 	for range max {
 		w.cloud.Advance(w.cfg.State.LeaseTTL.D()) // a crashed run's lease expires
-		w.run(reconcile.ModeApply)
+		w.run(reconcile.ModeRun)
 		w.settle()
 		last = w.run(reconcile.ModePlan).Report
 		if last.Drift() == 0 {
@@ -59,7 +59,7 @@ func TestChaosThirtyPercentThrottling(t *testing.T) {
 
 	var throttled int64
 	for range 3 {
-		res := w.run(reconcile.ModeApply)
+		res := w.run(reconcile.ModeRun)
 		throttled += res.Summary.ThrottledCalls
 		assertNoDuplicates(t, w, n)
 		w.settle()
@@ -80,7 +80,7 @@ func TestChaosDeniedAccountsAreIsolated(t *testing.T) {
 		Add(sim.FaultRule{Op: "AssumeRole", Account: accountID(2), Code: "AccessDenied", Message: "not authorized to perform sts:AssumeRole"}).
 		Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(5), Code: "UnauthorizedOperation", Message: "You are not authorized"})
 	w.cloud.SetFault(plan.Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Status != report.StatusPartial {
 		t.Fatalf("status %s", res.Summary.Status)
 	}
@@ -120,7 +120,7 @@ func TestChaosCopyImageErrors(t *testing.T) {
 			rule := tt.rule
 			rule.Op = "CopyImage"
 			w.cloud.SetFault(sim.NewFaultPlan(1).Add(rule).Hook())
-			res := w.run(reconcile.ModeApply)
+			res := w.run(reconcile.ModeRun)
 			if n := int64(len(w.copies(accountID(1), euWest, w.cloud.Images(srcAccount, euWest)[0].ID))); n != tt.copied {
 				t.Fatalf("copies after the faulty run = %d, want %d (%v)", n, tt.copied, res.Summary.Errors)
 			}
@@ -136,7 +136,7 @@ func TestChaosCopyImageErrors(t *testing.T) {
 					t.Fatalf("record %+v", rec)
 				}
 				// Backing off: the next run waits.
-				if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 0 || res.Report.Counts[report.Failed] != 1 {
+				if res := w.run(reconcile.ModeRun); res.Summary.APICalls["CopyImage"] != 0 || res.Report.Counts[report.Failed] != 1 {
 					t.Fatalf("no backoff: %v", res.Summary.APICalls)
 				}
 				w.cloud.Advance(time.Hour)
@@ -162,7 +162,7 @@ func TestChaosSourceVanishesBeforeTheCopy(t *testing.T) {
 			t.Error(err)
 		}
 	}}).Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	// Right after its share, a source EC2 does not find may be a grant
 	// still propagating: the copy is deferred, nothing failed.
 	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
@@ -175,7 +175,7 @@ func TestChaosSourceVanishesBeforeTheCopy(t *testing.T) {
 	w.cloud.SetFault(nil)
 	// The next run no longer wants the pair: its record leaves the
 	// unsettled index, and nothing is copied or reported.
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if res.Report.Pairs != 0 || res.Summary.MutatingCalls != 0 {
 		t.Fatalf("pairs %d, calls %v", res.Report.Pairs, res.Summary.APICalls)
 	}
@@ -192,16 +192,16 @@ func TestChaosCopiesThatFailLater(t *testing.T) {
 	w.image(euWest, "web", 1, "*")
 	key, _ := w.cloud.ResolveKey(accountID(1), euWest, "alias/amicopier")
 	w.cloud.SetKeyEnabled(key.ARN, false)
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.OK: 1, report.Failed: 1})
 	if res.Summary.Actions["deregister_failed"] != 1 {
 		t.Fatalf("failed copy not cleaned up: %v", res.Summary.Actions)
 	}
 	w.cloud.SetKeyEnabled(key.ARN, true)
 	w.cloud.Advance(time.Hour)
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if res.Summary.APICalls["CopyImage"] != 1 {
 		t.Fatalf("failed copy not retried after the backoff: %v", res.Summary.APICalls)
 	}
@@ -214,7 +214,7 @@ func countCalls(t *testing.T, build func(t *testing.T) *world) int64 {
 	w := build(t)
 	plan := sim.NewFaultPlan(1)
 	w.cloud.SetFault(plan.Hook())
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	return plan.Calls()
 }
 
@@ -239,7 +239,7 @@ func TestChaosKillAtEveryStep(t *testing.T) {
 			defer cancel()
 			plan := sim.NewFaultPlan(1).CrashAfter(k, cancel)
 			w.cloud.SetFault(plan.Hook())
-			_, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeApply})
+			_, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeRun})
 			if err != nil && !errors.Is(err, context.Canceled) {
 				t.Logf("killed run: %v", err)
 			}
@@ -276,7 +276,7 @@ func TestChaosTwoRunsAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, RunID: fmt.Sprintf("run-%d", i)})
+			_, errs[i] = w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, RunID: fmt.Sprintf("run-%d", i)})
 			if errs[i] != nil {
 				once.Do(func() { close(returned) })
 			}
@@ -317,7 +317,7 @@ func TestChaosDeadlineStopsNewWork(t *testing.T) {
 			time.Sleep(time.Until(deadline) + 50*time.Millisecond)
 		}
 	}}).Hook())
-	res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Deadline: deadline})
+	res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, Deadline: deadline})
 	must(t, err)
 	copied, deferred := res.Summary.APICalls["CopyImage"], res.Summary.Actions["deferred"]
 	if copied != 3 || int(copied)+deferred != n {
@@ -328,7 +328,7 @@ func TestChaosDeadlineStopsNewWork(t *testing.T) {
 	}
 	// The next run finishes the rest.
 	w.cloud.SetFault(nil)
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if got := res.Summary.APICalls["CopyImage"]; int(got) != deferred {
 		t.Fatalf("next run copied %d, want %d", got, deferred)
 	}
@@ -400,7 +400,7 @@ func TestChaosShareFailures(t *testing.T) {
 			w := newWorld(t, 2)
 			img := w.image(euWest, "web", 1, "*")
 			w.cloud.SetFault(sim.NewFaultPlan(1).Add(tt.rule).Hook())
-			res := w.run(reconcile.ModeApply)
+			res := w.run(reconcile.ModeRun)
 			if res.Summary.APICalls["CopyImage"] != 0 || res.Summary.Status != report.StatusPartial {
 				t.Fatalf("copies %d, status %s", res.Summary.APICalls["CopyImage"], res.Summary.Status)
 			}
@@ -429,7 +429,7 @@ func TestChaosShareFailures(t *testing.T) {
 				}
 			}
 			w.cloud.SetFault(nil)
-			if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 2 {
+			if res := w.run(reconcile.ModeRun); res.Summary.APICalls["CopyImage"] != 2 {
 				t.Fatalf("next run: %v %v", res.Summary.APICalls, res.Summary.Errors)
 			}
 		})
@@ -440,13 +440,13 @@ func TestChaosOUListingFailureIsUnreachableNotRejected(t *testing.T) {
 	w := newWorld(t, 3)
 	w.image(euWest, "web", 1, "ou-sim0-00000001")
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "ListAccountsForParent", Code: "ServiceUnavailable"}).Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.Unreachable: 1})
 	if res.Summary.Status != report.StatusPartial || res.Summary.MutatingCalls != 0 {
 		t.Fatalf("status %s, calls %v", res.Summary.Status, res.Summary.APICalls)
 	}
 	// A blip is retried within the run.
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "ListAccountsForParent", Code: "ServiceUnavailable", Times: 2}).Hook())
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.Missing: 3})
 }

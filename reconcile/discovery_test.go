@@ -91,7 +91,7 @@ func TestIncompleteDiscoveryRetiresNoRecord(t *testing.T) {
 				}})
 			}
 			engine := w.engineWith(func(o *reconcile.Options) { o.TargetSources = sources })
-			res, err := engine.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply})
+			res, err := engine.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun})
 			must(t, err)
 			if res.Summary.APICalls["CopyImage"] != 2 {
 				t.Fatalf("setup: %v %v", res.Summary.APICalls, res.Summary.Errors)
@@ -99,7 +99,7 @@ func TestIncompleteDiscoveryRetiresNoRecord(t *testing.T) {
 
 			ctx := tt.breakWorld(w, fail)
 			engine = w.engineWith(func(o *reconcile.Options) { o.TargetSources = sources })
-			res, err = engine.Run(ctx, reconcile.Request{Mode: reconcile.ModeApply})
+			res, err = engine.Run(ctx, reconcile.Request{Mode: reconcile.ModeRun})
 			must(t, err)
 			if res.Summary.Status != report.StatusPartial {
 				t.Errorf("status %s, want partial", res.Summary.Status)
@@ -130,13 +130,13 @@ func TestOrphanRecordsNeedTheCopiesListed(t *testing.T) {
 		run  func(w *world) *reconcile.Result
 	}{
 		{name: "a scoped run", run: func(w *world) *reconcile.Result {
-			res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, OnlyAccounts: []string{accountID(1)}})
+			res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, OnlyAccounts: []string{accountID(1)}})
 			must(w.t, err)
 			return res
 		}},
 		{name: "the copies could not be listed", run: func(w *world) *reconcile.Result {
 			w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(1), Code: "UnauthorizedOperation"}).Hook())
-			return w.run(reconcile.ModeApply)
+			return w.run(reconcile.ModeRun)
 		}},
 	}
 	for _, tt := range tests {
@@ -146,10 +146,10 @@ func TestOrphanRecordsNeedTheCopiesListed(t *testing.T) {
 			w.cfg.Prune.GracePeriod = config.Duration(48 * time.Hour)
 			gone := w.image(euWest, "web", 1, accountID(1))
 			w.image(euWest, "keep", 1, accountID(1)) // keeps the account a target
-			w.run(reconcile.ModeApply)
+			w.run(reconcile.ModeRun)
 			w.settle()
 			must(t, deregister(context.Background(), w.cloud.Client(srcAccount, euWest), gone.ID))
-			w.run(reconcile.ModeApply) // the orphan's first sighting: an orphaned record
+			w.run(reconcile.ModeRun) // the orphan's first sighting: an orphaned record
 			key := state.PairKey{SourceImage: gone.ID, Account: accountID(1), Region: euWest}
 			if rec, _ := w.pair(key); rec.Status != state.PairOrphaned {
 				t.Fatalf("setup: record %+v", rec)
@@ -169,11 +169,11 @@ func TestRetiredRecordIsNotReportedOrphaned(t *testing.T) {
 	w := newWorld(t, 1)
 	w.cfg.Prune.Enabled = true
 	img := w.image(euWest, "web", 1, accountID(1))
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
 	w.cfg.Source.Regions = []string{usEast}
 	w.cfg.Targets.Regions = []string{euWest} // eu-west-1 is still swept
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{})
 	rec, _ := w.pair(key)
 	if rec.Status != state.PairSettled || rec.LastErrorCode != "NoLongerTargeted" {

@@ -67,14 +67,14 @@ func TestDynamoDBEngineNoOpRunWritesOnlyRunAndLease(t *testing.T) {
 	api := w.image(euWest, "api", 2, accountID(1)+","+accountID(2))
 	const pairs = n + 2
 
-	first := w.run(reconcile.ModeApply)
+	first := w.run(reconcile.ModeRun)
 	if got := first.Summary.APICalls["CopyImage"]; got != pairs {
 		t.Fatalf("first run: CopyImage calls = %d, want %d", got, pairs)
 	}
 
 	w.settle()
 	w.store.Reset()
-	second := w.run(reconcile.ModeApply)
+	second := w.run(reconcile.ModeRun)
 	wantCounts(t, second.Report, map[report.Category]int{report.OK: pairs})
 	if got := w.store.Writes().PairWrites; got != pairs {
 		t.Errorf("settling run wrote %d pair records, want %d (one audit record per pair)", got, pairs)
@@ -90,7 +90,7 @@ func TestDynamoDBEngineNoOpRunWritesOnlyRunAndLease(t *testing.T) {
 	// so the runs sort by start time rather than by id.)
 	w.cloud.Advance(time.Minute)
 	w.store.Reset()
-	third := w.run(reconcile.ModeApply)
+	third := w.run(reconcile.ModeRun)
 	wantCounts(t, third.Report, map[report.Category]int{report.OK: pairs})
 	writes := w.store.Writes()
 	if writes.PairWrites != 0 || writes.RunWrites != 1 || writes.LeaseWrites > 2 {
@@ -195,7 +195,7 @@ func TestDynamoDBTwoRunsAtOnceOneReconciles(t *testing.T) {
 		wg.Go(func() {
 			defer close(done[i])
 			<-start
-			results[i], errs[i] = e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Trigger: "test", RunID: ids[i]})
+			results[i], errs[i] = e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, Trigger: "test", RunID: ids[i]})
 		})
 	}
 	close(start)
@@ -243,7 +243,7 @@ func TestDynamoDBTwoRunsAtOnceOneReconciles(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	must(t, err)
-	res, err := again.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Trigger: "test", RunID: ids[loser] + "-again"})
+	res, err := again.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, Trigger: "test", RunID: ids[loser] + "-again"})
 	if err != nil {
 		var held *state.LeaseHeldError
 		if errors.As(err, &held) {

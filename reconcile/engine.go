@@ -30,8 +30,8 @@ const (
 	// ModePlan observes and reports; it makes no mutating AWS call and
 	// writes nothing to the state store.
 	ModePlan Mode = "plan"
-	// ModeApply reconciles.
-	ModeApply Mode = "run"
+	// ModeRun reconciles: the run command.
+	ModeRun Mode = "run"
 )
 
 // ConnectFunc opens the AWS clients of one run; runID names the sessions.

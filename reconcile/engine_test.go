@@ -24,7 +24,7 @@ func TestReconcileThenNothingToDo(t *testing.T) {
 	b := w.image(usEast, "api", 2, accountID(1)+" "+accountID(2))
 	w.cfg.Targets.Regions = []string{usEast} // every image also goes to us-east-1
 
-	first := w.run(reconcile.ModeApply)
+	first := w.run(reconcile.ModeRun)
 	// a: 3 accounts x {eu-west-1, us-east-1}; b: 2 accounts x us-east-1.
 	wantCounts(t, first.Report, map[report.Category]int{report.Missing: 8})
 	if got := first.Summary.APICalls["CopyImage"]; got != 8 {
@@ -51,7 +51,7 @@ func TestReconcileThenNothingToDo(t *testing.T) {
 	}
 
 	// While the copies run, a second run only watches.
-	second := w.run(reconcile.ModeApply)
+	second := w.run(reconcile.ModeRun)
 	wantCounts(t, second.Report, map[report.Category]int{report.InProgress: 8})
 	if n := w.last.MutatingCalls(); n != 0 {
 		t.Fatalf("run while copies are pending made %d mutating calls", n)
@@ -59,7 +59,7 @@ func TestReconcileThenNothingToDo(t *testing.T) {
 
 	w.settle()
 	w.store.Reset()
-	third := w.run(reconcile.ModeApply)
+	third := w.run(reconcile.ModeRun)
 	wantCounts(t, third.Report, map[report.Category]int{report.OK: 8})
 	settled := w.store.Writes().PairWrites
 	if settled != 8 {
@@ -68,7 +68,7 @@ func TestReconcileThenNothingToDo(t *testing.T) {
 
 	// Now nothing at all changes: no mutating call, no pair write.
 	w.store.Reset()
-	fourth := w.run(reconcile.ModeApply)
+	fourth := w.run(reconcile.ModeRun)
 	wantCounts(t, fourth.Report, map[report.Category]int{report.OK: 8})
 	if n := w.last.MutatingCalls(); n != 0 {
 		t.Fatalf("steady-state run made %d mutating calls: %v", n, w.last.CallCounts())
@@ -122,7 +122,7 @@ func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
 		w.image(euWest, "api", 3, "*"),
 		w.image(usEast, "db", 2, "*"),
 	}
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if got := res.Summary.APICalls["CopyImage"]; got != 1800 {
 		t.Fatalf("CopyImage = %d, want 1800", got)
 	}
@@ -150,7 +150,7 @@ func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
 	must(t, w.cloud.AddAccount(accountID(601), "late", "", cloud.AccountActive))
 	w.cloud.AddKey(accountID(601), euWest, "amicopier")
 	w.cloud.AddKey(accountID(601), usEast, "amicopier")
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if got := res.Summary.APICalls["CopyImage"]; got != 3 {
 		t.Fatalf("CopyImage after a new account = %d, want 3", got)
 	}
@@ -173,7 +173,7 @@ func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
 	}
 	// Its copies done too, nothing is shared any more.
 	w.settle()
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	for _, img := range imgs {
 		if got := w.cloud.LaunchPermission(srcAccount, img.Region, img.ID); got.Len() != 0 {
 			t.Errorf("%s still shared with %+v", img.ID, got)
@@ -194,7 +194,7 @@ func TestSharingIsBatchedPerImageAndSnapshot(t *testing.T) {
 func TestOUGrantsStandForTheirAccounts(t *testing.T) {
 	w := newWorld(t, 4)
 	img := w.image(euWest, "web", 1, "*")
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.APICalls["CopyImage"] != 4 {
 		t.Fatalf("copies %v %v", res.Summary.APICalls, res.Summary.Errors)
 	}
@@ -218,7 +218,7 @@ func TestOUGrantsStandForTheirAccounts(t *testing.T) {
 	// targets. The grant is taken back; the copies stay.
 	w.settle()
 	w.cfg.Targets.ExcludeAccounts = []string{accountID(1)}
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	if got := w.cloud.LaunchPermission(srcAccount, euWest, img.ID); got.Len() != 0 {
 		t.Fatalf("launch permission %+v after the exclusion, want none", got)
 	}
@@ -232,7 +232,7 @@ func TestOUGrantsStandForTheirAccounts(t *testing.T) {
 	// world's one OU holds the excluded account, so its other accounts are
 	// granted one by one.
 	img2 := w.image(euWest, "api", 1, "*")
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	got = w.cloud.LaunchPermission(srcAccount, euWest, img2.ID)
 	if len(got.OUs)+len(got.Organizations) != 0 || len(got.Accounts) != 3 {
 		t.Fatalf("launch permission %+v, want the 3 accounts", got)
@@ -244,7 +244,7 @@ func TestForeignAndSuspendedAccountsAreNeverShared(t *testing.T) {
 	must(t, w.cloud.AddAccount("300000000001", "suspended", "", cloud.AccountSuspended))
 	w.cfg.Targets.ExcludeAccounts = []string{accountID(2)}
 	img := w.image(euWest, "web", 1, "999999999999 300000000001 200000000001 "+accountID(2)+" <script>")
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	perms := w.cloud.LaunchPermissions(srcAccount, euWest, img.ID)
 	if !slices.Equal(perms, []string{accountID(1)}) {
 		t.Fatalf("launch permission = %v, want only %s", perms, accountID(1))
@@ -273,7 +273,7 @@ func TestUnreachableAccountDoesNotStopTheOthers(t *testing.T) {
 	w := newWorld(t, 3)
 	w.image(euWest, "web", 1, "*")
 	w.cloud.DenyAssumeRole(accountID(2))
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Status != report.StatusPartial {
 		t.Fatalf("status = %s, want partial", res.Summary.Status)
 	}
@@ -313,7 +313,7 @@ func TestAbortedRunNeverCopiesAPairTwice(t *testing.T) {
 					}
 					return nil
 				})
-				res, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeApply, Trigger: "test"})
+				res, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "test"})
 				if err != nil && !errors.Is(err, context.Canceled) {
 					t.Fatal(err)
 				}
@@ -322,9 +322,9 @@ func TestAbortedRunNeverCopiesAPairTwice(t *testing.T) {
 				// Start again at once (the crashed run's lease is
 				// released or expired) and once more after the copies finish.
 				w.cloud.Advance(w.cfg.State.LeaseTTL.D())
-				w.run(reconcile.ModeApply)
+				w.run(reconcile.ModeRun)
 				w.settle()
-				final := w.run(reconcile.ModeApply)
+				final := w.run(reconcile.ModeRun)
 				wantCounts(t, final.Report, map[report.Category]int{report.OK: pairs})
 				for pair, n := range w.copyCounts(accounts(pairs)) {
 					if n != 1 {
@@ -343,7 +343,7 @@ func TestFailedCopiesAreRetriedThenStuck(t *testing.T) {
 	w.image(euWest, "web", 1, accountID(1))
 	var categories []report.Category
 	for range 8 {
-		res := w.run(reconcile.ModeApply)
+		res := w.run(reconcile.ModeRun)
 		for _, c := range report.Categories {
 			if res.Report.Counts[c] > 0 {
 				categories = append(categories, c)
@@ -366,7 +366,7 @@ func TestFailedCopiesAreRetriedThenStuck(t *testing.T) {
 	}
 	// Fixing the configuration unsticks the pair.
 	w.cfg.Encryption.KMSKey = "alias/amicopier"
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.APICalls["CopyImage"] != 1 {
 		t.Fatalf("a configuration change did not retry the stuck pair: %v", res.Report.Items)
 	}
@@ -380,14 +380,14 @@ func TestInFlightCapDefersCopies(t *testing.T) {
 	for i := range 5 {
 		w.image(euWest, fmt.Sprintf("img-%d", i), 1, accountID(1))
 	}
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.APICalls["CopyImage"] != 2 || res.Summary.Actions["deferred"] != 3 {
 		t.Fatalf("calls %v actions %v", res.Summary.APICalls, res.Summary.Actions)
 	}
 	// Pending copies count against the cap in the next run, which then
 	// changes nothing: no lease, only its run record.
 	w.store.Reset()
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if res.Summary.APICalls["CopyImage"] != 0 || res.Summary.Actions["deferred"] != 3 || res.Summary.Actions["deferred_in_flight_cap"] != 3 {
 		t.Fatalf("second run: calls %v actions %v", res.Summary.APICalls, res.Summary.Actions)
 	}
@@ -400,9 +400,9 @@ func TestInFlightCapDefersCopies(t *testing.T) {
 		}
 	}
 	w.settle()
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
 	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: 5})
 }
@@ -413,7 +413,7 @@ func TestSourceUnderAWSManagedKeyIsRejected(t *testing.T) {
 		Name: "managed", Tags: map[string]string{targetTag: "*"},
 		Devices: []sim.DeviceSpec{{Size: 8, AWSManagedKey: true}},
 	})
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.RejectedTarget: 2})
 	if res.Summary.APICalls["CopyImage"] != 0 {
 		t.Fatal("copied an image whose snapshot cannot be shared")
@@ -425,7 +425,7 @@ func TestSourceUnderAWSManagedKeyIsRejected(t *testing.T) {
 	if it.SourceImage != img.ID || !strings.Contains(it.Reason, "cannot be shared") {
 		t.Fatalf("item %+v", it)
 	}
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if res.Summary.MutatingCalls != 0 {
 		t.Fatalf("retried the impossible share: %v", res.Summary.APICalls)
 	}
@@ -435,7 +435,7 @@ func TestOrphanedCopiesAreReported(t *testing.T) {
 	w := newWorld(t, 1)
 	img := w.image(euWest, "web", 1, accountID(1))
 	keep := w.image(euWest, "api", 1, accountID(1))
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
 	must(t, deregister(context.Background(), w.cloud.Client(srcAccount, euWest), img.ID))
 	res := w.run(reconcile.ModePlan)
@@ -455,7 +455,7 @@ func TestAdoptsCopiesMadeByOtherTools(t *testing.T) {
 		Name: "amigo-copy", Tags: map[string]string{"CopiedFromAMI": img.ID, "Encrypted": "true"},
 		Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: key}},
 	})
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.OK: 1})
 	if res.Summary.MutatingCalls != 0 {
 		t.Fatalf("re-copied an adopted copy: %v", res.Summary.APICalls)
@@ -467,7 +467,7 @@ func TestLeaseKeepsRunsApart(t *testing.T) {
 	w.image(euWest, "web", 1, accountID(1))
 	held, err := w.store.AcquireLease(context.Background(), srcAccount, "other-run", time.Hour)
 	must(t, err)
-	_, err = w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply})
+	_, err = w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun})
 	h, ok := reconcile.LeaseHeld(err)
 	if !ok || h.Run != "other-run" {
 		t.Fatalf("err = %v, want the lease held by other-run", err)
@@ -477,7 +477,7 @@ func TestLeaseKeepsRunsApart(t *testing.T) {
 	}
 	// A crashed run's lease expires and is taken over.
 	w.cloud.Advance(time.Hour)
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	_ = held
 }
 
@@ -485,7 +485,7 @@ func TestStateStoreUnreachableFailsBeforeAnyCall(t *testing.T) {
 	w := newWorld(t, 1)
 	w.image(euWest, "web", 1, accountID(1))
 	must(t, w.store.Close())
-	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply})
+	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun})
 	if err == nil || !strings.Contains(err.Error(), "state store") {
 		t.Fatalf("err = %v", err)
 	}
@@ -499,7 +499,7 @@ func TestScopeFlags(t *testing.T) {
 	a := w.image(euWest, "web", 1, "*")
 	w.image(euWest, "api", 1, "*")
 	res, err := w.engine().Run(context.Background(), reconcile.Request{
-		Mode: reconcile.ModeApply, OnlyImages: []string{a.ID}, OnlyAccounts: []string{accountID(2)},
+		Mode: reconcile.ModeRun, OnlyImages: []string{a.ID}, OnlyAccounts: []string{accountID(2)},
 	})
 	must(t, err)
 	if res.Summary.APICalls["CopyImage"] != 1 || len(w.copies(accountID(2), euWest, a.ID)) != 1 {
@@ -514,7 +514,7 @@ func TestScopeFlags(t *testing.T) {
 func TestShardedRunRecordsItsShard(t *testing.T) {
 	w := newWorld(t, 4)
 	w.image(euWest, "web", 1, "*")
-	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Shard: reconcile.Shard{Index: 2, Count: 3}})
+	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, Shard: reconcile.Shard{Index: 2, Count: 3}})
 	must(t, err)
 	runs, err := w.store.RecentRuns(context.Background(), srcAccount, 5)
 	must(t, err)
@@ -537,7 +537,7 @@ func TestRunErrorsAreBounded(t *testing.T) {
 		w.image(euWest, fmt.Sprintf("img-%03d", i), 1, accountID(1))
 	}
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Code: "InvalidParameterValue", Message: "refused"}).Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if got := res.Summary.APICalls["CopyImage"]; got != n {
 		t.Fatalf("CopyImage = %d, want %d", got, n)
 	}
@@ -614,7 +614,7 @@ func TestForeignCopyKeysAreReadFromItsSnapshots(t *testing.T) {
 			Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: c.key}},
 		})
 	}
-	w.run(reconcile.ModeApply) // copies "ours"
+	w.run(reconcile.ModeRun) // copies "ours"
 	w.settle()
 	res := w.run(reconcile.ModePlan)
 	wantCounts(t, res.Report, map[report.Category]int{report.OK: 2, report.WrongKey: 1})
@@ -638,7 +638,7 @@ func TestForeignCopyKeysAreReadFromItsSnapshots(t *testing.T) {
 	}
 	w.cfg.Encryption.Overrides = []config.KeyOverride{{Region: usEast, KMSKey: east.ARN}}
 	w.image(usEast, "east", 1, accountID(1))
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
 	res = w.run(reconcile.ModePlan)
 	if n := w.cloud.Calls("DescribeSnapshots", accountID(1), usEast); n != 0 {
@@ -653,9 +653,9 @@ func TestOrphanRecordOfARediscoveredPairIsDecidedOnce(t *testing.T) {
 	w := newWorld(t, 1)
 	w.cfg.Prune.Enabled = true
 	img := w.image(euWest, "web", 1, accountID(1))
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
-	w.run(reconcile.ModeApply) // settles the pair
+	w.run(reconcile.ModeRun) // settles the pair
 	// A record left orphaned by an earlier version (say the source was
 	// disabled, and looked gone), while the source is discovered today.
 	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
@@ -667,7 +667,7 @@ func TestOrphanRecordOfARediscoveredPairIsDecidedOnce(t *testing.T) {
 	cur.Status = state.PairOrphaned
 	_, err = w.store.PutPair(context.Background(), cur)
 	must(t, err)
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Status != report.StatusSucceeded {
 		t.Fatalf("status %s: %v", res.Summary.Status, res.Summary.Errors)
 	}
@@ -680,14 +680,14 @@ func TestOrphanRecordOfARediscoveredPairIsDecidedOnce(t *testing.T) {
 
 func TestOrphanRecordsLeaveWhenPruningIsTurnedOff(t *testing.T) {
 	w, _ := orphanWorld(t, true)
-	w.run(reconcile.ModeApply) // remembers the orphan
+	w.run(reconcile.ModeRun) // remembers the orphan
 	left, err := w.store.UnsettledPairs(context.Background(), srcAccount)
 	must(t, err)
 	if len(left) != 1 || left[0].Status != state.PairOrphaned {
 		t.Fatalf("records %+v", left)
 	}
 	w.cfg.Prune.Enabled = false
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	left, err = w.store.UnsettledPairs(context.Background(), srcAccount)
 	must(t, err)
 	if len(left) != 0 {
@@ -708,7 +708,7 @@ func TestFailedCopyAlreadyGoneDoesNotBlockTheRetry(t *testing.T) {
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DeregisterImage", Times: 1, Before: func() {
 		_ = deregister(context.Background(), client, failed.ID)
 	}}).Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Status != report.StatusSucceeded || res.Summary.APICalls["CopyImage"] != 1 {
 		t.Fatalf("status %s, calls %v, errors %v", res.Summary.Status, res.Summary.APICalls, res.Summary.Errors)
 	}
@@ -727,7 +727,7 @@ func TestReopenedPairTakesANewAttempt(t *testing.T) {
 		Name: "old-failed", State: cloud.ImageFailed, CreationDate: w.cloud.Now().Add(-48 * time.Hour),
 		Tags: map[string]string{"CopiedFromAMI": img.ID, "amicopier:managed": "true", "amicopier:attempt": "1"},
 	})
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.APICalls["CopyImage"] != 1 {
 		t.Fatalf("calls %v, errors %v", res.Summary.APICalls, res.Summary.Errors)
 	}
@@ -759,7 +759,7 @@ func TestReopenedRegionIsReadInOneBatch(t *testing.T) {
 	}
 	w.cloud.Advance(time.Hour)
 	w.store.Reset()
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 5 {
 		t.Fatalf("%d copies, want 5: %v", n, res.Summary.Errors)
 	}

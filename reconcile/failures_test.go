@@ -28,7 +28,7 @@ func TestDeferredRetryKeepsTheFailure(t *testing.T) {
 	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
 	kms, _ := w.cloud.ResolveKey(accountID(1), euWest, "alias/amicopier")
 	w.cloud.SetKeyEnabled(kms.ARN, false)
-	w.run(reconcile.ModeApply) // attempt 1: accepted, fails later
+	w.run(reconcile.ModeRun) // attempt 1: accepted, fails later
 	w.settle()
 	// Another tool's copy takes the Region's only in-flight slot.
 	blocker := w.cloud.AddImage(accountID(1), euWest, sim.ImageSpec{Name: "other", State: cloud.ImagePending,
@@ -38,7 +38,7 @@ func TestDeferredRetryKeepsTheFailure(t *testing.T) {
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DeregisterImage", Account: accountID(1), Before: func() {
 		atDeregister, _ = w.pair(key)
 	}}).Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Actions["deregister_failed"] != 1 || res.Summary.Actions["deferred_in_flight_cap"] != 1 {
 		t.Fatalf("actions %v, want the failed copy removed and the retry deferred by the cap", res.Summary.Actions)
 	}
@@ -51,7 +51,7 @@ func TestDeferredRetryKeepsTheFailure(t *testing.T) {
 
 	// Deferred again: the failure is not counted twice.
 	w.cloud.SetFault(nil)
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if res.Summary.Actions["deferred_in_flight_cap"] != 1 || res.Summary.APICalls["CopyImage"] != 0 {
 		t.Fatalf("second run: actions %v, calls %v", res.Summary.Actions, res.Summary.APICalls)
 	}
@@ -62,14 +62,14 @@ func TestDeferredRetryKeepsTheFailure(t *testing.T) {
 	// The slot frees and the key works: attempt 2 makes the copy.
 	must(t, deregister(context.Background(), w.cloud.Client(accountID(1), euWest), blocker.ID))
 	w.cloud.SetKeyEnabled(kms.ARN, true)
-	if res := w.run(reconcile.ModeApply); res.Summary.APICalls["CopyImage"] != 1 {
+	if res := w.run(reconcile.ModeRun); res.Summary.APICalls["CopyImage"] != 1 {
 		t.Fatalf("retry not made: %v %v", res.Summary.APICalls, res.Summary.Errors)
 	}
 	if rec, _ := w.pair(key); rec.Attempts != 2 || rec.Failures != 1 {
 		t.Fatalf("record of the retry: %+v", rec)
 	}
 	w.settle()
-	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 1})
+	wantCounts(t, w.run(reconcile.ModeRun).Report, map[report.Category]int{report.OK: 1})
 }
 
 // TestSettledCopyDeletedByHandIsCopiedAgain: the pair's settled record is
@@ -79,9 +79,9 @@ func TestSettledCopyDeletedByHandIsCopiedAgain(t *testing.T) {
 	w := newWorld(t, 1)
 	img := w.image(euWest, "web", 1, accountID(1))
 	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
-	w.run(reconcile.ModeApply) // settles the record
+	w.run(reconcile.ModeRun) // settles the record
 	if rec, _ := w.pair(key); rec.Status != state.PairSettled {
 		t.Fatalf("setup: record %+v", rec)
 	}
@@ -89,7 +89,7 @@ func TestSettledCopyDeletedByHandIsCopiedAgain(t *testing.T) {
 	must(t, deregister(context.Background(), w.cloud.Client(accountID(1), euWest), old.ID))
 	w.cloud.Advance(time.Hour)
 
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	copies := w.copies(accountID(1), euWest, img.ID)
 	if len(copies) != 1 || copies[0].ID == old.ID {
 		t.Fatalf("copies after the run: %+v (calls %v, errors %v); want one new copy", copies, res.Summary.APICalls, res.Summary.Errors)
@@ -103,7 +103,7 @@ func TestSettledCopyDeletedByHandIsCopiedAgain(t *testing.T) {
 		t.Fatalf("attempt tag %q, want 2 (the recorded attempt)", got)
 	}
 	w.settle()
-	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 1})
+	wantCounts(t, w.run(reconcile.ModeRun).Report, map[report.Category]int{report.OK: 1})
 }
 
 // TestReopenLosesToALaterWrite: a settled record written after this run
@@ -112,9 +112,9 @@ func TestReopenLosesToALaterWrite(t *testing.T) {
 	w := newWorld(t, 1)
 	img := w.image(euWest, "web", 1, accountID(1))
 	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	old := w.copies(accountID(1), euWest, img.ID)[0]
 	must(t, deregister(context.Background(), w.cloud.Client(accountID(1), euWest), old.ID))
 	w.cloud.Advance(time.Hour)
@@ -128,7 +128,7 @@ func TestReopenLosesToALaterWrite(t *testing.T) {
 			t.Error(err)
 		}
 	}}).Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls["CopyImage"]; n != 0 {
 		t.Fatalf("copied over a record written after the observation (%d calls)", n)
 	}
@@ -153,7 +153,7 @@ func TestCopyDeniedIsAFailedAttempt(t *testing.T) {
 	w.image(euWest, "b", 1, accountID(1))
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "CopyImage", Account: accountID(1), Code: "UnauthorizedOperation",
 		Message: "not authorized to perform kms:CreateGrant"}).Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls["CopyImage"]; n != 1 {
 		t.Fatalf("CopyImage = %d, want 1 (the Region stops at the first denial)", n)
 	}
@@ -178,9 +178,9 @@ func TestCopyDeniedIsAFailedAttempt(t *testing.T) {
 	// then no CopyImage is made any more.
 	for range 6 {
 		w.cloud.Advance(time.Minute)
-		w.run(reconcile.ModeApply)
+		w.run(reconcile.ModeRun)
 	}
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.Stuck: 2})
 	if n := res.Summary.APICalls["CopyImage"]; n != 0 {
 		t.Fatalf("stuck pairs copied again: %d", n)
@@ -223,7 +223,7 @@ func TestCopiesInOtherStates(t *testing.T) {
 			bad := w.cloud.AddImage(accountID(1), euWest, sim.ImageSpec{Name: "copy-of-web", State: tt.state, Tags: tags,
 				Devices: []sim.DeviceSpec{{Size: 8, Encrypted: true}}})
 			w.cloud.Advance(time.Minute)
-			res := w.run(reconcile.ModeApply)
+			res := w.run(reconcile.ModeRun)
 			it := res.Report.Items[0]
 			if len(res.Report.Items) != 1 || it.Category != report.Failed || !strings.Contains(it.Reason, bad.ID) {
 				t.Fatalf("items %+v", res.Report.Items)
@@ -258,11 +258,11 @@ func TestFailedCopyThatCannotBeRemovedBlocksTheRetry(t *testing.T) {
 	key := state.PairKey{SourceImage: img.ID, Account: accountID(1), Region: euWest}
 	kms, _ := w.cloud.ResolveKey(accountID(1), euWest, "alias/amicopier")
 	w.cloud.SetKeyEnabled(kms.ARN, false)
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
 	w.cloud.SetKeyEnabled(kms.ARN, true)
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DeregisterImage", Code: "InternalError"}).Hook())
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.APICalls["CopyImage"] != 0 || res.Summary.Actions["deferred"] != 1 {
 		t.Fatalf("calls %v, actions %v", res.Summary.APICalls, res.Summary.Actions)
 	}
@@ -270,7 +270,7 @@ func TestFailedCopyThatCannotBeRemovedBlocksTheRetry(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 	w.cloud.SetFault(nil)
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if res.Summary.Actions["deregister_failed"] != 1 || res.Summary.APICalls["CopyImage"] != 1 {
 		t.Fatalf("calls %v, actions %v, errors %v", res.Summary.APICalls, res.Summary.Actions, res.Summary.Errors)
 	}
@@ -278,7 +278,7 @@ func TestFailedCopyThatCannotBeRemovedBlocksTheRetry(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 	w.settle()
-	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: 1})
+	wantCounts(t, w.run(reconcile.ModeRun).Report, map[report.Category]int{report.OK: 1})
 }
 
 // The batch read of a reopened Region keeps returning some keys
@@ -301,7 +301,7 @@ func TestReopenBatchReadFails(t *testing.T) {
 		must(t, err)
 	}
 	w.cloud.Advance(time.Hour)
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 2 || res.Summary.Status != report.StatusPartial {
 		t.Fatalf("%d copies, status %s: want 2 of 3 and a partial run (%v)", n, res.Summary.Status, res.Summary.Errors)
 	}
@@ -309,7 +309,7 @@ func TestReopenBatchReadFails(t *testing.T) {
 		t.Fatalf("%d unprocessed faults injected, want 1", got)
 	}
 	w.settle()
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if n := res.Summary.APICalls[cloud.OpCopyImage]; n != 1 {
 		t.Errorf("the next run made %d copies, want the one left", n)
 	}

@@ -50,14 +50,14 @@ func (r *run) stopOr(ctx context.Context, err error) (*Result, error) {
 		return nil, err
 	}
 	r.noteCutOff(1)
-	if r.req.Mode == ModeApply {
+	if r.req.Mode == ModeRun {
 		// Stopped before applying anything: every planned copy waits.
 		for _, rw := range r.seen.work {
 			r.deferRest(ctx, &regionCursor{rw: rw})
 		}
 	}
 	res := r.finish(ctx)
-	if r.req.Mode == ModeApply {
+	if r.req.Mode == ModeRun {
 		res.Summary.StateWrites = int(r.out.writes.Load())
 	}
 	return res, nil

@@ -47,7 +47,7 @@ func TestStoppedRunIsRecordedAsInterrupted(t *testing.T) {
 				}
 				return nil
 			})
-			res, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeApply, Trigger: "test"})
+			res, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "test"})
 			if err != nil {
 				t.Fatalf("a stopped run returned an error instead of its result: %v", err)
 			}
@@ -84,7 +84,7 @@ func TestStoppedRunIsRecordedAsInterrupted(t *testing.T) {
 			// The next run finishes the work.
 			w.cloud.SetFault(nil)
 			w.cloud.Advance(w.cfg.State.LeaseTTL.D())
-			next := w.run(reconcile.ModeApply)
+			next := w.run(reconcile.ModeRun)
 			if next.Summary.Status != report.StatusSucceeded {
 				t.Errorf("the next run: %s %v", next.Summary.Status, next.Summary.Errors)
 			}

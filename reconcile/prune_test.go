@@ -25,7 +25,7 @@ func orphanWorld(t *testing.T, prune bool, opts ...sim.Option) (w *world, copyID
 	w.cfg.Prune.Enabled = prune
 	w.cfg.Prune.GracePeriod = config.Duration(48 * time.Hour)
 	img := w.image(euWest, "web", 2, accountID(1))
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
 	copies := w.copies(accountID(1), euWest, img.ID)
 	if len(copies) != 1 {
@@ -45,7 +45,7 @@ func orphanWorld(t *testing.T, prune bool, opts ...sim.Option) (w *world, copyID
 func TestPruneIsOffByDefault(t *testing.T) {
 	w, copyID := orphanWorld(t, false)
 	w.cloud.Advance(30 * 24 * time.Hour)
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.Orphaned: 1, report.OK: 1})
 	if it := itemsOf(res.Report, report.Orphaned)[0]; !strings.Contains(it.Reason, "pruning is off") {
 		t.Fatalf("reason %q", it.Reason)
@@ -74,7 +74,7 @@ func TestPruneAfterGracePeriod(t *testing.T) {
 	}
 
 	// First sighting: remembered, not pruned.
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	it := itemsOf(res.Report, report.Orphaned)[0]
 	if it.Action != "none" || !strings.Contains(it.Reason, "may be pruned after") {
 		t.Fatalf("first sighting: %+v", it)
@@ -85,14 +85,14 @@ func TestPruneAfterGracePeriod(t *testing.T) {
 
 	// Still within the grace period.
 	w.cloud.Advance(24 * time.Hour)
-	if res := w.run(reconcile.ModeApply); res.Summary.MutatingCalls != 0 {
+	if res := w.run(reconcile.ModeRun); res.Summary.MutatingCalls != 0 {
 		t.Fatal("pruned during the grace period")
 	}
 
 	// An instance uses the copy: kept, whatever the grace period.
 	w.cloud.Advance(25 * time.Hour)
 	inst := w.cloud.LaunchInstance(accountID(1), euWest, copyID)
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if res.Summary.MutatingCalls != 0 || !strings.Contains(itemsOf(res.Report, report.Orphaned)[0].Reason, "still use it") {
 		t.Fatalf("pruned a copy in use: %v %+v", res.Summary.APICalls, res.Report.Items)
 	}
@@ -108,7 +108,7 @@ func TestPruneAfterGracePeriod(t *testing.T) {
 	}
 
 	before := snaps()
-	res = w.run(reconcile.ModeApply)
+	res = w.run(reconcile.ModeRun)
 	if res.Summary.Actions["prune"] != 1 {
 		t.Fatalf("not pruned: %v %+v", res.Summary.Actions, res.Report.Items)
 	}
@@ -123,7 +123,7 @@ func TestPruneAfterGracePeriod(t *testing.T) {
 	if n := len(w.cloud.Images(accountID(1), euWest)); n != 2 {
 		t.Fatalf("%d images left, want the 2 foreign ones", n)
 	}
-	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{})
+	wantCounts(t, w.run(reconcile.ModeRun).Report, map[report.Category]int{})
 	if got := w.cloud.Calls("DeregisterImage", accountID(1), euWest); got != 1 {
 		t.Fatalf("DeregisterImage calls = %d", got)
 	}

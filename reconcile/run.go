@@ -20,7 +20,7 @@ import (
 type Result struct {
 	Report  *report.Report
 	Summary *report.Summary
-	// Record is the run record written to the state store (ModeApply),
+	// Record is the run record written to the state store (ModeRun),
 	// nil for a plan or when it could not be written.
 	Record *state.Run
 }
@@ -220,8 +220,8 @@ func (e *Engine) newRun(req Request) (*run, error) {
 // lease, no state, no source listing); per-account failures are reported
 // in the result with status "partial".
 func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
-	if req.Mode != ModePlan && req.Mode != ModeApply {
-		return nil, fmt.Errorf("unknown run mode %q (want %q or %q)", req.Mode, ModePlan, ModeApply)
+	if req.Mode != ModePlan && req.Mode != ModeRun {
+		return nil, fmt.Errorf("unknown run mode %q (want %q or %q)", req.Mode, ModePlan, ModeRun)
 	}
 	r, err := e.newRun(req)
 	if err != nil {
@@ -272,12 +272,12 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Mode == ModePlan {
 		r.kmsProblems(ctx) // check.go
 	}
-	if req.Mode == ModeApply && !r.hasChanges() {
+	if req.Mode == ModeRun && !r.hasChanges() {
 		// Nothing to change but copies the cap defers: no lease, and the
 		// report says they wait.
 		r.deferTrimmed()
 	}
-	if req.Mode == ModeApply && r.hasChanges() {
+	if req.Mode == ModeRun && r.hasChanges() {
 		lctx, err := r.takeLease(ctx, log)
 		if err != nil {
 			return r.stopOr(ctx, err)
@@ -296,7 +296,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	res := r.finish(ctx)
 	r.releaseLease()
-	if req.Mode == ModeApply {
+	if req.Mode == ModeRun {
 		res.Summary.StateWrites = int(r.out.writes.Load())
 	}
 	log.Info("run finished", "status", res.Summary.Status, "drift", res.Report.Drift(),
@@ -531,7 +531,7 @@ func (r *run) finish(ctx context.Context) *Result {
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
 	sum.Unreachable, sum.UnreachableCount = report.UnreachableAccounts(rep, report.MaxUnreachable)
-	if r.req.Mode == ModeApply {
+	if r.req.Mode == ModeRun {
 		rec := state.Run{
 			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: status,
 			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: slices.Clone(errs),

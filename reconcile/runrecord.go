@@ -45,7 +45,7 @@ type Failure struct {
 // set are the engine's settings (the scope runs are recorded under and
 // their retention).
 func RecordFailure(ctx context.Context, store state.Store, set Settings, f Failure) error {
-	if f.Request.Mode != ModeApply || f.Err == nil {
+	if f.Request.Mode != ModeRun || f.Err == nil {
 		return nil
 	}
 	if _, held := LeaseHeld(f.Err); held {

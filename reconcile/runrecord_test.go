@@ -22,7 +22,7 @@ func TestPartialRunNamesUnreachableAccounts(t *testing.T) {
 	w.image(euWest, "web", 1, "*")
 	w.image(usEast, "base", 1, "*")
 	w.cloud.DenyAssumeRole(accountID(2))
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Status != report.StatusPartial {
 		t.Fatalf("status %s, want partial", res.Summary.Status)
 	}
@@ -56,7 +56,7 @@ func TestRecordFailure(t *testing.T) {
 	ctx := context.Background()
 	started := w.cloud.Now()
 	for _, req := range []reconcile.Request{
-		{Mode: reconcile.ModeApply, Trigger: "cli", RunID: "run-failed"},
+		{Mode: reconcile.ModeRun, Trigger: "cli", RunID: "run-failed"},
 		{Mode: reconcile.ModePlan, Trigger: "cli", RunID: "plan-failed"},
 	} {
 		_, err := eng.Run(ctx, req)
@@ -68,7 +68,7 @@ func TestRecordFailure(t *testing.T) {
 		}
 	}
 	held := &state.LeaseHeldError{Scope: srcAccount, Holder: "other-run", Expires: started.Add(time.Minute)}
-	if err := reconcile.RecordFailure(ctx, w.store, settingsOf(t, w.cfg), reconcile.Failure{Request: reconcile.Request{Mode: reconcile.ModeApply, RunID: "held"}, Started: started, Err: held}); err != nil {
+	if err := reconcile.RecordFailure(ctx, w.store, settingsOf(t, w.cfg), reconcile.Failure{Request: reconcile.Request{Mode: reconcile.ModeRun, RunID: "held"}, Started: started, Err: held}); err != nil {
 		t.Fatal(err)
 	}
 	runs, err := w.store.RecentRuns(ctx, srcAccount, 10)
@@ -79,7 +79,7 @@ func TestRecordFailure(t *testing.T) {
 		t.Fatalf("recorded runs %+v, want only the failed reconcile", runs)
 	}
 	r := runs[0]
-	if r.ID != "run-failed" || r.Status != report.StatusFailed || r.Trigger != "cli" || r.Mode != string(reconcile.ModeApply) ||
+	if r.ID != "run-failed" || r.Status != report.StatusFailed || r.Trigger != "cli" || r.Mode != string(reconcile.ModeRun) ||
 		len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "connection refused") || !r.Finished.Equal(started.Add(time.Second)) {
 		t.Fatalf("failed run recorded as %+v", r)
 	}

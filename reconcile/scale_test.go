@@ -94,7 +94,7 @@ func TestShardsInParallelCoverTheOrganisationOnce(t *testing.T) {
 	for i := range shards {
 		wg.Go(func() {
 			res, err := w.engine().Run(context.Background(), reconcile.Request{
-				Mode: reconcile.ModeApply, Shard: reconcile.Shard{Index: i + 1, Count: shards},
+				Mode: reconcile.ModeRun, Shard: reconcile.Shard{Index: i + 1, Count: shards},
 			})
 			if err != nil {
 				t.Errorf("shard %d: %v", i+1, err)
@@ -158,7 +158,7 @@ func TestShardsInParallelCoverTheOrganisationOnce(t *testing.T) {
 	w.settle()
 	ok := 0
 	for i := range shards {
-		res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Shard: reconcile.Shard{Index: i + 1, Count: shards}})
+		res, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, Shard: reconcile.Shard{Index: i + 1, Count: shards}})
 		must(t, err)
 		ok += res.Report.Counts[report.OK]
 	}
@@ -184,17 +184,17 @@ func TestShardLeasesAreIndependent(t *testing.T) {
 	// Shard 1's lease is held: shard 1 is refused, shard 2 works.
 	_, err := w.store.AcquireLease(context.Background(), e.ScopeFor(one), "other-run", w.cfg.State.LeaseTTL.D())
 	must(t, err)
-	if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Shard: one}); err == nil {
+	if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, Shard: one}); err == nil {
 		t.Fatal("shard 1 ran while its lease was held")
 	} else if h, held := reconcile.LeaseHeld(err); !held || h.Run != "other-run" {
 		t.Fatalf("err = %v", err)
 	}
-	res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Shard: reconcile.Shard{Index: 2, Count: 2}})
+	res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, Shard: reconcile.Shard{Index: 2, Count: 2}})
 	must(t, err)
 	if res.Summary.APICalls["CopyImage"] == 0 {
 		t.Fatal("shard 2 did nothing")
 	}
-	if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, Shard: reconcile.Shard{Index: 3, Count: 2}}); err == nil ||
+	if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, Shard: reconcile.Shard{Index: 3, Count: 2}}); err == nil ||
 		!strings.Contains(err.Error(), "between 1 and 2 (got 3)") {
 		t.Fatalf("bad shard: err = %v", err)
 	}
@@ -203,15 +203,15 @@ func TestShardLeasesAreIndependent(t *testing.T) {
 func TestNoOpRunWritesOnlyItsRecord(t *testing.T) {
 	w := newWorld(t, 3)
 	w.image(euWest, "web", 1, "*")
-	first := w.run(reconcile.ModeApply)
+	first := w.run(reconcile.ModeRun)
 	if writes := w.store.Writes(); writes.LeaseWrites != 2 {
 		t.Fatalf("a run with work wrote %+v: it must take and release the lease", writes)
 	}
 	_ = first
 	w.settle()
-	w.run(reconcile.ModeApply) // settles the records
+	w.run(reconcile.ModeRun) // settles the records
 	w.store.Reset()
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.OK: 3})
 	if writes := w.store.Writes(); writes.Total() != 1 || writes.RunWrites != 1 {
 		t.Fatalf("a run with nothing to do wrote %+v, want its run record only", writes)
@@ -235,11 +235,11 @@ func TestStaleObservationExitsCleanly(t *testing.T) {
 		// When the slow run has seen every account but the last miss its
 		// copy, the other run does the whole job before it goes on.
 		if c.Op == "DescribeImages" && c.Account == accountID(n) && other.CompareAndSwap(false, true) {
-			_, otherErr = w.engine().Run(context.WithoutCancel(ctx), reconcile.Request{Mode: reconcile.ModeApply, RunID: "other-run"})
+			_, otherErr = w.engine().Run(context.WithoutCancel(ctx), reconcile.Request{Mode: reconcile.ModeRun, RunID: "other-run"})
 		}
 		return nil
 	})
-	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, RunID: "slow-run"})
+	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, RunID: "slow-run"})
 	must(t, otherErr)
 	var stale *reconcile.StaleError
 	if !errors.As(err, &stale) {
@@ -255,7 +255,7 @@ func TestStaleObservationExitsCleanly(t *testing.T) {
 	// The lease was given back: the next run works.
 	w.cloud.SetFault(nil)
 	w.settle()
-	wantCounts(t, w.run(reconcile.ModeApply).Report, map[report.Category]int{report.OK: n})
+	wantCounts(t, w.run(reconcile.ModeRun).Report, map[report.Category]int{report.OK: n})
 }
 
 // TestPacingAvoidsThrottling runs a catch-up against small token buckets,
@@ -274,7 +274,7 @@ func TestPacingAvoidsThrottling(t *testing.T) {
 	for i := range 6 {
 		w.image(euWest, fmt.Sprintf("img-%d", i), 2, "*")
 	}
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Status != report.StatusSucceeded || res.Summary.APICalls["CopyImage"] != 6*n {
 		t.Fatalf("status %s, calls %v, errors %v", res.Summary.Status, res.Summary.APICalls, res.Summary.Errors)
 	}
@@ -297,7 +297,7 @@ func TestThrottlesAreRetriedAndCounted(t *testing.T) {
 	e, err := reconcile.New(reconcile.Options{Settings: settingsOf(t, w.cfg), Store: w.store, Clock: w.cloud,
 		Connect: func(context.Context, string) (cloud.Connector, error) { return w.cloud.Connector(srcAccount), nil }})
 	must(t, err) // the real, sleeping backoff: the bucket refills meanwhile
-	res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply})
+	res, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun})
 	must(t, err)
 	if res.Summary.ThrottledCalls == 0 || res.Summary.ThrottledCalls != w.cloud.ThrottledCalls() {
 		t.Fatalf("throttled: summary %d, simulator %d", res.Summary.ThrottledCalls, w.cloud.ThrottledCalls())
@@ -318,7 +318,7 @@ func TestOnlyCopiesOfThisRunAreShared(t *testing.T) {
 		imgs = append(imgs, w.image(euWest, fmt.Sprintf("img-%d", i), 1, accountID(1)))
 	}
 	slices.SortFunc(imgs, func(a, b cloud.Image) int { return strings.Compare(a.ID, b.ID) })
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if res.Summary.Actions["copy"] != 2 || res.Summary.Actions["deferred_in_flight_cap"] != 3 {
 		t.Fatalf("actions %v", res.Summary.Actions)
 	}
@@ -330,7 +330,7 @@ func TestOnlyCopiesOfThisRunAreShared(t *testing.T) {
 	}
 	for range 3 {
 		w.settle()
-		w.run(reconcile.ModeApply)
+		w.run(reconcile.ModeRun)
 	}
 	w.settle()
 	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: 5})
@@ -361,7 +361,7 @@ func TestSlotFreedByAFailedCopyIsNotUsedUnshared(t *testing.T) {
 		}
 		return nil
 	})
-	res := w.run(reconcile.ModeApply)
+	res := w.run(reconcile.ModeRun)
 	if got := w.cloud.Calls("CopyImage", accountID(1), usEast); got != 1 {
 		t.Fatalf("CopyImage in us-east-1 = %d, want 1 (a, refused; b must wait)", got)
 	}
@@ -382,7 +382,7 @@ func TestStaleErrorNamesTheSettledPair(t *testing.T) {
 	const n = 8
 	w := newWorld(t, n)
 	img := w.image(euWest, "web", 1, "*")
-	w.run(reconcile.ModeApply)
+	w.run(reconcile.ModeRun)
 	w.settle()
 	settled := state.PairKey{SourceImage: img.ID, Account: accountID(5), Region: euWest}
 	w.cloud.SetFault(sim.NewFaultPlan(1).Add(sim.FaultRule{Op: "DescribeImages", Account: accountID(3), Times: 1, Before: func() {
@@ -392,7 +392,7 @@ func TestStaleErrorNamesTheSettledPair(t *testing.T) {
 			t.Error(err)
 		}
 	}}).Hook())
-	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, RunID: "slow-run"})
+	_, err := w.engine().Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, RunID: "slow-run"})
 	var stale *reconcile.StaleError
 	if !errors.As(err, &stale) {
 		t.Fatalf("err = %v, want a StaleError", err)

@@ -19,7 +19,7 @@ func TestUnmatchedScope(t *testing.T) {
 	web := w.image(euWest, "web", 1, accountID(1)+" "+accountID(2))
 	const typo, stranger = "ami-0123456789abcdef0", "999999999999"
 	req := reconcile.Request{
-		Mode: reconcile.ModeApply, Trigger: "test",
+		Mode: reconcile.ModeRun, Trigger: "test",
 		OnlyImages:   []string{web.ID, typo},
 		OnlyAccounts: []string{accountID(1), accountID(3), stranger, stranger},
 	}

@@ -90,7 +90,7 @@ func FuzzNoShareOutsideTheOrganization(f *testing.F) {
 		if n := c.MutatingCalls(); n != 0 {
 			t.Fatalf("plan made %d mutating calls (tag %q, rule %q, event %q)", n, tag, ruleAccounts, event)
 		}
-		if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeApply, ExtraTargets: extra}); err != nil {
+		if _, err := e.Run(context.Background(), reconcile.Request{Mode: reconcile.ModeRun, ExtraTargets: extra}); err != nil {
 			t.Fatal(err)
 		}
 		for _, a := range c.LaunchPermissions(srcAccount, euWest, img.ID) {

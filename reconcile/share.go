@@ -236,7 +236,7 @@ func (r *run) lookupGrantedImages(ctx context.Context, images map[string]bool) (
 // with the snapshots; a snapshot that outlives its image keeps them until
 // it is deleted, and is no source amicopier copies.)
 func (r *run) dropGrants(ctx context.Context, image string) {
-	if r.req.Mode != ModeApply || r.scoped || r.found.incomplete {
+	if r.req.Mode != ModeRun || r.scoped || r.found.incomplete {
 		return
 	}
 	r.sharing.dropped = append(r.sharing.dropped, image)

@@ -86,7 +86,7 @@ func TestEngineContract(t *testing.T) {
 		t.Fatalf("plan made %d mutating calls (summary says %d)", n, got.Summary.MutatingCalls)
 	}
 
-	apply := reconcile.Request{Mode: reconcile.ModeApply, Trigger: "test", RunID: "run-1"}
+	apply := reconcile.Request{Mode: reconcile.ModeRun, Trigger: "test", RunID: "run-1"}
 	wantRun, err := simEngine.Run(ctx, apply)
 	if err != nil {
 		t.Fatal(err)

@@ -124,7 +124,7 @@ func RunChaos(ctx context.Context, sc Scenario) (*ChaosResult, error) {
 			// The second run is killed half-way through its calls.
 			plan.CrashAfter(plan.Calls()+250, cancel)
 		}
-		out, err := w.run(runCtx, reconcile.ModeApply, sc)
+		out, err := w.run(runCtx, reconcile.ModeRun, sc)
 		cancel()
 		if i == 1 {
 			plan.CrashAfter(0, nil)
@@ -155,7 +155,7 @@ func RunChaos(ctx context.Context, sc Scenario) (*ChaosResult, error) {
 	w.cloud.SetFault(nil)
 	var final *report.Report
 	for range 2 {
-		if _, err := w.run(ctx, reconcile.ModeApply, sc); err != nil {
+		if _, err := w.run(ctx, reconcile.ModeRun, sc); err != nil {
 			return nil, fmt.Errorf("recovery run: %w", err)
 		}
 		res.RecoveryRuns++

@@ -155,7 +155,7 @@ type Options struct {
 	HeapProfile io.Writer
 }
 
-// Run builds the scenario and runs the engine on it (ModeApply) twice:
+// Run builds the scenario and runs the engine on it (ModeRun) twice:
 // once to measure memory, once to measure everything else.
 //
 // Memory is measured apart because the simulator holds most of the heap
@@ -307,7 +307,7 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 	cpu0, gc0 := cpuTime()
 	start := time.Now()
 	p.phases.start = start
-	res, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeApply, Trigger: "bench"})
+	res, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "bench"})
 	p.wall = time.Since(start).Seconds()
 	cpu1, gc1 := cpuTime()
 	p.cpu, p.gcCPU = cpu1-cpu0, gc1-gc0

@@ -105,7 +105,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	format := reportFormat(*output, cfg)
 	progress := newProgress(env, log, lf.quiet)
 	req := reconcile.Request{
-		Mode: reconcile.ModeApply, Trigger: "cli",
+		Mode: reconcile.ModeRun, Trigger: "cli",
 		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 		IncludeOK: view.includeOK || format == report.FormatHTML, RequireScopeMatch: true,
 	}

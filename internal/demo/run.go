@@ -57,7 +57,7 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	if err != nil {
 		return nil, fmt.Errorf("dry run before reconciling: %w", err)
 	}
-	applied, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeApply, Trigger: "demo", IncludeOK: o.IncludeOK})
+	applied, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "demo", IncludeOK: o.IncludeOK})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}

@@ -759,8 +759,8 @@ func emittedMetrics(t *testing.T) (namespace string, dims []string, names []stri
 	t.Helper()
 	now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	res := &reconcile.Result{
-		Report:  report.New(string(reconcile.ModeApply), "111111111111", []string{"eu-west-1"}, now),
-		Summary: &report.Summary{RunID: "r1", Trigger: string(lambdafn.KindSchedule), Mode: string(reconcile.ModeApply), Status: report.StatusSucceeded},
+		Report:  report.New(string(reconcile.ModeRun), "111111111111", []string{"eu-west-1"}, now),
+		Summary: &report.Summary{RunID: "r1", Trigger: string(lambdafn.KindSchedule), Mode: string(reconcile.ModeRun), Status: report.StatusSucceeded},
 	}
 	var buf bytes.Buffer
 	if err := lambdafn.WriteMetrics(&buf, res, now); err != nil {

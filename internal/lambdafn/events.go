@@ -46,7 +46,7 @@ const (
 // Event is a parsed, validated invocation payload.
 type Event struct {
 	Kind Kind
-	// Mode is the run mode: ModeApply, or ModePlan when a scheduled
+	// Mode is the run mode: ModeRun, or ModePlan when a scheduled
 	// event asks for a dry run ("detail": {"mode": "plan"}).
 	Mode reconcile.Mode
 	// Shard is the part of the organisation a sharded scheduled run
@@ -193,7 +193,7 @@ func ParseScheduled(raw []byte) (Event, error) {
 	if ev.DetailType != DetailTypeScheduled {
 		return Event{}, fieldErr("event.detail-type", "%s, want %q", quote(ev.DetailType), DetailTypeScheduled)
 	}
-	out := Event{Kind: KindSchedule, Mode: reconcile.ModeApply}
+	out := Event{Kind: KindSchedule, Mode: reconcile.ModeRun}
 	if len(ev.Detail) == 0 || string(ev.Detail) == "null" {
 		return out, nil
 	}
@@ -205,10 +205,10 @@ func ParseScheduled(raw []byte) (Event, error) {
 	}
 	if detail.Mode != nil {
 		switch reconcile.Mode(*detail.Mode) {
-		case reconcile.ModeApply, reconcile.ModePlan:
+		case reconcile.ModeRun, reconcile.ModePlan:
 			out.Mode = reconcile.Mode(*detail.Mode)
 		default:
-			return Event{}, fieldErr("event.detail.mode", "%s is not %q or %q", quote(*detail.Mode), reconcile.ModeApply, reconcile.ModePlan)
+			return Event{}, fieldErr("event.detail.mode", "%s is not %q or %q", quote(*detail.Mode), reconcile.ModeRun, reconcile.ModePlan)
 		}
 	}
 	return out, nil
@@ -268,13 +268,13 @@ func ParseShardRun(raw []byte) (Event, error) {
 	if err != nil || sh.Count == 0 {
 		return Event{}, fieldErr("event.shard", "%s is not a shard I/N with 1 <= I <= N <= %d", quote(*ev.Shard), reconcile.MaxShards)
 	}
-	out := Event{Kind: KindSchedule, Mode: reconcile.ModeApply, Shard: sh}
+	out := Event{Kind: KindSchedule, Mode: reconcile.ModeRun, Shard: sh}
 	if ev.Mode != nil {
 		switch reconcile.Mode(*ev.Mode) {
-		case reconcile.ModeApply, reconcile.ModePlan:
+		case reconcile.ModeRun, reconcile.ModePlan:
 			out.Mode = reconcile.Mode(*ev.Mode)
 		default:
-			return Event{}, fieldErr("event.mode", "%s is not %q or %q", quote(*ev.Mode), reconcile.ModeApply, reconcile.ModePlan)
+			return Event{}, fieldErr("event.mode", "%s is not %q or %q", quote(*ev.Mode), reconcile.ModeRun, reconcile.ModePlan)
 		}
 	}
 	return out, nil
@@ -328,7 +328,7 @@ func ParseSNS(raw []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	out := Event{Kind: KindSNS, Mode: reconcile.ModeApply, ImageID: msg.SourceAMI, Region: msg.SourceRegion}
+	out := Event{Kind: KindSNS, Mode: reconcile.ModeRun, ImageID: msg.SourceAMI, Region: msg.SourceRegion}
 	if len(msg.TargetAccounts) > maxTargetEntries {
 		out.Invalid = append(out.Invalid, cloud.InvalidTarget{
 			Token:  fmt.Sprintf("targetAccounts[%d:]", maxTargetEntries),
@@ -425,7 +425,7 @@ func ParseAMIStateChange(raw []byte) (Event, error) {
 		return Event{}, fieldErr("event.detail.State", "missing")
 	}
 	return Event{
-		Kind: KindAMIStateChange, Mode: reconcile.ModeApply, ImageID: ev.Detail.ImageID,
+		Kind: KindAMIStateChange, Mode: reconcile.ModeRun, ImageID: ev.Detail.ImageID,
 		Region: ev.Region, Account: ev.Account, State: ev.Detail.State,
 	}, nil
 }

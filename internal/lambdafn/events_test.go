@@ -30,12 +30,12 @@ func TestParseFixtures(t *testing.T) {
 		image string
 		state string
 	}{
-		{"scheduled-event.json", KindSchedule, reconcile.ModeApply, "", ""},
+		{"scheduled-event.json", KindSchedule, reconcile.ModeRun, "", ""},
 		{"scheduler-plan.json", KindSchedule, reconcile.ModePlan, "", ""},
-		{"sns-amigo.json", KindSNS, reconcile.ModeApply, "ami-0123456789abcdef0", ""},
-		{"ami-state-change-available.json", KindAMIStateChange, reconcile.ModeApply, "ami-0123456789abcdef0", "available"},
-		{"ami-state-change-pending.json", KindAMIStateChange, reconcile.ModeApply, "ami-0123456789abcdef0", "pending"},
-		{"ami-state-change-failed.json", KindAMIStateChange, reconcile.ModeApply, "ami-0123456789abcdef0", "failed"},
+		{"sns-amigo.json", KindSNS, reconcile.ModeRun, "ami-0123456789abcdef0", ""},
+		{"ami-state-change-available.json", KindAMIStateChange, reconcile.ModeRun, "ami-0123456789abcdef0", "available"},
+		{"ami-state-change-pending.json", KindAMIStateChange, reconcile.ModeRun, "ami-0123456789abcdef0", "pending"},
+		{"ami-state-change-failed.json", KindAMIStateChange, reconcile.ModeRun, "ami-0123456789abcdef0", "failed"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			ev, err := ParseEvent(fixture(t, tc.file))
@@ -97,7 +97,7 @@ func TestParseShardRun(t *testing.T) {
 		shard reconcile.Shard
 		mode  reconcile.Mode
 	}{
-		{`{"shard": "2/8"}`, reconcile.Shard{Index: 2, Count: 8}, reconcile.ModeApply},
+		{`{"shard": "2/8"}`, reconcile.Shard{Index: 2, Count: 8}, reconcile.ModeRun},
 		{`{"shard": "1/1", "mode": "plan"}`, reconcile.Shard{Index: 1, Count: 1}, reconcile.ModePlan},
 	} {
 		ev, err := ParseEvent([]byte(tc.raw))
@@ -202,7 +202,7 @@ func FuzzParseEvent(f *testing.F) {
 		}
 		switch ev.Kind {
 		case KindSchedule:
-			if ev.Mode != reconcile.ModeApply && ev.Mode != reconcile.ModePlan {
+			if ev.Mode != reconcile.ModeRun && ev.Mode != reconcile.ModePlan {
 				t.Fatalf("schedule mode %q", ev.Mode)
 			}
 		case KindSNS, KindAMIStateChange:
