@@ -192,6 +192,9 @@ func (r *run) startCopy(ctx context.Context, c *regionCursor, pw *pairWork, just
 	}
 	rw.inFlight++
 	r.count("copy", 1)
+	if r.req.TrackCopies {
+		r.out.noteStarted(StartedCopy{Account: rw.account, Region: rw.region, ImageID: imageID, SourceImageID: in.SourceImageID})
+	}
 	pw.item.CopyImages = append(pw.item.CopyImages, imageID)
 	pw.item.Copies = append(pw.item.Copies, startedCopy(imageID, in.KMSKeyID))
 	pw.item.Attempts = rec.Attempts

@@ -152,6 +152,9 @@ type Request struct {
 	// anything is observed or changed (a person typed the scope). Without
 	// it the report only lists what matched nothing (Report.Unmatched).
 	RequireScopeMatch bool
+	// TrackCopies lists the copies the run starts in Result.Started, for
+	// WaitForCopies (the CLI's --wait).
+	TrackCopies bool
 }
 
 // NewRunID returns a sortable, unique run id.

@@ -20,15 +20,15 @@ import (
 // the caller's stop from a failure. Only the caller's context counts: a
 // lost lease cancels a context derived from it, and is a failure.
 func (r *run) watchStop(ctx context.Context) {
-	r.stopCause = func() error { return context.Cause(ctx) }
+	r.stop.cause = func() error { return context.Cause(ctx) }
 }
 
 // stopped is the cause of the caller's stop, nil while the run may go on.
 func (r *run) stopped() error {
-	if r.stopCause == nil {
+	if r.stop.cause == nil {
 		return nil
 	}
-	return r.stopCause()
+	return r.stop.cause()
 }
 
 // cutOff reports whether err is work the caller's stop cut short: the
@@ -66,7 +66,7 @@ func (r *run) stopOr(ctx context.Context, err error) (*Result, error) {
 // noteCutOff counts n pieces of work (an account's observation, a call)
 // the stop cut short.
 func (r *run) noteCutOff(n int) {
-	r.cutOffs.Add(int64(n))
+	r.stop.cutOffs.Add(int64(n))
 }
 
 // interruption is the summary's line for a stopped run, and whether it
@@ -80,5 +80,5 @@ func (r *run) interruption(ctx context.Context) (string, bool) {
 		return "", false
 	}
 	return fmt.Sprintf("run interrupted (%v): it stopped starting work; %d observation(s) or call(s) were cut short and are left to the next run",
-		cause, r.cutOffs.Load()), true
+		cause, r.stop.cutOffs.Load()), true
 }

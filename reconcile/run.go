@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -23,6 +24,9 @@ type Result struct {
 	// Record is the run record written to the state store (ModeRun),
 	// nil for a plan or when it could not be written.
 	Record *state.Run
+	// Started lists the copies the run started, in the order started,
+	// when the request asked (Request.TrackCopies).
+	Started []StartedCopy
 }
 
 // sourceImage is a discovered source AMI and its resolved targets.
@@ -111,14 +115,14 @@ type run struct {
 	pruneWork  []*pruneWork
 	srcClients sourceClients
 	out        *tally
-	// scopeMiss is what the request asked for and found nothing for
-	// (scope.go), nil when everything matched.
-	scopeMiss *report.Unmatched
+	stop       stopWatch
+}
 
-	// stopCause is the cause of the caller's stop (interrupt.go), and
-	// cutOffs counts the work it cut short.
-	stopCause func() error
-	cutOffs   atomic.Int64
+// stopWatch is what the run knows of the caller stopping it
+// (interrupt.go): the cause, and how much work it cut short.
+type stopWatch struct {
+	cause   func() error
+	cutOffs atomic.Int64
 }
 
 // discovery is what discover found: the sources and their targets, the
@@ -132,6 +136,9 @@ type discovery struct {
 	lines          []report.Item
 	skipped        []report.Skipped
 	copiesInSource int
+	// unmatched is what the request's scope asked for and found nothing
+	// for (scope.go), nil when everything matched.
+	unmatched *report.Unmatched
 	// incomplete says some image's targets may be missing (a metadata
 	// source failed, an OU could not be listed): a pair absent from this
 	// run's targets may still be wanted, so no record is retired as no
@@ -228,15 +235,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	r.watchStop(ctx)
-	r.deadline = req.Deadline
-	if b := e.set.TimeBudget; b > 0 {
-		if end := r.started.Add(b); r.deadline.IsZero() || end.Before(r.deadline) {
-			r.deadline = end
-		}
-	}
-	if !r.deadline.IsZero() {
-		r.deadline = r.deadline.Add(-e.set.DeadlineMargin)
-	}
+	r.setDeadline()
 	log := e.log.With("run_id", r.id, "mode", string(req.Mode))
 	if req.Shard.Sharded() {
 		log = log.With("shard", req.Shard.String())
@@ -262,9 +261,9 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := r.discover(ctx); err != nil {
 		return r.stopOr(ctx, err)
 	}
-	r.scopeMiss = r.unmatched()
-	if req.RequireScopeMatch && r.scopeMiss.Scoped() {
-		return nil, &ScopeError{Unmatched: r.scopeMiss}
+	r.found.unmatched = r.unmatched()
+	if req.RequireScopeMatch && r.found.unmatched.Scoped() {
+		return nil, &ScopeError{Unmatched: r.found.unmatched}
 	}
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
@@ -278,21 +277,11 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		r.deferTrimmed()
 	}
 	if req.Mode == ModeRun && r.hasChanges() {
-		lctx, err := r.takeLease(ctx, log)
+		lctx, err := r.change(ctx, log)
 		if err != nil {
 			return r.stopOr(ctx, err)
 		}
 		ctx = lctx
-		if err := r.checkFresh(ctx); err != nil {
-			return r.stopOr(ctx, err)
-		}
-		// Sharing runs alongside the copies: each copy waits only for
-		// its own source to be shared.
-		shared := r.share(ctx)
-		r.apply(ctx)
-		shared()
-		r.prune(ctx)
-		r.cleanLeftovers(ctx)
 	}
 	res := r.finish(ctx)
 	r.releaseLease()
@@ -302,6 +291,41 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	log.Info("run finished", "status", res.Summary.Status, "drift", res.Report.Drift(),
 		"copies", r.out.counted("copy"), "duration", time.Since(r.started).Round(time.Millisecond))
 	return res, nil
+}
+
+// setDeadline is when the run stops starting work: the request's
+// deadline or the time budget, whichever comes first, less the margin.
+func (r *run) setDeadline() {
+	r.deadline = r.req.Deadline
+	if b := r.e.set.TimeBudget; b > 0 {
+		if end := r.started.Add(b); r.deadline.IsZero() || end.Before(r.deadline) {
+			r.deadline = end
+		}
+	}
+	if !r.deadline.IsZero() {
+		r.deadline = r.deadline.Add(-r.e.set.DeadlineMargin)
+	}
+}
+
+// change makes the run's changes under the lease: it takes the lease,
+// checks nobody changed the state meanwhile, shares and copies (sharing
+// runs alongside the copies: each copy waits only for its own source to be
+// shared), prunes and deletes leftover snapshots. It returns the lease's
+// context, which finish records the run under.
+func (r *run) change(ctx context.Context, log *slog.Logger) (context.Context, error) {
+	ctx, err := r.takeLease(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkFresh(ctx); err != nil {
+		return nil, err
+	}
+	shared := r.share(ctx)
+	r.apply(ctx)
+	shared()
+	r.prune(ctx)
+	r.cleanLeftovers(ctx)
+	return ctx, nil
 }
 
 // keepLease renews the lease every third of its lifetime; if the lease is
@@ -459,7 +483,7 @@ func (r *run) buildReport() *report.Report {
 		r.describeInventory(rep)
 	}
 	rep.Skipped, rep.CopiesInSource = r.found.skipped, r.found.copiesInSource
-	rep.Unmatched = r.scopeMiss
+	rep.Unmatched = r.found.unmatched
 	add := func(it report.Item) {
 		rep.Pairs++
 		rep.Counts[it.Category]++
@@ -554,10 +578,16 @@ func (r *run) finish(ctx context.Context) *Result {
 			}
 		} else {
 			r.out.writes.Add(1)
-			return &Result{Report: rep, Summary: sum, Record: &rec}
+			return &Result{Report: rep, Summary: sum, Record: &rec, Started: r.startedCopies()}
 		}
 	}
-	return &Result{Report: rep, Summary: sum}
+	return &Result{Report: rep, Summary: sum, Started: r.startedCopies()}
+}
+
+func (r *run) startedCopies() []StartedCopy {
+	r.out.mu.Lock()
+	defer r.out.mu.Unlock()
+	return slices.Clone(r.out.started)
 }
 
 func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {

@@ -45,6 +45,8 @@ type tally struct {
 	written map[state.PairKey]state.Pair
 	// writes counts the state store's write requests.
 	writes atomic.Int64
+	// started lists the copies started, when the run tracks them.
+	started []StartedCopy
 }
 
 func newTally() *tally {
@@ -88,6 +90,12 @@ func (t *tally) fail(e runError) {
 func (t *tally) markPartial() {
 	t.mu.Lock()
 	t.partial = true
+	t.mu.Unlock()
+}
+
+func (t *tally) noteStarted(sc StartedCopy) {
+	t.mu.Lock()
+	t.started = append(t.started, sc)
 	t.mu.Unlock()
 }
 

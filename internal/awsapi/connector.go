@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 
@@ -53,12 +52,6 @@ type Connector struct {
 	kmsClients map[[2]string]*kms.Client
 	org        *organizations.Client
 	ddb        *dynamodb.Client
-	copies     []StartedCopy
-}
-
-// StartedCopy is a copy this connector started (CopyImage succeeded).
-type StartedCopy struct {
-	Account, Region, ImageID, SourceImageID string
 }
 
 // role is one assumed role: credentials cached and refreshed by the SDK,
@@ -117,20 +110,6 @@ func (c *Connector) CallCounts() map[string]int64 {
 // not, and how many calls still failed throttled after the last attempt
 // (the connector is a CallCounter).
 func (c *Connector) Throttles() (attempts, surfaced int64) { return c.counts.throttles() }
-
-// StartedCopies lists the copies started through this connector, in the
-// order they were started.
-func (c *Connector) StartedCopies() []StartedCopy {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.copies)
-}
-
-func (c *Connector) noteCopy(sc StartedCopy) {
-	c.mu.Lock()
-	c.copies = append(c.copies, sc)
-	c.mu.Unlock()
-}
 
 var sessionNameInvalid = regexp.MustCompile(`[^\w+=,.@-]`)
 

@@ -455,7 +455,6 @@ func (a *ec2Adapter) CopyImage(ctx context.Context, in cloud.CopyImageInput) (st
 		return "", apiError("CopyImage", err)
 	}
 	id := aws.ToString(out.ImageId)
-	a.c.noteCopy(StartedCopy{Account: a.account, Region: a.region, ImageID: id, SourceImageID: in.SourceImageID})
 	return id, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/amicopier/amicopier/internal/awsapi/awsfake"
 	"github.com/amicopier/amicopier/internal/cloud"
@@ -300,9 +299,6 @@ func TestCopyImageRequest(t *testing.T) {
 	if got, ok := c.Image(acctA, region2, id); !ok || got.State != cloud.ImagePending || got.Tags["CopiedFromAMI"] != src.ID {
 		t.Errorf("copy %s in the simulator: %+v", id, got)
 	}
-	if sc := conn.StartedCopies(); len(sc) != 1 || sc[0] != (StartedCopy{Account: acctA, Region: region2, ImageID: id, SourceImageID: src.ID}) {
-		t.Errorf("started copies %+v", sc)
-	}
 	// The same token again is the same copy (EC2 idempotency).
 	again, err := tgt.CopyImage(ctx, cloud.CopyImageInput{
 		SourceImageID: src.ID, SourceRegion: region1, Name: "golden-encrypted-" + src.ID, Description: "copy",
@@ -466,75 +462,5 @@ func TestReadOnlyConnectorSendsNoMutatingCall(t *testing.T) {
 	}
 	if n := f.fake.MutatingCalls(); n != 0 {
 		t.Errorf("%d mutating calls reached the server", n)
-	}
-}
-
-func TestWaitForCopies(t *testing.T) {
-	c := newCloud(t, sim.WithCopyDuration(time.Hour))
-	src := c.AddImage(srcAccount, region1, sim.ImageSpec{Name: "golden"})
-	c.ShareImage(srcAccount, region1, src.ID, acctA, acctB)
-	f := newFixture(t, c, awsfake.Options{}, nil)
-	ctx := context.Background()
-	conn := f.sess.Connect(runID, ConnectOptions{})
-	copyInto := func(account, kms string) string {
-		t.Helper()
-		tgt, err := conn.Target(ctx, account, region1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := tgt.CopyImage(ctx, cloud.CopyImageInput{SourceImageID: src.ID, SourceRegion: region1, Name: "golden-" + account, Encrypted: true, KMSKeyID: kms})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	good := copyInto(acctA, "")
-	bad := copyInto(acctB, "alias/does-not-exist")
-	fast := WaitOptions{Timeout: 2 * time.Second, MinDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
-
-	// Still pending: the wait times out and says so.
-	short := fast
-	short.Timeout = 30 * time.Millisecond
-	out, err := conn.WaitForCopies(ctx, short)
-	if err == nil {
-		t.Fatal("wait on pending copies returned no error")
-	}
-	for _, o := range out {
-		if o.State != cloud.ImagePending {
-			t.Errorf("copy %s: %s, want pending", o.ImageID, o.State)
-		}
-	}
-
-	c.Advance(2 * time.Hour)
-	// The timed-out wait's last describe may still reach the server (it
-	// was sent, then cancelled): count from when it has.
-	before := settledCalls(f, "DescribeImages")
-	out, err = conn.WaitForCopies(ctx, fast)
-	if err != nil {
-		t.Fatal(err)
-	}
-	states := map[string]cloud.ImageState{}
-	for _, o := range out {
-		states[o.ImageID] = o.State
-	}
-	if states[good] != cloud.ImageAvailable || states[bad] != cloud.ImageFailed {
-		t.Errorf("outcomes %+v: want %s available, %s failed", out, good, bad)
-	}
-	if n := f.fake.Calls("DescribeImages") - before; n != 2 {
-		t.Errorf("%d describes, want one per account and Region", n)
-	}
-}
-
-// settledCalls returns the server's count of op once it has not changed
-// for 100 ms: requests a cancelled call already sent are counted.
-func settledCalls(f *fixture, op string) int {
-	n := f.fake.Calls(op)
-	for {
-		time.Sleep(100 * time.Millisecond)
-		m := f.fake.Calls(op)
-		if m == n {
-			return n
-		}
-		n = m
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/amicopier/amicopier/internal/awsapi"
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/pause"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 )
@@ -108,6 +108,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		Mode: reconcile.ModeRun, Trigger: "cli",
 		OnlyImages: scope.images.ids, OnlyAccounts: scope.accounts.ids, Shard: scope.shard.Shard,
 		IncludeOK: view.includeOK || format == report.FormatHTML, RequireScopeMatch: true,
+		TrackCopies: *wait,
 	}
 	rec, err := newReconciler(ctx, cfg, env, log, false, scope.shard.Shard, progress)
 	if err != nil {
@@ -142,17 +143,18 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		return failRun(env, "run", err)
 	}
 
-	var outcomes []awsapi.CopyOutcome
+	var outcomes []reconcile.CopyOutcome
 	waitFailed := false
-	if _, stopped := interruption(ctx); !stopped && *wait && len(rec.conn.StartedCopies()) > 0 {
-		started := rec.conn.StartedCopies()
+	if _, stopped := interruption(ctx); !stopped && *wait && len(res.Started) > 0 {
+		started := res.Started
 		if !lf.quiet {
 			fmt.Fprintf(env.Stderr, "amicopier run: waiting up to %s for %d copies to finish...\n", *waitTimeout, len(started))
 		}
 		// Copies done out of total, as they finish: a wait can last hours.
-		progress.Phase("wait", rec.conn.WaitTotal())
+		progress.Phase("wait", reconcile.DistinctCopies(started))
 		var werr error
-		outcomes, werr = rec.conn.WaitForCopies(ctx, awsapi.WaitOptions{Timeout: *waitTimeout, Finished: progress.Step})
+		outcomes, werr = reconcile.WaitForCopies(ctx, rec.conn, started, rec.settings.Concurrency,
+			reconcile.WaitOptions{Timeout: *waitTimeout, Finished: progress.Step})
 		progress.Done()
 		if in, stopped := interruption(ctx); stopped {
 			recordWaitInterrupted(ctx, rec, res, in, outcomes, log)
@@ -186,7 +188,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 // engine recorded it when the reconcile ended, as it ended; the run as a
 // whole was interrupted, so its record says so, with how far the copies
 // had come. The write has a context of its own: ctx is over.
-func recordWaitInterrupted(ctx context.Context, rec *reconciler, res *reconcile.Result, in *Interrupted, outcomes []awsapi.CopyOutcome, log *slog.Logger) {
+func recordWaitInterrupted(ctx context.Context, rec *reconciler, res *reconcile.Result, in *Interrupted, outcomes []reconcile.CopyOutcome, log *slog.Logger) {
 	finished := 0
 	for _, o := range outcomes {
 		if o.State != "" && o.State != cloud.ImagePending {
@@ -194,7 +196,7 @@ func recordWaitInterrupted(ctx context.Context, rec *reconciler, res *reconcile.
 		}
 	}
 	line := fmt.Sprintf("%v while waiting for the %d copies it started (%d had finished); the copies go on and the next run sees them",
-		in, len(rec.conn.StartedCopies()), finished)
+		in, len(res.Started), finished)
 	res.Summary.Status = report.StatusInterrupted
 	res.Summary.Errors = append(res.Summary.Errors, line)
 	res.Summary.ErrorCount++
@@ -232,26 +234,22 @@ func runWithLease(ctx context.Context, rec *reconciler, req reconcile.Request, w
 		}
 		// Until the lease should have expired; a stale observation (no
 		// expiry) is retried at once, with fresh observations.
-		pause := min(remaining, leasePoll, max(time.Until(held.Expires)+250*time.Millisecond, 250*time.Millisecond))
-		log.Info("another run holds the lease; waiting", "holder", held.Run, "expires", held.Expires.UTC(), "retry_in", pause.Round(time.Millisecond))
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		wait := min(remaining, leasePoll, max(time.Until(held.Expires)+250*time.Millisecond, 250*time.Millisecond))
+		log.Info("another run holds the lease; waiting", "holder", held.Run, "expires", held.Expires.UTC(), "retry_in", wait.Round(time.Millisecond))
+		if pause.For(ctx, wait) != nil {
 			return nil, err
-		case <-t.C:
 		}
 	}
 }
 
 // runOutput is run's JSON output.
 type runOutput struct {
-	Report  *report.Report       `json:"report"`
-	Summary *report.Summary      `json:"summary"`
-	Copies  []awsapi.CopyOutcome `json:"copies,omitempty"`
+	Report  *report.Report          `json:"report"`
+	Summary *report.Summary         `json:"summary"`
+	Copies  []reconcile.CopyOutcome `json:"copies,omitempty"`
 }
 
-func writeRun(w io.Writer, format string, o report.Options, res *reconcile.Result, outcomes []awsapi.CopyOutcome, waited bool) error {
+func writeRun(w io.Writer, format string, o report.Options, res *reconcile.Result, outcomes []reconcile.CopyOutcome, waited bool) error {
 	switch format {
 	case report.FormatJSON:
 		return report.WriteJSON(w, runOutput{Report: res.Report, Summary: res.Summary, Copies: outcomes})

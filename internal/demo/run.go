@@ -57,12 +57,19 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	if err != nil {
 		return nil, fmt.Errorf("dry run before reconciling: %w", err)
 	}
-	applied, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "demo", IncludeOK: o.IncludeOK})
+	applied, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "demo", IncludeOK: o.IncludeOK, TrackCopies: true})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
-	// Copies take minutes in AWS; in the simulator, time is ours to move.
-	s.Cloud.Advance(s.Cloud.CopyDuration() + time.Minute)
+	// Copies take minutes in AWS; in the simulator, time is ours to move:
+	// wait for them as `run --wait` does, each pause moving the clock.
+	_, err = reconcile.WaitForCopies(ctx, s.Cloud.Connector(SourceAccount), applied.Started, settings.Concurrency, reconcile.WaitOptions{
+		Timeout: time.Minute,
+		Sleep:   func(_ context.Context, d time.Duration) error { s.Cloud.Advance(d); return nil },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wait for the copies: %w", err)
+	}
 	after, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModePlan, Trigger: "demo", IncludeOK: o.IncludeOK})
 	if err != nil {
 		return nil, fmt.Errorf("dry run after reconciling: %w", err)

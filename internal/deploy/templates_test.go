@@ -669,7 +669,6 @@ var apiSources = map[string]string{
 	"../awsapi/ec2.go":               "ec2",
 	"../awsapi/kms.go":               "kms",
 	"../awsapi/org.go":               "organizations",
-	"../awsapi/wait.go":              "ec2",
 	"../../state/dynamodb.go":        "dynamodb",
 	"../../state/dynamodb_batch.go":  "dynamodb",
 	"../../state/dynamodb_grants.go": "dynamodb",
