@@ -450,3 +450,75 @@ func TestChaosOUListingFailureIsUnreachableNotRejected(t *testing.T) {
 	res = w.run(reconcile.ModeRun)
 	wantCounts(t, res.Report, map[report.Category]int{report.Missing: 3})
 }
+
+// cutOffConnector makes the copy whose CopyImage is the n-th the one the
+// deadline cuts off: EC2 makes the copy, and the answer never comes back
+// (the call returns the context's end).
+type cutOffConnector struct {
+	cloud.Connector
+	n     int64
+	calls *atomic.Int64
+	stop  context.CancelFunc
+}
+
+func (c cutOffConnector) Target(ctx context.Context, account, region string) (cloud.EC2, error) {
+	e, err := c.Connector.Target(ctx, account, region)
+	return cutOffEC2{EC2: e, c: c}, err
+}
+
+type cutOffEC2 struct {
+	cloud.EC2
+	c cutOffConnector
+}
+
+func (e cutOffEC2) CopyImage(ctx context.Context, in cloud.CopyImageInput) (string, error) {
+	id, err := e.EC2.CopyImage(ctx, in)
+	if err == nil && e.c.calls.Add(1) == e.c.n {
+		e.c.stop()
+		<-ctx.Done()
+		return "", fmt.Errorf("CopyImage: %w", context.Cause(ctx))
+	}
+	return id, err
+}
+
+// A CopyImage the deadline cuts off is no failure: EC2 may have made the
+// copy (here it did), the outcome is unknown. The pair and the pairs left
+// over are deferred; the next run adopts the copy; nothing is counted
+// failed, nothing copied twice.
+func TestCopyCutOffByTheDeadlineIsDeferred(t *testing.T) {
+	const n = 4
+	w := newWorld(t, n)
+	w.cfg.Limits.Concurrency = 1
+	w.cfg.Targets.Regions = []string{euWest}
+	img := w.image(euWest, "web", 1, "*")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var calls atomic.Int64
+	e := w.engineWith(func(o *reconcile.Options) {
+		o.Connect = func(context.Context, string) (cloud.Connector, error) {
+			return cutOffConnector{Connector: w.connector(), n: 2, calls: &calls,
+				stop: func() { cancel(context.DeadlineExceeded) }}, nil
+		}
+	})
+	res, err := e.Run(ctx, reconcile.Request{Mode: reconcile.ModeRun})
+	must(t, err)
+	if got := res.Summary.Actions["copy_failed"]; got != 0 {
+		t.Errorf("copy_failed %d: a cut-off copy is no failure", got)
+	}
+	if got := res.Summary.Actions["copy"]; got != 1 {
+		t.Errorf("copy %d, want the one answered before the cut", got)
+	}
+	if got := res.Summary.Actions["deferred"]; got != n-1 {
+		t.Errorf("deferred %d, want %d (the cut-off copy and the ones not reached)", got, n-1)
+	}
+	cut := state.PairKey{SourceImage: img.ID, Account: accountID(2), Region: euWest}
+	if rec, _ := w.pair(cut); rec.Status != state.PairDeferred || rec.Failures != 0 {
+		t.Errorf("record of the cut-off copy %+v: want deferred, no failure", rec)
+	}
+	// The next run asks again with the same token: EC2 answers with the
+	// copy it made, which is then adopted.
+	w.run(reconcile.ModeRun)
+	w.settle()
+	wantCounts(t, w.run(reconcile.ModePlan).Report, map[report.Category]int{report.OK: n})
+	assertNoDuplicates(t, w, n)
+}
