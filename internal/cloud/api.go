@@ -15,6 +15,9 @@ const (
 	OpDeleteSnapshot                   = "DeleteSnapshot"
 	OpDescribeInstances                = "DescribeInstances"
 	OpDescribeSnapshots                = "DescribeSnapshots"
+	OpEnableImageDeprecation           = "EnableImageDeprecation"
+	OpDisableImageDeprecation          = "DisableImageDeprecation"
+	OpDescribeLaunchTemplateVersions   = "DescribeLaunchTemplateVersions"
 	OpAssumeRole                       = "AssumeRole"
 	OpListAccounts                     = "ListAccounts"
 	OpListRoots                        = "ListRoots"
@@ -28,7 +31,8 @@ const (
 func IsMutating(op string) bool {
 	switch op {
 	case OpCopyImage, OpModifyImageAttribute, OpModifySnapshotAttribute,
-		OpCreateTags, OpDeregisterImage, OpDeleteSnapshot:
+		OpCreateTags, OpDeregisterImage, OpDeleteSnapshot,
+		OpEnableImageDeprecation, OpDisableImageDeprecation:
 		return true
 	}
 	return false

@@ -1,6 +1,9 @@
 package cloud
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // The interfaces below are the engine's only view of AWS. The SDK adapters
 // (internal/awsapi) and the simulator (internal/sim) both implement them, so
@@ -59,6 +62,30 @@ type ImageRemover interface {
 	InstancesUsingImages(ctx context.Context, imageIDs []string) (map[string]int, error)
 }
 
+// ImageDeprecator schedules and cancels the deprecation of the caller's
+// own images (EnableImageDeprecation, DisableImageDeprecation); only an
+// image's owner may change it. EC2 rounds the seconds of a time to the
+// nearest minute, refuses a time in the past and one more than
+// MaxDeprecationAhead ahead (DeprecationRules): the engine sends whole
+// minutes within those bounds.
+type ImageDeprecator interface {
+	EnableImageDeprecation(ctx context.Context, imageID string, at time.Time) error
+	// DisableImageDeprecation cancels the image's deprecation time.
+	DisableImageDeprecation(ctx context.Context, imageID string) error
+}
+
+// LaunchTemplateReader reads which images the launch templates of the
+// caller's account and Region would launch: a launch from a template uses
+// its default version unless it names another, and $Latest is the other
+// version people name. Removing an image such a version names breaks the
+// launches (and Auto Scaling groups) that use it.
+type LaunchTemplateReader interface {
+	// LaunchTemplateImages returns the default and the latest version of
+	// every launch template of the caller's account and Region (one
+	// entry for a version that is both), with the image each names.
+	LaunchTemplateImages(ctx context.Context) ([]LaunchTemplateVersion, error)
+}
+
 // SnapshotKeyReader tells which KMS key encrypts each of the caller's
 // snapshots. DescribeImages cannot: EC2 reports whether an image's volumes
 // are encrypted, never the key (BlockDevice.KMSKeyID stays empty), while
@@ -80,6 +107,8 @@ type EC2 interface {
 	ImageSharer
 	ImageCopier
 	ImageRemover
+	ImageDeprecator
+	LaunchTemplateReader
 }
 
 // Organization reads the AWS Organization. Implementations paginate.

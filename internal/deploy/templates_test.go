@@ -667,6 +667,7 @@ var apiSources = map[string]string{
 	"../awsapi/amigo.go":             "dynamodb",
 	"../awsapi/connector.go":         "sts",
 	"../awsapi/ec2.go":               "ec2",
+	"../awsapi/ec2_lifecycle.go":     "ec2",
 	"../awsapi/kms.go":               "kms",
 	"../awsapi/org.go":               "organizations",
 	"../../state/dynamodb.go":        "dynamodb",

@@ -38,8 +38,9 @@ type ImageSpec struct {
 	// volume at /dev/xvda.
 	Devices []DeviceSpec
 	// DeprecationTime, when set, is when the image is (or was) deprecated
-	// (EnableImageDeprecation). Its owner still sees it in DescribeImages
-	// after that, whatever IncludeDeprecated says.
+	// (EnableImageDeprecation), rounded to the nearest minute as EC2
+	// stores it. Its owner still sees it in DescribeImages after that,
+	// whatever IncludeDeprecated says.
 	DeprecationTime time.Time
 }
 
@@ -117,7 +118,7 @@ func (c *Cloud) AddImage(account, region string, spec ImageSpec) cloud.Image {
 		im.ensureExtra().reason = spec.StateReason
 	}
 	if !spec.DeprecationTime.IsZero() {
-		im.ensureExtra().deprecateAt = spec.DeprecationTime.UnixNano()
+		im.ensureExtra().deprecateAt = cloud.DeprecationMinute(spec.DeprecationTime).UnixNano()
 	}
 	if state == stPending {
 		x := im.ensureExtra()
@@ -291,7 +292,8 @@ func (c *Cloud) DisableImage(account, region, imageID string) {
 }
 
 // DeprecateImage sets the image's DeprecationTime, as its owner's
-// EnableImageDeprecation does; a zero at clears it
+// EnableImageDeprecation does (rounded to the nearest minute; none of the
+// API's checks, so a time in the past is taken); a zero at clears it
 // (DisableImageDeprecation). Deprecation hides an image from accounts that
 // do not own it unless they ask for it ("you can still describe a
 // deprecated AMI by specifying its ID"), but not from its owner: "If you
@@ -312,7 +314,7 @@ func (c *Cloud) DeprecateImage(account, region, imageID string, at time.Time) {
 		}
 		return
 	}
-	im.ensureExtra().deprecateAt = at.UnixNano()
+	im.ensureExtra().deprecateAt = cloud.DeprecationMinute(at).UnixNano()
 }
 
 // EnableImage makes a disabled image available again, as EnableImage does;

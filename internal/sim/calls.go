@@ -41,6 +41,9 @@ const (
 	// opCopyImageDryRun is CopyImage with DryRun: counted apart, never
 	// mutating, metered in CopyImage's bucket.
 	opCopyImageDryRun
+	opEnableImageDeprecation
+	opDisableImageDeprecation
+	opDescribeLaunchTemplateVersions
 	numOps
 )
 
@@ -67,6 +70,9 @@ var opNames = [numOps]string{
 	opListGrants:                       cloud.OpListGrants,
 	opGenerateDataKeyWithoutPlaintext:  cloud.OpGenerateDataKeyWithoutPlaintext,
 	opCopyImageDryRun:                  cloud.OpCopyImageDryRun,
+	opEnableImageDeprecation:           cloud.OpEnableImageDeprecation,
+	opDisableImageDeprecation:          cloud.OpDisableImageDeprecation,
+	opDescribeLaunchTemplateVersions:   cloud.OpDescribeLaunchTemplateVersions,
 }
 
 // isMutating reports whether op is metered in EC2's (much smaller)

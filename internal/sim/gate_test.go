@@ -6,18 +6,21 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/sim"
 )
 
 func TestIsMutating(t *testing.T) {
-	mutating := []string{cloud.OpCopyImage, cloud.OpModifyImageAttribute, cloud.OpModifySnapshotAttribute, cloud.OpCreateTags, cloud.OpDeregisterImage, cloud.OpDeleteSnapshot}
+	mutating := []string{cloud.OpCopyImage, cloud.OpModifyImageAttribute, cloud.OpModifySnapshotAttribute, cloud.OpCreateTags, cloud.OpDeregisterImage, cloud.OpDeleteSnapshot,
+		cloud.OpEnableImageDeprecation, cloud.OpDisableImageDeprecation}
 	for _, op := range []string{
 		cloud.OpDescribeImages, cloud.OpDescribeImageAttribute, cloud.OpModifyImageAttribute, cloud.OpDescribeSnapshotAttribute,
 		cloud.OpModifySnapshotAttribute, cloud.OpCopyImage, cloud.OpCreateTags, cloud.OpDeregisterImage, cloud.OpDeleteSnapshot,
 		cloud.OpDescribeInstances, cloud.OpDescribeSnapshots, cloud.OpAssumeRole, cloud.OpListAccounts, cloud.OpListRoots,
-		cloud.OpListOrganizationalUnitsForParent, cloud.OpListAccountsForParent, "Bogus",
+		cloud.OpListOrganizationalUnitsForParent, cloud.OpListAccountsForParent, cloud.OpEnableImageDeprecation,
+		cloud.OpDisableImageDeprecation, cloud.OpDescribeLaunchTemplateVersions, "Bogus",
 	} {
 		if got, want := cloud.IsMutating(op), slices.Contains(mutating, op); got != want {
 			t.Errorf("IsMutating(%s) = %v, want %v", op, got, want)
@@ -45,6 +48,7 @@ type scene struct {
 func newScene(t *testing.T, c *sim.Cloud) *scene {
 	t.Helper()
 	s := &scene{image: shared(c)}
+	c.DeprecateImage(srcAcct, region, s.image.ID, c.Now().Add(24*time.Hour))
 	s.unshared = c.AddImage(srcAcct, region, sim.ImageSpec{Name: "unshared"})
 	s.old = c.AddImage(srcAcct, region, sim.ImageSpec{Name: "old"})
 	var err error
@@ -108,6 +112,22 @@ var sceneCalls = []sceneCall{
 	}, nil},
 	{cloud.OpDescribeSnapshots, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
 		_, err := s.src.SnapshotKeys(ctx, s.image.SnapshotIDs())
+		return err
+	}, nil},
+	{cloud.OpEnableImageDeprecation, func(ctx context.Context, c *sim.Cloud, s *scene) error {
+		return s.src.EnableImageDeprecation(ctx, s.unshared.ID, c.Now().Add(time.Hour))
+	}, func(c *sim.Cloud, s *scene) bool {
+		im, _ := c.Image(srcAcct, region, s.unshared.ID)
+		return !im.DeprecationTime.IsZero()
+	}},
+	{cloud.OpDisableImageDeprecation, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+		return s.src.DisableImageDeprecation(ctx, s.image.ID)
+	}, func(c *sim.Cloud, s *scene) bool {
+		im, _ := c.Image(srcAcct, region, s.image.ID)
+		return im.DeprecationTime.IsZero()
+	}},
+	{cloud.OpDescribeLaunchTemplateVersions, func(ctx context.Context, _ *sim.Cloud, s *scene) error {
+		_, err := s.tgt.LaunchTemplateImages(ctx)
 		return err
 	}, nil},
 }

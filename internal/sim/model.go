@@ -206,6 +206,9 @@ type zone struct {
 	// pending holds the images that may still be pending, for the
 	// in-flight quota; pruned on each CopyImage.
 	pending []*image
+	// templates are the zone's launch templates (lifecycle.go); a
+	// template's id is its position.
+	templates []*launchTemplate
 }
 
 func (z *zone) image(index int) *image {

@@ -151,6 +151,9 @@ func (ec2Protocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 	case "DescribeSnapshots":
 		return s.describeSnapshots(ctx, r)
 	}
+	if body, ok, err := s.handleLifecycle(ctx, r); ok {
+		return body, err
+	}
 	return nil, cloud.Errorf(r.Op, "InvalidAction", "awsfake does not implement EC2 action %q", r.Op)
 }
 
