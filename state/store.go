@@ -52,6 +52,10 @@ const (
 	// PairOrphaned: amicopier's copy outlived its source; NextRetry is when
 	// the grace period ends and the copy may be pruned.
 	PairOrphaned PairStatus = "orphaned"
+	// PairSuperseded: amicopier's copy is of a build source.keep_latest
+	// no longer keeps; NextRetry is when the grace period ends and the
+	// copy may be pruned.
+	PairSuperseded PairStatus = "superseded"
 	// PairSettled: a good copy exists; the record is the audit trail.
 	PairSettled PairStatus = "settled"
 )
@@ -62,7 +66,7 @@ func (s PairStatus) Settled() bool { return s == PairSettled }
 // Valid reports whether s is a known status.
 func (s PairStatus) Valid() bool {
 	switch s {
-	case PairCopying, PairFailed, PairDeferred, PairStuck, PairRejected, PairOrphaned, PairSettled:
+	case PairCopying, PairFailed, PairDeferred, PairStuck, PairRejected, PairOrphaned, PairSuperseded, PairSettled:
 		return true
 	}
 	return false

@@ -55,6 +55,7 @@ type statusPairs struct {
 	Stuck      []statusPair `json:"stuck"`
 	Rejected   []statusPair `json:"rejected"`
 	Orphaned   []statusPair `json:"orphaned"`
+	Superseded []statusPair `json:"superseded"`
 	// Other holds statuses this build does not know (a newer writer).
 	Other []statusPair `json:"other,omitempty"`
 }
@@ -176,7 +177,8 @@ func runStatus(ctx context.Context, args []string, env Env) int {
 func readStatus(ctx context.Context, store state.Store, source string, runs int) (*statusReport, error) {
 	rep := &statusReport{
 		SchemaVersion: statusSchemaVersion, SourceAccount: source, Runs: []statusRun{},
-		Pairs:    statusPairs{InProgress: []statusPair{}, Failing: []statusPair{}, Deferred: []statusPair{}, Stuck: []statusPair{}, Rejected: []statusPair{}, Orphaned: []statusPair{}},
+		Pairs: statusPairs{InProgress: []statusPair{}, Failing: []statusPair{}, Deferred: []statusPair{}, Stuck: []statusPair{}, Rejected: []statusPair{}, Orphaned: []statusPair{},
+			Superseded: []statusPair{}},
 		Recorded: map[string]statusAsOf{},
 	}
 	recent, err := store.RecentRuns(ctx, source, runs)
@@ -229,6 +231,8 @@ func readStatus(ctx context.Context, store state.Store, source string, runs int)
 			rep.Pairs.Rejected = append(rep.Pairs.Rejected, sp)
 		case state.PairOrphaned:
 			rep.Pairs.Orphaned = append(rep.Pairs.Orphaned, sp)
+		case state.PairSuperseded:
+			rep.Pairs.Superseded = append(rep.Pairs.Superseded, sp)
 		default:
 			rep.Pairs.Other = append(rep.Pairs.Other, sp)
 		}
@@ -245,7 +249,7 @@ func readStatus(ctx context.Context, store state.Store, source string, runs int)
 func (p *statusPairs) groups() map[string][]statusPair {
 	return map[string][]statusPair{
 		"in_progress": p.InProgress, "failing": p.Failing, "deferred": p.Deferred, "stuck": p.Stuck,
-		"rejected": p.Rejected, "orphaned": p.Orphaned, "other": p.Other,
+		"rejected": p.Rejected, "orphaned": p.Orphaned, "superseded": p.Superseded, "other": p.Other,
 	}
 }
 
@@ -389,6 +393,8 @@ func writeStatusTable(w io.Writer, rep *statusReport, width int) error {
 		{"Rejected targets", "rejected", rep.Pairs.Rejected, pairCols("REASON", "SINCE"),
 			func(p statusPair) []string { return pairRow(p, lastError(p), statusTime(p.UpdatedAt)) }},
 		{"Orphaned copies (source gone)", "orphaned", rep.Pairs.Orphaned, pairCols("COPY", "GRACE ENDS"),
+			func(p statusPair) []string { return pairRow(p, orDash(p.CopyImageID), nextRetry(p)) }},
+		{"Superseded copies (older builds, source.keep_latest)", "superseded", rep.Pairs.Superseded, pairCols("COPY", "GRACE ENDS"),
 			func(p statusPair) []string { return pairRow(p, orDash(p.CopyImageID), nextRetry(p)) }},
 		{"Other statuses", "other", rep.Pairs.Other, pairCols("STATUS", "LAST ERROR", "SINCE"),
 			func(p statusPair) []string { return pairRow(p, p.Status, lastError(p), statusTime(p.UpdatedAt)) }},

@@ -67,6 +67,8 @@ var categoryStyles = map[Category]categoryStyle{
 		"#e2d2eb", "#4f2a63"},
 	Orphaned: {"O", "orphaned", "a copy amicopier made whose source AMI no longer exists",
 		"#dfe1e4", "#3c4148"},
+	Superseded: {"↓", "superseded", "a copy amicopier made of an older build that source.keep_latest no longer keeps; pruned (when enabled) once unused and a newer build's copy is available",
+		"#efe3c2", "#5a4512"},
 	RejectedTarget: {"R", "rejected target", "a target amicopier must not serve: not an ACTIVE member of the organisation, excluded, or not an account id; never shared with",
 		"repeating-linear-gradient(135deg, #eef0f3 0 3px, #d5d9df 3px 6px)", "#39414d"},
 	Unreachable: {"?", "unreachable", "the account or Region could not be read (role not assumable, calls denied)",

@@ -160,6 +160,9 @@ func copiesLabel(it Item) string {
 		case c.KMSKeyFrom == KeyAccountDefault:
 			details = append(details, "default EBS key")
 		}
+		if !c.DeprecationTime.IsZero() {
+			details = append(details, "deprecated from "+c.DeprecationTime.UTC().Format("2006-01-02 15:04"))
+		}
 		parts[i] = c.ImageID
 		if len(details) > 0 {
 			parts[i] += " (" + strings.Join(details, ", ") + ")"

@@ -27,6 +27,7 @@ const (
 	WrongKey       Category = "wrong_key"
 	Duplicate      Category = "duplicate"
 	Orphaned       Category = "orphaned"
+	Superseded     Category = "superseded"
 	RejectedTarget Category = "rejected_target"
 	Unreachable    Category = "unreachable"
 	OK             Category = "ok"
@@ -36,7 +37,7 @@ const (
 // first, healthy last.
 var Categories = []Category{
 	Missing, InProgress, Failed, Stuck, Unencrypted, WrongKey, Duplicate,
-	Orphaned, RejectedTarget, Unreachable, OK,
+	Orphaned, Superseded, RejectedTarget, Unreachable, OK,
 }
 
 // IsDrift reports whether a category is drift (anything but ok).
@@ -105,6 +106,9 @@ type Copy struct {
 	KMSKeyFrom string `json:"kms_key_from,omitempty"`
 	// Managed: the copy carries amicopier's marker (amicopier made it).
 	Managed bool `json:"managed"`
+	// DeprecationTime is the copy's deprecation time as EC2 reports it;
+	// absent when it has none (or it was not read).
+	DeprecationTime time.Time `json:"deprecation_time,omitzero"`
 }
 
 // Source describes a source AMI of the report.
@@ -115,6 +119,10 @@ type Source struct {
 	Recipe  string    `json:"recipe,omitempty"`
 	Created time.Time `json:"created,omitzero"`
 	Targets int       `json:"targets"`
+	// Superseded: a build source.keep_latest no longer keeps; it is no
+	// source (no pair, no target), listed for the superseded copies made
+	// of it.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // Account describes a target account of the report.
@@ -167,6 +175,10 @@ type Report struct {
 	// Unmatched names what the run was asked for and found nothing for
 	// (unmatched.go); absent when everything matched.
 	Unmatched *Unmatched `json:"unmatched,omitempty"`
+	// Deprecations lists the copies amicopier made whose deprecation time
+	// is not the one they should have, and what the run does (or did)
+	// about it.
+	Deprecations []Deprecation `json:"deprecations,omitempty"`
 }
 
 // Skipped is an image of the source account that is not a source.
@@ -251,6 +263,9 @@ func (r *Report) Sort() {
 	slices.SortFunc(r.Skipped, func(a, b Skipped) int { return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.ID, b.ID)) })
 	slices.SortFunc(r.Sharing, func(a, b ImageSharing) int {
 		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Image, b.Image))
+	})
+	slices.SortFunc(r.Deprecations, func(a, b Deprecation) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region), cmp.Compare(a.Image, b.Image))
 	})
 }
 

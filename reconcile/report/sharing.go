@@ -74,7 +74,7 @@ func writeSharingText(b *strings.Builder, r *Report, width int) {
 	for _, sec := range []struct {
 		title string
 		lines []string
-	}{{"Sharing:", sharingLines(r)}, {"Not sources:", skippedLines(r)}} {
+	}{{"Sharing:", sharingLines(r)}, {"Deprecation:", deprecationLines(r)}, {"Not sources:", skippedLines(r)}} {
 		if len(sec.lines) == 0 {
 			continue
 		}
@@ -90,7 +90,7 @@ func writeSharingMarkdown(b *strings.Builder, r *Report, heading string) {
 	for _, sec := range []struct {
 		title string
 		lines []string
-	}{{"Sharing", sharingLines(r)}, {"Not sources", skippedLines(r)}} {
+	}{{"Sharing", sharingLines(r)}, {"Deprecation", deprecationLines(r)}, {"Not sources", skippedLines(r)}} {
 		if len(sec.lines) == 0 {
 			continue
 		}
