@@ -21,6 +21,9 @@ type Settings struct {
 	SourceRegions     []string
 	SourceFilters     map[string][]string
 	IncludeDeprecated bool
+	// KeepLatest keeps only the newest builds of each group as sources
+	// (the zero value: every build).
+	KeepLatest KeepLatest
 
 	// TargetTagKey is the AMI tag naming targets ("" disables it); Rules
 	// give targets by the AMI's tags. TargetRegions are added to every
@@ -133,6 +136,18 @@ type CopySettings struct {
 	// KeepTag says whether a source tag with this key is copied; nil
 	// keeps every tag AWS accepts.
 	KeepTag func(key string) bool
+	// DeprecateAfter deprecates a copy this long after its creation, or
+	// at its source's deprecation time if that is earlier (0: the
+	// source's alone).
+	DeprecateAfter time.Duration
+}
+
+// KeepLatest keeps, of the source AMIs of each source Region that carry
+// the tag GroupBy, the Count newest of each value as sources; the older
+// ones are superseded. A zero Count keeps every build.
+type KeepLatest struct {
+	GroupBy string
+	Count   int
 }
 
 // CopyNameData is what the copy name and description templates see.

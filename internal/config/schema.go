@@ -81,7 +81,23 @@ type Source struct {
 	// IncludeDeprecated keeps copying images whose DeprecationTime has
 	// passed; by default they are skipped (and listed as skipped).
 	IncludeDeprecated bool `yaml:"include_deprecated"`
+	// KeepLatest keeps only the newest builds of each group as sources;
+	// the older ones are superseded. The zero value keeps every build.
+	KeepLatest KeepLatest `yaml:"keep_latest"`
 }
+
+// KeepLatest groups the source AMIs of each source Region by the value of
+// one tag and keeps the Count newest of each group (by creation date) as
+// sources. An AMI without the tag is in no group and always a source.
+type KeepLatest struct {
+	// GroupBy is the tag key that names an AMI's group (Recipe, say).
+	GroupBy string `yaml:"group_by"`
+	// Count is how many builds of a group are sources (at least 1).
+	Count int `yaml:"count"`
+}
+
+// Enabled reports whether keep_latest is set.
+func (k KeepLatest) Enabled() bool { return k.GroupBy != "" || k.Count != 0 }
 
 // Targets says which accounts and Regions should hold copies, and how to
 // reach them.
@@ -165,6 +181,10 @@ type Copy struct {
 	ExcludeTags []string `yaml:"exclude_tags"`
 	// EncryptedTagValue is the value of the "Encrypted" tag (AMIgo: "true").
 	EncryptedTagValue string `yaml:"encrypted_tag_value"`
+	// DeprecateAfter deprecates each copy this long after it was made; a
+	// copy also follows its source's deprecation time, and the earlier
+	// of the two applies. 0 means the source's alone.
+	DeprecateAfter Duration `yaml:"deprecate_after"`
 }
 
 // State chooses where progress is recorded.

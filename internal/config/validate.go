@@ -155,6 +155,7 @@ func (v *validator) source(s *Source) {
 			}
 		}
 	}
+	v.keepLatest(s.KeepLatest)
 }
 
 func (v *validator) targets(t *Targets) {
@@ -350,6 +351,7 @@ func (v *validator) copy(c *Copy) {
 	if len(c.EncryptedTagValue) > 256 {
 		v.add("copy.encrypted_tag_value", "tag values are at most 256 characters (got %d)", len(c.EncryptedTagValue))
 	}
+	v.deprecateAfter(c.DeprecateAfter)
 }
 
 var (
