@@ -22,7 +22,8 @@ func copyInventory(copies []cloud.Image) []report.Copy {
 }
 
 func describeCopy(img *cloud.Image) report.Copy {
-	c := report.Copy{ImageID: img.ID, State: string(img.State), Encrypted: len(img.BlockDevices) > 0, Managed: Managed(img)}
+	c := report.Copy{ImageID: img.ID, State: string(img.State), Encrypted: len(img.BlockDevices) > 0, Managed: Managed(img),
+		DeprecationTime: img.DeprecationTime}
 	var keys []string
 	for _, bd := range img.BlockDevices {
 		c.Encrypted = c.Encrypted && bd.Encrypted

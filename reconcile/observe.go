@@ -28,16 +28,23 @@ func (r *run) discover(ctx context.Context) error {
 	// all of them instead of one per image (memory grows with accounts
 	// plus images, not their product).
 	resolved := map[string]targetSet{}
+	r.rankBuilds(found) // lifecycle.go
 	for _, imgs := range found {
 		for _, img := range imgs {
-			if _, dup := r.found.byID[img.ID]; dup || !r.isSource(&img) {
+			if r.found.byID[img.ID] != nil || r.found.retiredByID[img.ID] != nil || !r.inScope(&img) {
+				continue
+			}
+			source, retired := r.isSource(&img)
+			if !source && !retired {
 				continue
 			}
 			src := &sourceImage{img: img}
 			specs, err := r.targetSpecs(ctx, &src.img)
 			if err != nil {
 				r.fail(fmt.Sprintf("read target metadata of %s", img.ID), err)
-				r.found.incomplete = true
+				// A retired image's targets only say where its copies
+				// are looked after: no pair depends on them.
+				r.found.incomplete = r.found.incomplete || source
 			}
 			key := specKey(specs, img.Region)
 			ts, ok := resolved[key]
@@ -46,6 +53,10 @@ func (r *run) discover(ctx context.Context) error {
 				resolved[key] = ts
 			}
 			src.targets = ts
+			if retired {
+				r.retire(src)
+				continue
+			}
 			r.found.byID[img.ID] = src
 			r.found.sources = append(r.found.sources, src)
 		}
@@ -75,7 +86,7 @@ func (r *run) listSourcesAndOrg(ctx context.Context) ([][]cloud.Image, error) {
 				errs[i] = err
 				return
 			}
-			q := cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}, Tags: set.SourceFilters, ImageIDs: r.req.OnlyImages}
+			q := cloud.ImageQuery{States: []cloud.ImageState{cloud.ImageAvailable}, Tags: set.SourceFilters, ImageIDs: r.sourceQueryIDs()}
 			found[i], err = c.DescribeImages(ctx, q)
 			if err != nil {
 				errs[i] = errorf(err, "discover source images of account %s in %s", set.SourceAccount, region)
@@ -121,16 +132,20 @@ func (r *run) resolveOptions() resolveOptions {
 	return opt
 }
 
-// isSource tells whether an image the source account owns is a source;
-// a copy and, unless configured, a deprecated AMI are not (noted for the
-// report).
-func (r *run) isSource(img *cloud.Image) bool {
+// isSource tells whether an image the source account owns is a source. A
+// copy is not. Nor (noted for the report) is a build source.keep_latest
+// no longer keeps, or, unless configured, a deprecated AMI: those are
+// retired, and their copies still follow them (lifecycle.go).
+func (r *run) isSource(img *cloud.Image) (source, retired bool) {
 	if IsCopy(img) {
 		// A copy in the source account (AMIgo's, another tool's, an
 		// earlier amicopier's) is never a source: copying it would breed a
 		// generation of copies every run.
 		r.found.copiesInSource++
-		return false
+		return false, false
+	}
+	if r.superseded(img) {
+		return false, true
 	}
 	if dt := img.DeprecationTime; !r.e.set.IncludeDeprecated && !dt.IsZero() && !dt.After(r.policy.Now) {
 		// Its owner still sees a deprecated AMI (DescribeImages lists them
@@ -139,9 +154,9 @@ func (r *run) isSource(img *cloud.Image) bool {
 		// golden AMI.
 		r.found.skipped = append(r.found.skipped, report.Skipped{ID: img.ID, Name: img.Name, Region: img.Region,
 			Reason: "deprecated since " + dt.UTC().Format(time.RFC3339) + " (source.include_deprecated is false)"})
-		return false
+		return false, true
 	}
-	return true
+	return true, false
 }
 
 // reportRejected makes the report's lines of the targets resolution
@@ -249,6 +264,7 @@ func (r *run) observeAll(ctx context.Context) {
 			}
 		}
 	}
+	r.retiredAccounts(set) // their copies follow them (lifecycle.go)
 	accounts := sortedKeys(set)
 	r.e.progress.Phase("observe", len(accounts))
 	parallel(ctx, len(accounts), r.e.set.Concurrency, func(ctx context.Context, i int) {
@@ -278,7 +294,7 @@ func (r *run) settleUntargeted() {
 		rw := &regionWork{account: k[0], region: k[1]}
 		r.noteStale(r.seen.records[k], nil, nil, rw)
 		for _, rec := range r.seen.records[k] {
-			if rec.Status == state.PairOrphaned {
+			if rec.Status == state.PairOrphaned || rec.Status == state.PairSuperseded {
 				// Every ACTIVE account is observed while pruning is on:
 				// this one left, or pruning was turned off.
 				rw.pairs = append(rw.pairs, retire(rec, "NotObserved", "the account and Region are no longer observed"))
@@ -312,6 +328,11 @@ func (r *run) observeAccount(ctx context.Context, account string, images []int32
 	regionSet := map[string][]*sourceImage{}
 	for _, reg := range sweep {
 		regionSet[reg] = nil
+	}
+	for _, reg := range r.retiredRegions(account) {
+		if _, ok := regionSet[reg]; !ok {
+			regionSet[reg] = nil
+		}
 	}
 	for _, i := range images {
 		src := r.found.sources[i]
@@ -376,6 +397,8 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 	}
 	records := r.seen.records[[2]string{account, region}]
 	rw.client, rw.inFlight = client, inFlight
+	z := zoneRef{account: account, region: region, client: client}
+	var deps []*deprecationWork
 	for _, src := range srcs {
 		key := state.PairKey{SourceImage: src.img.ID, Account: account, Region: region}
 		var rec *state.Pair
@@ -383,10 +406,19 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 			stored := p // only a remembered pair costs an allocation
 			rec = &stored
 		}
-		r.planPair(rw, src, key, bySource.of(src.img.ID), rec)
+		cs := bySource.of(src.img.ID)
+		r.planPair(rw, src, key, cs, rec)
+		deps = r.noteDeprecations(deps, z, &src.img, cs) // lifecycle.go
 	}
 	sortPairs(rw.pairs) // once: trimDeferred, share and applyAll follow this order
 	r.trimDeferred(rw)
+	var unwanted map[string][]cloud.Image
+	var superseded map[string]bool
+	if !r.scoped || len(r.found.retired) > 0 {
+		unwanted = bySource.unwanted()
+		superseded, deps = r.noteRetired(z, unwanted, bySource, deps)
+	}
+	r.life.add(deps, nil)
 	if !r.scoped {
 		// Built only when there are records to check: a steady-state
 		// Region has none, and thousands of them must not cost a set each.
@@ -397,7 +429,13 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 				wanted[src.img.ID] = true
 			}
 		}
-		orphanSources := r.noteOrphans(account, region, client, bySource.unwanted(), wanted)
+		orphanSources := r.noteOrphans(account, region, client, unwanted, wanted)
+		for from := range superseded {
+			if orphanSources == nil {
+				orphanSources = map[string]bool{}
+			}
+			orphanSources[from] = true // the superseded pairs are lifecycle.go's
+		}
 		if !r.found.incomplete {
 			r.noteStale(records, wanted, orphanSources, rw)
 		}
@@ -508,7 +546,9 @@ func (r *run) item(src *sourceImage, account, region string, cat report.Category
 func (r *run) noteOrphans(account, region string, client cloud.EC2, bySource map[string][]cloud.Image, wanted map[string]bool) (sources map[string]bool) {
 	var found []orphanCandidate
 	for from, copies := range bySource {
-		if wanted[from] || r.found.byID[from] != nil {
+		if wanted[from] || r.found.byID[from] != nil || r.found.retiredByID[from] != nil {
+			// A retired source exists: its copies are no orphans, and
+			// its pairs' records are noteStale's.
 			continue
 		}
 		for i := range copies {

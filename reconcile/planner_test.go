@@ -456,6 +456,7 @@ func TestPlanOrphan(t *testing.T) {
 		policy  PrunePolicy
 		rec     *state.Pair
 		inUse   int
+		lt      []string
 		due     bool
 		prune   bool
 		record  bool
@@ -468,10 +469,12 @@ func TestPlanOrphan(t *testing.T) {
 		{name: "due, instances not checked yet", policy: p, rec: orphaned, inUse: -1, due: true},
 		{name: "due but in use", policy: p, rec: orphaned, inUse: 2, due: true, mention: "2 instance(s)"},
 		{name: "due and unused", policy: p, rec: orphaned, inUse: 0, due: true, prune: true},
+		{name: "due, unused, but a launch template names it", policy: p, rec: orphaned, inUse: 0,
+			lt: []string{"lt-1 (web) version 3 ($Default) names it"}, due: true, mention: "launch template lt-1 (web) version 3 ($Default) names it, so it is kept"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := PlanOrphan(OrphanFacts{Key: testKey, CopyID: "ami-copy", Record: tt.rec, Source: "111111111111", InUse: tt.inUse}, tt.policy)
+			d := PlanOrphan(OrphanFacts{Key: testKey, CopyID: "ami-copy", Record: tt.rec, Source: "111111111111", InUse: tt.inUse, Templates: tt.lt}, tt.policy)
 			if d.Due != tt.due || d.Prune != tt.prune || (d.Record != nil) != tt.record {
 				t.Fatalf("decision %+v", d)
 			}

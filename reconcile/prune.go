@@ -28,8 +28,11 @@ type OrphanFacts struct {
 	Record *state.Pair
 	Source string
 	// InUse is the number of instances launched from the copy; -1 when
-	// not checked (the copy is not due for pruning).
-	InUse int
+	// not checked (the copy is not due for pruning). Templates, read with
+	// it, lists the launch template versions that name the copy (or name
+	// a parameter EC2 did not resolve).
+	InUse     int
+	Templates []string
 }
 
 // PrunePolicy is the prune configuration and the time.
@@ -78,6 +81,8 @@ func PlanOrphan(f OrphanFacts, p PrunePolicy) OrphanDecision {
 		return OrphanDecision{Reason: base + "; the grace period is over", Due: true}
 	case f.InUse > 0:
 		return OrphanDecision{Reason: fmt.Sprintf("%s; %d instance(s) in the account still use it, so it is kept", base, f.InUse), Due: true}
+	case len(f.Templates) > 0:
+		return OrphanDecision{Reason: fmt.Sprintf("%s; launch template %s, so it is kept", base, strings.Join(f.Templates, "; ")), Due: true}
 	}
 	return OrphanDecision{Reason: base + "; the grace period is over and no instance uses it: prune (deregister, delete its snapshots)", Due: true, Prune: true}
 }
@@ -251,7 +256,8 @@ func (r *run) sourcesExist(ctx context.Context) (map[string]bool, bool) {
 }
 
 // checkInstances asks, once per account and Region, which due copies
-// instances still use, and settles those decisions.
+// instances still use or launch templates name, and settles those
+// decisions.
 func (r *run) checkInstances(ctx context.Context, due []*pruneWork, policy PrunePolicy) {
 	groups := map[[2]string][]*pruneWork{}
 	for _, pw := range due {
@@ -264,18 +270,18 @@ func (r *run) checkInstances(ctx context.Context, due []*pruneWork, policy Prune
 		for i, pw := range ws {
 			ids[i] = pw.o.copyID
 		}
-		inUse, err := ws[0].o.client.InstancesUsingImages(ctx, ids)
+		use, err := readImageUse(ctx, ws[0].o.client, ids) // lifecycle.go
 		for _, pw := range ws {
 			if err != nil {
 				// Unknown use means keep: never prune what might be running.
-				pw.dec = OrphanDecision{Reason: pw.dec.Reason + "; could not check instances using it (" + err.Error() + "), so it is kept"}
+				pw.dec = OrphanDecision{Reason: pw.dec.Reason + "; could not check the instances and launch templates using it (" + err.Error() + "), so it is kept"}
 				continue
 			}
 			pw.dec = PlanOrphan(OrphanFacts{Key: pw.key, CopyID: pw.o.copyID, Record: pw.stored,
-				Source: r.e.set.SourceAccount, InUse: inUse[pw.o.copyID]}, policy)
+				Source: r.e.set.SourceAccount, InUse: use.instances[pw.o.copyID], Templates: use.templatesNaming(pw.o.copyID)}, policy)
 		}
 		if err != nil {
-			r.fail(fmt.Sprintf("check instances using orphaned copies in %s/%s", k[0], k[1]), err)
+			r.fail(fmt.Sprintf("check instances and launch templates using orphaned copies in %s/%s", k[0], k[1]), err)
 		}
 	}
 }
@@ -296,22 +302,46 @@ func (r *run) prune(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if pw.dec.Prune {
-			if r.outOfTime() {
-				pw.item.Action = "deferred"
-				continue
-			}
-			left, ok := r.pruneCopy(ctx, pw)
-			if !ok {
-				continue
-			}
-			next := AfterPrune(pw.key, r.e.set.SourceAccount, pw.stored, pw.dec.Reason, left)
-			pw.dec.Record = &next
+		r.carryOut(ctx, removal{key: pw.key, stored: pw.stored, prune: pw.dec.Prune, reason: pw.dec.Reason,
+			record: &pw.dec.Record, item: &pw.item, what: "orphaned copy",
+			remove: func() ([]string, bool) { return r.pruneCopy(ctx, pw) }})
+	}
+}
+
+// removal is a pair whose copies the prune step decided about (orphaned
+// or superseded): remove them (prune), and write its record.
+type removal struct {
+	key    state.PairKey
+	stored *state.Pair
+	prune  bool
+	reason string
+	record **state.Pair
+	item   *report.Item
+	what   string
+	// remove deregisters the copies; it returns the snapshots EC2 could
+	// not delete, and ok false when a copy could not be removed.
+	remove func() (left []string, ok bool)
+}
+
+// carryOut removes the copies of a removal when due (the time budget
+// allowing), then writes its record: settled once removed (or still
+// listing the snapshots EC2 kept), or as decided.
+func (r *run) carryOut(ctx context.Context, rm removal) {
+	if rm.prune {
+		if r.outOfTime() {
+			rm.item.Action = "deferred"
+			return
 		}
-		if pw.dec.Record != nil {
-			if _, err := r.writePair(ctx, nil, &pairWork{key: pw.key, stored: pw.stored}, *pw.dec.Record); err != nil {
-				r.fail(fmt.Sprintf("orphaned copy %s", pw.key), err)
-			}
+		left, ok := rm.remove()
+		if !ok {
+			return
+		}
+		next := AfterPrune(rm.key, r.e.set.SourceAccount, rm.stored, rm.reason, left)
+		*rm.record = &next
+	}
+	if *rm.record != nil {
+		if _, err := r.writePair(ctx, nil, &pairWork{key: rm.key, stored: rm.stored}, **rm.record); err != nil {
+			r.fail(fmt.Sprintf("%s %s", rm.what, rm.key), err)
 		}
 	}
 }

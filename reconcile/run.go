@@ -113,6 +113,7 @@ type run struct {
 	seen       observation
 	sharing    sharingWork
 	pruneWork  []*pruneWork
+	life       lifecycle
 	srcClients sourceClients
 	out        *tally
 	stop       stopWatch
@@ -139,6 +140,12 @@ type discovery struct {
 	// unmatched is what the request's scope asked for and found nothing
 	// for (scope.go), nil when everything matched.
 	unmatched *report.Unmatched
+	// retired are the images that are no sources but whose copies
+	// amicopier still looks after (lifecycle.go); ranks the builds'
+	// places in their groups (source.keep_latest).
+	retired     []*retiredSource
+	retiredByID map[string]*retiredSource
+	ranks       map[string]BuildRank
 	// incomplete says some image's targets may be missing (a metadata
 	// source failed, an OU could not be listed): a pair absent from this
 	// run's targets may still be wanted, so no record is retired as no
@@ -267,6 +274,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	r.observeAll(ctx)
 	r.findOrphans(ctx)
+	r.planSuperseded(ctx) // lifecycle.go
 	r.planShares(ctx)
 	if req.Mode == ModePlan {
 		r.kmsProblems(ctx) // check.go
@@ -310,7 +318,8 @@ func (r *run) setDeadline() {
 // change makes the run's changes under the lease: it takes the lease,
 // checks nobody changed the state meanwhile, shares and copies (sharing
 // runs alongside the copies: each copy waits only for its own source to be
-// shared), prunes and deletes leftover snapshots. It returns the lease's
+// shared), prunes orphaned and superseded copies, sets the copies'
+// deprecation times and deletes leftover snapshots. It returns the lease's
 // context, which finish records the run under.
 func (r *run) change(ctx context.Context, log *slog.Logger) (context.Context, error) {
 	ctx, err := r.takeLease(ctx, log)
@@ -324,6 +333,8 @@ func (r *run) change(ctx context.Context, log *slog.Logger) (context.Context, er
 	r.apply(ctx)
 	shared()
 	r.prune(ctx)
+	r.removeSuperseded(ctx) // lifecycle.go
+	r.applyDeprecations(ctx)
 	r.cleanLeftovers(ctx)
 	return ctx, nil
 }
@@ -509,7 +520,15 @@ func (r *run) buildReport() *report.Report {
 	for _, pw := range r.pruneWork {
 		add(pw.item)
 	}
+	for _, sw := range r.life.superseded {
+		add(sw.item)
+	}
+	if r.found.org != nil {
+		r.describeSuperseded(rep)
+		r.describeItemAccounts(rep)
+	}
 	rep.Sharing = r.sharing.lines
+	rep.Deprecations = r.life.deprecationLines()
 	rep.Sort()
 	return rep
 }

@@ -179,6 +179,23 @@ func AfterPrune(key state.PairKey, source string, stored *state.Pair, reason str
 	return next
 }
 
+// Supersede is the record of a pair whose copy (copyID) is of a build
+// source.keep_latest no longer keeps, written by the first run that sees
+// it so (stored: its record, nil if none): superseded, the copy removable
+// from due, why in its error.
+func Supersede(key state.PairKey, source string, stored *state.Pair, copyID, reason string, due time.Time) state.Pair {
+	next := state.Pair{Key: key, Source: source}
+	if stored != nil {
+		next = *stored
+	}
+	next.Status = state.PairSuperseded
+	next.CopyImageID = copyID
+	next.ClientToken = ""
+	next.NextRetry = due
+	next.LastErrorCode, next.LastError = "Superseded", reason
+	return next
+}
+
 // AfterLeftovers is rec once the run tried to delete the snapshots it
 // lists as left behind: it lists those still there (left), and a pruned
 // record whose snapshots are all gone settles.

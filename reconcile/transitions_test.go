@@ -98,6 +98,25 @@ func TestRecordTransitions(t *testing.T) {
 			},
 		},
 		{
+			name: "a superseded copy's first sighting: superseded, removable from the due time, no token",
+			got:  Supersede(testKey, "111111111111", record(state.PairCopying, 2, 0), "ami-old", "superseded by newer builds", testNow.Add(time.Hour)),
+			want: func(t *testing.T, p state.Pair) {
+				if p.Status != state.PairSuperseded || p.CopyImageID != "ami-old" || !p.NextRetry.Equal(testNow.Add(time.Hour)) ||
+					p.ClientToken != "" || p.LastErrorCode != "Superseded" || p.Attempts != 2 || p.Version != 3 {
+					t.Errorf("%+v", p)
+				}
+			},
+		},
+		{
+			name: "a superseded copy with no record gets a new one",
+			got:  Supersede(testKey, "111111111111", nil, "ami-old", "superseded", testNow),
+			want: func(t *testing.T, p state.Pair) {
+				if p.Status != state.PairSuperseded || p.Key != testKey || p.Source != "111111111111" || p.Version != 0 {
+					t.Errorf("%+v", p)
+				}
+			},
+		},
+		{
 			name: "leftovers deleted: the pruned record settles",
 			got:  AfterLeftovers(*record(state.PairOrphaned, 1, 0, func(p *state.Pair) { p.Snapshots = []string{"snap-1"} }), nil),
 			want: func(t *testing.T, p state.Pair) {
