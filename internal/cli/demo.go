@@ -18,8 +18,9 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("demo", usageDoc{
 		description: "Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n" +
 			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n" +
-			"reconcile it, let simulated time pass until the copies finish, print the clean report, and run\n" +
-			"the preflight check (amicopier check) on what is left.\n" +
+			"reconcile it, let simulated time pass until the copies finish, run again (the copies'\n" +
+			"deprecation times), print the clean report, and run the preflight check (amicopier check) on\n" +
+			"what is left.\n" +
 			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.",
 		examples: []string{
 			"amicopier demo",
@@ -33,7 +34,7 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 		epilogue: widthHelp,
 	}, env)
 	output := fs.String("output", report.FormatTable, "output `FORMAT`: "+strings.Join(report.Formats, ", ")+
-		" (json prints one object {\"before\", \"run\", \"after\", \"check\"})")
+		" (json prints one object {\"before\", \"run\", \"next_run\", \"deprecations\", \"after\", \"check\"})")
 	statePath := fs.String("state", "", "the embedded state `FILE` to use (default: a temporary file, removed afterwards)")
 	printConfig := fs.Bool("print-config", false, "print the demo's config.yaml and exit")
 	var view viewFlags
@@ -104,6 +105,8 @@ func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) erro
 				Note: "The simulated organisation as the leftovers of earlier tools left it."},
 			{ID: "run", Title: "Reconcile", Summary: out.Run,
 				Note: "Share the sources, start the missing copies, retry the failed one."},
+			{ID: "next-run", Title: "The next run: the copies are available", Summary: out.NextRun,
+				Note: nextRunNote(out)},
 			{ID: "after", Title: "After: the copies finished", Report: out.After,
 				Note: "What is left is what amicopier only reports: copies it did not make and targets it must not serve."},
 			{ID: "check", Title: "Preflight check (amicopier check)", Note: checkNote(out.Check)},
@@ -122,6 +125,14 @@ func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) erro
 		if err := report.WriteSummaryMarkdown(w, out.Run); err != nil {
 			return err
 		}
+		fmt.Fprint(w, "\n## The next run\n\n"+nextRunNote(out)+"\n\n")
+		if err := report.WriteSummaryMarkdown(w, out.NextRun); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		if err := report.WriteDeprecationsMarkdown(w, out.NextRun.Mode, out.Deprecations); err != nil {
+			return err
+		}
 		fmt.Fprintln(w)
 		if err := report.WriteMarkdown(w, out.After, after); err != nil {
 			return err
@@ -138,13 +149,26 @@ func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) erro
 	if err := report.WriteSummaryTable(w, out.Run, o); err != nil {
 		return err
 	}
-	printWrapped(w, o.Width, "\n== After: simulated time passes until the copies finish; another dry run")
+	printWrapped(w, o.Width, "\n== The next run: simulated time passes until the copies finish; "+nextRunNote(out))
+	if err := report.WriteSummaryTable(w, out.NextRun, o); err != nil {
+		return err
+	}
+	if err := report.WriteDeprecations(w, out.NextRun.Mode, out.Deprecations, o); err != nil {
+		return err
+	}
+	printWrapped(w, o.Width, "\n== After: another dry run")
 	if err := report.WriteTable(w, out.After, o); err != nil {
 		return err
 	}
 	printWrapped(w, o.Width, "\nWhat is left is what amicopier only reports: copies it did not make and targets it must not serve.")
 	printWrapped(w, o.Width, "\n== Preflight check (amicopier check): what would still break copies, or launches from them")
 	return report.WriteCheckTable(w, out.Check, o)
+}
+
+// nextRunNote says what the demo's next run is for.
+func nextRunNote(out *demo.Outcome) string {
+	return fmt.Sprintf("the copies are available, and it sets the deprecation time of %d of them (their source's, or copy.deprecate_after's when earlier).",
+		len(out.Deprecations))
 }
 
 // checkNote is the demo page's text of the preflight check: its headline

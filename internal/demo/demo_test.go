@@ -174,3 +174,46 @@ func TestDemoCheckFindsTheBrokenKey(t *testing.T) {
 		t.Errorf("the JSON output has no check object")
 	}
 }
+
+// TestDemoShowsTheLifecycle: the next run deprecates every copy made (its
+// source's time or copy.deprecate_after's, the earlier), the previous web
+// build's copy is reported superseded and deprecated like its source, and
+// after that nothing differs.
+func TestDemoShowsTheLifecycle(t *testing.T) {
+	scene, out := runDemo(t)
+	if out.Run.Actions["copy"] == 0 || len(out.Deprecations) != out.Run.Actions["copy"] {
+		t.Fatalf("the next run set %d deprecation times for %d copies made", len(out.Deprecations), out.Run.Actions["copy"])
+	}
+	for _, d := range out.Deprecations {
+		img, ok := scene.Cloud.Image(d.Account, d.Region, d.Image)
+		if !ok || d.Action != report.DeprecationSet || !img.DeprecationTime.Equal(d.Wanted) {
+			t.Errorf("%+v: the copy's deprecation time is %v", d, img.DeprecationTime)
+		}
+	}
+	superseded := 0
+	previous := scene.Images["ubuntu-jammy-web-411"]
+	for _, it := range out.After.Items {
+		if it.Category != report.Superseded {
+			continue
+		}
+		superseded++
+		if it.SourceImage != previous.ID || len(it.Copies) != 1 || !it.Copies[0].DeprecationTime.Equal(previous.DeprecationTime) {
+			t.Errorf("superseded %+v: want the previous build's copy, deprecated like its source (%v)", it, previous.DeprecationTime)
+		}
+	}
+	if superseded != 1 {
+		t.Errorf("%d superseded copies reported, want 1", superseded)
+	}
+	if len(out.After.Deprecations) != 0 || out.NextRun.Status != report.StatusSucceeded {
+		t.Errorf("after: deprecations still differ %+v; next run %s %v", out.After.Deprecations, out.NextRun.Status, out.NextRun.Errors)
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"next_run":{`, `"deprecations":[{`, `"category":"superseded"`, `"deprecation_time":"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("the JSON output lacks %s", want)
+		}
+	}
+}

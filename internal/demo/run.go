@@ -12,12 +12,17 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// Outcome is the demo's result: the drift found, what the run did, and
-// the drift left once the copies finished.
+// Outcome is the demo's result: the drift found, what the run did, what
+// the next run did once the copies finished, and the drift left.
 type Outcome struct {
 	Before *report.Report  `json:"before"`
 	Run    *report.Summary `json:"run"`
-	After  *report.Report  `json:"after"`
+	// NextRun is the next scheduled run, once the copies are available:
+	// it sets their deprecation times (a pending copy's is set when it
+	// is available), Deprecations lists each copy's.
+	NextRun      *report.Summary      `json:"next_run"`
+	Deprecations []report.Deprecation `json:"deprecations"`
+	After        *report.Report       `json:"after"`
 	// Check is the preflight check of the organisation after the run:
 	// what would still break copies, or launches from them.
 	Check *report.CheckReport `json:"check"`
@@ -34,7 +39,8 @@ type Options struct {
 
 // Run plays the demo on a scene with a state store: a dry run (the drift
 // report), a reconcile, simulated time passing until the copies are
-// done, a second dry run (the clean report), and the preflight check.
+// done, the next scheduled run (the copies' deprecation times), a second
+// dry run (the clean report), and the preflight check.
 func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome, error) {
 	settings, err := s.Config.EngineSettings()
 	if err != nil {
@@ -70,6 +76,10 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	if err != nil {
 		return nil, fmt.Errorf("wait for the copies: %w", err)
 	}
+	next, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "demo", IncludeOK: o.IncludeOK})
+	if err != nil {
+		return nil, fmt.Errorf("the next run: %w", err)
+	}
 	after, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModePlan, Trigger: "demo", IncludeOK: o.IncludeOK})
 	if err != nil {
 		return nil, fmt.Errorf("dry run after reconciling: %w", err)
@@ -78,5 +88,6 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	if err != nil {
 		return nil, fmt.Errorf("preflight check: %w", err)
 	}
-	return &Outcome{Before: before.Report, Run: applied.Summary, After: after.Report, Check: check}, nil
+	return &Outcome{Before: before.Report, Run: applied.Summary, NextRun: next.Summary, Deprecations: next.Report.Deprecations,
+		After: after.Report, Check: check}, nil
 }

@@ -48,11 +48,14 @@ type Scene struct {
 // NewScene builds the demo organisation, with its simulated clock at now
 // (the AMIs were baked a week earlier): a dozen accounts in nested OUs
 // (one suspended, one excluded), two Regions, four golden AMIs whose
-// targets come from rules and tags, and the leftovers of earlier tools:
-// a good copy made by AMIgo's Image Copier, an unencrypted copy made by
-// hand, and a copy that failed because its KMS key was disabled (enabled
-// again since, but with a key policy that no longer lets Auto Scaling use
-// it: the preflight check finds that).
+// targets come from rules and tags (the web server's scheduled for
+// deprecation), the previous build of the web server, which
+// source.keep_latest supersedes, and the leftovers of earlier tools and
+// runs: a good copy made by AMIgo's Image Copier, an unencrypted copy
+// made by hand, amicopier's copy of the previous web build, and a copy
+// that failed because its KMS key was disabled (enabled again since, but
+// with a key policy that no longer lets Auto Scaling use it: the
+// preflight check finds that).
 func NewScene(now time.Time) (*Scene, error) {
 	cfg, err := config.Parse(configYAML, "demo config.yaml")
 	if err != nil {
@@ -126,7 +129,7 @@ func NewScene(now time.Time) (*Scene, error) {
 	}
 	web := add("eu-west-1", "ubuntu-jammy-web", sim.ImageSpec{
 		Name: "ubuntu-jammy-web-412", Description: "Ubuntu 22.04 web server", CreationDate: baked,
-		Tags: amigo("ubuntu-jammy-web", "412", nil),
+		Tags: amigo("ubuntu-jammy-web", "412", nil), DeprecationTime: now.Add(90 * 24 * time.Hour),
 	})
 	add("eu-west-1", "ubuntu-noble-base", sim.ImageSpec{
 		Name: "ubuntu-noble-base-88", Description: "Ubuntu 24.04 base", CreationDate: baked.Add(24 * time.Hour),
@@ -146,6 +149,14 @@ func NewScene(now time.Time) (*Scene, error) {
 	})
 	// Not baked by AMIgo: the source filter leaves it alone.
 	c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{Name: "scratch-experiment", Tags: map[string]string{"Owner": "alice"}})
+	// The previous build of the web recipe: source.keep_latest keeps only
+	// the newest build of each recipe, so it is superseded. Its pipeline
+	// had scheduled its deprecation in three weeks.
+	previous := c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{
+		Name: "ubuntu-jammy-web-411", Description: "Ubuntu 22.04 web server", CreationDate: baked.Add(-14 * 24 * time.Hour),
+		Tags: amigo("ubuntu-jammy-web", "411", nil), DeprecationTime: now.Add(21 * 24 * time.Hour),
+	})
+	s.Images["ubuntu-jammy-web-411"] = previous
 
 	longAgo := now.Add(-5 * 24 * time.Hour)
 	// A good copy AMIgo's Image Copier made: adopted, never copied again.
@@ -153,6 +164,18 @@ func NewScene(now time.Time) (*Scene, error) {
 		Name: "ubuntu-jammy-web-412-encrypted", CreationDate: longAgo,
 		Tags:    map[string]string{"CopiedFromAMI": web.ID, "Encrypted": "true", "Recipe": "ubuntu-jammy-web"},
 		Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: keys[[2]string{ProdWeb, "eu-west-1"}]}},
+	})
+	// The copy an earlier amicopier run made of the previous web build:
+	// superseded now, reported (pruning is off), and deprecated like its
+	// source.
+	c.AddImage(ProdAPI, "eu-west-1", sim.ImageSpec{
+		Name: "ubuntu-jammy-web-411-encrypted-" + previous.ID, CreationDate: baked.Add(-13 * 24 * time.Hour),
+		Tags: map[string]string{
+			"CopiedFromAMI": previous.ID, "Encrypted": "true", "amicopier:managed": "true", "Recipe": "ubuntu-jammy-web",
+			"amicopier:source-account": SourceAccount, "amicopier:source-region": "eu-west-1",
+			"amicopier:kms-key": "alias/amicopier", "amicopier:attempt": "1",
+		},
+		Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: keys[[2]string{ProdAPI, "eu-west-1"}]}},
 	})
 	// A copy someone made by hand without encryption: reported, never deleted.
 	c.AddImage(Analytics, "eu-west-1", sim.ImageSpec{
