@@ -12,9 +12,11 @@ import (
 func runPlan(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("plan", usageDoc{
 		description: "Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n" +
-			"every target account's copies and print the drift report. Makes no mutating AWS call (no\n" +
-			"share, copy, tag or deregister: the AWS clients refuse them) and writes nothing to the state\n" +
-			"store. --include-ok lists every pair with its copy (id, state, KMS key): the inventory.",
+			"every target account's copies and print the drift report, with the copies whose deprecation\n" +
+			"time differs from their source's (Deprecation). Makes no mutating AWS call (no share, copy,\n" +
+			"tag, deprecation or deregister: the AWS clients refuse them) and writes nothing to the state\n" +
+			"store. --include-ok lists every pair with its copy (id, state, KMS key, deprecation time):\n" +
+			"the inventory.",
 		examples: []string{
 			"amicopier plan --config config.yaml",
 			"amicopier plan --config config.yaml --include-ok --output json > inventory.json",

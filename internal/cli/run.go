@@ -23,10 +23,12 @@ const leasePoll = 15 * time.Second
 func runRun(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("run", usageDoc{
 		description: "Reconcile: share the source AMIs with the target accounts that miss a copy, start the missing\n" +
-			"encrypted copies (CopyImage in each target account), retry failed ones, record progress in the\n" +
-			"state store, and print the drift report and the run summary. Copies take minutes to hours;\n" +
-			"the run does not wait for them unless --wait is given. One run at a time per source account:\n" +
-			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n" +
+			"encrypted copies (CopyImage in each target account), retry failed ones, give the copies their\n" +
+			"source's deprecation time (or copy.deprecate_after's, when earlier), prune orphaned and\n" +
+			"superseded copies (with prune.enabled), record progress in the state store, and print the\n" +
+			"drift report and the run summary. Copies take minutes to hours; the run does not wait for\n" +
+			"them unless --wait is given. One run at a time per source account: when another run holds\n" +
+			"the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n" +
 			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n" +
 			"A run that fails outright (no credentials, an endpoint that does not answer) is recorded as\n" +
 			"failed, with its error, for `amicopier status`. --include-ok lists every pair with its copy\n" +
