@@ -28,7 +28,8 @@ const (
 func IsMutating(op string) bool {
 	switch op {
 	case OpCopyImage, OpModifyImageAttribute, OpModifySnapshotAttribute,
-		OpCreateTags, OpDeregisterImage, OpDeleteSnapshot:
+		OpCreateTags, OpDeregisterImage, OpDeleteSnapshot,
+		OpPutParameter, OpAddTagsToResource, OpPutEvents:
 		return true
 	}
 	return false
