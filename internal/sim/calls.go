@@ -41,6 +41,12 @@ const (
 	// opCopyImageDryRun is CopyImage with DryRun: counted apart, never
 	// mutating, metered in CopyImage's bucket.
 	opCopyImageDryRun
+	// Parameter Store and EventBridge (ssm.go, events.go).
+	opGetParameters
+	opPutParameter
+	opListTagsForResource
+	opAddTagsToResource
+	opPutEvents
 	numOps
 )
 
@@ -67,6 +73,11 @@ var opNames = [numOps]string{
 	opListGrants:                       cloud.OpListGrants,
 	opGenerateDataKeyWithoutPlaintext:  cloud.OpGenerateDataKeyWithoutPlaintext,
 	opCopyImageDryRun:                  cloud.OpCopyImageDryRun,
+	opGetParameters:                    cloud.OpGetParameters,
+	opPutParameter:                     cloud.OpPutParameter,
+	opListTagsForResource:              cloud.OpListTagsForResource,
+	opAddTagsToResource:                cloud.OpAddTagsToResource,
+	opPutEvents:                        cloud.OpPutEvents,
 }
 
 // isMutating reports whether op is metered in EC2's (much smaller)
