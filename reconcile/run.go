@@ -119,6 +119,10 @@ type run struct {
 	// cutOffs counts the work it cut short.
 	stopCause func() error
 	cutOffs   atomic.Int64
+
+	// params is the run's SSM parameter work, nil when publish.ssm is
+	// off (publish.go).
+	params *paramRun
 }
 
 // discovery is what discover found: the sources and their targets, the
@@ -206,6 +210,7 @@ func (e *Engine) newRun(req Request) (*run, error) {
 	r.srcClients.m = map[string]cloud.EC2{}
 	r.policy = e.set.Pairs
 	r.policy.Now = e.clock.Now()
+	r.params = newParamRun(e.set.Publish)
 	if r.policy.VisibilityGrace <= 0 {
 		r.policy.VisibilityGrace = DefaultVisibilityGrace
 	}
@@ -293,6 +298,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 		shared()
 		r.prune(ctx)
 		r.cleanLeftovers(ctx)
+		r.applyParameters(ctx) // publish.go: after the copies
 	}
 	res := r.finish(ctx)
 	r.releaseLease()
@@ -486,6 +492,7 @@ func (r *run) buildReport() *report.Report {
 		add(pw.item)
 	}
 	rep.Sharing = r.sharing.lines
+	r.reportParameters(rep) // publish.go
 	rep.Sort()
 	return rep
 }
@@ -531,10 +538,11 @@ func (r *run) finish(ctx context.Context) *Result {
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
 	sum.Unreachable, sum.UnreachableCount = report.UnreachableAccounts(rep, report.MaxUnreachable)
+	r.publishEvents(ctx, rep, sum) // events.go: may add errors
 	if r.req.Mode == ModeRun {
 		rec := state.Run{
-			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: status,
-			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: slices.Clone(errs),
+			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: sum.Status,
+			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: slices.Clone(sum.Errors),
 			Counts:      make(map[string]int, len(sum.Counts)),
 			Unreachable: recordUnreachable(sum.Unreachable), UnreachableCount: sum.UnreachableCount,
 		}
