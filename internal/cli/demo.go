@@ -18,8 +18,10 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("demo", usageDoc{
 		description: "Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n" +
 			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n" +
-			"reconcile it, let simulated time pass until the copies finish, print the clean report, and run\n" +
-			"the preflight check (amicopier check) on what is left.\n" +
+			"reconcile it, let simulated time pass until the copies finish, reconcile again (which publishes\n" +
+			"the copies in SSM parameters, moving three from the previous build's), print the clean report,\n" +
+			"and run the preflight check (amicopier check) on what is left. The runs send their events to\n" +
+			"a simulated EventBridge bus.\n" +
 			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.",
 		examples: []string{
 			"amicopier demo",
@@ -33,7 +35,7 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 		epilogue: widthHelp,
 	}, env)
 	output := fs.String("output", report.FormatTable, "output `FORMAT`: "+strings.Join(report.Formats, ", ")+
-		" (json prints one object {\"before\", \"run\", \"after\", \"check\"})")
+		" (json prints one object {\"before\", \"run\", \"next_run\", \"after\", \"check\", \"events\"})")
 	statePath := fs.String("state", "", "the embedded state `FILE` to use (default: a temporary file, removed afterwards)")
 	printConfig := fs.Bool("print-config", false, "print the demo's config.yaml and exit")
 	var view viewFlags
@@ -104,6 +106,7 @@ func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) erro
 				Note: "The simulated organisation as the leftovers of earlier tools left it."},
 			{ID: "run", Title: "Reconcile", Summary: out.Run,
 				Note: "Share the sources, start the missing copies, retry the failed one."},
+			{ID: "next-run", Title: "The next reconcile", Summary: out.NextRun, Note: nextRunNote},
 			{ID: "after", Title: "After: the copies finished", Report: out.After,
 				Note: "What is left is what amicopier only reports: copies it did not make and targets it must not serve."},
 			{ID: "check", Title: "Preflight check (amicopier check)", Note: checkNote(out.Check)},
@@ -122,6 +125,10 @@ func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) erro
 		if err := report.WriteSummaryMarkdown(w, out.Run); err != nil {
 			return err
 		}
+		fmt.Fprintf(w, "\n## The next reconcile\n\n%s\n\n", nextRunNote)
+		if err := report.WriteSummaryMarkdown(w, out.NextRun); err != nil {
+			return err
+		}
 		fmt.Fprintln(w)
 		if err := report.WriteMarkdown(w, out.After, after); err != nil {
 			return err
@@ -138,7 +145,11 @@ func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) erro
 	if err := report.WriteSummaryTable(w, out.Run, o); err != nil {
 		return err
 	}
-	printWrapped(w, o.Width, "\n== After: simulated time passes until the copies finish; another dry run")
+	printWrapped(w, o.Width, "\n== The next reconcile, once simulated time passed and the copies finished: "+nextRunNote)
+	if err := report.WriteSummaryTable(w, out.NextRun, o); err != nil {
+		return err
+	}
+	printWrapped(w, o.Width, "\n== After: another dry run")
 	if err := report.WriteTable(w, out.After, o); err != nil {
 		return err
 	}
@@ -146,6 +157,9 @@ func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) erro
 	printWrapped(w, o.Width, "\n== Preflight check (amicopier check): what would still break copies, or launches from them")
 	return report.WriteCheckTable(w, out.Check, o)
 }
+
+// nextRunNote says what the demo's second reconcile does.
+const nextRunNote = "The copies are available: publish each in its account's SSM parameter (three move from the previous build's copy) and tell the event bus which copies became available."
 
 // checkNote is the demo page's text of the preflight check: its headline
 // and each finding with its fix.

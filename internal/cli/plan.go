@@ -13,8 +13,11 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("plan", usageDoc{
 		description: "Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n" +
 			"every target account's copies and print the drift report. Makes no mutating AWS call (no\n" +
-			"share, copy, tag or deregister: the AWS clients refuse them) and writes nothing to the state\n" +
-			"store. --include-ok lists every pair with its copy (id, state, KMS key): the inventory.",
+			"share, copy, tag, deregister, parameter write or event: the AWS clients refuse them) and\n" +
+			"writes nothing to the state store. --include-ok lists every pair with its copy (id, state, KMS\n" +
+			"key): the inventory. With publish.ssm the report shows each SSM parameter's drift (missing,\n" +
+			"stale, pointing elsewhere, foreign...) and what run would write; with events.bus, the events\n" +
+			"run would send.",
 		examples: []string{
 			"amicopier plan --config config.yaml",
 			"amicopier plan --config config.yaml --include-ok --output json > inventory.json",

@@ -24,7 +24,10 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("run", usageDoc{
 		description: "Reconcile: share the source AMIs with the target accounts that miss a copy, start the missing\n" +
 			"encrypted copies (CopyImage in each target account), retry failed ones, record progress in the\n" +
-			"state store, and print the drift report and the run summary. Copies take minutes to hours;\n" +
+			"state store, and print the drift report and the run summary. With publish.ssm, point each\n" +
+			"target account's SSM parameters at the newest available copy of their group (writing only\n" +
+			"what changes, never backwards, never a parameter amicopier did not create); with events.bus,\n" +
+			"send the run's events (Run Finished, Copy Available, Pair Stuck). Copies take minutes to hours;\n" +
 			"the run does not wait for them unless --wait is given. One run at a time per source account:\n" +
 			"when another run holds the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n" +
 			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n" +

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,15 +13,29 @@ import (
 	"github.com/amicopier/amicopier/state"
 )
 
-// Outcome is the demo's result: the drift found, what the run did, and
-// the drift left once the copies finished.
+// Outcome is the demo's result: the drift found, what the run did, what
+// the next run did once the copies finished, and the drift left.
 type Outcome struct {
 	Before *report.Report  `json:"before"`
 	Run    *report.Summary `json:"run"`
-	After  *report.Report  `json:"after"`
+	// NextRun is the run after the copies finished: it publishes them in
+	// the SSM parameters (they are pending during the first).
+	NextRun *report.Summary `json:"next_run"`
+	After   *report.Report  `json:"after"`
+	// Events are what the runs sent to the event bus.
+	Events []Event `json:"events"`
 	// Check is the preflight check of the organisation after the run:
 	// what would still break copies, or launches from them.
 	Check *report.CheckReport `json:"check"`
+}
+
+// Event is an event the bus received.
+type Event struct {
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Time       time.Time       `json:"time"`
+	Resources  []string        `json:"resources,omitempty"`
+	Detail     json.RawMessage `json:"detail"`
 }
 
 // Options tune the demo loop.
@@ -34,7 +49,8 @@ type Options struct {
 
 // Run plays the demo on a scene with a state store: a dry run (the drift
 // report), a reconcile, simulated time passing until the copies are
-// done, a second dry run (the clean report), and the preflight check.
+// done, the next reconcile (which publishes them), a second dry run (the
+// clean report), and the preflight check.
 func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome, error) {
 	settings, err := s.Config.EngineSettings()
 	if err != nil {
@@ -63,7 +79,11 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	}
 	// Copies take minutes in AWS; in the simulator, time is ours to move.
 	s.Cloud.Advance(s.Cloud.CopyDuration() + time.Minute)
-	after, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModePlan, Trigger: "demo", IncludeOK: o.IncludeOK})
+	next, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "demo", IncludeOK: o.IncludeOK})
+	if err != nil {
+		return nil, fmt.Errorf("the next reconcile: %w", err)
+	}
+	after, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModePlan, Trigger: "demo", IncludeOK: o.IncludeOK, AllParameters: true})
 	if err != nil {
 		return nil, fmt.Errorf("dry run after reconciling: %w", err)
 	}
@@ -71,5 +91,9 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	if err != nil {
 		return nil, fmt.Errorf("preflight check: %w", err)
 	}
-	return &Outcome{Before: before.Report, Run: applied.Summary, After: after.Report, Check: check}, nil
+	out := &Outcome{Before: before.Report, Run: applied.Summary, NextRun: next.Summary, After: after.Report, Check: check, Events: []Event{}}
+	for _, e := range s.Cloud.BusEvents(s.Bus) {
+		out.Events = append(out.Events, Event{DetailType: e.DetailType, Source: e.Source, Time: e.Time, Resources: e.Resources, Detail: json.RawMessage(e.Detail)})
+	}
+	return out, nil
 }

@@ -43,7 +43,20 @@ type Scene struct {
 	Config *config.Config
 	// Images holds the source AMIs by recipe name.
 	Images map[string]cloud.Image
+	// Previous is the previous build of ubuntu-jammy-web, deprecated
+	// since: its copies are what the parameters of three accounts name
+	// until the run moves them to the new build's.
+	Previous cloud.Image
+	// Bus is the event bus the runs publish to.
+	Bus string
 }
+
+// The demo's parameter of ubuntu-jammy-web, and the one a person made by
+// hand in sandbox-bob.
+const (
+	WebParameter  = "/golden/ubuntu-jammy-web/latest"
+	BaseParameter = "/golden/ubuntu-noble-base/latest"
+)
 
 // NewScene builds the demo organisation, with its simulated clock at now
 // (the AMIs were baked a week earlier): a dozen accounts in nested OUs
@@ -144,6 +157,35 @@ func NewScene(now time.Time) (*Scene, error) {
 		Tags:    amigo("windows-2022-base", "31", nil),
 		Devices: []sim.DeviceSpec{{Size: 30}},
 	})
+	// The previous build of the web image, deprecated when 412 came out:
+	// no longer a source, but its copies, made by an earlier amicopier
+	// run, are what prod-api, prod-data and staging-api launch from, by
+	// the parameter that run published.
+	prev := c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{
+		Name: "ubuntu-jammy-web-411", Description: "Ubuntu 22.04 web server", CreationDate: baked.Add(-7 * 24 * time.Hour),
+		Tags: amigo("ubuntu-jammy-web", "411", nil), DeprecationTime: baked.Add(time.Hour),
+	})
+	s.Previous = prev
+	for _, a := range []string{ProdAPI, ProdData, StagingAPI} {
+		cp := c.AddImage(a, "eu-west-1", sim.ImageSpec{
+			Name: "ubuntu-jammy-web-411-encrypted-" + prev.ID, CreationDate: baked.Add(-6 * 24 * time.Hour),
+			Tags: map[string]string{
+				"CopiedFromAMI": prev.ID, "Encrypted": "true", "Recipe": "ubuntu-jammy-web", "amicopier:managed": "true",
+				"amicopier:source-account": SourceAccount, "amicopier:source-region": "eu-west-1",
+				"amicopier:kms-key": "alias/amicopier", "amicopier:attempt": "1",
+			},
+			Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: keys[[2]string{a, "eu-west-1"}]}},
+		})
+		c.SetParameter(a, "eu-west-1", sim.ParameterSpec{
+			Name: WebParameter, Value: cp.ID, DataType: cloud.DataTypeEC2Image,
+			Tags: map[string]string{"amicopier:managed": "true", "amicopier:source-account": SourceAccount},
+		})
+	}
+	// A parameter someone made by hand, naming an AMI of their own:
+	// amicopier reports it and leaves it alone.
+	c.SetParameter(SandboxBob, "eu-west-1", sim.ParameterSpec{Name: BaseParameter, Value: "ami-0123456789abcdef0", DataType: cloud.DataTypeEC2Image})
+	s.Bus = c.AddEventBus(SourceAccount, "eu-west-1", "golden-images")
+
 	// Not baked by AMIgo: the source filter leaves it alone.
 	c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{Name: "scratch-experiment", Tags: map[string]string{"Owner": "alice"}})
 
