@@ -142,8 +142,12 @@ type Request struct {
 	Deadline time.Time
 	// RunID is generated when empty.
 	RunID string
-	// IncludeOK keeps ok pairs in the report (for the drift matrix).
+	// IncludeOK keeps ok pairs (and ok SSM parameters) in the report (for
+	// the drift matrix).
 	IncludeOK bool
+	// AllParameters lists every SSM parameter in the report, ok ones
+	// included, whatever IncludeOK says.
+	AllParameters bool
 	// Shard restricts the run to one shard of the target accounts (see
 	// Shard); the zero value is the whole organisation.
 	Shard Shard

@@ -49,7 +49,7 @@ func (r *run) hasChanges() bool {
 			return true
 		}
 	}
-	if len(r.sharing.dropped) > 0 || r.hasLeftovers() || r.life.hasChanges() {
+	if len(r.sharing.dropped) > 0 || r.hasLeftovers() || r.life.hasChanges() || r.params.parameterWrites() {
 		return true
 	}
 	for _, sh := range r.sharing.images {

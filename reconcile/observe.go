@@ -281,6 +281,7 @@ func (r *run) observeAll(ctx context.Context) {
 	if !r.scoped && !r.found.incomplete {
 		r.settleUntargeted()
 	}
+	r.planParameters(ctx) // publish.go: the parameters read with the Regions
 }
 
 // settleUntargeted retires unsettled records of accounts and Regions no
@@ -440,6 +441,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 			r.noteStale(records, wanted, orphanSources, rw)
 		}
 	}
+	r.observeParameters(ctx, account, region, srcs, copies) // publish.go
 }
 
 // addWork keeps an observed Region's work and lines for the apply and

@@ -117,6 +117,9 @@ type run struct {
 	srcClients sourceClients
 	out        *tally
 	stop       stopWatch
+	// params is the run's SSM parameter work, nil when publish.ssm is
+	// off (publish.go).
+	params *paramRun
 }
 
 // stopWatch is what the run knows of the caller stopping it
@@ -220,6 +223,7 @@ func (e *Engine) newRun(req Request) (*run, error) {
 	r.srcClients.m = map[string]cloud.EC2{}
 	r.policy = e.set.Pairs
 	r.policy.Now = e.clock.Now()
+	r.params = newParamRun(e.set.Publish)
 	if r.policy.VisibilityGrace <= 0 {
 		r.policy.VisibilityGrace = DefaultVisibilityGrace
 	}
@@ -336,6 +340,7 @@ func (r *run) change(ctx context.Context, log *slog.Logger) (context.Context, er
 	r.removeSuperseded(ctx) // lifecycle.go
 	r.applyDeprecations(ctx)
 	r.cleanLeftovers(ctx)
+	r.applyParameters(ctx) // publish.go: after the copies
 	return ctx, nil
 }
 
@@ -529,6 +534,7 @@ func (r *run) buildReport() *report.Report {
 	}
 	rep.Sharing = r.sharing.lines
 	rep.Deprecations = r.life.deprecationLines()
+	r.reportParameters(rep) // publish.go
 	rep.Sort()
 	return rep
 }
@@ -574,10 +580,11 @@ func (r *run) finish(ctx context.Context) *Result {
 	}
 	sum.DurationSeconds = sum.Finished.Sub(sum.Started).Seconds()
 	sum.Unreachable, sum.UnreachableCount = report.UnreachableAccounts(rep, report.MaxUnreachable)
+	r.publishEvents(ctx, rep, sum) // events.go: may add errors
 	if r.req.Mode == ModeRun {
 		rec := state.Run{
-			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: status,
-			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: slices.Clone(errs),
+			ID: r.id, Scope: r.e.Scope(), Trigger: r.req.Trigger, Shard: r.shard.String(), Mode: string(r.req.Mode), Status: sum.Status,
+			Started: r.policy.Now, Finished: r.e.clock.Now(), Actions: sum.Actions, Errors: slices.Clone(sum.Errors),
 			Counts:      make(map[string]int, len(sum.Counts)),
 			Unreachable: recordUnreachable(sum.Unreachable), UnreachableCount: sum.UnreachableCount,
 		}

@@ -55,6 +55,10 @@ type Settings struct {
 	DeadlineMargin time.Duration
 	// Check tunes the preflight check (check.go).
 	Check CheckSettings
+	// Publish says where the copies are published (publish.go); Events
+	// where a run reports what it did (events.go).
+	Publish PublishSettings
+	Events  EventSettings
 	// LeaseTTL is the lifetime of the run lease without renewal;
 	// RunRetention how long run records are kept (0: for ever).
 	LeaseTTL     time.Duration

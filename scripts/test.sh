@@ -94,6 +94,7 @@ while read -r pkg target; do
 done <<'TARGETS'
 ./internal/config FuzzParse
 ./internal/awsapi FuzzDecodeDescribeImages
+./internal/cloud FuzzCheckParameterName
 ./internal/lambdafn FuzzParseEvent
 ./reconcile FuzzParseTargetList
 ./reconcile FuzzNoShareOutsideTheOrganization

@@ -11,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/amicopier/amicopier/internal/cloud"
@@ -48,10 +50,15 @@ type Connector struct {
 	mu      sync.Mutex
 	roles   map[string]*role // by role ARN
 	clients map[[2]string]*ec2.Client
-	// kmsClients are the check's KMS clients, by account and Region.
-	kmsClients map[[2]string]*kms.Client
-	org        *organizations.Client
-	ddb        *dynamodb.Client
+	// kmsClients are the check's KMS clients, by account and Region;
+	// ssmClients the Parameter Store clients (ssm.go), eventClients the
+	// EventBridge clients of the job's own identity, by Region
+	// (events.go; the account part of the key is empty).
+	kmsClients   map[[2]string]*kms.Client
+	ssmClients   map[[2]string]*ssm.Client
+	eventClients map[[2]string]*eventbridge.Client
+	org          *organizations.Client
+	ddb          *dynamodb.Client
 }
 
 // role is one assumed role: credentials cached and refreshed by the SDK,

@@ -55,6 +55,8 @@ func TestEngineContract(t *testing.T) {
 	cfg := *httpScene.Config
 	cfg.AWS.Region = "eu-west-1"
 	cfg.AWS.Endpoints.EC2, cfg.AWS.Endpoints.Organizations, cfg.AWS.Endpoints.STS = fake.URL(), fake.URL(), fake.URL()
+	// The demo publishes its copies and sends events: through the fake too.
+	cfg.AWS.Endpoints.SSM, cfg.AWS.Endpoints.Events = fake.URL(), fake.URL()
 	httpScene.Config = &cfg
 	sess, err := NewSession(ctx, &cfg, Options{Logger: quiet, MaxBackoff: time.Millisecond})
 	if err != nil {
@@ -117,6 +119,33 @@ func TestEngineContract(t *testing.T) {
 	}
 	if n := after.Report.Counts[report.Missing] + after.Report.Counts[report.InProgress] + after.Report.Counts[report.Failed]; n != 0 {
 		t.Errorf("after the copies finished: counts %v", after.Report.Counts)
+	}
+
+	// The next run publishes the copies in SSM and sends their events,
+	// through HTTP as the simulator does.
+	simScene.Cloud.Advance(simScene.Cloud.CopyDuration() + time.Minute)
+	next := reconcile.Request{Mode: reconcile.ModeRun, Trigger: "test", RunID: "run-2", AllParameters: true}
+	wantNext, err := simEngine.Run(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotNext, err := httpEngine.Run(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(gotNext.Summary.Actions, wantNext.Summary.Actions) || gotNext.Summary.Actions["parameter_updated"] != 3 {
+		t.Errorf("next run through HTTP: actions %v, simulator %v", gotNext.Summary.Actions, wantNext.Summary.Actions)
+	}
+	if !reflect.DeepEqual(gotNext.Report.Parameters, wantNext.Report.Parameters) {
+		t.Errorf("parameters through HTTP differ:\n got %+v\nwant %+v", gotNext.Report.Parameters, wantNext.Report.Parameters)
+	}
+	if !maps.Equal(gotNext.Summary.Events.Published, wantNext.Summary.Events.Published) || fake.Calls("PutParameter") != gotRun.Summary.Actions["parameter_created"]+gotNext.Summary.Actions["parameter_created"]+gotNext.Summary.Actions["parameter_updated"] {
+		t.Errorf("events %v (simulator %v), %d PutParameter requests", gotNext.Summary.Events.Published, wantNext.Summary.Events.Published, fake.Calls("PutParameter"))
+	}
+	for _, p := range gotNext.Report.Parameters {
+		if p.Validation != "" && p.Validation != report.ValidationDone {
+			t.Errorf("parameter %s in %s: validation %s", p.Name, p.Account, p.Validation)
+		}
 	}
 }
 

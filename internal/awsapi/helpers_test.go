@@ -91,6 +91,8 @@ func newFixture(t *testing.T, c *sim.Cloud, fo awsfake.Options, edit func(*confi
 	cfg.AWS.Endpoints.EC2 = fake.URL()
 	cfg.AWS.Endpoints.Organizations = fake.URL()
 	cfg.AWS.Endpoints.STS = fake.URL()
+	cfg.AWS.Endpoints.SSM = fake.URL()
+	cfg.AWS.Endpoints.Events = fake.URL()
 	if edit != nil {
 		edit(cfg)
 	}

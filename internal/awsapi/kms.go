@@ -28,22 +28,12 @@ type kmsAdapter struct {
 // in region, through the role session Target uses (the connector is a
 // cloud.KeyConnector). Clients of one account share its buckets.
 func (c *Connector) TargetKeys(ctx context.Context, accountID, region string) (cloud.KeyInspector, error) {
-	if !cloud.IsAccountID(accountID) {
-		return nil, fmt.Errorf("key client: account %q is not a 12-digit account id", accountID)
-	}
-	if !cloud.IsRegion(region) {
-		return nil, fmt.Errorf("key client in account %s: region %q is not an AWS Region name", accountID, region)
-	}
-	r := c.assume(c.s.cfg.TargetRoleARN(accountID))
-	if err := r.ready(ctx); err != nil {
+	r, err := c.targetRole(ctx, "key", accountID, region)
+	if err != nil {
 		return nil, err
 	}
-	ck := [2]string{accountID, region}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cl := c.kmsClients[ck]
-	if cl == nil {
-		cl = kms.NewFromConfig(c.s.base, func(o *kms.Options) {
+	cl := cachedClient(c, &c.kmsClients, [2]string{accountID, region}, func() *kms.Client {
+		return kms.NewFromConfig(c.s.base, func(o *kms.Options) {
 			o.Region = region
 			o.Credentials = r.creds
 			if ep := c.s.cfg.AWS.Endpoints.KMS; ep != "" {
@@ -51,11 +41,7 @@ func (c *Connector) TargetKeys(ctx context.Context, accountID, region string) (c
 			}
 			o.APIOptions = append(o.APIOptions, stackOptions(&c.counts, c.pace, accountID, region, c.readOnly))
 		})
-		if c.kmsClients == nil {
-			c.kmsClients = map[[2]string]*kms.Client{}
-		}
-		c.kmsClients[ck] = cl
-	}
+	})
 	return &kmsAdapter{api: cl, account: accountID, region: region}, nil
 }
 

@@ -19,8 +19,9 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 		description: "Build a simulated AWS organisation (a dozen accounts in nested OUs, two Regions, golden AMIs\n" +
 			"with targets from tags and rules, and the leftovers of earlier tools), print its drift report,\n" +
 			"reconcile it, let simulated time pass until the copies finish, run again (the copies'\n" +
-			"deprecation times), print the clean report, and run the preflight check (amicopier check) on\n" +
-			"what is left.\n" +
+			"deprecation times, and their SSM parameters: three move from the previous build's copies),\n" +
+			"print the clean report, and run the preflight check (amicopier check) on what is left. The\n" +
+			"runs send their events to a simulated EventBridge bus.\n" +
 			"Needs no AWS account and no credentials. The demo's configuration is printed by --print-config.",
 		examples: []string{
 			"amicopier demo",
@@ -34,7 +35,7 @@ func runDemo(ctx context.Context, args []string, env Env) int {
 		epilogue: widthHelp,
 	}, env)
 	output := fs.String("output", report.FormatTable, "output `FORMAT`: "+strings.Join(report.Formats, ", ")+
-		" (json prints one object {\"before\", \"run\", \"next_run\", \"deprecations\", \"after\", \"check\"})")
+		" (json prints one object {\"before\", \"run\", \"next_run\", \"deprecations\", \"after\", \"check\", \"events\"})")
 	statePath := fs.String("state", "", "the embedded state `FILE` to use (default: a temporary file, removed afterwards)")
 	printConfig := fs.Bool("print-config", false, "print the demo's config.yaml and exit")
 	var view viewFlags
@@ -167,7 +168,8 @@ func writeDemo(env Env, out *demo.Outcome, format string, o report.Options) erro
 
 // nextRunNote says what the demo's next run is for.
 func nextRunNote(out *demo.Outcome) string {
-	return fmt.Sprintf("the copies are available, and it sets the deprecation time of %d of them (their source's, or copy.deprecate_after's when earlier).",
+	return fmt.Sprintf("the copies are available: it sets the deprecation time of %d of them (their source's, or copy.deprecate_after's when earlier), "+
+		"publishes each in its account's SSM parameter (three move from the previous build's copy) and tells the event bus which copies became available.",
 		len(out.Deprecations))
 }
 

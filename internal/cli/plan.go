@@ -14,9 +14,11 @@ func runPlan(ctx context.Context, args []string, env Env) int {
 		description: "Dry run: discover the source AMIs, resolve their targets against the organisation, observe\n" +
 			"every target account's copies and print the drift report, with the copies whose deprecation\n" +
 			"time differs from their source's (Deprecation). Makes no mutating AWS call (no share, copy,\n" +
-			"tag, deprecation or deregister: the AWS clients refuse them) and writes nothing to the state\n" +
-			"store. --include-ok lists every pair with its copy (id, state, KMS key, deprecation time):\n" +
-			"the inventory.",
+			"tag, deprecation, deregister, parameter write or event: the AWS clients refuse them) and\n" +
+			"writes nothing to the state store. --include-ok lists every pair with its copy (id, state, KMS\n" +
+			"key, deprecation time): the inventory. With publish.ssm the report shows each SSM parameter's\n" +
+			"drift (missing, stale, pointing elsewhere, foreign...) and what run would write; with\n" +
+			"events.bus, the events run would send.",
 		examples: []string{
 			"amicopier plan --config config.yaml",
 			"amicopier plan --config config.yaml --include-ok --output json > inventory.json",

@@ -26,8 +26,11 @@ func runRun(ctx context.Context, args []string, env Env) int {
 			"encrypted copies (CopyImage in each target account), retry failed ones, give the copies their\n" +
 			"source's deprecation time (or copy.deprecate_after's, when earlier), prune orphaned and\n" +
 			"superseded copies (with prune.enabled), record progress in the state store, and print the\n" +
-			"drift report and the run summary. Copies take minutes to hours; the run does not wait for\n" +
-			"them unless --wait is given. One run at a time per source account: when another run holds\n" +
+			"drift report and the run summary. With publish.ssm, point each target account's SSM\n" +
+			"parameters at the newest available copy of their group (writing only what changes, never\n" +
+			"backwards, never a parameter amicopier did not create); with events.bus, send the run's events\n" +
+			"(Run Finished, Copy Available, Pair Stuck). Copies take minutes to hours; the run does not wait\n" +
+			"for them unless --wait is given. One run at a time per source account: when another run holds\n" +
 			"the lease, run says so and exits 0 (or waits, with --wait-lease).\n\n" +
 			"A progress bar is drawn on an interactive terminal; otherwise progress goes to the log.\n" +
 			"A run that fails outright (no credentials, an endpoint that does not answer) is recorded as\n" +

@@ -32,7 +32,8 @@ func IsMutating(op string) bool {
 	switch op {
 	case OpCopyImage, OpModifyImageAttribute, OpModifySnapshotAttribute,
 		OpCreateTags, OpDeregisterImage, OpDeleteSnapshot,
-		OpEnableImageDeprecation, OpDisableImageDeprecation:
+		OpEnableImageDeprecation, OpDisableImageDeprecation,
+		OpPutParameter, OpAddTagsToResource, OpPutEvents:
 		return true
 	}
 	return false

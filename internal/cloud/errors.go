@@ -126,6 +126,33 @@ var codeClasses = map[string]ErrorClass{
 	"InvalidParameter":            ClassPermanent,
 	"OperationNotPermitted":       ClassPermanent,
 	"InvalidSnapshot.InUse":       ClassPermanent,
+	// Systems Manager Parameter Store (PutParameter, GetParameters,
+	// ListTagsForResource, AddTagsToResource; AWS Systems Manager API
+	// Reference). TooManyUpdates: "There are concurrent updates for a
+	// resource that supports one update at a time", retried; a full
+	// parameter or version quota waits for a person.
+	"TooManyUpdates":                       ClassRetryable,
+	"ParameterNotFound":                    ClassNotFound,
+	"InvalidResourceId":                    ClassNotFound,
+	"ParameterAlreadyExists":               ClassPermanent,
+	"ParameterLimitExceeded":               ClassLimit,
+	"ParameterMaxVersionLimitExceeded":     ClassLimit,
+	"TooManyTagsError":                     ClassLimit,
+	"HierarchyLevelLimitExceededException": ClassPermanent,
+	"HierarchyTypeMismatchException":       ClassPermanent,
+	"UnsupportedParameterType":             ClassPermanent,
+	"InvalidAllowedPatternException":       ClassPermanent,
+	"ParameterPatternMismatchException":    ClassPermanent,
+	"InvalidResourceType":                  ClassPermanent,
+	"ValidationException":                  ClassPermanent,
+	// EventBridge PutEvents (Amazon EventBridge API Reference): the
+	// whole call, and the error codes of single entries.
+	"InternalException":               ClassRetryable,
+	"NotAuthorizedForSourceException": ClassAccessDenied,
+	"InvalidArgument":                 ClassPermanent,
+	"MalformedDetail":                 ClassPermanent,
+	"InvalidAccountIdException":       ClassPermanent,
+	"RedactionFailure":                ClassPermanent,
 }
 
 // refusedShares are the answers EC2 gives a share it will never make: an

@@ -26,24 +26,32 @@ func TestCheckSettings(t *testing.T) {
 		{"not a bool", "check:\n  copy_dry_run: sometimes # <-\n", "copy_dry_run", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := base + tc.doc
-			c, err := Parse([]byte(doc), "config.yaml")
-			if err == nil {
-				err = c.Validate()
-			}
-			if tc.message == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !tc.want(c.Check) {
-					t.Fatalf("check settings %+v", c.Check)
-				}
-				return
-			}
-			errs := validationErrors(t, err)
-			if len(errs) != 1 || !strings.Contains(errs[0].Message, tc.message) && !strings.Contains(errs[0].Path, tc.message) || errs[0].Line != markerLine(doc) {
-				t.Fatalf("errors %+v, want one at line %d mentioning %q", errs, markerLine(doc), tc.message)
+			c, ok := parseCase(t, base+tc.doc, tc.message)
+			if ok && !tc.want(c.Check) {
+				t.Fatalf("check settings %+v", c.Check)
 			}
 		})
 	}
+}
+
+// parseCase parses and validates doc. With message empty it must be
+// valid (ok: the caller checks the settings); otherwise it must give one
+// problem, at the line marked "# <-", whose message or path has message.
+func parseCase(t *testing.T, doc, message string) (c *Config, ok bool) {
+	t.Helper()
+	c, err := Parse([]byte(doc), "config.yaml")
+	if err == nil {
+		err = c.Validate()
+	}
+	if message == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, true
+	}
+	errs := validationErrors(t, err)
+	if len(errs) != 1 || !strings.Contains(errs[0].Message, message) && !strings.Contains(errs[0].Path, message) || errs[0].Line != markerLine(doc) {
+		t.Fatalf("errors %+v, want one at line %d mentioning %q", errs, markerLine(doc), message)
+	}
+	return nil, false
 }

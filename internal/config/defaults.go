@@ -61,14 +61,21 @@ func Default() *Config {
 			MutatingRate:   5,
 			MutatingBurst:  45,
 			AssumeRoleRate: 500,
+			// A quarter of Parameter Store's standard throughput of 40
+			// reads a second (the account's launches share it), and a
+			// cautious 2 writes a second (internal/pacing).
+			ParameterReadRate:  10,
+			ParameterWriteRate: 2,
 		},
 		Sharing: Sharing{OrganizationalUnits: true},
 		Prune: Prune{
 			Enabled:     false,
 			GracePeriod: Duration(7 * 24 * time.Hour),
 		},
-		Report: Report{Format: report.FormatTable},
-		Check:  defaultCheck(),
+		Report:  Report{Format: report.FormatTable},
+		Check:   defaultCheck(),
+		Publish: defaultPublish(),
+		Events:  defaultEvents(),
 		// AWS.Region stays empty: the wiring takes it from the
 		// environment (AWS_REGION), else FallbackRegion.
 	}

@@ -29,6 +29,10 @@ func (c *Config) EngineSettings() (reconcile.Settings, error) {
 		filters[k] = slices.Clone(v)
 	}
 	copyCfg := c.Copy
+	publish, err := c.publishSettings() // publish.go
+	if err != nil {
+		return reconcile.Settings{}, fmt.Errorf("publish.ssm.name_template: %w", err)
+	}
 	return reconcile.Settings{
 		SourceAccount:     c.Source.AccountID,
 		SourceRegions:     slices.Clone(c.Source.Regions),
@@ -56,6 +60,8 @@ func (c *Config) EngineSettings() (reconcile.Settings, error) {
 		TimeBudget:     c.Limits.TimeBudget.D(),
 		DeadlineMargin: c.Limits.DeadlineMargin.D(),
 		Check:          c.Check.settings(),
+		Publish:        publish,
+		Events:         c.eventSettings(),
 		LeaseTTL:       c.State.LeaseTTL.D(),
 		RunRetention:   c.State.RunRetention.D(),
 	}, nil
@@ -82,6 +88,12 @@ func (l Limits) PaceRates() pacing.Rates {
 	}
 	if l.AssumeRoleRate > 0 {
 		r.AssumeRole = pacing.Bucket{PerSecond: l.AssumeRoleRate, Burst: max(1, int(l.AssumeRoleRate))}
+	}
+	if l.ParameterReadRate > 0 {
+		r.ParameterRead = pacing.Bucket{PerSecond: l.ParameterReadRate, Burst: max(1, int(l.ParameterReadRate))}
+	}
+	if l.ParameterWriteRate > 0 {
+		r.ParameterWrite = pacing.Bucket{PerSecond: l.ParameterWriteRate, Burst: max(1, int(l.ParameterWriteRate))}
 	}
 	return r
 }

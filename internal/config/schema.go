@@ -57,6 +57,8 @@ type Config struct {
 	Sharing      Sharing      `yaml:"sharing"`
 	Report       Report       `yaml:"report"`
 	Check        Check        `yaml:"check"`
+	Publish      Publish      `yaml:"publish"`
+	Events       Events       `yaml:"events"`
 	AWS          AWS          `yaml:"aws"`
 
 	// origin remembers where values came from (file lines, environment
@@ -239,6 +241,13 @@ type Limits struct {
 	// AssumeRoleRate paces AssumeRole calls per second (and is their
 	// burst), within STS's per-account request rate.
 	AssumeRoleRate float64 `yaml:"assume_role_rate"`
+	// ParameterReadRate and ParameterWriteRate pace each Parameter Store
+	// API per target account and Region (reads: GetParameters,
+	// ListTagsForResource; writes: PutParameter, AddTagsToResource), in
+	// calls per second, which are also the bursts: the account's own
+	// launches draw on SSM's throughput quota too.
+	ParameterReadRate  float64 `yaml:"parameter_read_rate"`
+	ParameterWriteRate float64 `yaml:"parameter_write_rate"`
 }
 
 // Prune controls removal of orphaned copies.
@@ -269,6 +278,8 @@ type Endpoints struct {
 	STS           string `yaml:"sts"`
 	DynamoDB      string `yaml:"dynamodb"`
 	KMS           string `yaml:"kms"`
+	SSM           string `yaml:"ssm"`
+	Events        string `yaml:"events"`
 }
 
 // Duration is a time.Duration written as "90s", "15m", "24h" or "7d".

@@ -104,6 +104,8 @@ func (c *Config) problems() []FieldError {
 	}
 	v.report(&c.Report)
 	v.check(&c.Check)
+	v.publish(&c.Publish) // publish.go
+	v.events(&c.Events)
 	v.aws(&c.AWS)
 	return v.errs
 }
@@ -424,6 +426,8 @@ func (v *validator) limits(l *Limits) {
 	v.rate("limits.mutating_rate", l.MutatingRate, 1000)
 	v.between("limits.mutating_burst", l.MutatingBurst, 1, 1000)
 	v.rate("limits.assume_role_rate", l.AssumeRoleRate, 10000)
+	v.rate("limits.parameter_read_rate", l.ParameterReadRate, 1000)
+	v.rate("limits.parameter_write_rate", l.ParameterWriteRate, 1000)
 	if l.RetryBackoff <= 0 {
 		v.add("limits.retry_backoff", "must be positive (got %s)", l.RetryBackoff)
 	}
@@ -456,6 +460,8 @@ func (v *validator) aws(a *AWS) {
 	v.endpoint("aws.endpoints.sts", a.Endpoints.STS)
 	v.endpoint("aws.endpoints.dynamodb", a.Endpoints.DynamoDB)
 	v.endpoint("aws.endpoints.kms", a.Endpoints.KMS)
+	v.endpoint("aws.endpoints.ssm", a.Endpoints.SSM)
+	v.endpoint("aws.endpoints.events", a.Endpoints.Events)
 }
 
 // Shared checks.

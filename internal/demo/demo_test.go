@@ -177,7 +177,8 @@ func TestDemoCheckFindsTheBrokenKey(t *testing.T) {
 
 // TestDemoShowsTheLifecycle: the next run deprecates every copy made (its
 // source's time or copy.deprecate_after's, the earlier), the previous web
-// build's copy is reported superseded and deprecated like its source, and
+// build's copies (three accounts) are reported superseded and deprecated
+// like their source, and
 // after that nothing differs.
 func TestDemoShowsTheLifecycle(t *testing.T) {
 	scene, out := runDemo(t)
@@ -201,8 +202,8 @@ func TestDemoShowsTheLifecycle(t *testing.T) {
 			t.Errorf("superseded %+v: want the previous build's copy, deprecated like its source (%v)", it, previous.DeprecationTime)
 		}
 	}
-	if superseded != 1 {
-		t.Errorf("%d superseded copies reported, want 1", superseded)
+	if superseded != 3 {
+		t.Errorf("%d superseded copies reported, want 3", superseded)
 	}
 	if len(out.After.Deprecations) != 0 || out.NextRun.Status != report.StatusSucceeded {
 		t.Errorf("after: deprecations still differ %+v; next run %s %v", out.After.Deprecations, out.NextRun.Status, out.NextRun.Errors)
@@ -215,5 +216,65 @@ func TestDemoShowsTheLifecycle(t *testing.T) {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("the JSON output lacks %s", want)
 		}
+	}
+}
+
+// TestDemoPublishesTheCopies: after the run, the SSM parameters of every
+// target account name available, encrypted copies of their recipe's newest
+// build; the three that named the previous build's copies were moved to
+// the new build's; the hand-made one is reported, untouched; the account
+// whose only copy is unencrypted has none.
+func TestDemoPublishesTheCopies(t *testing.T) {
+	scene, out := runDemo(t)
+	moved := map[string]bool{demo.ProdAPI: true, demo.ProdData: true, demo.StagingAPI: true}
+	before := map[string]report.Parameter{}
+	for _, p := range out.Before.Parameters {
+		before[p.Account+" "+p.Region+" "+p.Name] = p
+	}
+	ok := 0
+	for _, p := range out.After.Parameters {
+		key := p.Account + " " + p.Region + " " + p.Name
+		switch {
+		case p.Account == demo.SandboxBob && p.Name == demo.BaseParameter:
+			if p.State != report.ParamForeign || p.Value != "ami-0123456789abcdef0" {
+				t.Errorf("the hand-made parameter: %+v", p)
+			}
+			continue
+		case p.Account == demo.Analytics && p.Name == "/golden/al2023-ecs/latest":
+			if p.State != report.ParamWaiting || !strings.Contains(p.Reason, "unencrypted") {
+				t.Errorf("the unencrypted copy's parameter: %+v", p)
+			}
+			continue
+		}
+		if p.State != report.ParamOK {
+			t.Errorf("after: %s is %s: %s", key, p.State, p.Reason)
+			continue
+		}
+		ok++
+		img, found := scene.Cloud.Image(p.Account, p.Region, p.Value)
+		if !found || img.State != "available" || img.BlockDevices[0].KMSKeyID == "" {
+			t.Errorf("%s names %s: %+v", key, p.Value, img)
+		}
+		sp, _ := scene.Cloud.Parameter(p.Account, p.Region, p.Name)
+		if p.Name == demo.WebParameter && moved[p.Account] {
+			if b := before[key]; b.State != report.ParamStale || b.ValueSource != scene.Previous.ID || sp.Version != 2 {
+				t.Errorf("%s before: %+v; now version %d", key, b, sp.Version)
+			}
+		}
+	}
+	if ok != out.After.ParameterCounts[report.ParamOK] || ok < 15 {
+		t.Errorf("%d ok parameters listed, counts %v", ok, out.After.ParameterCounts)
+	}
+	if out.NextRun.Actions["parameter_updated"] != 3 || out.NextRun.Actions["parameter_created"] == 0 {
+		t.Errorf("next run's actions %v", out.NextRun.Actions)
+	}
+	// The events: each run's Run Finished, and one Copy Available per
+	// copy the first run started.
+	types := map[string]int{}
+	for _, e := range out.Events {
+		types[e.DetailType]++
+	}
+	if types["amicopier Run Finished"] != 2 || int64(types["amicopier Copy Available"]) != out.Run.APICalls["CopyImage"] || types["amicopier Pair Stuck"] != 0 {
+		t.Errorf("events %v (%d copies started)", types, out.Run.APICalls["CopyImage"])
 	}
 }

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,13 +20,26 @@ type Outcome struct {
 	Run    *report.Summary `json:"run"`
 	// NextRun is the next scheduled run, once the copies are available:
 	// it sets their deprecation times (a pending copy's is set when it
-	// is available), Deprecations lists each copy's.
+	// is available), Deprecations lists each copy's, and it publishes
+	// the copies in the SSM parameters (they are pending during the
+	// first).
 	NextRun      *report.Summary      `json:"next_run"`
 	Deprecations []report.Deprecation `json:"deprecations"`
 	After        *report.Report       `json:"after"`
+	// Events are what the runs sent to the event bus.
+	Events []Event `json:"events"`
 	// Check is the preflight check of the organisation after the run:
 	// what would still break copies, or launches from them.
 	Check *report.CheckReport `json:"check"`
+}
+
+// Event is an event the bus received.
+type Event struct {
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Time       time.Time       `json:"time"`
+	Resources  []string        `json:"resources,omitempty"`
+	Detail     json.RawMessage `json:"detail"`
 }
 
 // Options tune the demo loop.
@@ -39,8 +53,9 @@ type Options struct {
 
 // Run plays the demo on a scene with a state store: a dry run (the drift
 // report), a reconcile, simulated time passing until the copies are
-// done, the next scheduled run (the copies' deprecation times), a second
-// dry run (the clean report), and the preflight check.
+// done, the next scheduled run (the copies' deprecation times, and their
+// SSM parameters), a second dry run (the clean report), and the
+// preflight check.
 func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome, error) {
 	settings, err := s.Config.EngineSettings()
 	if err != nil {
@@ -80,7 +95,7 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	if err != nil {
 		return nil, fmt.Errorf("the next run: %w", err)
 	}
-	after, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModePlan, Trigger: "demo", IncludeOK: o.IncludeOK})
+	after, err := eng.Run(ctx, reconcile.Request{Mode: reconcile.ModePlan, Trigger: "demo", IncludeOK: o.IncludeOK, AllParameters: true})
 	if err != nil {
 		return nil, fmt.Errorf("dry run after reconciling: %w", err)
 	}
@@ -88,6 +103,10 @@ func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome,
 	if err != nil {
 		return nil, fmt.Errorf("preflight check: %w", err)
 	}
-	return &Outcome{Before: before.Report, Run: applied.Summary, NextRun: next.Summary, Deprecations: next.Report.Deprecations,
-		After: after.Report, Check: check}, nil
+	out := &Outcome{Before: before.Report, Run: applied.Summary, NextRun: next.Summary, Deprecations: next.Report.Deprecations,
+		After: after.Report, Check: check, Events: []Event{}}
+	for _, e := range s.Cloud.BusEvents(s.Bus) {
+		out.Events = append(out.Events, Event{DetailType: e.DetailType, Source: e.Source, Time: e.Time, Resources: e.Resources, Detail: json.RawMessage(e.Detail)})
+	}
+	return out, nil
 }

@@ -43,7 +43,20 @@ type Scene struct {
 	Config *config.Config
 	// Images holds the source AMIs by recipe name.
 	Images map[string]cloud.Image
+	// Previous is the previous build of ubuntu-jammy-web, superseded by
+	// source.keep_latest: its copies are what the parameters of three
+	// accounts name until the run moves them to the new build's.
+	Previous cloud.Image
+	// Bus is the event bus the runs publish to.
+	Bus string
 }
+
+// The demo's parameter of ubuntu-jammy-web, and the one a person made by
+// hand in sandbox-bob.
+const (
+	WebParameter  = "/golden/ubuntu-jammy-web/latest"
+	BaseParameter = "/golden/ubuntu-noble-base/latest"
+)
 
 // NewScene builds the demo organisation, with its simulated clock at now
 // (the AMIs were baked a week earlier): a dozen accounts in nested OUs
@@ -52,7 +65,8 @@ type Scene struct {
 // deprecation), the previous build of the web server, which
 // source.keep_latest supersedes, and the leftovers of earlier tools and
 // runs: a good copy made by AMIgo's Image Copier, an unencrypted copy
-// made by hand, amicopier's copy of the previous web build, and a copy
+// made by hand, amicopier's copies of the previous web build (which
+// three accounts' SSM parameters name), a hand-made parameter, and a copy
 // that failed because its KMS key was disabled (enabled again since, but
 // with a key policy that no longer lets Auto Scaling use it: the
 // preflight check finds that).
@@ -147,16 +161,41 @@ func NewScene(now time.Time) (*Scene, error) {
 		Tags:    amigo("windows-2022-base", "31", nil),
 		Devices: []sim.DeviceSpec{{Size: 30}},
 	})
-	// Not baked by AMIgo: the source filter leaves it alone.
-	c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{Name: "scratch-experiment", Tags: map[string]string{"Owner": "alice"}})
 	// The previous build of the web recipe: source.keep_latest keeps only
-	// the newest build of each recipe, so it is superseded. Its pipeline
-	// had scheduled its deprecation in three weeks.
-	previous := c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{
+	// the newest build of each recipe, so it is superseded (its pipeline
+	// had scheduled its deprecation in three weeks). Its copies, made by
+	// an earlier amicopier run, are what prod-api, prod-data and
+	// staging-api launch from, by the parameter that run published: the
+	// run moves those to the new build's copies, and reports the old
+	// copies superseded (pruning is off), deprecated like their source.
+	prev := c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{
 		Name: "ubuntu-jammy-web-411", Description: "Ubuntu 22.04 web server", CreationDate: baked.Add(-14 * 24 * time.Hour),
 		Tags: amigo("ubuntu-jammy-web", "411", nil), DeprecationTime: now.Add(21 * 24 * time.Hour),
 	})
-	s.Images["ubuntu-jammy-web-411"] = previous
+	s.Previous = prev
+	s.Images["ubuntu-jammy-web-411"] = prev
+	for _, a := range []string{ProdAPI, ProdData, StagingAPI} {
+		cp := c.AddImage(a, "eu-west-1", sim.ImageSpec{
+			Name: "ubuntu-jammy-web-411-encrypted-" + prev.ID, CreationDate: baked.Add(-13 * 24 * time.Hour),
+			Tags: map[string]string{
+				"CopiedFromAMI": prev.ID, "Encrypted": "true", "Recipe": "ubuntu-jammy-web", "amicopier:managed": "true",
+				"amicopier:source-account": SourceAccount, "amicopier:source-region": "eu-west-1",
+				"amicopier:kms-key": "alias/amicopier", "amicopier:attempt": "1",
+			},
+			Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: keys[[2]string{a, "eu-west-1"}]}},
+		})
+		c.SetParameter(a, "eu-west-1", sim.ParameterSpec{
+			Name: WebParameter, Value: cp.ID, DataType: cloud.DataTypeEC2Image,
+			Tags: map[string]string{"amicopier:managed": "true", "amicopier:source-account": SourceAccount},
+		})
+	}
+	// A parameter someone made by hand, naming an AMI of their own:
+	// amicopier reports it and leaves it alone.
+	c.SetParameter(SandboxBob, "eu-west-1", sim.ParameterSpec{Name: BaseParameter, Value: "ami-0123456789abcdef0", DataType: cloud.DataTypeEC2Image})
+	s.Bus = c.AddEventBus(SourceAccount, "eu-west-1", "golden-images")
+
+	// Not baked by AMIgo: the source filter leaves it alone.
+	c.AddImage(SourceAccount, "eu-west-1", sim.ImageSpec{Name: "scratch-experiment", Tags: map[string]string{"Owner": "alice"}})
 
 	longAgo := now.Add(-5 * 24 * time.Hour)
 	// A good copy AMIgo's Image Copier made: adopted, never copied again.
@@ -164,18 +203,6 @@ func NewScene(now time.Time) (*Scene, error) {
 		Name: "ubuntu-jammy-web-412-encrypted", CreationDate: longAgo,
 		Tags:    map[string]string{"CopiedFromAMI": web.ID, "Encrypted": "true", "Recipe": "ubuntu-jammy-web"},
 		Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: keys[[2]string{ProdWeb, "eu-west-1"}]}},
-	})
-	// The copy an earlier amicopier run made of the previous web build:
-	// superseded now, reported (pruning is off), and deprecated like its
-	// source.
-	c.AddImage(ProdAPI, "eu-west-1", sim.ImageSpec{
-		Name: "ubuntu-jammy-web-411-encrypted-" + previous.ID, CreationDate: baked.Add(-13 * 24 * time.Hour),
-		Tags: map[string]string{
-			"CopiedFromAMI": previous.ID, "Encrypted": "true", "amicopier:managed": "true", "Recipe": "ubuntu-jammy-web",
-			"amicopier:source-account": SourceAccount, "amicopier:source-region": "eu-west-1",
-			"amicopier:kms-key": "alias/amicopier", "amicopier:attempt": "1",
-		},
-		Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: keys[[2]string{ProdAPI, "eu-west-1"}]}},
 	})
 	// A copy someone made by hand without encryption: reported, never deleted.
 	c.AddImage(Analytics, "eu-west-1", sim.ImageSpec{

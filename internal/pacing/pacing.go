@@ -61,6 +61,10 @@ type Rates struct {
 	// period of time", TooManyRequestsException, AWS Organizations API
 	// Reference), so one bucket for all is the cautious reading.
 	Organizations Bucket
+	// ParameterRead, ParameterWrite and Events size the buckets of the
+	// Parameter Store and EventBridge APIs (services.go); zero means
+	// DefaultRates' buckets.
+	ParameterRead, ParameterWrite, Events Bucket
 }
 
 // DefaultRates stay just inside EC2's documented default buckets per API
@@ -73,18 +77,27 @@ type Rates struct {
 // the simulator assumes: with the OU tree read while accounts are listed,
 // a run's Organizations calls no longer page strictly one after the other.
 var DefaultRates = Rates{
-	Describe:      Bucket{PerSecond: 20, Burst: 90},
-	Mutating:      Bucket{PerSecond: 5, Burst: 45},
-	AssumeRole:    Bucket{PerSecond: 500, Burst: 500},
-	Organizations: Bucket{PerSecond: 20, Burst: 45},
+	Describe:       Bucket{PerSecond: 20, Burst: 90},
+	Mutating:       Bucket{PerSecond: 5, Burst: 45},
+	AssumeRole:     Bucket{PerSecond: 500, Burst: 500},
+	Organizations:  Bucket{PerSecond: 20, Burst: 45},
+	ParameterRead:  DefaultParameterRead,
+	ParameterWrite: DefaultParameterWrite,
+	Events:         DefaultEvents,
 }
 
-// Check reports a bucket that could never let a call through.
+// Check reports a bucket that could never let a call through. The service
+// buckets may be left zero (their defaults apply).
 func (r Rates) Check() error {
 	for _, b := range []struct {
-		name string
-		b    Bucket
-	}{{"describe", r.Describe}, {"mutating", r.Mutating}, {"assume-role", r.AssumeRole}, {"organizations", r.Organizations}} {
+		name     string
+		b        Bucket
+		optional bool
+	}{{"describe", r.Describe, false}, {"mutating", r.Mutating, false}, {"assume-role", r.AssumeRole, false}, {"organizations", r.Organizations, false},
+		{"parameter-read", r.ParameterRead, true}, {"parameter-write", r.ParameterWrite, true}, {"events", r.Events, true}} {
+		if b.optional && b.b == (Bucket{}) {
+			continue
+		}
 		if !b.b.valid() {
 			return fmt.Errorf("pacing: %s bucket %g per second, burst %d: both must be positive", b.name, b.b.PerSecond, b.b.Burst)
 		}
@@ -112,6 +125,7 @@ func New(r Rates, source string, shards int) (*Pacer, error) {
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
+	r.fillServices()
 	return &Pacer{rates: r, source: source, shards: max(1, shards), m: map[key]*rate.Limiter{}}, nil
 }
 
@@ -148,6 +162,8 @@ func (p *Pacer) limiter(account, region, op string) *rate.Limiter {
 		spec, k = p.rates.AssumeRole.share(p.shards), key{op: op}
 	case region == "":
 		spec, k = p.rates.Organizations.share(p.shards), key{op: "organizations"}
+	case p.rates.serviceBucket(op) != (Bucket{}):
+		spec = p.rates.serviceBucket(op)
 	case cloud.IsMutating(op):
 		spec = p.rates.Mutating
 	default:

@@ -112,3 +112,39 @@ func TestRatesCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServiceBuckets: Parameter Store and EventBridge APIs are paced in
+// buckets of their own size, one per account, Region and API, and left
+// zero they get the defaults.
+func TestServiceBuckets(t *testing.T) {
+	p, err := New(Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny, Organizations: tiny, ParameterRead: Bucket{PerSecond: 1e-6, Burst: 2}, ParameterWrite: tiny}, "111111111111", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const a, r = "222222222222", "eu-west-1"
+	for i := range 2 {
+		if !tryWait(t, p, a, r, cloud.OpGetParameters) {
+			t.Fatalf("read %d refused within the burst", i+1)
+		}
+	}
+	if tryWait(t, p, a, r, cloud.OpGetParameters) {
+		t.Fatal("a third read went past a burst of two")
+	}
+	for _, op := range []string{cloud.OpListTagsForResource, cloud.OpPutParameter, cloud.OpDescribeImages} {
+		if !tryWait(t, p, a, r, op) {
+			t.Errorf("%s was held back by GetParameters' bucket", op)
+		}
+	}
+	if tryWait(t, p, a, r, cloud.OpPutParameter) {
+		t.Error("PutParameter's bucket of one let a second call go")
+	}
+	// Events were left zero: DefaultEvents, far more than one.
+	for i := range DefaultEvents.Burst {
+		if !tryWait(t, p, "", r, cloud.OpPutEvents) {
+			t.Fatalf("PutEvents %d refused within the default burst", i+1)
+		}
+	}
+	if err := (Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny, Organizations: tiny, Events: Bucket{PerSecond: 1}}).Check(); err == nil {
+		t.Error("a service bucket with no burst passed the check")
+	}
+}

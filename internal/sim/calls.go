@@ -44,6 +44,12 @@ const (
 	opEnableImageDeprecation
 	opDisableImageDeprecation
 	opDescribeLaunchTemplateVersions
+	// Parameter Store and EventBridge (ssm.go, events.go).
+	opGetParameters
+	opPutParameter
+	opListTagsForResource
+	opAddTagsToResource
+	opPutEvents
 	numOps
 )
 
@@ -73,6 +79,11 @@ var opNames = [numOps]string{
 	opEnableImageDeprecation:           cloud.OpEnableImageDeprecation,
 	opDisableImageDeprecation:          cloud.OpDisableImageDeprecation,
 	opDescribeLaunchTemplateVersions:   cloud.OpDescribeLaunchTemplateVersions,
+	opGetParameters:                    cloud.OpGetParameters,
+	opPutParameter:                     cloud.OpPutParameter,
+	opListTagsForResource:              cloud.OpListTagsForResource,
+	opAddTagsToResource:                cloud.OpAddTagsToResource,
+	opPutEvents:                        cloud.OpPutEvents,
 }
 
 // isMutating reports whether op is metered in EC2's (much smaller)

@@ -28,6 +28,10 @@ type Cloud struct {
 	fault atomic.Pointer[FaultFunc]
 	tags  tagInterner
 	kms   kmsRegistry
+	// params and buses are Parameter Store and EventBridge (ssm.go,
+	// events.go); their locks are leaves too.
+	params paramRegistry
+	buses  busRegistry
 	// buckets are the token buckets (realism.go); throttled counts the
 	// calls they refused.
 	buckets   buckets
@@ -45,7 +49,10 @@ type Cloud struct {
 	// copierDenied holds, per account, the IAM actions its copier role
 	// lacks (iam.go).
 	copierDenied map[string]map[string]bool
-	nextOU       uint64
+	// centralDenied holds the IAM actions the central identity (the
+	// connector's own credentials) lacks (iam.go).
+	centralDenied map[string]bool
+	nextOU        uint64
 }
 
 // orgNode is the root or an OU.

@@ -57,6 +57,36 @@ func (c *Cloud) copierAllows(account, action string) bool {
 	return !c.copierDenied[account][action]
 }
 
+// DenyCentralActions makes the central identity (the credentials a
+// Connector acts from, which publish the run's events) lack IAM actions
+// ("events:PutEvents"); EventBridge refuses such calls with
+// AccessDeniedException.
+func (c *Cloud) DenyCentralActions(actions ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.centralDenied == nil {
+		c.centralDenied = map[string]bool{}
+	}
+	for _, a := range actions {
+		c.centralDenied[a] = true
+	}
+}
+
+// AllowCentralActions undoes DenyCentralActions.
+func (c *Cloud) AllowCentralActions(actions ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range actions {
+		delete(c.centralDenied, a)
+	}
+}
+
+func (c *Cloud) centralAllows(action string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return !c.centralDenied[action]
+}
+
 // copyKeyActions are the KMS actions CopyImage needs on the destination
 // key, which EBS uses on the caller's behalf ("Grant permissions to copy
 // Amazon EC2 AMIs", Amazon EC2 User Guide,

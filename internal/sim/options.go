@@ -44,6 +44,9 @@ type settings struct {
 	// stays in it.
 	listingDelay        time.Duration
 	deregisteredListing time.Duration
+	// paramValidation is how long (simulated time) an aws:ec2:image
+	// parameter write waits for its validation (ssm.go).
+	paramValidation time.Duration
 }
 
 func defaultSettings() settings {

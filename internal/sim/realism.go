@@ -73,6 +73,11 @@ type Throttling struct {
 	STS Bucket
 	// Organizations meters the Organizations list calls.
 	Organizations Bucket
+	// ParameterRead and ParameterWrite size the bucket of each Parameter
+	// Store API (reads: GetParameters, ListTagsForResource; writes:
+	// PutParameter, AddTagsToResource) per account and Region; Events
+	// the PutEvents bucket per account and Region. Zero: none.
+	ParameterRead, ParameterWrite, Events Bucket
 }
 
 // DefaultThrottling returns the request token buckets the simulator
@@ -86,13 +91,34 @@ type Throttling struct {
 // assumptions for STS and Organizations, which publish no exact figures:
 // STS 600 at 600 per second, Organizations 50 at 20 per second, per
 // calling account.
+//
+// Parameter Store: "Parameter Store throughput defines the number of API
+// transactions per second (TPS) that Systems Manager can process. This
+// applies to GetParameter, GetParameters, and PutParameter API calls for
+// your AWS account and AWS Region" (GetParameters, AWS Systems Manager API
+// Reference,
+// https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameters.html);
+// AWS Systems Manager endpoints and quotas gives the standard throughput of
+// GetParameter, GetParameters and GetParametersByPath together as 40 per
+// second, which sizes the read buckets (40 at 40: a burst is not stated).
+// No figure was found for PutParameter, ListTagsForResource or
+// AddTagsToResource: writes are modelled at 3 at 3 per second, the
+// cautious assumption. PutEvents is throttled per account and Region at
+// thousands of requests per second in the large Regions and less in
+// others ("Amazon EventBridge quotas",
+// https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html):
+// 100 at 100 stays below every Region. All of them answer
+// ThrottlingException.
 func DefaultThrottling() Throttling {
 	return Throttling{
-		Describe:      Bucket{Burst: 100, Refill: 20},
-		Mutating:      Bucket{Burst: 50, Refill: 5},
-		Unfiltered:    Bucket{Burst: 50, Refill: 5},
-		STS:           Bucket{Burst: 600, Refill: 600},
-		Organizations: Bucket{Burst: 50, Refill: 20},
+		Describe:       Bucket{Burst: 100, Refill: 20},
+		Mutating:       Bucket{Burst: 50, Refill: 5},
+		Unfiltered:     Bucket{Burst: 50, Refill: 5},
+		STS:            Bucket{Burst: 600, Refill: 600},
+		Organizations:  Bucket{Burst: 50, Refill: 20},
+		ParameterRead:  Bucket{Burst: 40, Refill: 40},
+		ParameterWrite: Bucket{Burst: 3, Refill: 3},
+		Events:         Bucket{Burst: 100, Refill: 100},
 	}
 }
 
@@ -110,7 +136,7 @@ func WithLatency(l Latency) Option {
 // WithThrottling turns the token buckets on. It panics on a negative burst
 // or a bucket that never refills.
 func WithThrottling(t Throttling) Option {
-	for _, b := range []Bucket{t.Describe, t.Mutating, t.Unfiltered, t.STS, t.Organizations} {
+	for _, b := range []Bucket{t.Describe, t.Mutating, t.Unfiltered, t.STS, t.Organizations, t.ParameterRead, t.ParameterWrite, t.Events} {
 		if b.Burst < 0 || (b.Burst > 0 && b.Refill <= 0) {
 			panic(fmt.Sprintf("sim: WithThrottling: bucket %+v needs a positive refill (or a zero burst for none)", b))
 		}
@@ -128,15 +154,23 @@ const (
 	BucketUnfiltered
 	BucketSTS
 	BucketOrganizations
+	// BucketParameterRead, BucketParameterWrite and BucketEvents are
+	// Parameter Store's and EventBridge's.
+	BucketParameterRead
+	BucketParameterWrite
+	BucketEvents
 	numBucketClasses
 )
 
 var bucketNames = [numBucketClasses]string{
-	BucketDescribe:      "describe",
-	BucketMutating:      "mutating",
-	BucketUnfiltered:    "unfiltered-describe",
-	BucketSTS:           "sts",
-	BucketOrganizations: "organizations",
+	BucketDescribe:       "describe",
+	BucketMutating:       "mutating",
+	BucketUnfiltered:     "unfiltered-describe",
+	BucketSTS:            "sts",
+	BucketOrganizations:  "organizations",
+	BucketParameterRead:  "parameter-read",
+	BucketParameterWrite: "parameter-write",
+	BucketEvents:         "events",
 }
 
 func (b BucketClass) String() string {
@@ -163,6 +197,12 @@ func classOf(op opCode) BucketClass {
 		return BucketSTS
 	case opListAccounts, opListRoots, opListOrganizationalUnitsForParent, opListAccountsForParent, opDescribeOrganization:
 		return BucketOrganizations
+	case opGetParameters, opListTagsForResource:
+		return BucketParameterRead
+	case opPutParameter, opAddTagsToResource:
+		return BucketParameterWrite
+	case opPutEvents:
+		return BucketEvents
 	case opCopyImageDryRun:
 		// A dry run draws on the bucket of the call it stands for: KMS
 		// says so of its own DryRun requests ("All API requests using the
@@ -198,13 +238,19 @@ func (t *Throttling) bucket(class BucketClass) Bucket {
 		return t.STS
 	case BucketOrganizations:
 		return t.Organizations
+	case BucketParameterRead:
+		return t.ParameterRead
+	case BucketParameterWrite:
+		return t.ParameterWrite
+	case BucketEvents:
+		return t.Events
 	}
 	return Bucket{}
 }
 
 func (l *Latency) of(class BucketClass) time.Duration {
 	switch class {
-	case BucketMutating:
+	case BucketMutating, BucketParameterWrite, BucketEvents:
 		return l.Mutating
 	case BucketSTS:
 		return l.STS
@@ -299,6 +345,8 @@ func (c *Cloud) take(class BucketClass, op opCode, account, region string) error
 	case BucketOrganizations:
 		err = cloud.Errorf(name, "TooManyRequestsException",
 			"You have sent too many requests in too short a period of time (account %s)", account)
+	case BucketParameterRead, BucketParameterWrite, BucketEvents:
+		err = cloud.Errorf(name, "ThrottlingException", "Rate exceeded (the %s bucket of %s for account %s in %s is empty)", class, name, account, region)
 	default:
 		err = cloud.Errorf(name, "RequestLimitExceeded",
 			"Request limit exceeded: the %s bucket of %s for account %s in %s is empty (%d burst, %g per second)",

@@ -32,8 +32,10 @@ import (
 var htmlTemplateText string
 
 var htmlTemplate = template.Must(template.New("html.tmpl").Funcs(template.FuncMap{
-	"join":      strings.Join,
-	"thousands": thousands,
+	"join":       strings.Join,
+	"thousands":  thousands,
+	"paramGlyph": func(s ParameterState) string { return parameterStyles[s].Glyph },
+	"paramCSS":   parameterCSS,
 }).Parse(htmlTemplateText))
 
 // categoryStyle is how a category looks in the matrix. The palette is
@@ -200,6 +202,8 @@ type runView struct {
 	Mutating, Throttled          int64
 	StateWrites                  int
 	Errors                       []string
+	// Events says what the run sent to its event bus, "" for none.
+	Events string
 }
 
 type countView struct {
@@ -212,6 +216,7 @@ func newRunView(s *Summary) *runView {
 		RunID: s.RunID, Trigger: s.Trigger, Mode: s.Mode, Status: s.Status,
 		Duration: fmt.Sprintf("%.1fs", s.DurationSeconds), Mutating: s.MutatingCalls,
 		Throttled: s.ThrottledCalls, StateWrites: s.StateWrites, Errors: s.Errors,
+		Events: strings.TrimPrefix(eventsLine(s.Events, s.Mode), "Events to "),
 	}
 	for _, n := range s.APICalls {
 		v.APICalls += n
@@ -248,6 +253,9 @@ type reportView struct {
 	// driftListLimit of DriftListed.
 	Drifted     []*Item
 	DriftListed int
+	// Params is the grid of SSM parameters (parameters_html.go); nil
+	// when the report has none.
+	Params *paramsView
 }
 
 type tileView struct {
@@ -446,6 +454,7 @@ func newReportView(r *Report, cats []catView) *reportView {
 		Pairs:         r.Pairs,
 		Drift:         r.Drift(),
 		Unlisted:      max(0, r.Pairs-len(r.Items)),
+		Params:        newParamsView(r),
 	}
 	for _, c := range cats {
 		v.Tiles = append(v.Tiles, tileView{Cat: c, Count: r.Counts[c.Name]})

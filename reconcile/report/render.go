@@ -210,6 +210,11 @@ func WriteTable(w io.Writer, r *Report, o Options) error {
 		return err
 	}
 	writeSharingText(&b, r, o.Width)
+	writeParametersText(&b, r, o.Width) // parameters.go
+	if line := eventsLine(r.Events, r.Mode); line != "" {
+		b.WriteString("\n")
+		writeWrapped(&b, line, o.Width, 2)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -393,6 +398,10 @@ func WriteMarkdown(w io.Writer, r *Report, o Options) error {
 		fmt.Fprintf(&b, "\n_%s ok pair(s) are counted, not listed (`--include-ok` lists them with their copies)._\n", thousands(unlisted))
 	}
 	writeSharingMarkdown(&b, r, sub)
+	writeParametersMarkdown(&b, r, sub, limit) // parameters.go
+	if line := eventsLine(r.Events, r.Mode); line != "" {
+		fmt.Fprintf(&b, "\n%s\n", mdText(line))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -476,6 +485,9 @@ func WriteSummaryTable(w io.Writer, s *Summary, o Options) error {
 	}
 	writeList(&b, fmt.Sprintf("AWS calls: %d (%d mutating): ", total, s.MutatingCalls), mapEntries(s.APICalls), o.Width)
 	writeWrapped(&b, fmt.Sprintf("State writes: %d", s.StateWrites), o.Width, 2)
+	if line := eventsLine(s.Events, s.Mode); line != "" {
+		writeWrapped(&b, line, o.Width, 2)
+	}
 	if line := unreachableLine(s.Unreachable, s.UnreachableCount); line != "" {
 		writeWrapped(&b, "Unreachable: "+line, o.Width, 2)
 	}
@@ -497,6 +509,9 @@ func WriteSummaryMarkdown(w io.Writer, s *Summary) error {
 	fmt.Fprintf(&b, "- Actions: %s\n", mdText(mapLine(s.Actions)))
 	fmt.Fprintf(&b, "- AWS calls: %d (%d mutating): %s\n", total, s.MutatingCalls, mdText(mapLine(s.APICalls)))
 	fmt.Fprintf(&b, "- State writes: %d\n", s.StateWrites)
+	if line := eventsLine(s.Events, s.Mode); line != "" {
+		fmt.Fprintf(&b, "- %s\n", mdText(line))
+	}
 	if line := unreachableLine(s.Unreachable, s.UnreachableCount); line != "" {
 		fmt.Fprintf(&b, "- Unreachable: %s\n", mdText(line))
 	}

@@ -179,6 +179,16 @@ type Report struct {
 	// is not the one they should have, and what the run does (or did)
 	// about it.
 	Deprecations []Deprecation `json:"deprecations,omitempty"`
+	// Parameters are the SSM parameters the copies are published in
+	// (publish.ssm), one per target account, Region and parameter name:
+	// those in drift or waiting, and ok ones too when IncludesOK (or the
+	// run asked for every parameter); ParameterCounts counts them all by
+	// state (parameters.go).
+	Parameters      []Parameter            `json:"parameters,omitempty"`
+	ParameterCounts map[ParameterState]int `json:"parameter_counts,omitempty"`
+	// Events, in a dry run, are the events run would publish
+	// (events.bus).
+	Events *EventCounts `json:"events,omitempty"`
 }
 
 // Skipped is an image of the source account that is not a source.
@@ -267,6 +277,7 @@ func (r *Report) Sort() {
 	slices.SortFunc(r.Deprecations, func(a, b Deprecation) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region), cmp.Compare(a.Image, b.Image))
 	})
+	sortParameters(r.Parameters)
 }
 
 // Summary is what a run did.
@@ -303,6 +314,8 @@ type Summary struct {
 	// counts them all: with the errors, they say why a run is partial.
 	Unreachable      []UnreachableAccount `json:"unreachable,omitempty"`
 	UnreachableCount int                  `json:"unreachable_count,omitempty"`
+	// Events says what the run published to its event bus (events.bus).
+	Events *EventCounts `json:"events,omitempty"`
 }
 
 // UnreachableAccount is a target account a run could not observe or work in.

@@ -1,6 +1,7 @@
 // Package awsfake is an HTTP server that speaks the AWS wire protocols
-// amicopier uses (the EC2 and STS query protocols, the Organizations JSON
-// protocol) on the loopback interface, backed by the simulator of package
+// amicopier uses (the EC2 and STS query protocols; the JSON 1.1 protocol of
+// Organizations, KMS, Systems Manager and EventBridge) on the loopback
+// interface, backed by the simulator of package
 // sim. Pointing the real SDK adapters at it (aws.endpoints in config.yaml)
 // runs the whole stack, adapters and engine, with the simulator's
 // semantics and no AWS account.
@@ -80,7 +81,8 @@ const InspectPrefix = "/_sim/"
 
 // Request is one recorded request.
 type Request struct {
-	// Service is "ec2", "sts" or "organizations" (from the SigV4 scope).
+	// Service is "ec2", "sts", "organizations", "kms", "ssm" or "events"
+	// (from the SigV4 scope).
 	Service string
 	// Op is the operation (Action or X-Amz-Target).
 	Op string
@@ -360,12 +362,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		proto = orgProtocol{}
 	case "kms":
 		proto = kmsProtocol{}
+	case "ssm":
+		proto = ssmProtocol{}
+	case "events":
+		proto = eventsProtocol{}
 	default:
 		http.Error(w, "awsfake does not serve "+req.Service, http.StatusNotFound)
 		return
 	}
-	if req.Service == "organizations" || req.Service == "kms" {
-		req.Op = strings.TrimPrefix(strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AWSOrganizationsV20161128."), "TrentService.")
+	if jsonProtocol(req.Service) {
+		req.Op = jsonOperation(r.Header.Get("X-Amz-Target"))
 		req.JSON = map[string]any{}
 		if len(bytes.TrimSpace(body)) > 0 {
 			if err := json.Unmarshal(body, &req.JSON); err != nil {
@@ -450,6 +456,25 @@ func (s *Server) recycle(b []byte) {
 	}
 }
 
+// jsonProtocol reports whether a service speaks the JSON 1.1 protocol.
+func jsonProtocol(service string) bool {
+	switch service {
+	case "organizations", "kms", "ssm", "events":
+		return true
+	}
+	return false
+}
+
+// jsonOperation is the operation an X-Amz-Target names (its part after
+// the service's target prefix: AWSOrganizationsV20161128., TrentService.,
+// AmazonSSM., AWSEvents.).
+func jsonOperation(target string) string {
+	if i := strings.LastIndexByte(target, '.'); i >= 0 {
+		return target[i+1:]
+	}
+	return target
+}
+
 // protocol is one wire protocol: how requests are handled and errors
 // rendered.
 type protocol interface {
@@ -472,7 +497,7 @@ func (s *Server) fail(w http.ResponseWriter, p protocol, op string, err error) {
 	w.Header().Set("Content-Type", p.contentType())
 	w.Header().Set("X-Amzn-RequestId", id)
 	switch p.(type) {
-	case orgProtocol, kmsProtocol:
+	case orgProtocol, kmsProtocol, ssmProtocol, eventsProtocol:
 		w.Header().Set("X-Amzn-ErrorType", code)
 	}
 	w.WriteHeader(statusFor(code))
@@ -484,6 +509,8 @@ func statusFor(code string) int {
 	switch code {
 	case "RequestLimitExceeded", "ServiceUnavailable", "Unavailable":
 		return http.StatusServiceUnavailable
+	case "InternalServerError", "InternalException":
+		return http.StatusInternalServerError
 	case "InternalError", "InternalFailure", "ServiceException":
 		return http.StatusInternalServerError
 	case "AccessDenied", "UnauthorizedOperation", "ExpiredToken":
