@@ -49,8 +49,8 @@ type Progress interface {
 
 // Options build an Engine.
 type Options struct {
-	// Settings are the engine's configuration (config.Config's
-	// EngineSettings builds them from config.yaml).
+	// Settings are the engine's configuration (engineconfig.Settings
+	// builds them from config.yaml).
 	Settings Settings
 	Connect  ConnectFunc
 	Store    state.Store

@@ -45,7 +45,7 @@ const (
 )
 
 // DefaultEventSource is the Source of amicopier's events.
-const DefaultEventSource = "amicopier"
+const DefaultEventSource = cloud.DefaultEventSource
 
 // EventSettings say where a run publishes its events.
 type EventSettings struct {

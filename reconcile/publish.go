@@ -56,10 +56,7 @@ type PublishSettings struct {
 
 // ParameterNameData is what the parameter name template sees: the source
 // AMI's name, id, Region and tags.
-type ParameterNameData struct {
-	Name, ID, Region string
-	Tags             map[string]string
-}
+type ParameterNameData = cloud.ParameterNameData
 
 // ParameterCandidate is a copy a parameter may name: the newest good copy
 // of its group in the account and Region.

@@ -97,15 +97,14 @@ type orphanCandidate struct {
 // sharing, the orphaned copies in pruneWork; out tallies what the run
 // did. finish makes the report from them.
 type run struct {
-	e        *Engine
-	req      Request
-	id       string
-	started  time.Time // wall clock
-	deadline time.Time // wall clock; zero: none
-	policy   PairPolicy
-	conn     cloud.Connector
-	scoped   bool
-	shard    Shard
+	e       *Engine
+	req     Request
+	id      string
+	started time.Time // wall clock
+	policy  PairPolicy
+	conn    cloud.Connector
+	scoped  bool
+	shard   Shard
 	// release gives the lease up; nil while the run holds none.
 	release func()
 
@@ -122,11 +121,13 @@ type run struct {
 	params *paramRun
 }
 
-// stopWatch is what the run knows of the caller stopping it
-// (interrupt.go): the cause, and how much work it cut short.
+// stopWatch is what the run knows of its end: when it stops starting
+// work (deadline, wall clock; zero: never), and of the caller stopping it
+// (interrupt.go) the cause and how much work it cut short.
 type stopWatch struct {
-	cause   func() error
-	cutOffs atomic.Int64
+	deadline time.Time
+	cause    func() error
+	cutOffs  atomic.Int64
 }
 
 // discovery is what discover found: the sources and their targets, the
@@ -308,14 +309,14 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Result, error) {
 // setDeadline is when the run stops starting work: the request's
 // deadline or the time budget, whichever comes first, less the margin.
 func (r *run) setDeadline() {
-	r.deadline = r.req.Deadline
+	r.stop.deadline = r.req.Deadline
 	if b := r.e.set.TimeBudget; b > 0 {
-		if end := r.started.Add(b); r.deadline.IsZero() || end.Before(r.deadline) {
-			r.deadline = end
+		if end := r.started.Add(b); r.stop.deadline.IsZero() || end.Before(r.stop.deadline) {
+			r.stop.deadline = end
 		}
 	}
-	if !r.deadline.IsZero() {
-		r.deadline = r.deadline.Add(-r.e.set.DeadlineMargin)
+	if !r.stop.deadline.IsZero() {
+		r.stop.deadline = r.stop.deadline.Add(-r.e.set.DeadlineMargin)
 	}
 }
 
@@ -437,7 +438,7 @@ func (r *run) fail(scope string, err error) {
 func (r *run) count(action string, n int) { r.out.count(action, n) }
 
 func (r *run) outOfTime() bool {
-	return !r.deadline.IsZero() && time.Now().After(r.deadline)
+	return !r.stop.deadline.IsZero() && time.Now().After(r.stop.deadline)
 }
 
 // recategorize moves a pair's line to another category, with a new reason.

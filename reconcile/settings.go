@@ -10,8 +10,8 @@ import (
 )
 
 // Settings is everything the engine takes from the configuration, in the
-// engine's own terms: the wiring builds it once (config.Config's
-// EngineSettings) and the engine never sees the shape of config.yaml.
+// engine's own terms: the wiring builds it once (engineconfig.Settings,
+// from config.yaml) and the engine never sees the shape of config.yaml.
 type Settings struct {
 	// SourceAccount owns the golden AMIs; SourceRegions are where they
 	// are discovered; SourceFilters keep only images whose tag K has one
@@ -155,17 +155,7 @@ type KeepLatest struct {
 }
 
 // CopyNameData is what the copy name and description templates see.
-type CopyNameData struct {
-	// Name, ID and Region of the source image.
-	Name   string
-	ID     string
-	Region string
-	// Account and TargetRegion the copy is made in.
-	Account      string
-	TargetRegion string
-	// Tags of the source image.
-	Tags map[string]string
-}
+type CopyNameData = cloud.CopyNameData
 
 // Validate checks what the engine cannot run without; the configuration's
 // own validation explains the same problems in the file's terms first.

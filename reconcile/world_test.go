@@ -12,6 +12,7 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/internal/pacing"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
@@ -198,7 +199,7 @@ func (w *world) pair(key state.PairKey) (state.Pair, bool) {
 // settingsOf is the engine's settings for cfg.
 func settingsOf(t testing.TB, cfg *config.Config) reconcile.Settings {
 	t.Helper()
-	s, err := cfg.EngineSettings()
+	s, err := engineconfig.Settings(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
 	"github.com/amicopier/amicopier/internal/demo"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -152,7 +153,7 @@ func TestEngineContract(t *testing.T) {
 // settingsOf is the engine's settings for cfg.
 func settingsOf(t testing.TB, cfg *config.Config) reconcile.Settings {
 	t.Helper()
-	s, err := cfg.EngineSettings()
+	s, err := engineconfig.Settings(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

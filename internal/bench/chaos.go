@@ -9,6 +9,7 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -253,7 +254,7 @@ func buildChaos(sc Scenario) (*chaosWorld, error) {
 }
 
 func (w *chaosWorld) run(ctx context.Context, mode reconcile.Mode, sc Scenario) (*reconcile.Result, error) {
-	settings, err := w.cfg.EngineSettings()
+	settings, err := engineconfig.Settings(w.cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/internal/pacing"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
@@ -266,7 +267,7 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 		store:  state.NewCounting(state.NewMemory(state.WithClock(w.cloud.Now))),
 		phases: &phaseClock{heapProfile: heapProfile},
 	}
-	settings, err := w.cfg.EngineSettings()
+	settings, err := engineconfig.Settings(w.cfg)
 	if err != nil {
 		return nil, err
 	}

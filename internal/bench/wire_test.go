@@ -17,6 +17,7 @@ import (
 
 	"github.com/amicopier/amicopier/internal/awsapi/awsfake"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile"
 )
@@ -69,11 +70,11 @@ func TestWireConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gs, err := got.EngineSettings()
+		gs, err := engineconfig.Settings(got)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ws, err := want.EngineSettings()
+		ws, err := engineconfig.Settings(want)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/awsapi"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
@@ -64,7 +65,7 @@ func runCheck(ctx context.Context, args []string, env Env) int {
 		return fail(env, "check", err)
 	}
 	format := reportFormat(*output, cfg)
-	settings, err := cfg.EngineSettings()
+	settings, err := engineconfig.Settings(cfg)
 	if err != nil {
 		return fail(env, "check", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/state"
 	"github.com/amicopier/amicopier/state/dynamotest"
@@ -192,7 +193,7 @@ func TestStatusReadsTheEngineScope(t *testing.T) {
 	cfg := config.Default()
 	cfg.Source.AccountID = statusSource
 	cfg.Source.Regions = []string{"eu-west-1"}
-	settings, err := cfg.EngineSettings()
+	settings, err := engineconfig.Settings(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/amicopier/amicopier/internal/awsapi"
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
@@ -154,7 +155,7 @@ type reconciler struct {
 // the reconciler without an engine along with the error: the caller
 // records the failed run in that store (recordFailure) and closes it.
 func newReconciler(ctx context.Context, cfg *config.Config, env Env, log *slog.Logger, readOnly bool, shard reconcile.Shard, progress reconcile.Progress) (*reconciler, error) {
-	settings, err := cfg.EngineSettings()
+	settings, err := engineconfig.Settings(cfg)
 	if err != nil {
 		return nil, err
 	}

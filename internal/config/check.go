@@ -2,8 +2,6 @@ package config
 
 import (
 	"strings"
-
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 // DefaultAutoScalingRole is the name Auto Scaling gives its service-linked
@@ -39,9 +37,4 @@ func (v *validator) check(c *Check) {
 				r, DefaultAutoScalingRole, DefaultAutoScalingRole)
 		}
 	}
-}
-
-// settings is the check configuration in the engine's terms.
-func (c Check) settings() reconcile.CheckSettings {
-	return reconcile.CheckSettings{AutoScalingRole: c.AutoScalingRole, SkipCopyDryRun: !c.CopyDryRun, InPlan: c.InPlan}
 }

@@ -17,8 +17,7 @@ func TestCheckSettings(t *testing.T) {
 			return c.AutoScalingRole == "AWSServiceRoleForAutoScaling_fleet"
 		}},
 		{"off", "check:\n  auto_scaling_role: \"\"\n  copy_dry_run: false\n  in_plan: false\n", "", func(c Check) bool {
-			s := c.settings()
-			return s.AutoScalingRole == "" && s.SkipCopyDryRun && !s.InPlan
+			return c.AutoScalingRole == "" && !c.CopyDryRun && !c.InPlan
 		}},
 		{"another role", "check:\n  auto_scaling_role: amicopier-copier # <-\n", `"amicopier-copier" is not the name of an Auto Scaling service-linked role`, nil},
 		{"suffix without underscore", "check:\n  auto_scaling_role: AWSServiceRoleForAutoScalingX # <-\n", "is not the name of an Auto Scaling service-linked role", nil},

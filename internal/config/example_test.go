@@ -24,9 +24,6 @@ func TestExampleConfigValidates(t *testing.T) {
 	if c.Source.AccountID != "111111111111" || len(c.Targets.Rules) != 2 || c.State.Backend != BackendFile {
 		t.Errorf("unexpected example: %+v", c)
 	}
-	if got := c.KMSKeyFor("333333333333", "eu-central-1"); got == c.Encryption.KMSKey {
-		t.Errorf("the example's override is not used: %q", got)
-	}
 }
 
 // TestExampleConfigIsComplete fails when a field is added to the schema

@@ -32,7 +32,6 @@ func FuzzParse(f *testing.F) {
 			checkErrorText(t, err, lines)
 		}
 		// The helpers must cope with whatever Parse accepted.
-		_ = c.KMSKeyFor("111111111111", "eu-west-1")
 		_ = c.TargetRoleARN("111111111111")
 		_ = c.Copy.KeepTag("Recipe")
 		if name, _, err := c.Copy.Templates(); err == nil {

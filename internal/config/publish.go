@@ -1,14 +1,12 @@
 package config
 
 import (
-	"cmp"
 	"regexp"
 	"strings"
 	"text/template"
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
-	"github.com/amicopier/amicopier/reconcile"
 )
 
 // Publish says where the copies are published for their consumers.
@@ -55,7 +53,7 @@ func defaultPublish() Publish {
 	return Publish{SSM: PublishSSM{DataType: DefaultParameterDataType, VerifyTimeout: Duration(DefaultVerifyTimeout)}}
 }
 
-func defaultEvents() Events { return Events{Source: reconcile.DefaultEventSource} }
+func defaultEvents() Events { return Events{Source: cloud.DefaultEventSource} }
 
 // ParameterTemplate parses the parameter name template (nil when it is
 // empty), with missingkey=error: a source without a tag the template
@@ -68,9 +66,9 @@ func (p PublishSSM) ParameterTemplate() (*template.Template, error) {
 }
 
 // sampleParameterData is what Validate renders the name template with.
-func sampleParameterData() reconcile.ParameterNameData {
+func sampleParameterData() cloud.ParameterNameData {
 	s := sampleCopyNameData()
-	return reconcile.ParameterNameData{Name: s.Name, ID: s.ID, Region: s.Region, Tags: s.Tags}
+	return cloud.ParameterNameData{Name: s.Name, ID: s.ID, Region: s.Region, Tags: s.Tags}
 }
 
 func (v *validator) publish(p *Publish) {
@@ -128,25 +126,4 @@ func (v *validator) events(e *Events) {
 	if err := cloud.CheckEventSource(e.Source); err != nil {
 		v.add("events.source", "%q: %v", e.Source, err)
 	}
-}
-
-// publishSettings is publish.ssm in the engine's terms.
-func (c *Config) publishSettings() (reconcile.PublishSettings, error) {
-	t, err := c.Publish.SSM.ParameterTemplate()
-	if err != nil {
-		return reconcile.PublishSettings{}, err
-	}
-	s := c.Publish.SSM
-	return reconcile.PublishSettings{ParameterName: t, DataType: s.DataType, OverwriteForeign: s.OverwriteForeign, VerifyFor: s.VerifyTimeout.D()}, nil
-}
-
-// eventSettings is events in the engine's terms: a bus named by its ARN
-// is in the ARN's Region, one named by name in aws.region (else the
-// session's home Region).
-func (c *Config) eventSettings() reconcile.EventSettings {
-	s := reconcile.EventSettings{Bus: c.Events.Bus, Source: c.Events.Source}
-	if s.Bus != "" {
-		s.Region = cmp.Or(cloud.BusRegion(s.Bus), c.AWS.Region)
-	}
-	return s
 }

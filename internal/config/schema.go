@@ -40,7 +40,7 @@ package config
 import (
 	"time"
 
-	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/internal/cloud"
 )
 
 // Config is the whole of config.yaml. Every field has a default (see
@@ -290,4 +290,4 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // CopyNameData is what the copy name and description templates see: the
 // engine's own type, so a template validated here renders the same there.
-type CopyNameData = reconcile.CopyNameData
+type CopyNameData = cloud.CopyNameData

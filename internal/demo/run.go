@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
@@ -57,7 +58,7 @@ type Options struct {
 // SSM parameters), a second dry run (the clean report), and the
 // preflight check.
 func Run(ctx context.Context, s *Scene, store state.Store, o Options) (*Outcome, error) {
-	settings, err := s.Config.EngineSettings()
+	settings, err := engineconfig.Settings(s.Config)
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,7 @@ import (
 	"github.com/amicopier/amicopier/internal/awsapi"
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/internal/config"
+	"github.com/amicopier/amicopier/internal/engineconfig"
 	"github.com/amicopier/amicopier/reconcile"
 	"github.com/amicopier/amicopier/reconcile/report"
 	"github.com/amicopier/amicopier/state"
@@ -210,7 +211,7 @@ func New(ctx context.Context, d Deps) (*Handler, error) {
 			return nil, cs
 		}
 	}
-	settings, err := cfg.EngineSettings()
+	settings, err := engineconfig.Settings(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("lambda handler: %w", err)
 	}
