@@ -223,10 +223,11 @@ func TestDeprecationOnlyOfAmicopiersCopies(t *testing.T) {
 // oldest build is superseded when the third arrives, its copy is kept
 // while the instance runs and while the template names it, and removed
 // once free after the grace period; at no point is the account and
-// Region left without a good copy of the recipe.
+// Region left without a good copy of the recipe, and after every run the
+// recipe's SSM parameter names the newest available copy.
 func TestKeepLatestRetiresTheOldestBuild(t *testing.T) {
 	const grace = 48 * time.Hour
-	w := newWorld(t, 1)
+	w := publishWorld(t, 1)
 	acct := accountID(1)
 	w.cfg.Targets.Regions = []string{euWest}
 	w.cfg.Source.KeepLatest = config.KeepLatest{GroupBy: "Recipe", Count: 2}
@@ -244,10 +245,27 @@ func TestKeepLatestRetiresTheOldestBuild(t *testing.T) {
 		}
 		return n
 	}
+	// newestGood is the newest build's available copy: what the
+	// recipe's parameter must name after every run.
+	newestGood := func() string {
+		for i := len(builds) - 1; i >= 0; i-- {
+			for _, c := range w.copies(acct, euWest, builds[i].ID) {
+				if c.State == cloud.ImageAvailable {
+					return c.ID
+				}
+			}
+		}
+		return ""
+	}
 	hadCopy := false
 	run := func(mode reconcile.Mode) *reconcile.Result {
 		t.Helper()
 		res := w.run(mode)
+		if want := newestGood(); mode == reconcile.ModeRun && want != "" {
+			if p, ok := w.param(acct, paramName); !ok || p.Value != want {
+				t.Fatalf("after the run %s names %q (exists %v), want the newest available copy %s", paramName, p.Value, ok, want)
+			}
+		}
 		if n := goodCopies(); hadCopy && n == 0 {
 			t.Fatal("the recipe has no good copy in the account and Region")
 		} else if n > 0 {
