@@ -220,14 +220,7 @@ func countCalls(t *testing.T, build func(t *testing.T) *world) int64 {
 
 func TestChaosKillAtEveryStep(t *testing.T) {
 	const n = 3
-	build := func(t *testing.T) *world {
-		w := newWorld(t, n)
-		w.cfg.Limits.Concurrency = 2
-		w.cfg.Targets.Regions = []string{usEast}
-		w.image(euWest, "web", 2, "*")
-		w.image(usEast, "api", 1, accountID(1)+" "+accountID(3))
-		return w
-	}
+	build := crashWorld // chaos_crash_test.go: 3 accounts
 	total := countCalls(t, build)
 	if total < 20 {
 		t.Fatalf("scenario too small: %d calls", total)
