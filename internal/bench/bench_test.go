@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/amicopier/amicopier/reconcile"
+	"github.com/amicopier/amicopier/state"
 )
 
 func TestSelect(t *testing.T) {
@@ -242,6 +243,13 @@ func TestChaosScenario(t *testing.T) {
 	}
 	if !res.Pass || res.FaultsInjected == 0 || res.UnreachableReported == 0 || res.RecoveryRuns > 2 {
 		t.Fatalf("chaos: %+v", res)
+	}
+	// The state store failed beside AWS, and the sweep crashed the small
+	// organisation at every call and every state write of its runs.
+	p := res.CrashPoints
+	if res.StateFaultsInjected == 0 || p.Calls == 0 || p.WritesLanded == 0 || p.WritesLost != p.WritesLanded ||
+		p.ByWrite[state.OpPutGrants] == 0 || p.ByWrite[state.OpPutPair] == 0 || res.CrashPointsCovered != p.Total() {
+		t.Fatalf("chaos: state faults %v, crash points %+v (covered %d)", res.StateFaults, p, res.CrashPointsCovered)
 	}
 	if _, err := Run(context.Background(), scs[0], Options{}); err == nil {
 		t.Fatal("Run accepted a chaos scenario")
