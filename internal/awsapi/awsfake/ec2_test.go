@@ -1,6 +1,7 @@
 package awsfake_test
 
 import (
+	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -26,16 +27,7 @@ const (
 // the status and body.
 func post(t *testing.T, s *awsfake.Server, form url.Values) (int, string) {
 	t.Helper()
-	form.Set("Version", "2016-11-15")
-	req, err := http.NewRequest(http.MethodPost, s.URL(), strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", fmt.Sprintf(
-		"AWS4-HMAC-SHA256 Credential=%s/20260101/%s/ec2/aws4_request, SignedHeaders=host, Signature=00", awsfake.BaseAccessKeyID, region))
-	req.Header.Set("X-Amz-Security-Token", awsfake.BaseSessionToken)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(ec2Request(t, context.Background(), s, form))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +37,22 @@ func post(t *testing.T, s *awsfake.Server, form url.Values) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(body)
+}
+
+// ec2Request is an EC2 query-protocol request of form as the base
+// identity.
+func ec2Request(t *testing.T, ctx context.Context, s *awsfake.Server, form url.Values) *http.Request {
+	t.Helper()
+	form.Set("Version", "2016-11-15")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL(), strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", fmt.Sprintf(
+		"AWS4-HMAC-SHA256 Credential=%s/20260101/%s/ec2/aws4_request, SignedHeaders=host, Signature=00", awsfake.BaseAccessKeyID, region))
+	req.Header.Set("X-Amz-Security-Token", awsfake.BaseSessionToken)
+	return req
 }
 
 func newServer(t *testing.T) (*sim.Cloud, *awsfake.Server) {

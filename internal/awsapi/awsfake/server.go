@@ -418,7 +418,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, proto, req.Op, cloud.Errorf(req.Op, fault, "injected by awsfake"))
 		return
 	}
-	resp, err := proto.handle(r.Context(), s, &req)
+	resp, err := proto.handle(carriedOut(r), s, &req)
 	if err != nil {
 		s.fail(w, proto, req.Op, err)
 		return
@@ -431,6 +431,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.recycle(resp)
 }
+
+// carriedOut is the context a request that arrived whole is carried out
+// in: it goes on even if its client goes away meanwhile (killed, timed
+// out), and only the answer is lost. EC2's documentation warns that a
+// request whose answer never came may still have taken effect, and that
+// retries must carry the same ClientToken
+// (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html);
+// it says nothing of a client that disconnects, so the fake takes the
+// side that tests the client: the call completes, as a server that never
+// saw the disconnect would complete it.
+func carriedOut(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
 
 // SentBytes is the size of the successful answers' bodies sent so far:
 // what a client downloads.
