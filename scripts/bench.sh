@@ -13,6 +13,9 @@
 #   scripts/bench.sh wire            the wire scenarios
 #   scripts/bench.sh noop-1000x4x200 wire-noop-1000x4x200
 #   scripts/bench.sh -list           the scenarios and groups
+#   scripts/bench.sh soak            kill -9 of the built binary, hundreds of times
+#                                    (not CI; starts dynalite unless
+#                                    AMICOPIER_DYNAMODB_ENDPOINT is set)
 #
 # BENCHMARKS.md explains the scenarios, the formulas and the latest numbers.
 set -euo pipefail
@@ -21,7 +24,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bin=$(mktemp -d)
-trap 'rm -rf "$bin"' EXIT
+source "$root/scripts/dynalite/start.sh"
+trap 'rm -rf "$bin"; stop_dynalite' EXIT
+for arg in "$@"; do
+  if [ "$arg" = soak ] && [ -z "${AMICOPIER_DYNAMODB_ENDPOINT:-}" ]; then
+    start_dynalite "$root" >&2
+  fi
+done
 go build -o "$bin/amicopier-bench" ./internal/bench/cmd/amicopier-bench
 go build -o "$bin/amicopier" ./cmd/amicopier
 "$bin/amicopier-bench" -amicopier "$bin/amicopier" "$@"

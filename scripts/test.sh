@@ -37,48 +37,12 @@ fi
 "$tools/staticcheck" ./...
 
 step "dynalite (DynamoDB-compatible server for the state store tests)"
-# Pinned by scripts/dynalite/package-lock.json, installed into .tools/dynalite
-# (ignored by git); offline once installed. The DynamoDB tests fail rather
-# than skip under this script (AMICOPIER_REQUIRE_DYNAMODB=1).
-dynalite_dir="$root/.tools/dynalite"
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "node and npm (Node.js 20 or newer) are needed to run dynalite for the DynamoDB tests" >&2
-  exit 1
-fi
-if ! cmp -s "$root/scripts/dynalite/package-lock.json" "$dynalite_dir/package-lock.json" ||
-   [ ! -f "$dynalite_dir/node_modules/dynalite/package.json" ]; then
-  mkdir -p "$dynalite_dir"
-  cp "$root/scripts/dynalite/package.json" "$root/scripts/dynalite/package-lock.json" "$dynalite_dir/"
-  # --ignore-scripts: dynalite runs in memory, the native LevelDB build is not needed.
-  npm ci --prefix "$dynalite_dir" --ignore-scripts --no-audit --no-fund --loglevel=error
-fi
-dynalite_port_file=$(mktemp "${TMPDIR:-/tmp}/amicopier-dynalite.XXXXXX")
-rm -f "$dynalite_port_file"
-node "$root/scripts/dynalite/serve.js" "$dynalite_dir" "$dynalite_port_file" >"$dynalite_port_file.log" 2>&1 &
-dynalite_pid=$!
-stop_dynalite() {
-  kill "$dynalite_pid" 2>/dev/null || true
-  wait "$dynalite_pid" 2>/dev/null || true
-  rm -f "$dynalite_port_file" "$dynalite_port_file.log"
-}
+# The DynamoDB tests fail rather than skip under this script
+# (AMICOPIER_REQUIRE_DYNAMODB=1).
+source "$root/scripts/dynalite/start.sh"
 trap stop_dynalite EXIT
-for _ in $(seq 1 100); do
-  [ -s "$dynalite_port_file" ] && break
-  if ! kill -0 "$dynalite_pid" 2>/dev/null; then
-    echo "dynalite exited at start:" >&2
-    cat "$dynalite_port_file.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-if [ ! -s "$dynalite_port_file" ]; then
-  echo "dynalite did not start listening within 10s:" >&2
-  cat "$dynalite_port_file.log" >&2
-  exit 1
-fi
-export AMICOPIER_DYNAMODB_ENDPOINT="http://127.0.0.1:$(cat "$dynalite_port_file")"
+start_dynalite "$root"
 export AMICOPIER_REQUIRE_DYNAMODB=1
-echo "dynalite $(node -p "require('$dynalite_dir/node_modules/dynalite/package.json').version") at $AMICOPIER_DYNAMODB_ENDPOINT"
 
 step "the engine's structure (a report, not a gate): functions over 80 lines, the run struct"
 go run ./scripts/codereport ./reconcile ./reconcile/report
@@ -104,6 +68,8 @@ TARGETS
 step "browser test of the HTML drift report"; "$root/scripts/render-html.sh"
 
 step "benchmark, CI-sized, and the chaos scenario (scripts/bench.sh small chaos)"; "$root/scripts/bench.sh" small chaos
+step "kill -9 of the built binary at random moments (at least 20), against the served organisation and dynalite"
+AMICOPIER_KILL_TEST=1 go test -count=1 -timeout 3m -run '^TestKill9$' -v ./internal/bench/
 step "Lambda artefact: two builds give equal bytes, static arm64 bootstrap, serves the runtime API"; AMICOPIER_ARTEFACT_TEST=1 go test -count=1 -timeout 20m -run '^TestLambdaArtefact$' -v ./internal/deploy/
 
 echo

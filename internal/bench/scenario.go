@@ -65,6 +65,9 @@ type Scenario struct {
 	// organisation served by awsfake from a separate process (wire.go),
 	// instead of the engine running in process.
 	Wire bool
+	// Kills is how many times a Soak scenario kills the built binary
+	// (soak.go).
+	Kills int
 	// Doc says what the scenario shows.
 	Doc string
 }
@@ -133,6 +136,7 @@ func Scenarios() []Scenario {
 			Doc: "20 new AMIs for * to 5,000 accounts in 50 OUs (10 accounts of 5 OUs excluded) in one Region, the sharing quota of 1,000 entities per AMI enforced: 99,800 copies",
 		},
 		ChaosScenario(),
+		SoakScenario(),
 	}
 	byName := map[string]Scenario{}
 	for _, s := range all {

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -62,7 +63,7 @@ func main() {
 		os.Exit(2)
 	}
 	for _, sc := range scenarios {
-		if sc.Wire && *amicopier == "" {
+		if (sc.Wire || sc.Kind == bench.Soak) && *amicopier == "" {
 			fmt.Fprintf(os.Stderr, "amicopier-bench: scenario %s runs the built binary: pass -amicopier PATH (scripts/bench.sh does)\n", sc.Name)
 			os.Exit(2)
 		}
@@ -120,6 +121,25 @@ func main() {
 	}
 }
 
+// runSoak runs a kill scenario against the DynamoDB-compatible server of
+// AMICOPIER_DYNAMODB_ENDPOINT (scripts/bench.sh soak starts dynalite),
+// with the seed of AMICOPIER_KILL_SEED when set; a line per kill goes to
+// stderr.
+func runSoak(ctx context.Context, sc bench.Scenario, wire bench.WireOptions) (*bench.SoakResult, error) {
+	o := bench.SoakOptions{Amicopier: wire.Amicopier, Server: wire.Server, DynamoDBEndpoint: os.Getenv(bench.DynamoDBEndpointEnv), Log: os.Stderr}
+	if v := os.Getenv(bench.KillSeedEnv); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || seed == 0 {
+			return nil, fmt.Errorf("%s=%q: want a positive integer (the seed a kill test logged)", bench.KillSeedEnv, v)
+		}
+		o.Seed = seed
+	}
+	if wire.Dir != "" {
+		o.Dir = wire.Dir
+	}
+	return bench.RunSoak(ctx, sc, o)
+}
+
 func allWire(scenarios []bench.Scenario) bool {
 	for _, sc := range scenarios {
 		if !sc.Wire {
@@ -134,6 +154,12 @@ func runScenario(ctx context.Context, sc bench.Scenario, opts bench.Options, wir
 	switch {
 	case sc.Kind == bench.Chaos:
 		res, err := bench.RunChaos(ctx, sc)
+		if err != nil {
+			return nil, false, err
+		}
+		return res, res.Pass, nil
+	case sc.Kind == bench.Soak:
+		res, err := runSoak(ctx, sc, wire)
 		if err != nil {
 			return nil, false, err
 		}
