@@ -310,17 +310,8 @@ func startUnderFakeRuntime(t *testing.T, exe, event, configYAML string) (*fakeRu
 	if configYAML != "" {
 		cmd.Env = append(cmd.Env, "AMICOPIER_CONFIG_YAML="+configYAML)
 	}
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}()
+	logs, exited, stop := startFunction(t, cmd)
+	defer stop()
 	select {
 	case <-fr.answered:
 		// The process wrote its log lines before it answered, but they
@@ -429,5 +420,22 @@ func runAsCLI(t *testing.T, exe string) {
 	}
 	if !strings.Contains(string(out), testVersion) {
 		t.Errorf("bootstrap version printed %q, want it to name %s", out, testVersion)
+	}
+}
+
+// startFunction starts the function's process, its output into logs;
+// exited receives its end, and stop kills it and waits for it.
+func startFunction(t *testing.T, cmd *exec.Cmd) (logs *syncBuffer, exited chan error, stop func()) {
+	t.Helper()
+	logs = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return logs, exited, func() {
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 }
