@@ -115,7 +115,10 @@ func checkStaticELF(t *testing.T, bin []byte, machine elf.Machine) {
 // as CI and a release would: a zip whose only entry, bootstrap, is a static
 // linux/arm64 executable; a second build gives the same bytes; and the
 // host-architecture build of the same binary serves the Lambda Runtime API
-// when AWS_LAMBDA_RUNTIME_API is set.
+// when AWS_LAMBDA_RUNTIME_API is set, and, under that API with a deadline
+// inside its copy phase, stops starting work in time, records what it did,
+// and leaves the rest to the next invocation, which copies nothing twice
+// (deadline_test.go; it needs dynalite, AMICOPIER_DYNAMODB_ENDPOINT).
 //
 // Two builds for two architectures take minutes on a cold cache, so the
 // test runs only when AMICOPIER_ARTEFACT_TEST=1, as scripts/test.sh sets it
@@ -166,6 +169,16 @@ func TestLambdaArtefact(t *testing.T) {
 		runUnderFakeRuntime(t, exe)
 		runWithABadConfiguration(t, exe)
 		runAsCLI(t, exe)
+	})
+	t.Run("stops before the invocation's deadline, the next finishes", func(t *testing.T) {
+		if runtime.GOARCH != "arm64" && runtime.GOARCH != "amd64" {
+			t.Skipf("no Lambda build for the host architecture %s", runtime.GOARCH)
+		}
+		exe := filepath.Join(dir, "bootstrap")
+		if _, err := os.Stat(exe); err != nil {
+			t.Fatalf("no host build of the function to run (the subtest before writes it): %v", err)
+		}
+		runPastTheDeadline(t, exe)
 	})
 }
 
