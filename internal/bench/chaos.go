@@ -108,9 +108,35 @@ func RunChaos(ctx context.Context, sc Scenario) (*ChaosResult, error) {
 		return nil, err
 	}
 	res := &ChaosResult{Scenario: sc.Name, Accounts: sc.Accounts, Regions: len(sc.Regions), AMIs: sc.AMIs()}
+	plan, keys, err := w.awsFaults()
+	if err != nil {
+		return nil, err
+	}
+	w.chaosRuns(ctx, sc, plan, keys, res)
+	res.FaultsInjected = plan.Injected() + int64(len(keys))
+	res.StateFaults = w.faulty.Injected()
+	res.StateFaultsInjected = res.StateFaults.Total()
+	final, err := w.cleanRuns(ctx, sc, res)
+	if err != nil {
+		return nil, err
+	}
+	sweep, err := RunCrashSweep(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.CrashSweep, res.CrashPoints, res.CrashPointsCovered = sweep, sweep.Points, sweep.Points.Total()
+	res.CopiesLost += sweep.CopiesLost
+	res.DuplicateCopies += sweep.DuplicateCopies
+	res.PairsUnreconciledAfterRecovery += sweep.PairsUnreconciled
+	res.WallSeconds = time.Since(start).Seconds()
+	res.judge(sweep, final)
+	return res, nil
+}
 
-	// The faults. Denied roles and the full quota are lifted for the
-	// recovery; keys that fail copies are re-enabled after the first run.
+// awsFaults sets the chaos runs' AWS faults and returns their plan and
+// the keys disabled. Denied roles and the full quota are lifted for the
+// recovery; keys that fail copies are re-enabled after the first run.
+func (w *chaosWorld) awsFaults() (*sim.FaultPlan, []string, error) {
 	denied := []string{w.accounts[3], w.accounts[40]}
 	quota := w.accounts[7]
 	plan := sim.NewFaultPlan(2026).
@@ -136,16 +162,20 @@ func RunChaos(ctx context.Context, sc Scenario) (*ChaosResult, error) {
 	for _, a := range w.accounts[10:13] {
 		k, ok := w.cloud.ResolveKey(a, "eu-west-1", "alias/amicopier")
 		if !ok {
-			return nil, fmt.Errorf("chaos: no key in %s", a)
+			return nil, nil, fmt.Errorf("chaos: no key in %s", a)
 		}
 		keys = append(keys, k.ARN)
 		w.cloud.SetKeyEnabled(k.ARN, false)
 	}
+	return plan, keys, nil
+}
 
+// chaosRuns runs the three runs under the faults, the second killed
+// half-way through its calls, and audits after each.
+func (w *chaosWorld) chaosRuns(ctx context.Context, sc Scenario, plan *sim.FaultPlan, keys []string, res *ChaosResult) {
 	for i := range 3 {
 		runCtx, cancel := context.WithCancel(ctx)
 		if i == 1 {
-			// The second run is killed half-way through its calls.
 			plan.CrashAfter(plan.Calls()+250, cancel)
 		}
 		out, err := w.run(runCtx, reconcile.ModeRun, sc)
@@ -182,11 +212,11 @@ func RunChaos(ctx context.Context, sc Scenario) (*ChaosResult, error) {
 		w.cloud.Advance(w.cloud.CopyDuration() + w.cfg.State.LeaseTTL.D())
 		res.DuplicateCopies += w.audit(res)
 	}
-	res.FaultsInjected = plan.Injected() + int64(len(keys))
-	res.StateFaults = w.faulty.Injected()
-	res.StateFaultsInjected = res.StateFaults.Total()
+}
 
-	// Recovery: faults gone, at most two clean runs.
+// cleanRuns lifts the faults and runs at most two clean runs, a plan after
+// each; it returns the last plan's report.
+func (w *chaosWorld) cleanRuns(ctx context.Context, sc Scenario, res *ChaosResult) (*report.Report, error) {
 	w.cloud.SetFault(nil)
 	w.store = w.clean
 	var final *report.Report
@@ -209,17 +239,11 @@ func RunChaos(ctx context.Context, sc Scenario) (*ChaosResult, error) {
 	res.Pairs = final.Pairs
 	res.FinalCounts = final.Counts
 	res.PairsUnreconciledAfterRecovery = unreconciled(final)
+	return final, nil
+}
 
-	sweep, err := RunCrashSweep(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res.CrashSweep, res.CrashPoints, res.CrashPointsCovered = sweep, sweep.Points, sweep.Points.Total()
-	res.CopiesLost += sweep.CopiesLost
-	res.DuplicateCopies += sweep.DuplicateCopies
-	res.PairsUnreconciledAfterRecovery += sweep.PairsUnreconciled
-	res.WallSeconds = time.Since(start).Seconds()
-
+// judge notes what the scenario must show and sets Pass.
+func (res *ChaosResult) judge(sweep *CrashSweep, final *report.Report) {
 	check := func(ok bool, format string, args ...any) {
 		if !ok {
 			res.Failures = append(res.Failures, fmt.Sprintf(format, args...))
@@ -238,7 +262,6 @@ func RunChaos(ctx context.Context, sc Scenario) (*ChaosResult, error) {
 		check(false, "crash sweep: %s", f)
 	}
 	res.Pass = len(res.Failures) == 0
-	return res, nil
 }
 
 // unreconciled counts the wanted pairs that are not ok. Orphaned copies

@@ -167,45 +167,10 @@ func (s *CrashSweep) crashAt(ctx context.Context, sc Scenario, p crashPoint) err
 	if err := p.stage.before(ctx, w, sc); err != nil {
 		return err
 	}
-	survivor := w.store
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c, err := state.NewCrashing(survivor, p.write, cancel)
+	at, err := s.die(ctx, w, sc, p)
 	if err != nil {
 		return err
 	}
-	plan := sim.NewFaultPlan(1)
-	if p.call > 0 {
-		plan.CrashAfter(p.call, func() {
-			c.Kill()
-			cancel()
-		})
-	}
-	hook := plan.Hook()
-	w.cloud.SetFault(func(ctx context.Context, call sim.Call) error {
-		if _, dead := c.Crashed(); dead {
-			return context.Canceled // once dead, no call reaches AWS either
-		}
-		return hook(ctx, call)
-	})
-	w.store = c
-	_, _ = w.run(runCtx, reconcile.ModeRun, sc)
-	at, crashed := c.Crashed()
-	if !crashed {
-		return fmt.Errorf("the run never reached its crash point (%d calls, %d writes)", plan.Calls(), c.Writes())
-	}
-	if p.call > 0 {
-		s.Points.Calls++
-	} else {
-		if p.write.Lost {
-			s.Points.WritesLost++
-		} else {
-			s.Points.WritesLanded++
-		}
-		s.Points.ByWrite[at.Op]++
-	}
-	w.store = survivor
-	w.cloud.SetFault(nil)
 	last := "no state write yet"
 	if at.N > 0 {
 		last = "last " + at.String()
@@ -226,8 +191,58 @@ func (s *CrashSweep) crashAt(ctx context.Context, sc Scenario, p crashPoint) err
 		s.GrantsForgotten += n
 		fail("%d grants no ledger record lists", n)
 	}
-	// At most two clean runs, a lease left by the dead run expiring
-	// first.
+	return s.recoverFrom(ctx, w, sc, &res, fail)
+}
+
+// die runs the stage with the process dying at p and returns the last
+// state write it made; the world is left as the dead process left it,
+// with its store and AWS unharmed for the runs after.
+func (s *CrashSweep) die(ctx context.Context, w *chaosWorld, sc Scenario, p crashPoint) (state.Write, error) {
+	survivor := w.store
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c, err := state.NewCrashing(survivor, p.write, cancel)
+	if err != nil {
+		return state.Write{}, err
+	}
+	plan := sim.NewFaultPlan(1)
+	if p.call > 0 {
+		plan.CrashAfter(p.call, func() {
+			c.Kill()
+			cancel()
+		})
+	}
+	hook := plan.Hook()
+	w.cloud.SetFault(func(ctx context.Context, call sim.Call) error {
+		if _, dead := c.Crashed(); dead {
+			return context.Canceled // once dead, no call reaches AWS either
+		}
+		return hook(ctx, call)
+	})
+	w.store = c
+	_, _ = w.run(runCtx, reconcile.ModeRun, sc)
+	at, crashed := c.Crashed()
+	if !crashed {
+		return at, fmt.Errorf("the run never reached its crash point (%d calls, %d writes)", plan.Calls(), c.Writes())
+	}
+	switch {
+	case p.call > 0:
+		s.Points.Calls++
+	case p.write.Lost:
+		s.Points.WritesLost++
+		s.Points.ByWrite[at.Op]++
+	default:
+		s.Points.WritesLanded++
+		s.Points.ByWrite[at.Op]++
+	}
+	w.store = survivor
+	w.cloud.SetFault(nil)
+	return at, nil
+}
+
+// recoverFrom runs at most two clean runs after a crash, a lease left by
+// the dead run expiring first, and audits them.
+func (s *CrashSweep) recoverFrom(ctx context.Context, w *chaosWorld, sc Scenario, res *ChaosResult, fail func(string, ...any)) error {
 	var left int
 	runs := 0
 	for range 2 {
@@ -237,7 +252,7 @@ func (s *CrashSweep) crashAt(ctx context.Context, sc Scenario, p crashPoint) err
 		}
 		runs++
 		w.cloud.Advance(w.cloud.CopyDuration() + time.Minute)
-		if dup := w.audit(&res); dup > 0 {
+		if dup := w.audit(res); dup > 0 {
 			s.DuplicateCopies += dup
 			fail("%d pairs with two copies after recovery run %d", dup, runs)
 		}
