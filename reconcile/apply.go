@@ -235,6 +235,9 @@ func (r *run) copyError(c *regionCursor, pw *pairWork, a CopyAnswer) {
 	err := a.Err
 	if a.Deferred() {
 		reason := fmt.Sprintf("CopyImage started no copy, nothing failed (%v); the next run asks again with the same request", err)
+		if r.cutOff(err) {
+			r.noteCutOff(1) // interrupt.go: the summary counts it
+		}
 		switch {
 		case cloud.ClassOf(err) == cloud.ClassLimit:
 			c.quotaFull = true

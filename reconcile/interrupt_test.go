@@ -25,16 +25,22 @@ func TestStoppedRunIsRecordedAsInterrupted(t *testing.T) {
 		name string
 		op   string
 		nth  int64
+		ou   bool // the image targets the world's OU, not "*"
 	}{
-		{"while discovering", "ListAccounts", 1},
-		{"while observing", "AssumeRole", 4},
-		{"while copying", "CopyImage", 3},
+		{"while discovering", "ListAccounts", 1, false},
+		{"while listing an OU", "ListAccountsForParent", 1, true},
+		{"while observing", "AssumeRole", 4, false},
+		{"while copying", "CopyImage", 3, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 12
 			w := newWorld(t, n)
 			w.cfg.Limits.Concurrency = 2
-			w.image(euWest, "web", 1, "*")
+			target := "*"
+			if tc.ou {
+				target = w.ou
+			}
+			w.image(euWest, "web", 1, target)
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
 			var calls atomic.Int64
@@ -62,6 +68,11 @@ func TestStoppedRunIsRecordedAsInterrupted(t *testing.T) {
 			}
 			if len(res.Summary.Errors) != 1 || !strings.Contains(res.Summary.Errors[0], "run interrupted (interrupted by SIGINT)") {
 				t.Errorf("errors %q: want one line saying the run was interrupted", res.Summary.Errors)
+			} else if strings.Contains(res.Summary.Errors[0], "; 0 observation(s)") {
+				t.Errorf("errors %q: the work the stop cut short is not counted", res.Summary.Errors)
+			}
+			if len(res.Summary.Unreachable) != 0 {
+				t.Errorf("unreachable %+v: the stop is blamed on the accounts", res.Summary.Unreachable)
 			}
 			for _, e := range res.Summary.Errors {
 				if strings.Contains(e, "state store") || strings.Contains(e, "unreachable") {

@@ -119,7 +119,14 @@ func (r *run) listSourcesAndOrg(ctx context.Context) ([][]cloud.Image, error) {
 // resolveOptions narrows resolution to the run's scope and exclusions.
 func (r *run) resolveOptions() resolveOptions {
 	set := &r.e.set
-	opt := resolveOptions{source: set.SourceAccount, regions: set.TargetRegions, exclude: map[string]bool{}, shard: r.shard}
+	opt := resolveOptions{source: set.SourceAccount, regions: set.TargetRegions, exclude: map[string]bool{}, shard: r.shard,
+		cutShort: func(err error) bool {
+			if !r.cutOff(err) {
+				return false
+			}
+			r.noteCutOff(1)
+			return true
+		}}
 	for _, a := range set.ExcludeAccounts {
 		opt.exclude[a] = true
 	}
@@ -164,6 +171,9 @@ func (r *run) isSource(img *cloud.Image) (source, retired bool) {
 // not list) is unreachable and leaves discovery incomplete.
 func (r *run) reportRejected() {
 	for _, src := range r.found.sources {
+		if src.targets.CutShort {
+			r.found.incomplete = true // no revocation, no orphan, as for an unreachable OU
+		}
 		for _, rej := range src.targets.Rejected {
 			cat := report.RejectedTarget
 			if rej.Unreachable {

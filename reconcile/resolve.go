@@ -281,6 +281,9 @@ type targetSet struct {
 	// root): only those, and OUs under them, may be granted whole.
 	Groups []string
 	Whole  bool
+	// CutShort says the caller's stop cut the resolution short (an OU
+	// not listed): accounts may be missing, as when an OU is unreachable.
+	CutShort bool
 }
 
 // isTarget reports whether account is a target in any shard.
@@ -300,6 +303,9 @@ type resolveOptions struct {
 	onlyAccounts map[string]bool
 	// shard keeps only the accounts (and rejections) of one shard.
 	shard Shard
+	// cutShort tells (and counts) an error that is the caller's stop,
+	// not a failure (interrupt.go); nil: none is.
+	cutShort func(error) bool
 }
 
 // resolve checks an image's target references against the organisation:
@@ -393,6 +399,12 @@ func (rs *resolution) ref(ctx context.Context, ref cloud.TargetRef) {
 	case cloud.TargetOU:
 		ids, err := rs.v.expand(ctx, ref.ID)
 		if err != nil {
+			if rs.opt.cutShort != nil && rs.opt.cutShort(err) {
+				// The run was stopped while listing the OU: its accounts
+				// are left to the next run, not reported unreachable.
+				rs.ts.CutShort = true
+				return
+			}
 			if cloud.ClassOf(err) == cloud.ClassNotFound {
 				rs.reject(ref.ID, fmt.Sprintf("%s (from %s) is not an OU or root of the organisation", ref.ID, ref.Origin), false)
 			} else {

@@ -61,6 +61,9 @@ var OtherEnvVars = []EnvVar{
 	{Name: "AMICOPIER_STATE_HELPER_ID", Description: "tests: which helper process this is"},
 	{Name: "AMICOPIER_STATE_HELPER_ROUNDS", Description: "tests: how many writes the helper process makes"},
 	{Name: "AMICOPIER_TEST_BINARY", Description: "tests: the amicopier binary the CLI tests run, instead of building one"},
+	{Name: "AMICOPIER_KILL_TEST", Description: "tests: run the kill -9 test of the built binary (scripts/test.sh sets it)"},
+	{Name: "AMICOPIER_KILL_SEED", Description: "kill test and bench soak: replay the kill moments of this seed"},
+	{Name: "AMICOPIER_KILL_DIR", Description: "kill test: keep every round's files in this directory"},
 }
 
 // envPrefix starts the name of every variable amicopier reads.
