@@ -452,8 +452,12 @@ func elements(buf []byte) (int, error) {
 
 // span returns the key and value of element i, whose header e lies
 // within buf: bbolt finds them pos bytes after the element header, and
-// they must end inside the page.
+// they must end inside the page. A key is never empty (bbolt refuses to
+// write one, and asserts, panicking, when it reads one back).
 func span(buf, e []byte, i int, pos, ksize, vsize uint32) ([]byte, error) {
+	if ksize == 0 {
+		return nil, fmt.Errorf("element %d has an empty key, which bbolt never writes", i)
+	}
 	at := uint64(len(buf)-len(e)) + uint64(pos)
 	end := at + uint64(ksize) + uint64(vsize)
 	if end > uint64(len(buf)) {
