@@ -175,6 +175,9 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	if sc.Wire {
 		return nil, fmt.Errorf("scenario %s is a wire scenario: run it with RunWire", sc.Name)
 	}
+	if sc.Kind == Sharded {
+		return nil, fmt.Errorf("scenario %s is a sharded scenario: run it with RunSharded", sc.Name)
+	}
 	built := time.Now()
 	w, err := build(ctx, sc)
 	if err != nil {
@@ -266,27 +269,7 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 		store:  state.NewCounting(state.NewMemory(state.WithClock(w.cloud.Now))),
 		phases: &phaseClock{heapProfile: heapProfile},
 	}
-	settings, err := w.cfg.EngineSettings()
-	if err != nil {
-		return nil, err
-	}
-	eng, err := reconcile.New(reconcile.Options{
-		Settings: settings,
-		Connect: func(context.Context, string) (cloud.Connector, error) {
-			// The connector paces like the SDK adapters, with the same
-			// client-side buckets (limits.*_rate and *_burst).
-			pace, err := pacing.New(w.cfg.Limits.PaceRates(), SourceAccount, 1)
-			if err != nil {
-				return nil, err
-			}
-			p.conn = &sdkConnector{w.cloud.Connector(SourceAccount, sim.WithPacing(pace))}
-			return p.conn, nil
-		},
-		Store:    p.store,
-		Clock:    w.cloud,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Progress: p.phases,
-	})
+	eng, err := newEngine(w, p.store, 1, p.phases, func(c *sdkConnector) { p.conn = c })
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +303,34 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 	}
 	p.res = res
 	return p, nil
+}
+
+// newEngine builds an engine on w's organisation that keeps its state in
+// store. Its connector paces like the SDK adapters, with the same
+// client-side buckets (limits.*_rate and *_burst), as one of shards runs
+// sharing the source account's buckets; connected receives it (the call
+// counter) when the run connects.
+func newEngine(w *world, store state.Store, shards int, progress reconcile.Progress, connected func(*sdkConnector)) (*reconcile.Engine, error) {
+	settings, err := w.cfg.EngineSettings()
+	if err != nil {
+		return nil, err
+	}
+	return reconcile.New(reconcile.Options{
+		Settings: settings,
+		Connect: func(context.Context, string) (cloud.Connector, error) {
+			pace, err := pacing.New(w.cfg.Limits.PaceRates(), SourceAccount, shards)
+			if err != nil {
+				return nil, err
+			}
+			c := &sdkConnector{w.cloud.Connector(SourceAccount, sim.WithPacing(pace))}
+			connected(c)
+			return c, nil
+		},
+		Store:    store,
+		Clock:    w.cloud,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Progress: progress,
+	})
 }
 
 // check applies the scenario kind's assertions.

@@ -65,6 +65,8 @@ type Scenario struct {
 	// organisation served by awsfake from a separate process (wire.go),
 	// instead of the engine running in process.
 	Wire bool
+	// Shards: a Sharded scenario runs this many shards at once (sharded.go).
+	Shards int
 	// Doc says what the scenario shows.
 	Doc string
 }
@@ -133,6 +135,7 @@ func Scenarios() []Scenario {
 			Doc: "20 new AMIs for * to 5,000 accounts in 50 OUs (10 accounts of 5 OUs excluded) in one Region, the sharing quota of 1,000 entities per AMI enforced: 99,800 copies",
 		},
 		ChaosScenario(),
+		ShardedScenario(),
 	}
 	byName := map[string]Scenario{}
 	for _, s := range all {
@@ -148,7 +151,7 @@ func Scenarios() []Scenario {
 var Groups = map[string][]string{
 	"small": {"small-noop", "small-catchup", "wire-small-noop", "wire-small-catchup"},
 	"wire":  {"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
-	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "org-5000", "chaos",
+	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "org-5000", "chaos", "sharded-10000",
 		"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
 }
 
