@@ -143,6 +143,9 @@ type Result struct {
 	Errors                 []string       `json:"errors,omitempty"`
 	Pass                   bool           `json:"pass"`
 	Reasons                []string       `json:"reasons,omitempty"`
+	// NaivePeer is the naive peer's run of the same organisation
+	// (Scenario.Naive; naive.go), nil otherwise.
+	*NaivePeer
 }
 
 // Options tune a benchmark run.
@@ -248,6 +251,11 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 		}
 	}
 	out.check(res)
+	if sc.Naive {
+		if err := out.addNaive(ctx, sc, w); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 

@@ -67,6 +67,8 @@ type Scenario struct {
 	Wire bool
 	// Shards: a Sharded scenario runs this many shards at once (sharded.go).
 	Shards int
+	// Naive: the naive peer (naive.go) runs on the same organisation too.
+	Naive bool
 	// Doc says what the scenario shows.
 	Doc string
 }
@@ -76,6 +78,7 @@ type Scenario struct {
 func wireOf(s Scenario) Scenario {
 	s.Name = "wire-" + s.Name
 	s.Wire = true
+	s.Naive = false // the naive peer runs beside the in-process twin
 	s.Doc = "the built binary over HTTP, plan then run: " + s.Doc
 	return s
 }
@@ -109,7 +112,7 @@ func Scenarios() []Scenario {
 				{Region: four[2], Count: 200, Snapshots: 1, OU: -1, Copied: true},
 				{Region: four[3], Count: 200, Snapshots: 1, OU: -1, Copied: true},
 			},
-			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true,
+			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true, Naive: true,
 			Doc: "steady state of a large organisation: 1,000 accounts x 4 Regions x 200 AMIs per Region, 800,000 good copies",
 		},
 		{
@@ -119,7 +122,7 @@ func Scenarios() []Scenario {
 				{Region: two[1], Count: 4, Snapshots: 1, OU: -1},
 				{Region: two[0], Count: 20, Snapshots: 1, OU: 0},
 			},
-			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true,
+			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true, Naive: true,
 			Doc: "10,000 missing pairs over 1,000 accounts; the 100 accounts of one OU miss 24 in one Region, 4 beyond the in-flight cap",
 		},
 		{
