@@ -67,7 +67,8 @@ type Scenario struct {
 	Wire bool
 	// Shards: a Sharded scenario runs this many shards at once (sharded.go).
 	Shards int
-	// Naive: the naive peer (naive.go) runs on the same organisation too.
+	// Naive: the naive peer (naive.go) runs on the same organisation too,
+	// after the in-process run (a wire run leaves it out).
 	Naive bool
 	// Doc says what the scenario shows.
 	Doc string
@@ -78,7 +79,6 @@ type Scenario struct {
 func wireOf(s Scenario) Scenario {
 	s.Name = "wire-" + s.Name
 	s.Wire = true
-	s.Naive = false // the naive peer runs beside the in-process twin
 	s.Doc = "the built binary over HTTP, plan then run: " + s.Doc
 	return s
 }
