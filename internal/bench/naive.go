@@ -256,12 +256,16 @@ func (n *naive) reconcile(ctx context.Context, p naivePair) error {
 	return nil
 }
 
-// addNaive runs the naive peer on the scenario's organisation, after
-// amicopier's timed run: on the same world for a no-op (the run changed
-// nothing), on one built again from the same description otherwise. It
-// checks the peer did its job (or the yardstick would flatter amicopier):
-// no mutating call in a no-op, one copy for every pair in a catch-up.
+// addNaive runs the naive peer on the scenario's organisation when the
+// scenario asks for it (Scenario.Naive), after amicopier's timed run: on
+// the same world for a no-op (the run changed nothing), on one built again
+// from the same description otherwise. It checks the peer did its job (or
+// the yardstick would flatter amicopier): no mutating call in a no-op, one
+// copy for every pair in a catch-up.
 func (r *Result) addNaive(ctx context.Context, sc Scenario, w *world) error {
+	if !sc.Naive {
+		return nil
+	}
 	if sc.Kind != NoOp {
 		var err error
 		if w, err = build(ctx, sc); err != nil {

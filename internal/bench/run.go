@@ -172,14 +172,8 @@ type Options struct {
 // run nothing. A no-op run changes nothing, so both runs share one world;
 // any other scenario is built again for the timed run.
 func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
-	if sc.Kind == Chaos {
-		return nil, fmt.Errorf("scenario %s is a chaos scenario: run it with RunChaos", sc.Name)
-	}
-	if sc.Wire {
-		return nil, fmt.Errorf("scenario %s is a wire scenario: run it with RunWire", sc.Name)
-	}
-	if sc.Kind == Sharded {
-		return nil, fmt.Errorf("scenario %s is a sharded scenario: run it with RunSharded", sc.Name)
+	if err := inProcess(sc); err != nil {
+		return nil, err
 	}
 	built := time.Now()
 	w, err := build(ctx, sc)
@@ -251,12 +245,23 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 		}
 	}
 	out.check(res)
-	if sc.Naive {
-		if err := out.addNaive(ctx, sc, w); err != nil {
-			return nil, err
-		}
+	if err := out.addNaive(ctx, sc, w); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// inProcess refuses the scenarios another runner runs.
+func inProcess(sc Scenario) error {
+	switch {
+	case sc.Kind == Chaos:
+		return fmt.Errorf("scenario %s is a chaos scenario: run it with RunChaos", sc.Name)
+	case sc.Wire:
+		return fmt.Errorf("scenario %s is a wire scenario: run it with RunWire", sc.Name)
+	case sc.Kind == Sharded:
+		return fmt.Errorf("scenario %s is a sharded scenario: run it with RunSharded", sc.Name)
+	}
+	return nil
 }
 
 // pass is one run of the engine and what was measured around it.
