@@ -6,9 +6,12 @@
 # throttling, and "pass" with the reasons it failed. Exits non-zero when a
 # scenario fails an assertion. The wire-* scenarios run the built amicopier
 # binary against the organisation served over HTTP by a separate process
-# (amicopier-bench serve).
+# (amicopier-bench serve). sharded-10000 runs 10 shards at once, and
+# noop-1000x4x200 and catchup-10000 also run the naive peer (the yardstick:
+# per pair describe, share, copy) on the same organisation.
 #
 #   scripts/bench.sh                 every scenario (group "all")
+#   scripts/bench.sh sharded-10000   10 shards at once over 10,000 accounts
 #   scripts/bench.sh small           the CI-sized scenarios (scripts/test.sh)
 #   scripts/bench.sh wire            the wire scenarios
 #   scripts/bench.sh noop-1000x4x200 wire-noop-1000x4x200

@@ -144,6 +144,9 @@ type Result struct {
 	Errors                 []string       `json:"errors,omitempty"`
 	Pass                   bool           `json:"pass"`
 	Reasons                []string       `json:"reasons,omitempty"`
+	// NaivePeer is the naive peer's run of the same organisation
+	// (Scenario.Naive; naive.go), nil otherwise.
+	*NaivePeer
 }
 
 // Options tune a benchmark run.
@@ -170,11 +173,8 @@ type Options struct {
 // run nothing. A no-op run changes nothing, so both runs share one world;
 // any other scenario is built again for the timed run.
 func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
-	if sc.Kind == Chaos {
-		return nil, fmt.Errorf("scenario %s is a chaos scenario: run it with RunChaos", sc.Name)
-	}
-	if sc.Wire {
-		return nil, fmt.Errorf("scenario %s is a wire scenario: run it with RunWire", sc.Name)
+	if err := inProcess(sc); err != nil {
+		return nil, err
 	}
 	built := time.Now()
 	w, err := build(ctx, sc)
@@ -246,7 +246,23 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 		}
 	}
 	out.check(res)
+	if err := out.addNaive(ctx, sc, w); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// inProcess refuses the scenarios another runner runs.
+func inProcess(sc Scenario) error {
+	switch {
+	case sc.Kind == Chaos:
+		return fmt.Errorf("scenario %s is a chaos scenario: run it with RunChaos", sc.Name)
+	case sc.Wire:
+		return fmt.Errorf("scenario %s is a wire scenario: run it with RunWire", sc.Name)
+	case sc.Kind == Sharded:
+		return fmt.Errorf("scenario %s is a sharded scenario: run it with RunSharded", sc.Name)
+	}
+	return nil
 }
 
 // pass is one run of the engine and what was measured around it.
@@ -267,27 +283,7 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 		store:  state.NewCounting(state.NewMemory(state.WithClock(w.cloud.Now))),
 		phases: &phaseClock{heapProfile: heapProfile},
 	}
-	settings, err := engineconfig.Settings(w.cfg)
-	if err != nil {
-		return nil, err
-	}
-	eng, err := reconcile.New(reconcile.Options{
-		Settings: settings,
-		Connect: func(context.Context, string) (cloud.Connector, error) {
-			// The connector paces like the SDK adapters, with the same
-			// client-side buckets (limits.*_rate and *_burst).
-			pace, err := pacing.New(w.cfg.Limits.PaceRates(), SourceAccount, 1)
-			if err != nil {
-				return nil, err
-			}
-			p.conn = &sdkConnector{w.cloud.Connector(SourceAccount, sim.WithPacing(pace))}
-			return p.conn, nil
-		},
-		Store:    p.store,
-		Clock:    w.cloud,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Progress: p.phases,
-	})
+	eng, err := newEngine(w, p.store, 1, p.phases, func(c *sdkConnector) { p.conn = c })
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +317,34 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 	}
 	p.res = res
 	return p, nil
+}
+
+// newEngine builds an engine on w's organisation that keeps its state in
+// store. Its connector paces like the SDK adapters, with the same
+// client-side buckets (limits.*_rate and *_burst), as one of shards runs
+// sharing the source account's buckets; connected receives it (the call
+// counter) when the run connects.
+func newEngine(w *world, store state.Store, shards int, progress reconcile.Progress, connected func(*sdkConnector)) (*reconcile.Engine, error) {
+	settings, err := engineconfig.Settings(w.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return reconcile.New(reconcile.Options{
+		Settings: settings,
+		Connect: func(context.Context, string) (cloud.Connector, error) {
+			pace, err := pacing.New(w.cfg.Limits.PaceRates(), SourceAccount, shards)
+			if err != nil {
+				return nil, err
+			}
+			c := &sdkConnector{w.cloud.Connector(SourceAccount, sim.WithPacing(pace))}
+			connected(c)
+			return c, nil
+		},
+		Store:    store,
+		Clock:    w.cloud,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Progress: progress,
+	})
 }
 
 // check applies the scenario kind's assertions.

@@ -68,6 +68,11 @@ type Scenario struct {
 	// Kills is how many times a Soak scenario kills the built binary
 	// (soak.go).
 	Kills int
+	// Shards: a Sharded scenario runs this many shards at once (sharded.go).
+	Shards int
+	// Naive: the naive peer (naive.go) runs on the same organisation too,
+	// after the in-process run (a wire run leaves it out).
+	Naive bool
 	// Doc says what the scenario shows.
 	Doc string
 }
@@ -110,7 +115,7 @@ func Scenarios() []Scenario {
 				{Region: four[2], Count: 200, Snapshots: 1, OU: -1, Copied: true},
 				{Region: four[3], Count: 200, Snapshots: 1, OU: -1, Copied: true},
 			},
-			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true,
+			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true, Naive: true,
 			Doc: "steady state of a large organisation: 1,000 accounts x 4 Regions x 200 AMIs per Region, 800,000 good copies",
 		},
 		{
@@ -120,7 +125,7 @@ func Scenarios() []Scenario {
 				{Region: two[1], Count: 4, Snapshots: 1, OU: -1},
 				{Region: two[0], Count: 20, Snapshots: 1, OU: 0},
 			},
-			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true,
+			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true, Naive: true,
 			Doc: "10,000 missing pairs over 1,000 accounts; the 100 accounts of one OU miss 24 in one Region, 4 beyond the in-flight cap",
 		},
 		{
@@ -137,6 +142,7 @@ func Scenarios() []Scenario {
 		},
 		ChaosScenario(),
 		SoakScenario(),
+		ShardedScenario(),
 	}
 	byName := map[string]Scenario{}
 	for _, s := range all {
@@ -152,7 +158,7 @@ func Scenarios() []Scenario {
 var Groups = map[string][]string{
 	"small": {"small-noop", "small-catchup", "wire-small-noop", "wire-small-catchup"},
 	"wire":  {"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
-	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "org-5000", "chaos",
+	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "org-5000", "chaos", "sharded-10000",
 		"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
 }
 

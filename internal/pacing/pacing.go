@@ -169,7 +169,10 @@ func (p *Pacer) limiter(account, region, op string) *rate.Limiter {
 	default:
 		spec = p.rates.Describe
 	}
-	if account == p.source && op != cloud.OpAssumeRole {
+	// The source account's EC2 buckets are per Region: the global
+	// buckets above are shared already, whichever account the caller
+	// names (the simulator names the source for Organizations calls).
+	if account == p.source && region != "" {
 		spec = spec.share(p.shards)
 	}
 	p.mu.Lock()

@@ -75,6 +75,11 @@ func TestShardsShareTheSourceAccount(t *testing.T) {
 	if got := count("", "", cloud.OpAssumeRole); got != 2 {
 		t.Errorf("AssumeRole burst for one of 4 shards = %d, want 2", got)
 	}
+	// Organizations: 1/4 of the identity's bucket, once, whether the
+	// caller names the source account or none.
+	if got := count("111111111111", "", cloud.OpListAccounts); got != 2 {
+		t.Errorf("Organizations burst for one of 4 shards = %d, want 2", got)
+	}
 	if got := count("222222222222", "eu-west-1", cloud.OpCopyImage); got != 8 {
 		t.Errorf("target account burst = %d, want the whole 8", got)
 	}

@@ -164,6 +164,12 @@ func runScenario(ctx context.Context, sc bench.Scenario, opts bench.Options, wir
 			return nil, false, err
 		}
 		return res, res.Pass, nil
+	case sc.Kind == bench.Sharded:
+		res, err := bench.RunSharded(ctx, sc)
+		if err != nil {
+			return nil, false, err
+		}
+		return res, res.Pass, nil
 	case sc.Wire:
 		res, err := bench.RunWire(ctx, sc, wire)
 		if err != nil {
