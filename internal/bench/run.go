@@ -27,6 +27,7 @@ const (
 	MaxCatchUpCallsRatio = 1.05
 	MaxNoOpStateWrites   = 2
 	MaxNoOpHeapMB        = 256
+	MaxNoOpEngineHeapMB  = 64
 	MaxNoOpWallRatio     = 1.5
 )
 
@@ -105,9 +106,20 @@ type Result struct {
 	Concurrency  int     `json:"concurrency"`
 	InFlightCap  int     `json:"in_flight_cap"`
 	BuildSeconds float64 `json:"build_seconds"`
-	// PeakHeapMB is the engine's share of the heap at its peak: heap
-	// objects (live or not yet collected) minus the simulator's settled
-	// heap, in a run with GOGC=10 (see Run). PeakHeapDefaultGCMB is the
+	// EngineHeapMB is the engine's own heap at its largest quiet sample
+	// (memory.go): the live heap, every call held, minus the simulator's
+	// (its world and what it grew by in the run, SimGrowthMB). EngineHeapAt
+	// names the sample, EngineHeapSamples counts them; in a catch-up,
+	// EngineHeapPerMissingKB divides it by the missing pairs.
+	EngineHeapMB           float64 `json:"engine_heap_mb"`
+	EngineHeapAt           string  `json:"engine_heap_at"`
+	EngineHeapSamples      int     `json:"engine_heap_samples"`
+	EngineHeapPerMissingKB float64 `json:"engine_heap_per_missing_kb,omitempty"`
+	SimGrowthMB            float64 `json:"sim_growth_mb"`
+	// PeakHeapMB is the older, coarser measure: heap objects (live or
+	// not yet collected) minus the simulator's settled heap, sampled every
+	// 2 ms in the memory run (GOGC=10); it includes garbage the collector
+	// allows for the simulator's heap too. PeakHeapDefaultGCMB is the
 	// same in the timed run, at the default GOGC, garbage allowance for
 	// the simulator's heap included; PeakHeapTotalMB is the whole heap
 	// there, simulator included; SimHeapMB the simulator alone.
@@ -154,24 +166,22 @@ type Options struct {
 	// CPUProfile receives a CPU profile of the engine's run (not of
 	// building the scenario) when set.
 	CPUProfile io.Writer
-	// HeapProfile receives a heap profile taken when the timed run's copy
-	// phase starts (everything planned, nothing copied yet), when set.
+	// HeapProfile receives the heap profile of the memory run's largest
+	// quiet sample (memory.go), when set.
 	HeapProfile io.Writer
 }
 
 // Run builds the scenario and runs the engine on it (ModeRun) twice:
 // once to measure memory, once to measure everything else.
 //
-// Memory is measured apart because the simulator holds most of the heap
-// (800,000 copies in the largest scenario) and the Go collector sizes its
-// garbage allowance from the whole live heap: at the default GOGC=100 the
-// heap may grow to about twice the simulator before a collection, so
-// "peak heap minus the simulator" would be mostly that allowance, not the
-// engine. The memory run sets GOGC=10, so the peak of heap objects minus
-// the simulator's settled heap is the engine's live heap plus a small
-// allowance. It is a separate run so the extra collections cost the timed
-// run nothing. A no-op run changes nothing, so both runs share one world;
-// any other scenario is built again for the timed run.
+// Memory is measured apart (memory.go): the memory run holds the
+// simulated calls now and then to read an exact live heap, which would
+// slow the timed run. It also sets GOGC=10 for peak_heap_mb, the older,
+// coarser measure: heap objects sampled every 2 ms minus the simulator's
+// settled heap, garbage included. A no-op run changes nothing, so both
+// runs share one world, the timed run first (the simulator's per-account
+// buckets and counters it creates are then part of the world the memory
+// run subtracts); any other scenario is built again for the timed run.
 func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	if err := inProcess(sc); err != nil {
 		return nil, err
@@ -184,19 +194,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	exp := w.expect()
 	buildSeconds := time.Since(built).Seconds()
 
-	mem, err := runOnce(ctx, w, 10, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	// Only these survive the first run: its world and store may go.
-	memBase, memPeak := mem.base, mem.peak
-	if sc.Kind != NoOp {
-		if w, err = build(ctx, sc); err != nil {
-			return nil, err
-		}
-	}
-	w.cloud.ResetCounters()
-	p, err := runOnce(ctx, w, -1, o.CPUProfile, o.HeapProfile)
+	p, mem, after, err := runTwice(ctx, sc, w, o)
 	if err != nil {
 		return nil, err
 	}
@@ -214,21 +212,70 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 		CPUSeconds: p.cpu, GCCPUSeconds: p.gcCPU,
 		LatencyMS: float64(sc.Latency) / float64(time.Millisecond), Concurrency: sc.Concurrency, InFlightCap: sc.InFlightCap,
 		BuildSeconds:           buildSeconds,
-		PeakHeapMB:             mb(memPeak.objects - memBase.objects),
+		EngineHeapMB:           mem.engineMB,
+		EngineHeapAt:           mem.engineAt,
+		EngineHeapSamples:      mem.samples,
+		SimGrowthMB:            mem.simGrowthMB,
+		PeakHeapMB:             mb(mem.peak.objects - mem.base.objects),
 		PeakHeapDefaultGCMB:    mb(p.peak.objects - p.base.objects),
-		PeakLiveHeapMB:         mb(max(memPeak.live, memBase.live) - memBase.live),
+		PeakLiveHeapMB:         mb(max(mem.peak.live, mem.base.live) - mem.base.live),
 		PeakHeapTotalMB:        mb(p.peak.objects),
 		SimHeapMB:              mb(p.base.objects),
 		ThrottleErrorsSurfaced: res.Summary.ThrottleErrors,
-		ThrottledCalls:         w.cloud.ThrottledCalls(),
+		ThrottledCalls:         after.throttled,
 		Status:                 res.Summary.Status,
 		Counts:                 map[string]int{},
 		Errors:                 firstN(res.Summary.Errors, 5),
 		PhaseStarts:            p.phases.starts,
 	}
+	if exp.Missing > 0 {
+		out.EngineHeapPerMissingKB = mem.engineMB * 1024 / float64(exp.Missing)
+	}
 	out.DeferredOther = res.Summary.Actions["deferred"] - out.DeferredInFlightCap
-	out.MaxShareEntities = w.cloud.MaxShareEntities()
-	out.StaleGrantsAfter = w.staleGrants()
+	out.MaxShareEntities = after.maxShare
+	out.StaleGrantsAfter = after.stale
+	out.tally(p, exp)
+	out.check(res)
+	if err := out.addNaive(ctx, sc, w); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// runTwice runs the engine on w twice (see Run): timed, and for memory.
+// It returns the timed pass, what the simulator saw of it, and the memory
+// pass.
+func runTwice(ctx context.Context, sc Scenario, w *world, o Options) (p, mem *pass, after worldAfter, err error) {
+	timed := func() error {
+		w.cloud.ResetCounters()
+		var err error
+		if p, err = runOnce(ctx, w, runSpec{gcPercent: -1, cpuProfile: o.CPUProfile}); err != nil {
+			return err
+		}
+		after = w.after()
+		return nil
+	}
+	if sc.Kind == NoOp {
+		if err := timed(); err != nil {
+			return nil, nil, after, err
+		}
+	}
+	if mem, err = runOnce(ctx, w, runSpec{gcPercent: 10, quiet: true, heapProfile: o.HeapProfile}); err != nil {
+		return nil, nil, after, err
+	}
+	if sc.Kind != NoOp {
+		if w, err = build(ctx, sc); err != nil {
+			return nil, nil, after, err
+		}
+		if err := timed(); err != nil {
+			return nil, nil, after, err
+		}
+	}
+	return p, mem, after, nil
+}
+
+// tally fills in the timed pass's calls, ratios, state writes and counts.
+func (out *Result) tally(p *pass, exp Expect) {
 	out.APICalls.ByOperation = p.conn.CallCounts()
 	for _, n := range out.APICalls.ByOperation {
 		out.APICalls.Total += n
@@ -240,16 +287,11 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	out.StateWrites = writes.Total()
 	out.StateWritesByKey.Pairs, out.StateWritesByKey.Runs, out.StateWritesByKey.Lease = writes.PairWrites, writes.RunWrites, writes.LeaseWrites
 	out.StateWritesByKey.Grants = writes.GrantsWrites
-	for c, n := range res.Report.Counts {
+	for c, n := range p.res.Report.Counts {
 		if n > 0 {
 			out.Counts[string(c)] = n
 		}
 	}
-	out.check(res)
-	if err := out.addNaive(ctx, sc, w); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // inProcess refuses the scenarios another runner runs.
@@ -265,6 +307,18 @@ func inProcess(sc Scenario) error {
 	return nil
 }
 
+// worldAfter is what the simulator saw of the timed run, read right
+// after it (a no-op's memory run uses the same world later).
+type worldAfter struct {
+	throttled int64
+	maxShare  int
+	stale     int
+}
+
+func (w *world) after() worldAfter {
+	return worldAfter{throttled: w.cloud.ThrottledCalls(), maxShare: w.cloud.MaxShareEntities(), stale: w.staleGrants()}
+}
+
 // pass is one run of the engine and what was measured around it.
 type pass struct {
 	res        *reconcile.Result
@@ -274,32 +328,60 @@ type pass struct {
 	store      *state.Counting
 	conn       *sdkConnector
 	phases     *phaseClock
+	// The memory run's quiet samples (memory.go): the engine's heap at
+	// the largest, which sample that was, how many were taken, and what
+	// the simulator grew by during the run.
+	engineMB    float64
+	engineAt    string
+	samples     int
+	simGrowthMB float64
 }
 
-// runOnce runs the engine once on w with the given GOGC (-1: leave it),
-// sampling the heap.
-func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile io.Writer) (*pass, error) {
-	p := &pass{
-		store:  state.NewCounting(state.NewMemory(state.WithClock(w.cloud.Now))),
-		phases: &phaseClock{heapProfile: heapProfile},
+// runSpec says how to run the engine once.
+type runSpec struct {
+	// gcPercent is GOGC for the run; -1 leaves it.
+	gcPercent int
+	// quiet: the memory run, sampling the live heap at quiet moments.
+	quiet                   bool
+	cpuProfile, heapProfile io.Writer
+}
+
+// runOnce runs the engine once on w, sampling the heap.
+func runOnce(ctx context.Context, w *world, spec runSpec) (*pass, error) {
+	counting := state.NewCounting(state.NewMemory(state.WithClock(w.cloud.Now)))
+	p := &pass{store: counting, phases: &phaseClock{}}
+	var store state.Store = counting
+	var quiet *quietSampler
+	if spec.quiet {
+		quiet = newQuietSampler(w.cloud, spec.heapProfile)
+		p.phases.quiet = quiet
+		store = sampledStore{Counting: counting, sampler: quiet}
 	}
-	eng, err := newEngine(w, p.store, 1, p.phases, func(c *sdkConnector) { p.conn = c })
+	eng, err := newEngine(w, store, 1, p.phases, func(c *sdkConnector) { p.conn = c })
 	if err != nil {
 		return nil, err
 	}
-	if gcPercent >= 0 {
-		defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
+	if spec.gcPercent >= 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(spec.gcPercent))
+	}
+	if spec.heapProfile != nil {
+		// A fine-grained profile of the engine's allocations (the
+		// default samples one per 512 KB).
+		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 4096
 	}
 	// The simulator is most of the heap: measure it settled, then sample
 	// the heap through the run.
-	runtime.GC()
-	runtime.GC()
+	simBefore := settledLive()
 	p.base = readHeap()
 	sampler := startHeapSampler(2 * time.Millisecond)
-	if profile != nil {
-		if err := pprof.StartCPUProfile(profile); err != nil {
+	if spec.cpuProfile != nil {
+		if err := pprof.StartCPUProfile(spec.cpuProfile); err != nil {
 			return nil, err
 		}
+	}
+	if quiet != nil {
+		quiet.startPeriodic(ctx)
 	}
 	cpu0, gc0 := cpuTime()
 	start := time.Now()
@@ -308,7 +390,7 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 	p.wall = time.Since(start).Seconds()
 	cpu1, gc1 := cpuTime()
 	p.cpu, p.gcCPU = cpu1-cpu0, gc1-gc0
-	if profile != nil {
+	if spec.cpuProfile != nil {
 		pprof.StopCPUProfile()
 	}
 	p.peak = sampler.stop()
@@ -316,6 +398,24 @@ func runOnce(ctx context.Context, w *world, gcPercent int, profile, heapProfile 
 		return nil, fmt.Errorf("scenario %s: %w", w.sc.Name, err)
 	}
 	p.res = res
+	if quiet != nil {
+		quiet.stop()
+		// The engine is gone but for its result: drop that too, and
+		// what is left beyond the world as it was is the simulator's
+		// growth (its copies, buckets and counters).
+		p.res, res, eng, p.conn = nil, nil, nil, nil
+		growth := uint64(0)
+		if after := settledLive(); after > simBefore {
+			growth = after - simBefore
+		}
+		if quiet.peak > simBefore+growth {
+			p.engineMB = mb(quiet.peak - simBefore - growth)
+		}
+		p.engineAt, p.samples, p.simGrowthMB = quiet.peakAt, quiet.samples, mb(growth)
+		if err := quiet.writeProfile(); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -370,6 +470,9 @@ func (r *Result) check(res *reconcile.Result) {
 		}
 		if r.PeakHeapMB >= MaxNoOpHeapMB {
 			fail("peak_heap_mb %.1f >= %d", r.PeakHeapMB, MaxNoOpHeapMB)
+		}
+		if r.EngineHeapMB >= MaxNoOpEngineHeapMB {
+			fail("engine_heap_mb %.1f >= %d", r.EngineHeapMB, MaxNoOpEngineHeapMB)
 		}
 		if got := res.Report.Counts[report.OK]; got != r.Pairs {
 			fail("%d pairs ok, want all %d", got, r.Pairs)
@@ -493,26 +596,41 @@ func (s *heapSampler) stop() heap {
 	return s.peak
 }
 
-// phaseClock is a reconcile.Progress that notes when each phase starts,
-// and takes a heap profile when the copy phase does if asked to.
+// phaseClock is a reconcile.Progress that notes when each phase starts;
+// in the memory run it has the heap sampled when observation is over and
+// when the copy phase starts.
 type phaseClock struct {
-	start       time.Time
-	heapProfile io.Writer
-	mu          sync.Mutex
-	starts      map[string]float64
+	start  time.Time
+	quiet  *quietSampler
+	mu     sync.Mutex
+	starts map[string]float64
+	// phase is the current phase, total its steps and done those done.
+	phase       string
+	total, done int
 }
 
-func (p *phaseClock) Phase(name string, _ int) {
+func (p *phaseClock) Phase(name string, total int) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.starts == nil {
 		p.starts = map[string]float64{}
 	}
 	p.starts[name] = time.Since(p.start).Seconds()
-	if name == "copy" && p.heapProfile != nil {
-		runtime.GC()
-		_ = pprof.WriteHeapProfile(p.heapProfile)
+	p.phase, p.total, p.done = name, total, 0
+	p.mu.Unlock()
+	if name == "copy" && p.quiet != nil {
+		p.quiet.sample(context.Background(), "copy phase start")
 	}
 }
 
-func (p *phaseClock) Step(int) {}
+func (p *phaseClock) Step(n int) {
+	if p.quiet == nil {
+		return
+	}
+	p.mu.Lock()
+	p.done += n
+	over := p.phase == "observe" && p.done == p.total
+	p.mu.Unlock()
+	if over {
+		p.quiet.sample(context.Background(), "observation over")
+	}
+}

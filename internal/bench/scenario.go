@@ -119,6 +119,15 @@ func Scenarios() []Scenario {
 			Doc: "steady state of a large organisation: 1,000 accounts x 4 Regions x 200 AMIs per Region, 800,000 good copies",
 		},
 		{
+			Name: "noop-10000x2x50", Kind: NoOp, Accounts: 10000, OUs: 100, Regions: two,
+			Images: []ImageSet{
+				{Region: two[0], Count: 50, Snapshots: 1, OU: -1, Copied: true},
+				{Region: two[1], Count: 50, Snapshots: 1, OU: -1, Copied: true},
+			},
+			InFlightCap: 20, Concurrency: 64, Latency: 25 * time.Millisecond, Throttle: true,
+			Doc: "steady state at 10,000 accounts: 10,000 accounts x 2 Regions x 50 AMIs per Region, 1,000,000 good copies",
+		},
+		{
 			Name: "catchup-10000", Kind: CatchUp, Accounts: 1000, OUs: 10, Regions: two,
 			Images: []ImageSet{
 				{Region: two[0], Count: 4, Snapshots: 1, OU: -1},
@@ -158,7 +167,7 @@ func Scenarios() []Scenario {
 var Groups = map[string][]string{
 	"small": {"small-noop", "small-catchup", "wire-small-noop", "wire-small-catchup"},
 	"wire":  {"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
-	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "catchup-10000", "fanout-50x1000", "org-5000", "chaos", "sharded-10000",
+	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "noop-10000x2x50", "catchup-10000", "fanout-50x1000", "org-5000", "chaos", "sharded-10000",
 		"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
 }
 

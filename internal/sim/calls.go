@@ -255,6 +255,8 @@ func (o *opCounts) reset() {
 //     Issue "Reliability" extends fault injection here.
 //  5. fn performs the operation (nil for a page that only needs counting).
 //  6. The other half of the latency passes (the response coming back).
+//  7. While a measurement holds the calls (Hold, hold.go), a call waits
+//     at its next point: entering the gate, before fn, or leaving it.
 //
 // Keep every API call on this path: counts, latency, throttling and faults
 // are only trustworthy if nothing bypasses it.
@@ -318,6 +320,8 @@ func (c *Cloud) gate(ctx context.Context, conn *Connector, counts *cell, op opCo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c.hold.enter()
+	defer c.hold.leave()
 	counts.n[op].Add(1)
 	if conn != nil {
 		conn.counts[op].Add(1)
@@ -343,6 +347,7 @@ func (c *Cloud) gate(ctx context.Context, conn *Connector, counts *cell, op opCo
 			return err
 		}
 	}
+	c.hold.point()
 	var err error
 	if fn != nil {
 		err = fn()

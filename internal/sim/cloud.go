@@ -38,6 +38,8 @@ type Cloud struct {
 	throttled atomic.Int64
 	// maxShare is the most entities any image's launch permission held.
 	maxShare atomic.Int64
+	// hold stops calls for a measurement (hold.go).
+	hold holder
 
 	mu           sync.RWMutex
 	zones        map[zoneKey]*zone
