@@ -278,7 +278,7 @@ func (r *run) observeAll(ctx context.Context) {
 	accounts := sortedKeys(set)
 	r.e.progress.Phase("observe", len(accounts))
 	parallel(ctx, len(accounts), r.e.set.Concurrency, func(ctx context.Context, i int) {
-		r.observeAccount(ctx, accounts[i], groups.imagesOf(accounts[i]), sweep)
+		r.observeAccount(ctx, accounts[i], groups.regionsOf(accounts[i], r.found.sources), sweep)
 		r.e.progress.Step(1)
 	})
 	if ctx.Err() != nil {
@@ -299,7 +299,7 @@ func (r *run) observeAll(ctx context.Context) {
 // account/Region the run visited but could not observe is not among them.
 func (r *run) settleUntargeted() {
 	for _, k := range sortedKeys2(r.seen.records) {
-		if r.seen.observed[k] {
+		if r.seen.marked(factObserved, k[0], k[1]) {
 			continue
 		}
 		rw := &regionWork{account: k[0], region: k[1]}
@@ -335,29 +335,24 @@ func (r *run) sweepRegions() []string {
 	return sortedKeys(set)
 }
 
-func (r *run) observeAccount(ctx context.Context, account string, images []int32, sweep []string) {
-	regionSet := map[string][]*sourceImage{}
-	for _, reg := range sweep {
-		regionSet[reg] = nil
+// observeAccount observes each Region of account: those its sources
+// target (byRegion, which it must not change), those pruning sweeps and
+// those a retired source targets (lifecycle.go).
+func (r *run) observeAccount(ctx context.Context, account string, byRegion map[string][]*sourceImage, sweep []string) {
+	regions := make([]string, 0, len(byRegion)+len(sweep))
+	for region := range byRegion {
+		regions = append(regions, region)
 	}
-	for _, reg := range r.retiredRegions(account) {
-		if _, ok := regionSet[reg]; !ok {
-			regionSet[reg] = nil
-		}
-	}
-	for _, i := range images {
-		src := r.found.sources[i]
-		for _, region := range src.targets.Regions {
-			regionSet[region] = append(regionSet[region], src)
-		}
-	}
-	for _, region := range sortedKeys(regionSet) {
-		r.observeRegion(ctx, account, region, regionSet[region])
+	regions = append(regions, sweep...)
+	regions = append(regions, r.retiredRegions(account)...)
+	slices.Sort(regions)
+	for _, region := range slices.Compact(regions) {
+		r.observeRegion(ctx, account, region, byRegion[region])
 	}
 }
 
 func (r *run) markObserved(account, region string) {
-	r.seen.mark(r.seen.observed, account, region)
+	r.seen.mark(factObserved, account, region)
 }
 
 // regionUnreachable reports every pair of an account and Region that
@@ -397,7 +392,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		r.regionUnreachable(rw, srcs, err)
 		return
 	}
-	r.seen.mark(r.seen.described, account, region)
+	r.seen.mark(factDescribed, account, region)
 	r.learnSnapshotKeys(ctx, account, region, client, copies)
 	bySource := indexCopies(copies)
 	inFlight := 0
@@ -455,14 +450,16 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 }
 
 // addWork keeps an observed Region's work and lines for the apply and
-// the report; a Region with neither is dropped.
+// the report; a Region with neither is dropped, its ok pairs counted
+// (a no-op run at 10,000 accounts keeps nothing per Region).
 func (r *run) addWork(rw *regionWork) {
-	if len(rw.pairs) == 0 && len(rw.lines) == 0 && rw.unlistedOK == 0 {
+	r.seen.mu.Lock()
+	defer r.seen.mu.Unlock()
+	if len(rw.pairs) == 0 && len(rw.lines) == 0 {
+		r.seen.unlistedOK += rw.unlistedOK
 		return
 	}
-	r.seen.mu.Lock()
 	r.seen.work = append(r.seen.work, rw)
-	r.seen.mu.Unlock()
 }
 
 // learnSnapshotKeys fills in the KMS keys of the snapshots of copies made

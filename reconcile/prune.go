@@ -207,7 +207,7 @@ func (r *run) planOrphans(ctx context.Context, orphans []orphanCandidate, settle
 // still listed, or its source is discovered) is not its.
 func (r *run) retireGoneOrphans(seen, candidate map[state.PairKey]bool, retired retirements) {
 	for _, k := range sortedKeys2(r.seen.records) {
-		if !r.seen.described[k] {
+		if !r.seen.wasDescribed(k[0], k[1]) {
 			continue
 		}
 		for key, rec := range r.seen.records[k] {
@@ -369,7 +369,7 @@ func (r *run) pruneCopy(ctx context.Context, pw *pruneWork) (left []string, ok b
 // gone no longer lists them, and a pruned one settles.
 func (r *run) cleanLeftovers(ctx context.Context) {
 	for _, k := range sortedKeys2(r.seen.records) {
-		if !r.seen.described[k] {
+		if !r.seen.wasDescribed(k[0], k[1]) {
 			continue
 		}
 		for _, key := range sortedPairKeys(r.seen.records[k]) {
@@ -405,7 +405,7 @@ func (r *run) cleanLeftovers(ctx context.Context) {
 // hasLeftovers reports whether a record lists snapshots to delete.
 func (r *run) hasLeftovers() bool {
 	for k, recs := range r.seen.records {
-		if !r.seen.described[k] {
+		if !r.seen.wasDescribed(k[0], k[1]) {
 			continue
 		}
 		for _, rec := range recs {

@@ -164,28 +164,35 @@ type observation struct {
 	records map[[2]string]map[state.PairKey]state.Pair
 
 	mu sync.Mutex // guards what follows
-	// observed marks the account/Regions the run visited (whether or not
-	// their copies could be listed), described those whose copies were
-	// listed: only there does a missing copy mean it is gone.
-	observed, described map[[2]string]bool
-	// work holds each observed Region's work and lines; orphans the
-	// copies whose source was not discovered.
-	work    []*regionWork
-	orphans []orphanCandidate
+	// marks say which account/Regions the run visited (factObserved,
+	// whether or not their copies could be listed) and whose copies were
+	// listed (factDescribed): only there does a missing copy mean it is
+	// gone.
+	marks zoneMarks
+	// work holds each observed Region's work and lines (a Region with
+	// neither is not kept: its ok pairs are only counted, in unlistedOK);
+	// orphans the copies whose source was not discovered.
+	work       []*regionWork
+	unlistedOK int
+	orphans    []orphanCandidate
 }
 
-func (o *observation) mark(set map[[2]string]bool, account, region string) {
+func (o *observation) mark(f zoneFact, account, region string) {
 	o.mu.Lock()
-	set[[2]string{account, region}] = true
+	o.marks.set(account, region, f)
 	o.mu.Unlock()
+}
+
+func (o *observation) marked(f zoneFact, account, region string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.marks.has(account, region, f)
 }
 
 // wasDescribed reports whether the copies of account in region were
 // listed this run.
 func (o *observation) wasDescribed(account, region string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.described[[2]string{account, region}]
+	return o.marked(factDescribed, account, region)
 }
 
 // sharingWork is the sharing of the run's images (share.go).
@@ -219,7 +226,6 @@ func (e *Engine) newRun(req Request) (*run, error) {
 	}
 	r := &run{e: e, req: req, started: time.Now(), id: req.RunID, shard: req.Shard,
 		scoped: len(req.OnlyImages) > 0 || len(req.OnlyAccounts) > 0, out: newTally()}
-	r.seen.observed, r.seen.described = map[[2]string]bool{}, map[[2]string]bool{}
 	r.sharing.keep = map[[2]string]bool{}
 	r.srcClients.m = map[string]cloud.EC2{}
 	r.policy = e.set.Pairs
@@ -511,6 +517,8 @@ func (r *run) buildReport() *report.Report {
 	for _, it := range r.found.lines {
 		add(it)
 	}
+	rep.Pairs += r.seen.unlistedOK
+	rep.Counts[report.OK] += r.seen.unlistedOK
 	for _, rw := range r.seen.work {
 		rep.Pairs += rw.unlistedOK
 		rep.Counts[report.OK] += rw.unlistedOK

@@ -40,10 +40,12 @@ func specKey(specs []cloud.TargetSpec, sourceRegion string) string {
 }
 
 // targetGroup is the images (indexes into run.sources) sharing one target
-// account list.
+// account list, and those images by target Region, in run.sources order:
+// what observing one of its accounts needs, shared by all of them.
 type targetGroup struct {
 	accounts []string // sorted
 	images   []int32
+	byRegion map[string][]*sourceImage
 }
 
 type targetGroups []targetGroup
@@ -65,7 +67,47 @@ func (r *run) targetGroups() targetGroups {
 		}
 		gs[g].images = append(gs[g].images, int32(i))
 	}
+	for g := range gs {
+		gs[g].byRegion = map[string][]*sourceImage{}
+		for _, i := range gs[g].images {
+			src := r.found.sources[i]
+			for _, region := range src.targets.Regions {
+				gs[g].byRegion[region] = append(gs[g].byRegion[region], src)
+			}
+		}
+	}
 	return gs
+}
+
+// regionsOf returns the sources targeting account by target Region, in
+// run.sources order. An account of one group (every image for "*", say)
+// gets the group's own map, shared: callers must not change it.
+func (gs targetGroups) regionsOf(account string, sources []*sourceImage) map[string][]*sourceImage {
+	var only *targetGroup
+	for i := range gs {
+		if _, ok := slices.BinarySearch(gs[i].accounts, account); ok {
+			if only != nil {
+				return regionsOfImages(sources, gs.imagesOf(account))
+			}
+			only = &gs[i]
+		}
+	}
+	if only == nil {
+		return nil
+	}
+	return only.byRegion
+}
+
+// regionsOfImages groups sources[i] for each i of images by target Region.
+func regionsOfImages(sources []*sourceImage, images []int32) map[string][]*sourceImage {
+	out := map[string][]*sourceImage{}
+	for _, i := range images {
+		src := sources[i]
+		for _, region := range src.targets.Regions {
+			out[region] = append(out[region], src)
+		}
+	}
+	return out
 }
 
 // imagesOf returns the sources targeting account, in run.sources order.

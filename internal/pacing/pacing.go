@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -115,7 +116,20 @@ type Pacer struct {
 	shards int
 
 	mu sync.Mutex
-	m  map[key]*rate.Limiter
+	m  map[key]*bucket
+	// sweepAt is the size of m at which full buckets are dropped
+	// (sweep); now is the clock sweeping judges by (tests move it).
+	sweepAt int
+	now     func() time.Time
+}
+
+// minSweep is the fewest buckets a pacer keeps before it sweeps.
+const minSweep = 1024
+
+// bucket is one limiter and when it was last handed out.
+type bucket struct {
+	l    *rate.Limiter
+	used time.Time
 }
 
 // New returns a pacer with the given rates for a run that is one of
@@ -126,7 +140,7 @@ func New(r Rates, source string, shards int) (*Pacer, error) {
 		return nil, err
 	}
 	r.fillServices()
-	return &Pacer{rates: r, source: source, shards: max(1, shards), m: map[key]*rate.Limiter{}}, nil
+	return &Pacer{rates: r, source: source, shards: max(1, shards), m: map[key]*bucket{}, now: time.Now}, nil
 }
 
 // Wait blocks until a call of op by account in region may go. Operations
@@ -177,10 +191,31 @@ func (p *Pacer) limiter(account, region, op string) *rate.Limiter {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l := p.m[k]
-	if l == nil {
-		l = rate.NewLimiter(rate.Limit(spec.PerSecond), spec.Burst)
-		p.m[k] = l
+	now := p.now()
+	b := p.m[k]
+	if b == nil {
+		if len(p.m) >= max(minSweep, p.sweepAt) {
+			p.sweep(now)
+		}
+		b = &bucket{l: rate.NewLimiter(rate.Limit(spec.PerSecond), spec.Burst)}
+		p.m[k] = b
 	}
-	return l
+	b.used = now
+	return b.l
+}
+
+// sweep drops the buckets that are full again and were not handed out in
+// the last second: a full bucket lets calls go exactly as a new one
+// would, so dropping it changes no wait, and a run over 10,000 accounts
+// keeps the buckets of the accounts it is working on, not one per account
+// and Region it ever called. (The second covers a caller that got a bucket
+// and has not drawn from it yet.) The next sweep waits until the map has
+// doubled, so sweeping costs O(1) per bucket made. Caller holds p.mu.
+func (p *Pacer) sweep(now time.Time) {
+	for k, b := range p.m {
+		if now.Sub(b.used) > time.Second && b.l.TokensAt(now) >= float64(b.l.Burst()) {
+			delete(p.m, k)
+		}
+	}
+	p.sweepAt = 2 * len(p.m)
 }

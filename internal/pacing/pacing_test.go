@@ -3,6 +3,7 @@ package pacing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -151,5 +152,45 @@ func TestServiceBuckets(t *testing.T) {
 	}
 	if err := (Rates{Describe: tiny, Mutating: tiny, AssumeRole: tiny, Organizations: tiny, Events: Bucket{PerSecond: 1}}).Check(); err == nil {
 		t.Error("a service bucket with no burst passed the check")
+	}
+}
+
+// TestSweepDropsOnlyFullBuckets: a pacer over thousands of accounts drops
+// the buckets that have refilled (they pace exactly as new ones would) and
+// keeps every bucket still short of tokens, so sweeping changes no wait.
+func TestSweepDropsOnlyFullBuckets(t *testing.T) {
+	fast := Bucket{PerSecond: 1e9, Burst: 2} // full again at once
+	p, err := New(Rates{Describe: fast, Mutating: tiny, AssumeRole: tiny, Organizations: tiny}, "111111111111", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offset time.Duration
+	p.now = func() time.Time { return time.Now().Add(offset) }
+	const drained = "299999999999"
+	if !tryWait(t, p, drained, "eu-west-1", cloud.OpCopyImage) {
+		t.Fatal("first CopyImage refused")
+	}
+	for i := range minSweep - 1 {
+		account := fmt.Sprintf("2%011d", i)
+		if !tryWait(t, p, account, "eu-west-1", cloud.OpDescribeImages) {
+			t.Fatalf("describe of %s refused", account)
+		}
+	}
+	if got := len(p.m); got != minSweep {
+		t.Fatalf("%d buckets before the sweep, want %d", got, minSweep)
+	}
+	offset = 2 * time.Second // every bucket unused for over a second
+	if !tryWait(t, p, "288888888888", "eu-west-1", cloud.OpDescribeImages) {
+		t.Fatal("describe refused")
+	}
+	// Left: the drained CopyImage bucket and the new one.
+	if got := len(p.m); got != 2 {
+		t.Errorf("%d buckets after the sweep, want 2 (the drained one and the new one)", got)
+	}
+	if tryWait(t, p, drained, "eu-west-1", cloud.OpCopyImage) {
+		t.Error("the drained bucket was swept: a second CopyImage went at once")
+	}
+	if p.sweepAt != 2 { // twice what the sweep left (min. minSweep applies)
+		t.Errorf("next sweep at %d buckets, want 2", p.sweepAt)
 	}
 }
