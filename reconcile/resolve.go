@@ -234,9 +234,9 @@ func (v *orgView) expand(ctx context.Context, id string) ([]string, error) {
 		v.failed[id] = err
 		return nil, err
 	}
-	out := slices.Clone(children.Accounts)
+	out := children.AccountIDs()
 	for _, a := range children.Accounts {
-		v.parent[a] = id
+		v.parent[a.ID] = id
 	}
 	for _, ou := range children.OUs {
 		v.ouName[ou.ID] = ou.Name

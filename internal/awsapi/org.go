@@ -60,6 +60,19 @@ func (o *orgAdapter) DescribeOrganization(ctx context.Context) (cloud.OrgInfo, e
 	}, nil
 }
 
+// DescribeAccount returns one member account with its State; a
+// non-member fails with AccountNotFoundException.
+func (o *orgAdapter) DescribeAccount(ctx context.Context, accountID string) (cloud.Account, error) {
+	out, err := o.api.DescribeAccount(ctx, &organizations.DescribeAccountInput{AccountId: aws.String(accountID)})
+	if err != nil {
+		return cloud.Account{}, apiError("DescribeAccount", err)
+	}
+	if out.Account == nil {
+		return cloud.Account{}, fmt.Errorf("DescribeAccount %s: the answer names no account", accountID)
+	}
+	return convertAccount(*out.Account), nil
+}
+
 // ListRoots returns the ids of the organisation's roots.
 func (o *orgAdapter) ListRoots(ctx context.Context) ([]string, error) {
 	var out []string
@@ -99,7 +112,7 @@ func (o *orgAdapter) ListChildren(ctx context.Context, parentID string) (cloud.O
 			return cloud.OrgChildren{}, apiError("ListAccountsForParent", err)
 		}
 		for _, a := range page.Accounts {
-			out.Accounts = append(out.Accounts, aws.ToString(a.Id))
+			out.Accounts = append(out.Accounts, convertAccount(a))
 		}
 	}
 	return out, nil

@@ -304,3 +304,55 @@ func TestErrorsAreClassified(t *testing.T) {
 		})
 	}
 }
+
+// TestDescribeAccountOverTheWire: one account, its State as Organizations
+// reports it (ACTIVE or not), one request each; an account outside the
+// organisation is AccountNotFoundException (not found), never an empty
+// account. OU listings carry their accounts' states too.
+func TestDescribeAccountOverTheWire(t *testing.T) {
+	c := newCloud(t)
+	ou := c.AddOU("", "Ops")
+	const ouAcct = "500000000001"
+	if err := c.AddAccount(ouAcct, "ops-1", ou, cloud.AccountSuspended); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, c, awsfake.Options{}, nil)
+	ctx := context.Background()
+	org, err := f.sess.Connect(runID, ConnectOptions{}).Organization(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id        string
+		wantState cloud.AccountState
+		wantClass cloud.ErrorClass
+	}{
+		{id: acctA, wantState: cloud.AccountActive},
+		{id: acctC, wantState: cloud.AccountSuspended},
+		{id: "999999999999", wantClass: cloud.ClassNotFound},
+	}
+	for _, tt := range tests {
+		a, err := org.DescribeAccount(ctx, tt.id)
+		if tt.wantClass != 0 {
+			var api *cloud.APIError
+			if cloud.ClassOf(err) != tt.wantClass || !errors.As(err, &api) || api.Code != "AccountNotFoundException" {
+				t.Errorf("DescribeAccount(%s) = %+v, %v; want AccountNotFoundException", tt.id, a, err)
+			}
+			continue
+		}
+		if err != nil || a.ID != tt.id || a.State != tt.wantState || a.Name == "" {
+			t.Errorf("DescribeAccount(%s) = %+v, %v; want state %s", tt.id, a, err, tt.wantState)
+		}
+	}
+	reqs := f.requests("DescribeAccount")
+	if len(reqs) != len(tests) {
+		t.Fatalf("%d DescribeAccount requests, want one per call (%d)", len(reqs), len(tests))
+	}
+	if tgt := reqs[0].Header.Get("X-Amz-Target"); tgt != "AWSOrganizationsV20161128.DescribeAccount" || reqs[0].JSON["AccountId"] != acctA {
+		t.Errorf("request %s %v", tgt, reqs[0].JSON)
+	}
+	kids, err := org.ListChildren(ctx, ou)
+	if err != nil || len(kids.Accounts) != 1 || kids.Accounts[0] != (cloud.Account{ID: ouAcct, Name: "ops-1", State: cloud.AccountSuspended}) {
+		t.Errorf("children of Ops: %+v, %v", kids, err)
+	}
+}

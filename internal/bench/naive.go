@@ -164,7 +164,7 @@ func (n *naive) targets(ctx context.Context, org cloud.Organization, tag string,
 	if err != nil {
 		return nil, fmt.Errorf("list the accounts of %s: %w", tag, err)
 	}
-	accts := slices.DeleteFunc(slices.Clone(children.Accounts), func(a string) bool {
+	accts := slices.DeleteFunc(children.AccountIDs(), func(a string) bool {
 		_, member := slices.BinarySearch(members, a)
 		return excluded[a] || !member
 	})

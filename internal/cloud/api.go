@@ -24,6 +24,7 @@ const (
 	OpListOrganizationalUnitsForParent = "ListOrganizationalUnitsForParent"
 	OpListAccountsForParent            = "ListAccountsForParent"
 	OpDescribeOrganization             = "DescribeOrganization"
+	OpDescribeAccount                  = "DescribeAccount"
 )
 
 // IsMutating reports whether an AWS operation changes something. A dry run

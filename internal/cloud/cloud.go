@@ -197,10 +197,21 @@ type OU struct {
 	Name string
 }
 
-// OrgChildren is what sits directly under a root or OU.
+// OrgChildren is what sits directly under a root or OU: its OUs, and its
+// accounts with their name and State (ListAccountsForParent reports them
+// as ListAccounts does).
 type OrgChildren struct {
 	OUs      []OU
-	Accounts []string
+	Accounts []Account
+}
+
+// AccountIDs returns the ids of c's accounts, in order.
+func (c OrgChildren) AccountIDs() []string {
+	ids := make([]string, len(c.Accounts))
+	for i, a := range c.Accounts {
+		ids[i] = a.ID
+	}
+	return ids
 }
 
 var (

@@ -120,6 +120,11 @@ type Organization interface {
 	// DescribeOrganization identifies the organisation (the ARNs of its
 	// OUs are built from it).
 	DescribeOrganization(ctx context.Context) (OrgInfo, error)
+	// DescribeAccount returns one member account with its State, in one
+	// call: what a run that names a few accounts reads instead of the
+	// whole organisation. An account that is not a member fails with
+	// AccountNotFoundException (ClassNotFound).
+	DescribeAccount(ctx context.Context, accountID string) (Account, error)
 }
 
 // Connector hands out clients. Target assumes the copier role in an

@@ -92,6 +92,8 @@ var APICalls = []APICall{
 		Why: "events.bus: the run's Run Finished, Copy Available and Pair Stuck events"},
 	{Service: "organizations", Operation: "ListAccounts", Roles: []Role{RoleOrgReader},
 		Why: "the organisation's accounts and their State"},
+	{Service: "organizations", Operation: "DescribeAccount", Roles: []Role{RoleOrgReader},
+		Why: "one account and its State: a run scoped to images (an event) checks the accounts their metadata names one by one instead of listing the organisation"},
 	{Service: "organizations", Operation: "DescribeOrganization", Roles: []Role{RoleOrgReader},
 		Why: "the organisation's id and management account, which the ARNs of its OUs are made of (an image is shared with an OU by ARN)"},
 	{Service: "organizations", Operation: "ListRoots", Roles: []Role{RoleOrgReader},

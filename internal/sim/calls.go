@@ -34,6 +34,7 @@ const (
 	opListOrganizationalUnitsForParent
 	opListAccountsForParent
 	opDescribeOrganization
+	opDescribeAccount
 	opDescribeKey
 	opGetKeyPolicy
 	opListGrants
@@ -71,6 +72,7 @@ var opNames = [numOps]string{
 	opListOrganizationalUnitsForParent: cloud.OpListOrganizationalUnitsForParent,
 	opListAccountsForParent:            cloud.OpListAccountsForParent,
 	opDescribeOrganization:             cloud.OpDescribeOrganization,
+	opDescribeAccount:                  cloud.OpDescribeAccount,
 	opDescribeKey:                      cloud.OpDescribeKey,
 	opGetKeyPolicy:                     cloud.OpGetKeyPolicy,
 	opListGrants:                       cloud.OpListGrants,

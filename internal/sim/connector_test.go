@@ -242,7 +242,7 @@ func TestOrganizationListing(t *testing.T) {
 	for i, ou := range kids.OUs {
 		gotOUs[i] = ou.ID
 	}
-	if !slices.Equal(gotOUs, append([]string{empty}, ous...)) || kids.OUs[0].Name != "empty" || !slices.Equal(kids.Accounts, inBig) {
+	if !slices.Equal(gotOUs, append([]string{empty}, ous...)) || kids.OUs[0].Name != "empty" || !slices.Equal(kids.AccountIDs(), inBig) {
 		t.Fatalf("children of big: %+v", kids)
 	}
 	counts := conn.CallCounts()
@@ -256,7 +256,7 @@ func TestOrganizationListing(t *testing.T) {
 		t.Fatalf("children of empty: %+v, %v", kids, err)
 	}
 	root, _ := org.ListChildren(ctx, c.Root())
-	if len(root.OUs) != 1 || !slices.Equal(root.Accounts, []string{"999999999999"}) {
+	if len(root.OUs) != 1 || !slices.Equal(root.AccountIDs(), []string{"999999999999"}) {
 		t.Fatalf("children of root: %+v", root)
 	}
 	counts = conn.CallCounts()
@@ -329,7 +329,7 @@ func TestOrganizationBuilder(t *testing.T) {
 	org, _ := c.Connector(srcAcct, sim.WithAttempts(1)).Organization(context.Background())
 	kids, _ := org.ListChildren(context.Background(), ou)
 	root, _ := org.ListChildren(context.Background(), c.Root())
-	if len(kids.Accounts) != 0 || !slices.Equal(root.Accounts, []string{"123456789012"}) {
+	if len(kids.Accounts) != 0 || !slices.Equal(root.AccountIDs(), []string{"123456789012"}) {
 		t.Fatalf("after move: ou %v root %v", kids.Accounts, root.Accounts)
 	}
 	if err := c.MoveAccount("000000000000", ""); err == nil {

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"slices"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 )
@@ -79,6 +78,38 @@ func (o *Organization) DescribeOrganization(ctx context.Context) (cloud.OrgInfo,
 	return cloud.OrgInfo{ID: OrganizationID, ARN: OrganizationARN(), ManagementAccount: ManagementAccount}, nil
 }
 
+// DescribeAccount returns one member account with its State, as
+// Organizations' DescribeAccount does
+// (https://docs.aws.amazon.com/organizations/latest/APIReference/API_DescribeAccount.html):
+// one call, whatever the account's state. An id that is not 12 digits
+// fails with InvalidInputException (the AccountId pattern ^\d{12}$), and
+// an account that is not a member of the organisation with
+// AccountNotFoundException ("We can't find an AWS account with the
+// AccountId that you specified"), never with an empty answer: the engine
+// rejects such a target.
+func (o *Organization) DescribeAccount(ctx context.Context, accountID string) (cloud.Account, error) {
+	var out cloud.Account
+	err := o.do(ctx, opDescribeAccount, accountID, func() error {
+		if !cloud.IsAccountID(accountID) {
+			return cloud.Errorf(cloud.OpDescribeAccount, "InvalidInputException",
+				"1 validation error detected: Value '%s' at 'accountId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^\\d{12}$", accountID)
+		}
+		o.cloud.mu.RLock()
+		defer o.cloud.mu.RUnlock()
+		a, ok := o.cloud.accounts[accountID]
+		if !ok {
+			return cloud.Errorf(cloud.OpDescribeAccount, "AccountNotFoundException",
+				"You specified an account that doesn't exist: %s is not a member of the organization", accountID)
+		}
+		out = cloud.Account{ID: a.id, Name: a.name, State: a.state}
+		return nil
+	})
+	if err != nil {
+		return cloud.Account{}, err
+	}
+	return out, nil
+}
+
 // ListRoots returns the organisation's root id; one ListRoots call.
 func (o *Organization) ListRoots(ctx context.Context) ([]string, error) {
 	err := o.do(ctx, opListRoots, "", nil)
@@ -93,7 +124,7 @@ func (o *Organization) ListRoots(ctx context.Context) ([]string, error) {
 // An unknown parent fails with ParentNotFoundException.
 func (o *Organization) ListChildren(ctx context.Context, parentID string) (cloud.OrgChildren, error) {
 	var out cloud.OrgChildren
-	var accounts []string
+	var accounts []cloud.Account
 	err := o.paged(ctx, opListOrganizationalUnitsForParent, parentID, func() (int, error) {
 		o.cloud.mu.RLock()
 		defer o.cloud.mu.RUnlock()
@@ -106,7 +137,11 @@ func (o *Organization) ListChildren(ctx context.Context, parentID string) (cloud
 			out.OUs = append(out.OUs, cloud.OU{ID: id, Name: o.cloud.nodes[id].name})
 		}
 		// Read the accounts now too, so the two listings agree.
-		accounts = slices.Clone(node.accounts)
+		accounts = make([]cloud.Account, 0, len(node.accounts))
+		for _, id := range node.accounts {
+			a := o.cloud.accounts[id]
+			accounts = append(accounts, cloud.Account{ID: a.id, Name: a.name, State: a.state})
+		}
 		return len(node.ous), nil
 	})
 	if err != nil {

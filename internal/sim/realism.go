@@ -195,7 +195,7 @@ func classOf(op opCode) BucketClass {
 	switch op {
 	case opAssumeRole:
 		return BucketSTS
-	case opListAccounts, opListRoots, opListOrganizationalUnitsForParent, opListAccountsForParent, opDescribeOrganization:
+	case opListAccounts, opListRoots, opListOrganizationalUnitsForParent, opListAccountsForParent, opDescribeOrganization, opDescribeAccount:
 		return BucketOrganizations
 	case opGetParameters, opListTagsForResource:
 		return BucketParameterRead

@@ -95,6 +95,19 @@ func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 			"MasterAccountId": info.ManagementAccount, "MasterAccountEmail": info.ManagementAccount + "@example.com",
 			"MasterAccountArn": "arn:aws:organizations::" + info.ManagementAccount + ":account/" + info.ID + "/" + info.ManagementAccount,
 		}
+	case "DescribeAccount":
+		// DescribeAccount (AWS Organizations API Reference): AccountId is
+		// required; the simulator answers AccountNotFoundException for
+		// an account outside the organisation, never an empty Account.
+		id, ok := r.JSON["AccountId"].(string)
+		if !ok || id == "" {
+			return nil, cloud.Errorf(r.Op, "InvalidInputException", "AccountId is required")
+		}
+		a, err := org.DescribeAccount(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out["Account"] = s.jsonAccount(a)
 	case "ListRoots":
 		roots, err := org.ListRoots(ctx)
 		if err != nil {
