@@ -15,51 +15,43 @@ import (
 )
 
 // discover lists the source AMIs of every configured Region, reads the
-// organisation, and resolves each image's targets.
+// organisation, and resolves each image's targets. A run scoped to images
+// (an event, --only-ami) reads the organisation only as far as their
+// metadata names it (partialOrg), unless it names "*".
 func (r *run) discover(ctx context.Context) error {
-	found, err := r.listSourcesAndOrg(ctx)
+	partial := len(r.req.OnlyImages) > 0 && !r.req.IncludeOK
+	found, err := r.listSourcesAndOrg(ctx, !partial)
 	if err != nil {
 		return err
 	}
-	opt := r.resolveOptions()
 	r.found.byID = map[string]*sourceImage{}
+	r.rankBuilds(found) // lifecycle.go
+	cands := r.candidates(ctx, found)
+	if partial {
+		if err := r.readOrgFor(ctx, cands); err != nil {
+			return err
+		}
+	}
+	opt := r.resolveOptions()
 	// Images with the same target metadata resolve once and share one
 	// target set: with "*" on every image, that is one account list for
 	// all of them instead of one per image (memory grows with accounts
 	// plus images, not their product).
 	resolved := map[string]targetSet{}
-	r.rankBuilds(found) // lifecycle.go
-	for _, imgs := range found {
-		for _, img := range imgs {
-			if r.found.byID[img.ID] != nil || r.found.retiredByID[img.ID] != nil || !r.inScope(&img) {
-				continue
-			}
-			source, retired := r.isSource(&img)
-			if !source && !retired {
-				continue
-			}
-			src := &sourceImage{img: img}
-			specs, err := r.targetSpecs(ctx, &src.img)
-			if err != nil {
-				r.fail(fmt.Sprintf("read target metadata of %s", img.ID), err)
-				// A retired image's targets only say where its copies
-				// are looked after: no pair depends on them.
-				r.found.incomplete = r.found.incomplete || source
-			}
-			key := specKey(specs, img.Region)
-			ts, ok := resolved[key]
-			if !ok {
-				ts = r.found.org.resolve(ctx, specs, img.Region, opt)
-				resolved[key] = ts
-			}
-			src.targets = ts
-			if retired {
-				r.retire(src)
-				continue
-			}
-			r.found.byID[img.ID] = src
-			r.found.sources = append(r.found.sources, src)
+	for _, c := range cands {
+		key := specKey(c.specs, c.src.img.Region)
+		ts, ok := resolved[key]
+		if !ok {
+			ts = r.found.org.resolve(ctx, c.specs, c.src.img.Region, opt)
+			resolved[key] = ts
 		}
+		c.src.targets = ts
+		if c.retired {
+			r.retire(c.src)
+			continue
+		}
+		r.found.byID[c.src.img.ID] = c.src
+		r.found.sources = append(r.found.sources, c.src)
 	}
 	slices.SortFunc(r.found.sources, func(a, b *sourceImage) int {
 		if a.img.Region != b.img.Region {
@@ -71,9 +63,78 @@ func (r *run) discover(ctx context.Context) error {
 	return nil
 }
 
-// listSourcesAndOrg lists the source images of every source Region and
-// the organisation's accounts, all at once.
-func (r *run) listSourcesAndOrg(ctx context.Context) ([][]cloud.Image, error) {
+// candidate is a discovered image that is a source or retired, with its
+// target metadata, before the organisation resolves it.
+type candidate struct {
+	src     *sourceImage
+	specs   []cloud.TargetSpec
+	retired bool
+}
+
+// candidates keeps the images of found in scope that are sources or
+// retired ones, each once, with their target metadata.
+func (r *run) candidates(ctx context.Context, found [][]cloud.Image) []candidate {
+	var out []candidate
+	seen := map[string]bool{}
+	for _, imgs := range found {
+		for _, img := range imgs {
+			if seen[img.ID] || !r.inScope(&img) {
+				continue
+			}
+			source, retired := r.isSource(&img)
+			if !source && !retired {
+				continue
+			}
+			seen[img.ID] = true
+			src := &sourceImage{img: img}
+			specs, err := r.targetSpecs(ctx, &src.img)
+			if err != nil {
+				r.fail(fmt.Sprintf("read target metadata of %s", img.ID), err)
+				// A retired image's targets only say where its copies
+				// are looked after: no pair depends on them.
+				r.found.incomplete = r.found.incomplete || source
+			}
+			out = append(out, candidate{src: src, specs: specs, retired: retired})
+		}
+	}
+	return out
+}
+
+// readOrgFor reads the organisation for a run scoped to images: the
+// whole of it when some image's metadata names "*" (every member is a
+// target), else only the accounts and OUs the metadata names.
+func (r *run) readOrgFor(ctx context.Context, cands []candidate) error {
+	org, err := r.conn.Organization(ctx)
+	if err != nil {
+		return errorf(err, "read the organisation")
+	}
+	var refs []cloud.TargetRef
+	for _, c := range cands {
+		for _, s := range c.specs {
+			for _, ref := range s.Refs {
+				if ref.Kind == cloud.TargetOrganization {
+					if r.found.org, err = loadOrg(ctx, org); err != nil {
+						return errorf(err, "read the organisation")
+					}
+					return nil
+				}
+				if ref.ID != r.e.set.SourceAccount {
+					refs = append(refs, ref)
+				}
+			}
+		}
+	}
+	for _, id := range r.req.OnlyAccounts {
+		// Looked up too, so the report can say why one matched nothing.
+		refs = append(refs, cloud.TargetRef{Kind: cloud.TargetAccount, ID: id})
+	}
+	r.found.org = partialOrg(ctx, org, refs, r.e.set.Concurrency)
+	return nil
+}
+
+// listSourcesAndOrg lists the source images of every source Region and,
+// with withOrg, the organisation's accounts, all at once.
+func (r *run) listSourcesAndOrg(ctx context.Context, withOrg bool) ([][]cloud.Image, error) {
 	set := &r.e.set
 	regions := set.SourceRegions
 	found := make([][]cloud.Image, len(regions))
@@ -92,6 +153,13 @@ func (r *run) listSourcesAndOrg(ctx context.Context) ([][]cloud.Image, error) {
 				errs[i] = errorf(err, "discover source images of account %s in %s", set.SourceAccount, region)
 			}
 		})
+	}
+	if !withOrg {
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		return found, nil
 	}
 	wg.Go(func() {
 		org, err := r.conn.Organization(ctx)
@@ -387,7 +455,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		r.regionUnreachable(rw, srcs, err)
 		return
 	}
-	copies, err := client.DescribeImages(ctx, cloud.ImageQuery{TagKeys: []string{TagCopiedFrom}})
+	copies, err := client.DescribeImages(ctx, r.copiesQuery(srcs))
 	if err != nil {
 		r.regionUnreachable(rw, srcs, err)
 		return
@@ -447,6 +515,40 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 		}
 	}
 	r.observeParameters(ctx, account, region, srcs, copies) // publish.go
+}
+
+// maxScopedSources is the most source ids a run scoped to images puts in
+// the describe of a target's copies (one tag value each, well within the
+// cloud.MaxFilterValues one EC2 describe takes); beyond, it lists every
+// copy.
+const maxScopedSources = cloud.MaxFilterValues / 2
+
+// copiesQuery is the describe of a target Region's copies: every image
+// carrying amicopier's CopiedFromAMI tag, or, in a run scoped to images
+// (an event, --only-ami), only the copies of those images (retired ones
+// included: their copies are looked after too), so an event costs the
+// copies it names. Such a run sees no other copy: it judges no orphan and
+// retires no record (it is scoped), and the in-flight cap counts only its
+// own images' pending copies, so it may start its one copy per image
+// where other copies are pending; EC2's own quota of concurrent copies
+// (ResourceLimitExceeded) defers it then. With publishing on, it lists
+// every copy: the parameter it reads may name a copy of another build.
+func (r *run) copiesQuery(srcs []*sourceImage) cloud.ImageQuery {
+	every := cloud.ImageQuery{TagKeys: []string{TagCopiedFrom}}
+	if len(r.req.OnlyImages) == 0 || r.params != nil {
+		return every
+	}
+	ids := make([]string, 0, len(srcs)+len(r.found.retired))
+	for _, src := range srcs {
+		ids = append(ids, src.img.ID)
+	}
+	for _, rs := range r.found.retired {
+		ids = append(ids, rs.img.ID)
+	}
+	if len(ids) == 0 || len(ids) > maxScopedSources {
+		return every
+	}
+	return cloud.ImageQuery{Tags: map[string][]string{TagCopiedFrom: ids}}
 }
 
 // addWork keeps an observed Region's work and lines for the apply and

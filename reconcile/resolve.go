@@ -3,9 +3,11 @@ package reconcile
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 )
@@ -13,9 +15,20 @@ import (
 // orgView is the organisation as read once per run: every account with
 // its state, and the OUs the run had to expand (lazily, cached), so the
 // cost is one ListAccounts walk plus the OUs metadata actually names.
+//
+// A partial view (partialOrg) lists no accounts at all: a run scoped to a
+// few images whose metadata names no "*" (an event) looks up the accounts
+// it names one by one (DescribeAccount) and lists the OUs it names, so
+// its cost is what the event names, not the organisation's size. Its
+// accounts are those it looked up or found under an expanded OU, each
+// with the State Organizations reported; members and active are empty.
 type orgView struct {
 	org      cloud.Organization
 	accounts map[string]cloud.Account
+	partial  bool
+	// lookups holds, in a partial view, why an account named could not
+	// be confirmed a member: errNotMember, or the error of the lookup.
+	lookups map[string]error
 	// active lists ACTIVE account ids, sorted; members every account id,
 	// sorted.
 	active, members []string
@@ -111,7 +124,7 @@ func (v *orgView) cover(ctx context.Context, ts *targetSet, source string) ([]Co
 			return nil // under the organisation's grant
 		}
 		var accts []string
-		if cloud.IsRootID(node) && len(v.roots) == 1 && !slices.ContainsFunc(v.members, func(a string) bool { return !v.standsIn(a, source, ts) }) {
+		if cloud.IsRootID(node) && len(v.roots) == 1 && !v.partial && !slices.ContainsFunc(v.members, func(a string) bool { return !v.standsIn(a, source, ts) }) {
 			// The one root holds every member ListAccounts listed: when
 			// all of them stand in, the organisation is granted without
 			// reading the OU tree.
@@ -198,16 +211,7 @@ func loadOrg(ctx context.Context, org cloud.Organization) (*orgView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list organisation accounts: %w", err)
 	}
-	v := &orgView{
-		org:        org,
-		accounts:   make(map[string]cloud.Account, len(accts)),
-		ouAccounts: map[string][]string{},
-		parent:     map[string]string{},
-		ouName:     map[string]string{},
-		ouParent:   map[string]string{},
-		childOUs:   map[string][]string{},
-		failed:     map[string]error{},
-	}
+	v := newOrgView(org, len(accts))
 	for _, a := range accts {
 		v.accounts[a.ID] = a
 		v.members = append(v.members, a.ID)
@@ -218,6 +222,73 @@ func loadOrg(ctx context.Context, org cloud.Organization) (*orgView, error) {
 	slices.Sort(v.active)
 	slices.Sort(v.members)
 	return v, nil
+}
+
+func newOrgView(org cloud.Organization, accounts int) *orgView {
+	return &orgView{
+		org:        org,
+		accounts:   make(map[string]cloud.Account, accounts),
+		lookups:    map[string]error{},
+		ouAccounts: map[string][]string{},
+		parent:     map[string]string{},
+		ouName:     map[string]string{},
+		ouParent:   map[string]string{},
+		childOUs:   map[string][]string{},
+		failed:     map[string]error{},
+	}
+}
+
+// errNotMember is a lookup's answer for an account outside the
+// organisation.
+var errNotMember = errors.New("not a member of the organisation")
+
+// partialOrg reads only what the target references name (see orgView):
+// each named account with DescribeAccount and each named OU or root with
+// its own listing, a few at a time. An account or OU that cannot be read
+// is remembered, and resolution reports it (unreachable, or rejected when
+// Organizations says it does not exist).
+func partialOrg(ctx context.Context, org cloud.Organization, refs []cloud.TargetRef, concurrency int) *orgView {
+	v := newOrgView(org, len(refs))
+	v.partial = true
+	var accounts, groups []string
+	for _, ref := range refs {
+		switch ref.Kind {
+		case cloud.TargetAccount:
+			accounts = append(accounts, ref.ID)
+		case cloud.TargetOU:
+			groups = append(groups, ref.ID)
+		}
+	}
+	slices.Sort(accounts)
+	accounts = slices.Compact(accounts)
+	slices.Sort(groups)
+	groups = slices.Compact(groups)
+	found := make([]cloud.Account, len(accounts))
+	errs := make([]error, len(accounts))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		// The OUs one after the other: expand caches into the view.
+		for _, g := range groups {
+			_, _ = v.expand(ctx, g) // a failure is remembered in v.failed
+		}
+	})
+	parallel(ctx, len(accounts), concurrency, func(ctx context.Context, i int) {
+		found[i], errs[i] = org.DescribeAccount(ctx, accounts[i])
+	})
+	wg.Wait()
+	for i, id := range accounts {
+		switch err := errs[i]; {
+		case err == nil:
+			if _, listed := v.accounts[id]; !listed {
+				v.accounts[id] = found[i]
+			}
+		case cloud.ClassOf(err) == cloud.ClassNotFound:
+			v.lookups[id] = errNotMember
+		default:
+			v.lookups[id] = fmt.Errorf("look up account %s: %w", id, err)
+		}
+	}
+	return v
 }
 
 // expand returns every account under an OU or root, recursively.
@@ -237,6 +308,11 @@ func (v *orgView) expand(ctx context.Context, id string) ([]string, error) {
 	out := children.AccountIDs()
 	for _, a := range children.Accounts {
 		v.parent[a.ID] = id
+		if _, known := v.accounts[a.ID]; v.partial && !known {
+			// A partial view knows the accounts it found, with the
+			// State the listing reports; a full one keeps ListAccounts'.
+			v.accounts[a.ID] = a
+		}
 	}
 	for _, ou := range children.OUs {
 		v.ouName[ou.ID] = ou.Name
@@ -367,12 +443,17 @@ func (rs *resolution) reject(target, reason string, unreachable bool) {
 // group just leaves it out.
 func (rs *resolution) checkAccount(id, origin string, grouped bool) {
 	a, ok := rs.v.accounts[id]
+	lookup := rs.v.lookups[id]
 	switch {
-	case !ok:
-		rs.reject(id, fmt.Sprintf("account %s (from %s) is not a member of the organisation; never shared with", id, origin), false)
 	case id == rs.opt.source && grouped:
 	case id == rs.opt.source:
 		rs.reject(id, fmt.Sprintf("account %s (from %s) is the source account: it holds the original AMI, and amicopier copies only into other accounts", id, origin), false)
+	case !ok && lookup != nil && !errors.Is(lookup, errNotMember):
+		// Neither confirmed nor refused: never shared with this run,
+		// reported unreachable, and the next run tries again.
+		rs.reject(id, fmt.Sprintf("account %s (from %s) could not be checked against the organisation this run, so it was not reconciled: %v", id, origin, lookup), true)
+	case !ok:
+		rs.reject(id, fmt.Sprintf("account %s (from %s) is not a member of the organisation; never shared with", id, origin), false)
 	case a.State != cloud.AccountActive:
 		rs.reject(id, fmt.Sprintf("account %s (from %s) is %s, not ACTIVE", id, origin, a.State), false)
 	case rs.opt.exclude[id]:

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -68,7 +69,10 @@ func (r *run) unmatched() *report.Unmatched {
 		}
 		a, member := r.found.org.accounts[id]
 		var reason string
+		lookup := r.found.org.lookups[id]
 		switch {
+		case !member && lookup != nil && !errors.Is(lookup, errNotMember):
+			reason = fmt.Sprintf("could not be checked against the organisation: %v", lookup)
 		case !member:
 			reason = "not an account of the organisation"
 		case !r.shard.Contains(id):

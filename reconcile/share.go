@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 	"github.com/amicopier/amicopier/reconcile/report"
@@ -65,6 +66,9 @@ func (r *run) planShares(ctx context.Context) {
 		images[id] = true
 	}
 	for id := range r.sharing.grants {
+		if r.scoped && r.found.byID[id] == nil {
+			continue // a scoped run judges only its own images: no lookup
+		}
 		images[id] = true
 	}
 	gone := r.lookupGrantedImages(ctx, images)
@@ -72,9 +76,6 @@ func (r *run) planShares(ctx context.Context) {
 		if gone[id] {
 			r.dropGrants(ctx, id)
 			continue
-		}
-		if r.found.byID[id] == nil && r.scoped {
-			continue // a scoped run judges only its own images
 		}
 		sh := r.imageShare(ctx, id, sortedKeys(need[id]))
 		sh.preview = PlanGrants(sh.facts)
@@ -289,26 +290,36 @@ func (r *run) forget(ctx context.Context, image string) {
 }
 
 // readSharing reads the launch permission of sh's image and the
-// create-volume permission of each snapshot into sh.facts.
+// create-volume permission of each snapshot into sh.facts, all at once:
+// the reads are independent, and each is a round trip the image's copies
+// wait for.
 func (r *run) readSharing(ctx context.Context, sh *imageShare) error {
 	c, err := r.sourceClient(ctx, sh.region)
 	if err != nil {
 		return err
 	}
-	cur, err := c.ImageLaunchPermission(ctx, sh.image)
-	if err != nil {
-		return errorf(err, "read launch permission of %s", sh.image)
+	var cur cloud.LaunchPermission
+	var curErr error
+	perms := make([][]string, len(sh.snapshots))
+	errs := make([]error, len(sh.snapshots))
+	var wg sync.WaitGroup
+	wg.Go(func() { cur, curErr = c.ImageLaunchPermission(ctx, sh.image) })
+	for i, snap := range sh.snapshots {
+		wg.Go(func() { perms[i], errs[i] = c.SnapshotVolumePermissions(ctx, snap) })
+	}
+	wg.Wait()
+	if curErr != nil {
+		return errorf(curErr, "read launch permission of %s", sh.image)
 	}
 	vol := make(map[string][]string, len(sh.snapshots))
-	for _, snap := range sh.snapshots {
-		accts, err := c.SnapshotVolumePermissions(ctx, snap)
-		if err != nil {
+	for i, snap := range sh.snapshots {
+		if err := errs[i]; err != nil {
 			if cloud.ClassOf(err) == cloud.ClassNotFound {
 				continue // deleted with its image
 			}
 			return errorf(err, "read create-volume permission of %s (snapshot of %s)", snap, sh.image)
 		}
-		vol[snap] = accts
+		vol[snap] = perms[i]
 	}
 	sh.facts.Current, sh.facts.CurrentVolume, sh.facts.Read = cur, vol, true
 	sh.facts.RevokeForeign = r.e.set.Sharing.RevokeForeign
@@ -394,41 +405,58 @@ func (r *run) shareImage(ctx context.Context, sh *imageShare) {
 	}
 }
 
-// addGrants makes the additions of plan: the launch permission first (OU
-// and organisation grants, then accounts), then each snapshot.
+// addGrants makes the additions of plan: the launch permission (OU and
+// organisation grants, then accounts) and each snapshot's create-volume
+// permission, the image and each snapshot at once (EC2 meters the two
+// APIs in buckets of their own, and a copy needs both). The ledger
+// already lists every addition (plan.Ahead), so one that fails while
+// another succeeds is remembered and taken back in time.
 func (r *run) addGrants(ctx context.Context, c cloud.EC2, sh *imageShare, plan GrantPlan) error {
-	entities := plan.AddLaunch.Entities()
-	for batch := range slices.Chunk(entities, cloud.MaxLaunchPermissionBatch) {
-		if err := c.AddImageLaunchPermission(ctx, sh.image, splitEntities(batch)); err != nil {
-			return errorf(err, "grant launch permission of %s", sh.image)
+	var mu sync.Mutex
+	added := func(accounts ...string) {
+		mu.Lock()
+		for _, a := range accounts {
+			sh.added[a] = true
 		}
-		r.count("share_launch_permission", 1)
-		for _, e := range batch {
-			if !isOrgEntity(e) {
-				sh.added[e] = true
-				continue
+		mu.Unlock()
+	}
+	snaps := sortedKeys(plan.AddVolume)
+	errs := make([]error, 1+len(snaps))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for batch := range slices.Chunk(plan.AddLaunch.Entities(), cloud.MaxLaunchPermissionBatch) {
+			if err := c.AddImageLaunchPermission(ctx, sh.image, splitEntities(batch)); err != nil {
+				errs[0] = errorf(err, "grant launch permission of %s", sh.image)
+				return
 			}
-			for _, cg := range sh.facts.Cover {
-				if cg.ARN == e {
-					for _, a := range cg.Accounts {
-						sh.added[a] = true
+			r.count("share_launch_permission", 1)
+			for _, e := range batch {
+				if !isOrgEntity(e) {
+					added(e)
+					continue
+				}
+				for _, cg := range sh.facts.Cover {
+					if cg.ARN == e {
+						added(cg.Accounts...)
 					}
 				}
 			}
 		}
-	}
-	for _, snap := range sortedKeys(plan.AddVolume) {
-		for batch := range slices.Chunk(plan.AddVolume[snap], cloud.MaxShareBatch) {
-			if err := c.AddSnapshotVolumePermissions(ctx, snap, batch); err != nil {
-				return errorf(err, "grant create-volume permission of %s (snapshot of %s)", snap, sh.image)
+	})
+	for i, snap := range snaps {
+		wg.Go(func() {
+			for batch := range slices.Chunk(plan.AddVolume[snap], cloud.MaxShareBatch) {
+				if err := c.AddSnapshotVolumePermissions(ctx, snap, batch); err != nil {
+					errs[1+i] = errorf(err, "grant create-volume permission of %s (snapshot of %s)", snap, sh.image)
+					return
+				}
+				r.count("share_snapshot", 1)
+				added(batch...)
 			}
-			r.count("share_snapshot", 1)
-			for _, a := range batch {
-				sh.added[a] = true
-			}
-		}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // removeGrants takes back what plan says; it returns what it took back

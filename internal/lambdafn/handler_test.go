@@ -219,6 +219,11 @@ func TestSNSEventReconcilesThatAMIForItsTargets(t *testing.T) {
 	if !strings.Contains(w.stdout.String(), "not-an-account") {
 		t.Error("the malformed target is not logged")
 	}
+	// A and 999999999999 looked up (the latter is no member: rejected),
+	// B too (the image's own metadata names it), never the organisation.
+	if l, d := w.cloud.Calls(cloud.OpListAccounts, "", ""), w.cloud.Calls(cloud.OpDescribeAccount, "", ""); l != 0 || d != 3 {
+		t.Errorf("%d ListAccounts and %d DescribeAccount calls, want 0 and 3", l, d)
+	}
 }
 
 func TestAMIStateChangeReconcilesThatImage(t *testing.T) {
@@ -232,6 +237,11 @@ func TestAMIStateChangeReconcilesThatImage(t *testing.T) {
 	}
 	if got := w.copies(); !slices.Equal(got, []string{w.base.ID + "/" + acctA}) {
 		t.Errorf("copies %v, want only base in A", got)
+	}
+	// The event costs what it names: A looked up, the organisation
+	// never listed.
+	if l, d := w.cloud.Calls(cloud.OpListAccounts, "", ""), w.cloud.Calls(cloud.OpDescribeAccount, "", ""); l != 0 || d != 1 {
+		t.Errorf("%d ListAccounts and %d DescribeAccount calls, want 0 and 1", l, d)
 	}
 }
 
