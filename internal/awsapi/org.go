@@ -1,8 +1,10 @@
 package awsapi
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -90,29 +92,48 @@ func (o *orgAdapter) ListRoots(ctx context.Context) ([]string, error) {
 }
 
 // ListChildren returns the OUs and the accounts directly under a root or
-// OU: ListOrganizationalUnitsForParent, then ListAccountsForParent.
+// OU: ListOrganizationalUnitsForParent and ListAccountsForParent, the two
+// at once (neither needs the other's answer, and an OU's expansion then
+// costs one round trip rather than two).
 func (o *orgAdapter) ListChildren(ctx context.Context, parentID string) (cloud.OrgChildren, error) {
 	var out cloud.OrgChildren
-	ous := organizations.NewListOrganizationalUnitsForParentPaginator(o.api,
-		&organizations.ListOrganizationalUnitsForParentInput{ParentId: aws.String(parentID)})
-	for ous.HasMorePages() {
-		page, err := ous.NextPage(ctx)
-		if err != nil {
-			return cloud.OrgChildren{}, apiError("ListOrganizationalUnitsForParent", err)
+	var ouErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ous := organizations.NewListOrganizationalUnitsForParentPaginator(o.api,
+			&organizations.ListOrganizationalUnitsForParentInput{ParentId: aws.String(parentID)})
+		for ous.HasMorePages() {
+			page, err := ous.NextPage(ctx)
+			if err != nil {
+				ouErr = apiError("ListOrganizationalUnitsForParent", err)
+				return
+			}
+			for _, ou := range page.OrganizationalUnits {
+				out.OUs = append(out.OUs, cloud.OU{ID: aws.ToString(ou.Id), Name: aws.ToString(ou.Name)})
+			}
 		}
-		for _, ou := range page.OrganizationalUnits {
-			out.OUs = append(out.OUs, cloud.OU{ID: aws.ToString(ou.Id), Name: aws.ToString(ou.Name)})
-		}
+	})
+	accounts, acctErr := o.accountsForParent(ctx, parentID)
+	wg.Wait()
+	if err := cmp.Or(ouErr, acctErr); err != nil {
+		return cloud.OrgChildren{}, err
 	}
+	out.Accounts = accounts
+	return out, nil
+}
+
+// accountsForParent lists the accounts directly under a root or OU.
+func (o *orgAdapter) accountsForParent(ctx context.Context, parentID string) ([]cloud.Account, error) {
+	var out []cloud.Account
 	accts := organizations.NewListAccountsForParentPaginator(o.api,
 		&organizations.ListAccountsForParentInput{ParentId: aws.String(parentID)})
 	for accts.HasMorePages() {
 		page, err := accts.NextPage(ctx)
 		if err != nil {
-			return cloud.OrgChildren{}, apiError("ListAccountsForParent", err)
+			return nil, apiError("ListAccountsForParent", err)
 		}
 		for _, a := range page.Accounts {
-			out.Accounts = append(out.Accounts, convertAccount(a))
+			out = append(out, convertAccount(a))
 		}
 	}
 	return out, nil

@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"cmp"
 	"context"
+	"sync"
 
 	"github.com/amicopier/amicopier/internal/cloud"
 )
@@ -120,39 +122,35 @@ func (o *Organization) ListRoots(ctx context.Context) ([]string, error) {
 }
 
 // ListChildren returns the OUs and accounts directly under a root or OU:
-// ListOrganizationalUnitsForParent pages, then ListAccountsForParent pages.
-// An unknown parent fails with ParentNotFoundException.
+// ListOrganizationalUnitsForParent pages and ListAccountsForParent pages,
+// the two listings at once (neither needs the other's answer). An unknown
+// parent fails both with ParentNotFoundException, as each API documents
+// (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListOrganizationalUnitsForParent.html,
+// https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccountsForParent.html).
 func (o *Organization) ListChildren(ctx context.Context, parentID string) (cloud.OrgChildren, error) {
 	var out cloud.OrgChildren
+	var ouErr, acctErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { out.OUs, ouErr = o.ListOUsForParent(ctx, parentID) })
 	var accounts []cloud.Account
-	err := o.paged(ctx, opListOrganizationalUnitsForParent, parentID, func() (int, error) {
+	acctErr = o.paged(ctx, opListAccountsForParent, parentID, func() (int, error) {
 		o.cloud.mu.RLock()
 		defer o.cloud.mu.RUnlock()
 		node := o.cloud.nodes[parentID]
 		if node == nil {
-			return 0, cloud.Errorf(cloud.OpListOrganizationalUnitsForParent, "ParentNotFoundException",
-				"parent %q does not exist in the organisation", parentID)
+			return 0, parentNotFound(cloud.OpListAccountsForParent, parentID)
 		}
-		for _, id := range node.ous {
-			out.OUs = append(out.OUs, cloud.OU{ID: id, Name: o.cloud.nodes[id].name})
-		}
-		// Read the accounts now too, so the two listings agree.
 		accounts = make([]cloud.Account, 0, len(node.accounts))
 		for _, id := range node.accounts {
 			a := o.cloud.accounts[id]
 			accounts = append(accounts, cloud.Account{ID: a.id, Name: a.name, State: a.state})
 		}
-		return len(node.ous), nil
-	})
-	if err != nil {
-		return cloud.OrgChildren{}, err
-	}
-	err = o.paged(ctx, opListAccountsForParent, parentID, func() (int, error) {
-		out.Accounts = accounts
 		return len(accounts), nil
 	})
-	if err != nil {
+	wg.Wait()
+	if err := cmp.Or(ouErr, acctErr); err != nil {
 		return cloud.OrgChildren{}, err
 	}
+	out.Accounts = accounts
 	return out, nil
 }
