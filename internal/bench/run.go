@@ -303,6 +303,8 @@ func inProcess(sc Scenario) error {
 		return fmt.Errorf("scenario %s is a wire scenario: run it with RunWire", sc.Name)
 	case sc.Kind == Sharded:
 		return fmt.Errorf("scenario %s is a sharded scenario: run it with RunSharded", sc.Name)
+	case sc.Kind == Event:
+		return fmt.Errorf("scenario %s is an event scenario: run it with RunEvent", sc.Name)
 	}
 	return nil
 }

@@ -152,6 +152,7 @@ func Scenarios() []Scenario {
 		ChaosScenario(),
 		SoakScenario(),
 		ShardedScenario(),
+		EventScenario(),
 	}
 	byName := map[string]Scenario{}
 	for _, s := range all {
@@ -167,7 +168,7 @@ func Scenarios() []Scenario {
 var Groups = map[string][]string{
 	"small": {"small-noop", "small-catchup", "wire-small-noop", "wire-small-catchup"},
 	"wire":  {"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
-	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "noop-10000x2x50", "catchup-10000", "fanout-50x1000", "org-5000", "chaos", "sharded-10000",
+	"all": {"small-noop", "small-catchup", "noop-1000x4x200", "noop-10000x2x50", "catchup-10000", "fanout-50x1000", "org-5000", "chaos", "sharded-10000", "event-10000",
 		"wire-small-noop", "wire-small-catchup", "wire-noop-1000x4x200", "wire-catchup-10000"},
 }
 

@@ -45,6 +45,9 @@ func Serve(ctx context.Context, sc Scenario, o ServeOptions) error {
 	if sc.Kind == Chaos {
 		return fmt.Errorf("scenario %s is a chaos scenario: it has no organisation to serve", sc.Name)
 	}
+	if sc.Kind == Event {
+		return fmt.Errorf("scenario %s is an event scenario: its organisation is built by RunEvent, not served", sc.Name)
+	}
 	if o.PortFile == "" {
 		return errors.New("serve: no port file")
 	}

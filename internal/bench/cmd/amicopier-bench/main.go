@@ -158,6 +158,12 @@ func runScenario(ctx context.Context, sc bench.Scenario, opts bench.Options, wir
 			return nil, false, err
 		}
 		return res, res.Pass, nil
+	case sc.Kind == bench.Event:
+		res, err := bench.RunEvent(ctx, sc)
+		if err != nil {
+			return nil, false, err
+		}
+		return res, res.Pass, nil
 	case sc.Kind == bench.Soak:
 		res, err := runSoak(ctx, sc, wire)
 		if err != nil {
