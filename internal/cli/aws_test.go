@@ -214,6 +214,36 @@ func TestRunCopiesAndWaits(t *testing.T) {
 	}
 }
 
+// TestRunOnlyAMIReadsOnlyItsTargets: run --only-ami over the wire looks
+// up the accounts the AMI's tag names (DescribeAccount) and never lists
+// the organisation; the account outside it is rejected, never shared
+// with.
+func TestRunOnlyAMIReadsOnlyItsTargets(t *testing.T) {
+	w := newAWSWorld(t, false)
+	code, out, errOut := run(t, "run", "--config", w.cfgPath, "--output", "json", "--only-ami", w.img1.ID)
+	if code != cli.ExitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if l, d := w.fake.Calls("ListAccounts"), w.fake.Calls("DescribeAccount"); l != 0 || d != 3 {
+		t.Errorf("%d ListAccounts and %d DescribeAccount requests, want none and one per account the tag names (3)", l, d)
+	}
+	if w.fake.Calls("CopyImage") != 2 {
+		t.Errorf("%d CopyImage, want 2 (A and B)", w.fake.Calls("CopyImage"))
+	}
+	var res struct {
+		Report report.Report `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("run output: %v\n%s", err, out)
+	}
+	if got := pairs(&res.Report, report.RejectedTarget); len(got) != 1 || !strings.Contains(got[0], awsForeign) {
+		t.Errorf("rejected %v, want the foreign account", got)
+	}
+	if slices.Contains(w.cloud.LaunchPermissions(awsSource, awsRegion, w.img1.ID), awsForeign) {
+		t.Error("the foreign account was granted launch permission")
+	}
+}
+
 func TestRunRefusesATimeBudgetWithinTheMargin(t *testing.T) {
 	w := newAWSWorld(t, false)
 	for _, tc := range []struct{ budget, want string }{

@@ -28,7 +28,9 @@ type scopeFlags struct {
 func (s *scopeFlags) register(fs *flag.FlagSet) {
 	s.images = listFlag{name: "only-ami", what: "AMI id"}
 	s.accounts = listFlag{name: "only-account", what: "account id"}
-	fs.Var(&s.images, "only-ami", "reconcile only the source AMI with this `ID` (ami-...); repeat or separate with commas for several")
+	fs.Var(&s.images, "only-ami", "reconcile only the source AMI with this `ID` (ami-...); repeat or separate with commas for several.\n"+
+		"The organisation is then read only as far as their targets name it (each account looked up,\n"+
+		"each OU listed), unless a target is * (or with --include-ok or --output html, which show every OU)")
 	fs.Var(&s.accounts, "only-account", "reconcile only the target account with this 12-digit `ID`; repeat or separate with commas for several")
 	fs.Var(&s.shard, "shard", "reconcile only shard I of N of the target accounts (`I/N`, e.g. 2/8); N such runs in parallel cover\nthe organisation")
 }
