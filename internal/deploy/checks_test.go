@@ -280,6 +280,7 @@ func TestIsMutatingAction(t *testing.T) {
 		"ec2:DescribeImages":             false,
 		"ec2:DescribeSnapshotAttribute":  false,
 		"organizations:ListAccounts":     false,
+		"organizations:DescribeAccount":  false,
 		"dynamodb:GetItem":               false,
 		"kms:Decrypt":                    false,
 		"ec2:ModifyImageAttribute":       true,
