@@ -26,11 +26,15 @@ func TestStoppedRunIsRecordedAsInterrupted(t *testing.T) {
 		op   string
 		nth  int64
 		ou   bool // the image targets the world's OU, not "*"
+		// named: the image names its accounts one by one, and the run is
+		// scoped to it (an event): they are looked up, not listed.
+		named bool
 	}{
-		{"while discovering", "ListAccounts", 1, false},
-		{"while listing an OU", "ListAccountsForParent", 1, true},
-		{"while observing", "AssumeRole", 4, false},
-		{"while copying", "CopyImage", 3, false},
+		{"while discovering", "ListAccounts", 1, false, false},
+		{"while listing an OU", "ListAccountsForParent", 1, true, false},
+		{"while looking up a named account", "DescribeAccount", 3, false, true},
+		{"while observing", "AssumeRole", 4, false, false},
+		{"while copying", "CopyImage", 3, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 12
@@ -40,7 +44,18 @@ func TestStoppedRunIsRecordedAsInterrupted(t *testing.T) {
 			if tc.ou {
 				target = w.ou
 			}
-			w.image(euWest, "web", 1, target)
+			if tc.named {
+				var ids []string
+				for i := 1; i <= n; i++ {
+					ids = append(ids, accountID(i))
+				}
+				target = strings.Join(ids, " ")
+			}
+			img := w.image(euWest, "web", 1, target)
+			req := reconcile.Request{Mode: reconcile.ModeRun, Trigger: "test"}
+			if tc.named {
+				req.OnlyImages = []string{img.ID}
+			}
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
 			var calls atomic.Int64
@@ -53,7 +68,7 @@ func TestStoppedRunIsRecordedAsInterrupted(t *testing.T) {
 				}
 				return nil
 			})
-			res, err := w.engine().Run(ctx, reconcile.Request{Mode: reconcile.ModeRun, Trigger: "test"})
+			res, err := w.engine().Run(ctx, req)
 			if err != nil {
 				t.Fatalf("a stopped run returned an error instead of its result: %v", err)
 			}
@@ -62,6 +77,9 @@ func TestStoppedRunIsRecordedAsInterrupted(t *testing.T) {
 			}
 			if got := res.Report.Counts[report.Unreachable]; got != 0 {
 				t.Errorf("%d pairs reported unreachable: %v", got, itemsOf(res.Report, report.Unreachable))
+			}
+			if got := res.Report.Counts[report.RejectedTarget]; got != 0 {
+				t.Errorf("%d targets rejected: %v", got, itemsOf(res.Report, report.RejectedTarget))
 			}
 			if res.Summary.Actions["copy_failed"] != 0 {
 				t.Errorf("cut-off copies counted as failed: %v", res.Summary.Actions)

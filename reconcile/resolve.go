@@ -239,8 +239,11 @@ func newOrgView(org cloud.Organization, accounts int) *orgView {
 }
 
 // errNotMember is a lookup's answer for an account outside the
-// organisation.
-var errNotMember = errors.New("not a member of the organisation")
+// organisation; errNotLookedUp marks a lookup a stop skipped.
+var (
+	errNotMember   = errors.New("not a member of the organisation")
+	errNotLookedUp = errors.New("not looked up")
+)
 
 // partialOrg reads only what the target references name (see orgView):
 // each named account with DescribeAccount and each named OU or root with
@@ -272,10 +275,19 @@ func partialOrg(ctx context.Context, org cloud.Organization, refs []cloud.Target
 			_, _ = v.expand(ctx, g) // a failure is remembered in v.failed
 		}
 	})
+	for i := range errs {
+		// Until looked up: a stop skips the lookups not started yet.
+		errs[i] = errNotLookedUp
+	}
 	parallel(ctx, len(accounts), concurrency, func(ctx context.Context, i int) {
 		found[i], errs[i] = org.DescribeAccount(ctx, accounts[i])
 	})
 	wg.Wait()
+	for i := range errs {
+		if errs[i] == errNotLookedUp {
+			errs[i] = fmt.Errorf("not looked up: %w", context.Cause(ctx))
+		}
+	}
 	for i, id := range accounts {
 		switch err := errs[i]; {
 		case err == nil:
@@ -448,6 +460,10 @@ func (rs *resolution) checkAccount(id, origin string, grouped bool) {
 	case id == rs.opt.source && grouped:
 	case id == rs.opt.source:
 		rs.reject(id, fmt.Sprintf("account %s (from %s) is the source account: it holds the original AMI, and amicopier copies only into other accounts", id, origin), false)
+	case !ok && lookup != nil && rs.opt.cutShort != nil && rs.opt.cutShort(lookup):
+		// The run was stopped while looking the account up: it is left
+		// to the next run, not reported unreachable.
+		rs.ts.CutShort = true
 	case !ok && lookup != nil && !errors.Is(lookup, errNotMember):
 		// Neither confirmed nor refused: never shared with this run,
 		// reported unreachable, and the next run tries again.
