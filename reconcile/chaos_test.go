@@ -452,21 +452,26 @@ type cutOffConnector struct {
 	n     int64
 	calls *atomic.Int64
 	stop  context.CancelFunc
+	// cut receives the account of the copy cut off (the order in which
+	// accounts copy depends on when each image's share ends).
+	cut *atomic.Pointer[string]
 }
 
 func (c cutOffConnector) Target(ctx context.Context, account, region string) (cloud.EC2, error) {
 	e, err := c.Connector.Target(ctx, account, region)
-	return cutOffEC2{EC2: e, c: c}, err
+	return cutOffEC2{EC2: e, c: c, account: account}, err
 }
 
 type cutOffEC2 struct {
 	cloud.EC2
-	c cutOffConnector
+	c       cutOffConnector
+	account string
 }
 
 func (e cutOffEC2) CopyImage(ctx context.Context, in cloud.CopyImageInput) (string, error) {
 	id, err := e.EC2.CopyImage(ctx, in)
 	if err == nil && e.c.calls.Add(1) == e.c.n {
+		e.c.cut.Store(&e.account)
 		e.c.stop()
 		<-ctx.Done()
 		return "", fmt.Errorf("CopyImage: %w", context.Cause(ctx))
@@ -487,9 +492,10 @@ func TestCopyCutOffByTheDeadlineIsDeferred(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	var calls atomic.Int64
+	var cutAccount atomic.Pointer[string]
 	e := w.engineWith(func(o *reconcile.Options) {
 		o.Connect = func(context.Context, string) (cloud.Connector, error) {
-			return cutOffConnector{Connector: w.connector(), n: 2, calls: &calls,
+			return cutOffConnector{Connector: w.connector(), n: 2, calls: &calls, cut: &cutAccount,
 				stop: func() { cancel(context.DeadlineExceeded) }}, nil
 		}
 	})
@@ -504,7 +510,10 @@ func TestCopyCutOffByTheDeadlineIsDeferred(t *testing.T) {
 	if got := res.Summary.Actions["deferred"]; got != n-1 {
 		t.Errorf("deferred %d, want %d (the cut-off copy and the ones not reached)", got, n-1)
 	}
-	cut := state.PairKey{SourceImage: img.ID, Account: accountID(2), Region: euWest}
+	if cutAccount.Load() == nil {
+		t.Fatal("no copy was cut off")
+	}
+	cut := state.PairKey{SourceImage: img.ID, Account: *cutAccount.Load(), Region: euWest}
 	if rec, _ := w.pair(cut); rec.Status != state.PairDeferred || rec.Failures != 0 {
 		t.Errorf("record of the cut-off copy %+v: want deferred, no failure", rec)
 	}

@@ -20,17 +20,29 @@ import (
 // metadata names it (partialOrg), unless it names "*".
 func (r *run) discover(ctx context.Context) error {
 	partial := len(r.req.OnlyImages) > 0 && !r.req.IncludeOK
-	found, err := r.listSourcesAndOrg(ctx, !partial)
+	var listing *orgListing
+	if !partial {
+		listing = r.startOrgListing(ctx)
+	}
+	found, err := r.listSources(ctx)
 	if err != nil {
+		if listing != nil {
+			err = errors.Join(err, listing.finish(ctx, r, false))
+		}
 		return err
 	}
 	r.found.byID = map[string]*sourceImage{}
 	r.rankBuilds(found) // lifecycle.go
 	cands := r.candidates(ctx, found)
-	if partial {
-		if err := r.readOrgFor(ctx, cands); err != nil {
-			return err
-		}
+	if listing != nil {
+		// A run narrowed to accounts has few to warm, and a strict one
+		// must not touch them before its scope is checked.
+		err = listing.finish(ctx, r, targetsWhole(cands) && len(r.req.OnlyAccounts) == 0)
+	} else {
+		err = r.readOrgFor(ctx, cands)
+	}
+	if err != nil {
+		return err
 	}
 	opt := r.resolveOptions()
 	// Images with the same target metadata resolve once and share one
@@ -113,7 +125,7 @@ func (r *run) readOrgFor(ctx context.Context, cands []candidate) error {
 		for _, s := range c.specs {
 			for _, ref := range s.Refs {
 				if ref.Kind == cloud.TargetOrganization {
-					if r.found.org, err = loadOrg(ctx, org); err != nil {
+					if r.found.org, err = loadOrg(ctx, org, nil); err != nil {
 						return errorf(err, "read the organisation")
 					}
 					return nil
@@ -132,13 +144,13 @@ func (r *run) readOrgFor(ctx context.Context, cands []candidate) error {
 	return nil
 }
 
-// listSourcesAndOrg lists the source images of every source Region and,
-// with withOrg, the organisation's accounts, all at once.
-func (r *run) listSourcesAndOrg(ctx context.Context, withOrg bool) ([][]cloud.Image, error) {
+// listSources lists the source images of every source Region, all at
+// once.
+func (r *run) listSources(ctx context.Context) ([][]cloud.Image, error) {
 	set := &r.e.set
 	regions := set.SourceRegions
 	found := make([][]cloud.Image, len(regions))
-	errs := make([]error, len(regions)+1)
+	errs := make([]error, len(regions))
 	var wg sync.WaitGroup
 	for i, region := range regions {
 		wg.Go(func() {
@@ -154,29 +166,6 @@ func (r *run) listSourcesAndOrg(ctx context.Context, withOrg bool) ([][]cloud.Im
 			}
 		})
 	}
-	if !withOrg {
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		return found, nil
-	}
-	wg.Go(func() {
-		org, err := r.conn.Organization(ctx)
-		if err == nil {
-			r.found.org, err = loadOrg(ctx, org)
-		}
-		if err != nil {
-			errs[len(regions)] = errorf(err, "read the organisation")
-			return
-		}
-		if r.req.IncludeOK {
-			// The drift matrix groups accounts by OU: learn them all.
-			if err := r.found.org.walkTree(ctx); err != nil {
-				r.fail("read the OU tree (accounts are shown without their OU)", err)
-			}
-		}
-	})
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -450,7 +439,7 @@ func (r *run) observeRegion(ctx context.Context, account, region string, srcs []
 	defer r.addWork(rw)
 	// The first Target call of an account assumes the role (one session
 	// per account, reused in every Region).
-	client, err := r.conn.Target(ctx, account, region)
+	client, err := r.target(ctx, account, region)
 	if err != nil {
 		r.regionUnreachable(rw, srcs, err)
 		return

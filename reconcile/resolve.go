@@ -206,8 +206,14 @@ func (v *orgView) walkTree(ctx context.Context) error {
 
 // loadOrg lists the organisation's accounts. The connector retries each
 // Organizations call by itself (each page), never a walk of them.
-func loadOrg(ctx context.Context, org cloud.Organization) (*orgView, error) {
-	accts, err := org.ListAccounts(ctx)
+func loadOrg(ctx context.Context, org cloud.Organization, page func([]cloud.Account)) (*orgView, error) {
+	var accts []cloud.Account
+	var err error
+	if p, ok := org.(accountPager); ok && page != nil {
+		accts, err = p.ListAccountsPages(ctx, page)
+	} else if accts, err = org.ListAccounts(ctx); err == nil && page != nil {
+		page(accts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list organisation accounts: %w", err)
 	}

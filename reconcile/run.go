@@ -155,6 +155,9 @@ type discovery struct {
 	// run's targets may still be wanted, so no record is retired as no
 	// longer wanted.
 	incomplete bool
+	// warm keeps what assuming the role in the accounts of "*" met while
+	// the organisation was listed (orglisting.go).
+	warm warmth
 }
 
 // observation is what observing the targets found.

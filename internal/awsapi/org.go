@@ -21,16 +21,24 @@ type orgAdapter struct {
 // ListAccounts lists every account of the organisation with its State
 // (the deprecated Status only fills in when State is missing).
 func (o *orgAdapter) ListAccounts(ctx context.Context) ([]cloud.Account, error) {
+	return o.ListAccountsPages(ctx, func([]cloud.Account) {})
+}
+
+// ListAccountsPages lists the accounts as ListAccounts does, handing each
+// page to page as it arrives.
+func (o *orgAdapter) ListAccountsPages(ctx context.Context, page func([]cloud.Account)) ([]cloud.Account, error) {
 	var out []cloud.Account
 	p := organizations.NewListAccountsPaginator(o.api, &organizations.ListAccountsInput{})
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		got, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, apiError("ListAccounts", err)
 		}
-		for _, a := range page.Accounts {
+		n := len(out)
+		for _, a := range got.Accounts {
 			out = append(out, convertAccount(a))
 		}
+		page(out[n:])
 	}
 	return out, nil
 }

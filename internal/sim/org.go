@@ -71,6 +71,39 @@ func (o *Organization) ListAccounts(ctx context.Context) ([]cloud.Account, error
 	return out, nil
 }
 
+// ListAccountsPages lists the accounts as ListAccounts does
+// (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html:
+// pages of at most MaxResults accounts, each a call, the next asked for
+// with the previous page's NextToken), handing each page to page once its
+// call has answered, and returns them all. The
+// accounts are read at the first call, so the pages agree with each
+// other.
+func (o *Organization) ListAccountsPages(ctx context.Context, page func([]cloud.Account)) ([]cloud.Account, error) {
+	var out []cloud.Account
+	err := o.do(ctx, opListAccounts, "", func() error {
+		o.cloud.mu.RLock()
+		defer o.cloud.mu.RUnlock()
+		out = make([]cloud.Account, len(o.cloud.accountOrder))
+		for i, a := range o.cloud.accountOrder {
+			out[i] = cloud.Account{ID: a.id, Name: a.name, State: a.state}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	size := o.cloud.cfg.orgPageSize
+	for p := range pages(len(out), size) {
+		if p > 0 {
+			if err := o.do(ctx, opListAccounts, "", nil); err != nil {
+				return nil, err
+			}
+		}
+		page(out[min(p*size, len(out)):min((p+1)*size, len(out))])
+	}
+	return out, nil
+}
+
 // DescribeOrganization identifies the simulated organisation (OrganizationID,
 // OrganizationARN, ManagementAccount); one DescribeOrganization call.
 func (o *Organization) DescribeOrganization(ctx context.Context) (cloud.OrgInfo, error) {
