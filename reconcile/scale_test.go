@@ -259,7 +259,8 @@ func TestStaleObservationExitsCleanly(t *testing.T) {
 }
 
 // TestPacingAvoidsThrottling runs a catch-up against small token buckets,
-// with the client-side pacing configured to match: no call is throttled.
+// with the client-side pacing configured just below them: no call is
+// throttled (without the pacing, 21 are).
 func TestPacingAvoidsThrottling(t *testing.T) {
 	const n = 12
 	w := newWorld(t, n, sim.WithInFlightQuota(1000), sim.WithThrottling(sim.Throttling{
@@ -268,8 +269,11 @@ func TestPacingAvoidsThrottling(t *testing.T) {
 		STS:      sim.Bucket{Burst: 10, Refill: 100},
 	}))
 	w.cfg.Limits.Concurrency = 8
-	w.cfg.Limits.DescribeRate, w.cfg.Limits.DescribeBurst = 200, 5
-	w.cfg.Limits.MutatingRate, w.cfg.Limits.MutatingBurst = 100, 3
+	// The client's buckets keep a margin below the simulator's (they
+	// refill on the wall clock, and a busy machine bunches calls that
+	// were paced apart).
+	w.cfg.Limits.DescribeRate, w.cfg.Limits.DescribeBurst = 150, 3
+	w.cfg.Limits.MutatingRate, w.cfg.Limits.MutatingBurst = 60, 2
 	w.cfg.Limits.AssumeRoleRate = 8 // also the burst
 	for i := range 6 {
 		w.image(euWest, fmt.Sprintf("img-%d", i), 2, "*")
