@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,7 +65,7 @@ type Process struct {
 	CPUSeconds       float64 `json:"cpu_seconds"`
 	UserCPUSeconds   float64 `json:"user_cpu_seconds"`
 	SystemCPUSeconds float64 `json:"system_cpu_seconds"`
-	// PeakRSSMB is the process's peak resident set (rusage maxrss).
+	// PeakRSSMB is the process's peak resident set (VmHWM, polled: peakRSS).
 	PeakRSSMB float64 `json:"peak_rss_mb"`
 	// ServerCPUSeconds is the CPU the fake server used meanwhile (it
 	// shares the machine's cores with the client).
@@ -474,7 +476,12 @@ func (s *server) measure(ctx context.Context, insp *InspectClient, argv []string
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	start := time.Now()
-	err = cmd.Run()
+	var hwm peakRSS
+	if err = cmd.Start(); err == nil {
+		hwm.watch(cmd.Process.Pid)
+		err = cmd.Wait()
+		hwm.stop()
+	}
 	wall := time.Since(start).Seconds()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
@@ -485,8 +492,8 @@ func (s *server) measure(ctx context.Context, insp *InspectClient, argv []string
 		p.UserCPUSeconds = time.Duration(ru.Utime.Nano()).Seconds()
 		p.SystemCPUSeconds = time.Duration(ru.Stime.Nano()).Seconds()
 		p.CPUSeconds = p.UserCPUSeconds + p.SystemCPUSeconds
-		p.PeakRSSMB = float64(ru.Maxrss) / 1024 // kilobytes on Linux
 	}
+	p.PeakRSSMB = hwm.megabytes()
 	p.ServerCPUSeconds = processCPU(s.cmd.Process.Pid) - cpu0
 	calls1, err := insp.Calls(ctx)
 	if err != nil {
@@ -494,6 +501,64 @@ func (s *server) measure(ctx context.Context, insp *InspectClient, argv []string
 	}
 	p.APICalls = calls1.Sub(calls0)
 	return p, nil
+}
+
+// peakRSS follows a child's peak resident set (VmHWM in /proc/PID/status,
+// kilobytes) while it runs. wait4's ru_maxrss cannot serve: Linux starts
+// a child's figure at its parent's own high-water mark when the child
+// execs from the parent's memory (as os/exec's vfork-style clone does),
+// so after a large in-process scenario every wire client would show the
+// benchmark's own peak, not its own.
+type peakRSS struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	kb   atomic.Int64
+}
+
+// watch reads pid's high-water mark every 10 ms until stop.
+func (h *peakRSS) watch(pid int) {
+	h.done = make(chan struct{})
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	h.wg.Go(func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if kb := vmHWM(path); kb > h.kb.Load() {
+				h.kb.Store(kb)
+			}
+			select {
+			case <-h.done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// stop ends the watch and waits for it.
+func (h *peakRSS) stop() {
+	if h.done != nil {
+		close(h.done)
+		h.wg.Wait()
+	}
+}
+
+func (h *peakRSS) megabytes() float64 { return float64(h.kb.Load()) / 1024 }
+
+// vmHWM is the VmHWM line of a /proc/PID/status file in kilobytes, 0 when
+// it cannot be read (the process exited: a zombie has no memory left).
+func vmHWM(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's CPU

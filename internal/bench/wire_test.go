@@ -10,8 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,4 +284,35 @@ func TestWireScenarioEndToEnd(t *testing.T) {
 			t.Errorf("%s: %+v", name, res)
 		}
 	}
+}
+
+// TestPeakRSSIsTheChildsOwn: a child started by a process with a large
+// resident set is measured at its own peak, not at its parent's (which
+// wait4's ru_maxrss reports on Linux: the reason peakRSS polls VmHWM).
+func TestPeakRSSIsTheChildsOwn(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc")
+	}
+	ballast := make([]byte, 256<<20)
+	for i := range ballast {
+		ballast[i] = byte(i)
+	}
+	cmd := exec.Command("sleep", "0.3")
+	var h peakRSS
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.watch(cmd.Process.Pid)
+	err := cmd.Wait()
+	h.stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := h.megabytes()
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	t.Logf("sleep's peak RSS: %.1f MB polled; ru_maxrss says %.1f MB (the parent holds %d MB)", got, float64(ru.Maxrss)/1024, len(ballast)>>20)
+	if got <= 0 || got > 64 {
+		t.Errorf("sleep's peak RSS %.1f MB, want its own few MB", got)
+	}
+	runtime.KeepAlive(ballast)
 }
