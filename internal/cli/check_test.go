@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/amicopier/amicopier/internal/cli"
+	"github.com/amicopier/amicopier/internal/cloud"
+	"github.com/amicopier/amicopier/internal/sim"
 	"github.com/amicopier/amicopier/reconcile/report"
 )
 
@@ -147,4 +149,94 @@ func TestCheckUsage(t *testing.T) {
 	if code != cli.ExitOK || !strings.Contains(out, "--detailed-exitcode") || !strings.Contains(out, "Auto Scaling") {
 		t.Errorf("--help: exit %d\n%s", code, out)
 	}
+}
+
+// TestCheckFindsEachKindOverTheWire: `amicopier check`, through the SDK
+// adapters against the fake AWS (KMS, EC2, STS and Organizations over
+// their protocols), finds each kind of problem, one case per kind, with
+// its fix, and sends no mutating request.
+func TestCheckFindsEachKindOverTheWire(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		break_ func(w *awsWorld) (configAppend string)
+		want   string // kind@account
+	}{
+		{"role cannot be assumed", func(w *awsWorld) string { w.cloud.DenyAssumeRole(awsAcctB); return "" }, "role_not_assumable@" + awsAcctB},
+		{"key does not exist", func(w *awsWorld) string {
+			return "  overrides:\n    - account: \"" + awsAcctB + "\"\n      kms_key: alias/amicopier-typo\n"
+		}, "key_not_found@" + awsAcctB},
+		{"key disabled", func(w *awsWorld) string { w.cloud.SetKeyEnabled(w.key(t, awsAcctB), false); return "" }, "key_disabled@" + awsAcctB},
+		{"key pending deletion", func(w *awsWorld) string {
+			w.cloud.SetKeyState(w.key(t, awsAcctB), cloud.KeyPendingDeletion)
+			return ""
+		}, "key_pending_deletion@" + awsAcctB},
+		{"key in another state", func(w *awsWorld) string {
+			w.cloud.SetKeyState(w.key(t, awsAcctB), cloud.KeyPendingImport)
+			return ""
+		}, "key_unavailable@" + awsAcctB},
+		{"key not symmetric", func(w *awsWorld) string {
+			w.cloud.SetKeySpec(w.key(t, awsAcctB), "RSA_2048", "SIGN_VERIFY")
+			return ""
+		}, "key_not_symmetric@" + awsAcctB},
+		{"role may not use the key", func(w *awsWorld) string {
+			w.cloud.DenyCopierActions(awsAcctB, "kms:GenerateDataKeyWithoutPlaintext")
+			return ""
+		}, "key_use_denied@" + awsAcctB},
+		{"source snapshot key not usable by the account", func(w *awsWorld) string {
+			k := w.cloud.AddKey(awsSource, awsRegion, "golden")
+			w.cloud.AddImage(awsSource, awsRegion, sim.ImageSpec{
+				Name: "db", Tags: map[string]string{"BuiltBy": "amigo", "amicopier:targets": awsAcctB},
+				Devices: []sim.DeviceSpec{{Size: 8, KMSKeyARN: k}},
+			})
+			return ""
+		}, "source_key_unusable@" + awsAcctB},
+		{"Auto Scaling may not use the key", func(w *awsWorld) string {
+			w.cloud.AllowAutoScaling(w.key(t, awsAcctB), false)
+			return ""
+		}, "auto_scaling_grant_missing@" + awsAcctB},
+		{"CopyImage not allowed", func(w *awsWorld) string { w.cloud.DenyCopierActions(awsAcctB, "ec2:CopyImage"); return "" },
+			"copy_not_authorized@" + awsAcctB},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := checkAWSWorld(t)
+			w.cloud.AllowAssumeRole(awsDenied) // only the case's problem
+			if extra := tc.break_(w); extra != "" {
+				f, err := os.OpenFile(w.cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = f.WriteString(extra) // the file ends in its encryption: section
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, out, errOut := run(t, "check", "--config", w.cfgPath, "--output", "json", "--detailed-exitcode")
+			if code != cli.ExitDrift {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, cli.ExitDrift, out, errOut)
+			}
+			rep := decodeCheck(t, out)
+			if got := findingKinds(rep); !slices.Equal(got, []string{tc.want}) {
+				t.Fatalf("findings %v, want [%s]\nnotes %v", got, tc.want, rep.Notes)
+			}
+			if f := rep.Findings[0]; f.Problem == "" || f.Fix == "" {
+				t.Errorf("finding %+v lacks its problem or fix", f)
+			}
+			if n := w.fake.MutatingCalls(); n != 0 || rep.MutatingCalls != 0 {
+				t.Fatalf("check sent %d mutating requests (report %d)", n, rep.MutatingCalls)
+			}
+		})
+	}
+}
+
+// key is the ARN of account's alias/amicopier in the test Region.
+func (w *awsWorld) key(t *testing.T, account string) string {
+	t.Helper()
+	k, ok := w.cloud.ResolveKey(account, awsRegion, "alias/amicopier")
+	if !ok {
+		t.Fatalf("no alias/amicopier in %s", account)
+	}
+	return k.ARN
 }
