@@ -65,9 +65,10 @@ func TestRunWithAStateTableThatNeverAnswers(t *testing.T) {
 		t.Fatalf("exit %d, want %d\n%s", res.code, cli.ExitError, res.stderr)
 	}
 	last := lastLine(res.stderr)
-	if !strings.Contains(last, "DescribeTable") || !strings.Contains(last, hole) || !strings.Contains(last, "amicopier-state") {
-		t.Errorf("the error does not name the table, its endpoint and the operation: %q", last)
+	if !strings.Contains(last, "DescribeTable") || !strings.Contains(last, "no answer from endpoint "+hole) || !strings.Contains(last, "amicopier-state") {
+		t.Errorf("the error does not say the table's endpoint gave no answer, naming the table, the endpoint and the operation: %q", last)
 	}
+	t.Logf("%s", last)
 	if !strings.Contains(res.stderr, `"service":"DynamoDB","operation":"DescribeTable"`) {
 		t.Errorf("no warning for the attempts that timed out:\n%s", res.stderr)
 	}
