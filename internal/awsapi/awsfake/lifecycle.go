@@ -57,7 +57,8 @@ func imageParam(r *Request) (string, error) {
 
 // enableImageDeprecation serves EnableImageDeprecation: ImageId and
 // DeprecateAt, a timestamp in ISO 8601 (the query protocol's timestamps,
-// YYYY-MM-DDTHH:MM:SSZ with optional fractions).
+// YYYY-MM-DDTHH:MM:SSZ with optional fractions;
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableImageDeprecation.html).
 func (s *Server) enableImageDeprecation(ctx context.Context, r *Request) ([]byte, error) {
 	id, err := imageParam(r)
 	if err != nil {
@@ -90,8 +91,9 @@ func (s *Server) disableImageDeprecation(ctx context.Context, r *Request) ([]byt
 
 // describeLaunchTemplateVersions serves the account-wide form the adapter
 // sends: no template id or name, Versions $Latest and/or $Default ("You
-// cannot specify numbers" in that form, DescribeLaunchTemplateVersions,
-// Amazon EC2 API Reference), MaxResults between 1 and 200, NextToken.
+// cannot specify numbers" in that form), MaxResults between 1 and 200,
+// NextToken (DescribeLaunchTemplateVersions:
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeLaunchTemplateVersions.html).
 // Filters are not served.
 func (s *Server) describeLaunchTemplateVersions(ctx context.Context, r *Request) ([]byte, error) {
 	f := r.Form

@@ -88,15 +88,17 @@ func (orgProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 		if err != nil {
 			return nil, err
 		}
-		// The answer's shape (DescribeOrganization, AWS Organizations API
-		// Reference); MasterAccountId is the management account.
+		// The answer's shape (DescribeOrganization:
+		// https://docs.aws.amazon.com/organizations/latest/APIReference/API_DescribeOrganization.html);
+		// MasterAccountId is the management account.
 		out["Organization"] = map[string]any{
 			"Id": info.ID, "Arn": info.ARN, "FeatureSet": "ALL",
 			"MasterAccountId": info.ManagementAccount, "MasterAccountEmail": info.ManagementAccount + "@example.com",
 			"MasterAccountArn": "arn:aws:organizations::" + info.ManagementAccount + ":account/" + info.ID + "/" + info.ManagementAccount,
 		}
 	case "DescribeAccount":
-		// DescribeAccount (AWS Organizations API Reference): AccountId is
+		// DescribeAccount
+		// (https://docs.aws.amazon.com/organizations/latest/APIReference/API_DescribeAccount.html): AccountId is
 		// required; the simulator answers AccountNotFoundException for
 		// an account outside the organisation, never an empty Account.
 		id, ok := r.JSON["AccountId"].(string)

@@ -74,7 +74,8 @@ func (ssmProtocol) handle(ctx context.Context, s *Server, r *Request) ([]byte, e
 			})
 		}
 		// "The results for GetParameters requests are listed in
-		// alphabetical order in query responses" (GetParameters Names).
+		// alphabetical order in query responses" (GetParameters, Names:
+		// https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameters.html).
 		slices.SortFunc(params, func(a, b map[string]any) int {
 			return cmpString(a["Name"].(string), b["Name"].(string))
 		})
