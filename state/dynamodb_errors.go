@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/amicopier/amicopier/internal/awsapi/noanswer"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -67,9 +66,16 @@ func (d tableRef) apiError(op string, err error) error {
 		send     *smithyhttp.RequestSendError
 		signing  *v4.SigningError
 	)
-	if what, reason, ok := noAnswer(err); ok {
+	if f, ok := noanswer.Of(err); ok {
 		// Before the context check: an attempt that timed out is also a
 		// context.DeadlineExceeded, but nobody cancelled anything.
+		what, reason := "cannot reach", f.Reason
+		if f.Timeout {
+			what = "no answer from"
+		}
+		if f.Attempts > 0 {
+			reason = fmt.Sprintf("%s (%d attempt(s))", reason, f.Attempts)
+		}
 		return fmt.Errorf("%w: %s %s (table %s, %s): %s; check state.endpoint / aws.endpoints.dynamodb and the network: %w",
 			ErrEndpointUnreachable, what, d.endpointName(), d.table, op, reason, err)
 	}
@@ -86,28 +92,6 @@ func (d tableRef) apiError(op string, err error) error {
 		return fmt.Errorf("DynamoDB table %s: %s: no usable AWS credentials (environment, shared config, or role): %w", d.table, op, err)
 	}
 	return fmt.Errorf("DynamoDB table %s: %s: %w", d.table, op, err)
-}
-
-// noAnswer recognises a call DynamoDB never answered: "cannot reach"
-// when the request could not be sent (refused, DNS, TLS), "no answer
-// from" when its attempts ran out of time, with the transport's last word
-// and how many attempts were made. The caller's own context ending the
-// request is not one.
-func noAnswer(err error) (what, reason string, ok bool) {
-	var send *smithyhttp.RequestSendError
-	var uerr *url.Error
-	if !errors.As(err, &send) || !errors.As(err, &uerr) || uerr.Err == context.Canceled || uerr.Err == context.DeadlineExceeded {
-		return "", "", false
-	}
-	what, reason = "cannot reach", uerr.Err.Error()
-	if uerr.Timeout() {
-		what = "no answer from"
-	}
-	var maxed *retry.MaxAttemptsError
-	if errors.As(err, &maxed) {
-		reason = fmt.Sprintf("%s (%d attempt(s))", reason, maxed.Attempt)
-	}
-	return what, reason, true
 }
 
 // isUnknownOperation reports whether the server said it does not

@@ -1,17 +1,17 @@
 package awsapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/amicopier/amicopier/internal/awsapi/noanswer"
 	"github.com/amicopier/amicopier/internal/cloud"
 )
 
@@ -88,32 +88,11 @@ func (e *NoAnswerError) Unwrap() error { return e.err }
 // noAnswer recognises a transport failure (the SDK could not send the
 // request or got no answer), nil for anything else.
 func noAnswer(op string, err error) *NoAnswerError {
-	var send *smithyhttp.RequestSendError
-	var uerr *url.Error
-	if !errors.As(err, &send) || !errors.As(err, &uerr) {
+	f, ok := noanswer.Of(err)
+	if !ok {
 		return nil
 	}
-	if uerr.Err == context.Canceled || uerr.Err == context.DeadlineExceeded {
-		// The caller's context ended the request: not the endpoint's
-		// doing. (An attempt's own timeout is another error value.)
-		return nil
-	}
-	na := &NoAnswerError{Op: op, Endpoint: uerr.URL, Reason: uerr.Err.Error(), err: err}
-	if u, perr := url.Parse(uerr.URL); perr == nil {
-		na.Endpoint = u.Scheme + "://" + u.Host
-	}
-	var oe *smithy.OperationError
-	if errors.As(err, &oe) {
-		na.Service = oe.ServiceID
-		if na.Op == "" {
-			na.Op = oe.OperationName
-		}
-	}
-	var maxed *retry.MaxAttemptsError
-	if errors.As(err, &maxed) {
-		na.Attempts = maxed.Attempt
-	}
-	return na
+	return &NoAnswerError{Op: cmp.Or(op, f.Operation), Service: f.Service, Endpoint: f.Endpoint, Attempts: f.Attempts, Reason: f.Reason, err: err}
 }
 
 // statusCode names an answer that carried no error code after its HTTP
